@@ -24,6 +24,9 @@ run: build ## the console on the embedded default (broker + model server in-proc
 # Installed here when missing and we are root (CI); otherwise they are named.
 test-deps:
 	@missing=""; command -v kcat >/dev/null || missing="$$missing kcat"; \
+	command -v rpm >/dev/null || missing="$$missing rpm"; \
+	/usr/bin/python3 -c 'import confluent_kafka' 2>/dev/null || missing="$$missing python3-confluent-kafka"; \
+	/usr/bin/python3 -c 'import requests' 2>/dev/null || missing="$$missing python3-requests"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing from Debian"; \
