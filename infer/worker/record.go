@@ -1,0 +1,458 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+)
+
+// Reasons a record goes to the dead-letter topic. They are the value of the
+// inferops-error header and the keys of Stats.Errors, so they are stable,
+// short and grep-able.
+const (
+	ReasonInvalidJSON     = "invalid_json"
+	ReasonMissingFeatures = "missing_features"
+	ReasonNonNumeric      = "non_numeric_feature"
+	ReasonWrongWidth      = "wrong_width"
+	ReasonNonFinite       = "non_finite"
+	ReasonOversized       = "oversized"
+	ReasonBadID           = "bad_id"
+	ReasonRejected        = "rejected_by_model" // TF Serving said INVALID_ARGUMENT for this row
+)
+
+// recordError is why one input record cannot be served. Reason is the stable
+// kind; Detail says where, for the operator reading the DLQ header.
+type recordError struct {
+	Reason string
+	Detail string
+}
+
+func (e *recordError) Error() string {
+	if e.Detail == "" {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Detail
+}
+
+func badRecord(reason, format string, args ...any) *recordError {
+	return &recordError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// maxDepth bounds nesting inside values we skip, so a hostile record of a
+// million '[' costs a DLQ entry, not a stack overflow.
+const maxDepth = 64
+
+// parsedRecord is the part of an input record the pipeline needs. ID is the raw
+// JSON token of "id" (a string with its quotes, or a number), copied verbatim
+// into the result so escapes never need decoding; nil when absent or null.
+type parsedRecord struct {
+	ID       []byte
+	Features []float32
+}
+
+// parseRecord reads the seed's input record {"id": "...", "features": [..]}
+// with a single pass over b and no allocations beyond growing feats. Unknown
+// keys are validated and skipped (producers add timestamps and padding). The
+// features are appended to feats[:0]; width > 0 enforces the model's input
+// width. IDs alias b.
+func parseRecord(b []byte, feats []float32, width int) (parsedRecord, *recordError) {
+	p := jsonScanner{b: b}
+	var rec parsedRecord
+	p.ws()
+	if !p.eat('{') {
+		return rec, p.fail("want a JSON object like {\"id\": \"...\", \"features\": [...]}")
+	}
+	seenFeatures := false
+	p.ws()
+	if !p.eat('}') {
+		for {
+			p.ws()
+			ks, ke, ok := p.str()
+			if !ok {
+				return rec, p.fail("want an object key")
+			}
+			key := b[ks+1 : ke-1]
+			p.ws()
+			if !p.eat(':') {
+				return rec, p.fail("want ':'")
+			}
+			p.ws()
+			switch string(key) { // no allocation: compiler special case
+			case "features":
+				if seenFeatures {
+					return rec, badRecord(ReasonInvalidJSON, "duplicate key \"features\"")
+				}
+				seenFeatures = true
+				var rerr *recordError
+				feats, rerr = p.features(feats[:0])
+				if rerr != nil {
+					return rec, rerr
+				}
+				rec.Features = feats
+			case "id":
+				start := p.i
+				switch {
+				case p.i < len(b) && b[p.i] == '"':
+					if _, _, ok := p.str(); !ok {
+						return rec, p.fail("bad string in \"id\"")
+					}
+					rec.ID = b[start:p.i]
+				case p.i < len(b) && (b[p.i] == '-' || isDigit(b[p.i])):
+					if !p.number() {
+						return rec, p.fail("bad number in \"id\"")
+					}
+					rec.ID = b[start:p.i]
+				case p.lit("null"):
+					rec.ID = nil
+				default:
+					return rec, badRecord(ReasonBadID, "\"id\" must be a string or a number")
+				}
+			default:
+				if !p.skip(0) {
+					return rec, p.fail("bad value for key %q", truncate(key, 40))
+				}
+			}
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			if p.eat('}') {
+				break
+			}
+			return rec, p.fail("want ',' or '}'")
+		}
+	}
+	p.ws()
+	if p.i != len(b) {
+		return rec, p.fail("trailing data after the object")
+	}
+	if !seenFeatures {
+		return rec, badRecord(ReasonMissingFeatures, "no \"features\" key")
+	}
+	if len(rec.Features) == 0 {
+		return rec, badRecord(ReasonMissingFeatures, "\"features\" is empty")
+	}
+	if width > 0 && len(rec.Features) != width {
+		return rec, badRecord(ReasonWrongWidth, "%d features, the model wants %d", len(rec.Features), width)
+	}
+	return rec, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}
+
+type jsonScanner struct {
+	b []byte
+	i int
+}
+
+func (p *jsonScanner) fail(format string, args ...any) *recordError {
+	return &recordError{Reason: ReasonInvalidJSON, Detail: fmt.Sprintf(format, args...) + " at byte " + strconv.Itoa(p.i)}
+}
+
+func (p *jsonScanner) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonScanner) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *jsonScanner) lit(s string) bool {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// str scans a JSON string starting at p.i and returns its span including the
+// quotes. It validates escapes and rejects raw control characters.
+func (p *jsonScanner) str() (start, end int, ok bool) {
+	start = p.i
+	if !p.eat('"') {
+		return 0, 0, false
+	}
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			return start, p.i, true
+		case c == '\\':
+			p.i++
+			if p.i >= len(p.b) {
+				return 0, 0, false
+			}
+			switch p.b[p.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				p.i++
+			case 'u':
+				if len(p.b)-p.i < 5 {
+					return 0, 0, false
+				}
+				for _, h := range p.b[p.i+1 : p.i+5] {
+					if !isHex(h) {
+						return 0, 0, false
+					}
+				}
+				p.i += 5
+			default:
+				return 0, 0, false
+			}
+		case c < 0x20:
+			return 0, 0, false
+		default:
+			p.i++
+		}
+	}
+	return 0, 0, false
+}
+
+func isHex(c byte) bool {
+	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// number scans a JSON number per RFC 8259.
+func (p *jsonScanner) number() bool {
+	b, i := p.b, p.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	p.i = i
+	return true
+}
+
+// skip validates and skips any JSON value.
+func (p *jsonScanner) skip(depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		_, _, ok := p.str()
+		return ok
+	case c == '-' || isDigit(c):
+		return p.number()
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	case c == '[':
+		p.i++
+		p.ws()
+		if p.eat(']') {
+			return true
+		}
+		for {
+			p.ws()
+			if !p.skip(depth + 1) {
+				return false
+			}
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			return p.eat(']')
+		}
+	case c == '{':
+		p.i++
+		p.ws()
+		if p.eat('}') {
+			return true
+		}
+		for {
+			p.ws()
+			if _, _, ok := p.str(); !ok {
+				return false
+			}
+			p.ws()
+			if !p.eat(':') {
+				return false
+			}
+			p.ws()
+			if !p.skip(depth + 1) {
+				return false
+			}
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			return p.eat('}')
+		}
+	}
+	return false
+}
+
+var errNonFinite = errors.New("non-finite")
+
+// features parses the "features" array into dst. Python's json module writes
+// NaN, Infinity and -Infinity, which are not JSON: they are reported as
+// non_finite (what the producer meant) rather than invalid_json.
+func (p *jsonScanner) features(dst []float32) ([]float32, *recordError) {
+	if !p.eat('[') {
+		if p.i < len(p.b) && p.b[p.i] == '{' {
+			return dst, badRecord(ReasonNonNumeric, "\"features\" is an object; want an array of numbers")
+		}
+		if p.skip(0) {
+			return dst, badRecord(ReasonNonNumeric, "\"features\" is not an array of numbers")
+		}
+		return dst, p.fail("bad value for \"features\"")
+	}
+	p.ws()
+	if p.eat(']') {
+		return dst, nil
+	}
+	for {
+		p.ws()
+		idx := len(dst)
+		start := p.i
+		if p.i >= len(p.b) {
+			return dst, p.fail("unterminated \"features\"")
+		}
+		c := p.b[p.i]
+		switch {
+		case c == '-' || isDigit(c):
+			if c == '-' && p.lit("-Infinity") {
+				return dst, badRecord(ReasonNonFinite, "features[%d] is -Infinity", idx)
+			}
+			if !p.number() {
+				return dst, p.fail("bad number in features[%d]", idx)
+			}
+			v, err := parseFloat32(p.b[start:p.i])
+			if err != nil {
+				return dst, badRecord(ReasonNonFinite, "features[%d] = %s overflows float32", idx, truncate(p.b[start:p.i], 40))
+			}
+			dst = append(dst, v)
+		case p.lit("NaN"):
+			return dst, badRecord(ReasonNonFinite, "features[%d] is NaN", idx)
+		case p.lit("Infinity"):
+			return dst, badRecord(ReasonNonFinite, "features[%d] is Infinity", idx)
+		default:
+			if !p.skip(0) {
+				return dst, p.fail("bad value in features[%d]", idx)
+			}
+			return dst, badRecord(ReasonNonNumeric, "features[%d] = %s is not a number", idx, truncate(p.b[start:p.i], 40))
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if p.eat(']') {
+			return dst, nil
+		}
+		return dst, p.fail("want ',' or ']' in \"features\"")
+	}
+}
+
+// parseFloat32 converts a validated JSON number, correctly rounded like
+// strconv.ParseFloat(s, 32). Plain decimals with a small mantissa (the common
+// case: "0.1234567", "-3.5", "42") take an exact fast path.
+func parseFloat32(s []byte) (float32, error) {
+	if v, ok := fastFloat(s); ok {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(string(s), 32)
+	if err != nil || math.IsInf(f, 0) {
+		return 0, errNonFinite
+	}
+	return float32(f), nil
+}
+
+// pow10 holds powers of ten that are exact in float32 (5^10 < 2^24).
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10}
+
+// fastFloat handles [-]digits[.digits] without exponent when the mantissa is
+// below 2^24 and there are at most 10 fraction digits. Then mantissa and 10^frac
+// are both exact float32 values, and a float64 division rounded to float32 is
+// correctly rounded (53 >= 2*24+2, so double rounding cannot bite).
+func fastFloat(s []byte) (float32, bool) {
+	i := 0
+	neg := false
+	if len(s) > 0 && s[0] == '-' {
+		neg = true
+		i++
+	}
+	var mant uint64
+	frac := 0
+	seenDot := false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			if mant >= 1<<24 {
+				return 0, false
+			}
+			if seenDot {
+				frac++
+			}
+		case c == '.' && !seenDot:
+			seenDot = true
+		default:
+			return 0, false
+		}
+	}
+	if frac >= len(pow10) {
+		return 0, false
+	}
+	f := float64(mant) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return float32(f), true
+}
