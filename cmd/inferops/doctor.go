@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/inferops/inferops/doctor"
+)
+
+func init() {
+	register(&command{name: "doctor", summary: "check the host, Kafka and TF Serving against the seed's tuning", run: runDoctor})
+}
+
+// errDoctorFailed makes doctor exit 1 after it printed a report with a FAIL;
+// the report itself already said everything, so main adds only a short line.
+var errDoctorFailed = fmt.Errorf("at least one check FAILED (see the report above)")
+
+const doctorHelp = `Checks this host (kernel settings, open-files limit, clock sync, distribution),
+the Kafka cluster (brokers, the input topic's partitions, replication,
+min.insync.replicas, message size limits, retention, compression, the group's
+status) and TF Serving (reachable, model AVAILABLE, versions and labels,
+batching, Predict p99 from a short probe). Each check reports PASS, WARN or
+FAIL with the value seen, the value wanted, why it matters and the exact fix.
+
+With no --brokers/--tfserving it checks the embedded defaults that 'make run'
+or 'inferops serve' start (127.0.0.1:9092, :8500, :8501). Each section gives up
+after --timeout, so doctor never hangs.
+
+--print NAME writes a recommended configuration file to stdout instead:
+  sysctl              /etc/sysctl.d/99-inferops.conf
+  kafka-broker        server.properties keys
+  kafka-producer      producer.properties
+  tfserving-batching  TF Serving --batching_parameters_file
+
+Exit status: 0 when no check FAILED (WARN is advice), 1 when any check FAILED,
+2 for a bad command line.`
+
+func runDoctor(ctx context.Context, args []string) error {
+	return doctorMain(ctx, args, os.Stdout)
+}
+
+func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlagSet("doctor", "doctor [--brokers ...] [--tfserving ...] [--json] [--print NAME]", doctorHelp)
+	kafka := addKafkaFlags(fs)
+	var o doctor.Options
+	fs.StringVar(&o.TFServing, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+doctor.DefaultTFServing)
+	fs.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+doctor.DefaultTFServingREST+" with the embedded default, otherwise not read")
+	fs.StringVar(&o.Model, "model", doctor.DefaultModel, "model name on TF Serving")
+	fs.StringVar(&o.Input, "input", doctor.DefaultInput, "input topic")
+	fs.StringVar(&o.Group, "group", doctor.DefaultGroup, "inference workers' consumer group")
+	fs.IntVar(&o.Workers, "workers", doctor.DefaultWorkers, "configured number of inference workers, compared with the partitions")
+	fs.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")
+	fs.DurationVar(&o.SectionTimeout, "timeout", doctor.DefaultSectionTimeout, "time limit for each of the Kafka and TF Serving sections")
+	jsonOut := fs.Bool("json", false, "print the report as JSON")
+	printName := fs.String("print", "", "print a recommended config file instead of checking: "+strings.Join(doctor.PrintableNames(), ", "))
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *printName != "" {
+		text, err := doctor.Recommended(*printName)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		_, err = io.WriteString(stdout, text)
+		return err
+	}
+	if o.Workers <= 0 {
+		return fmt.Errorf("%w: --workers %d: must be at least 1", errUsage, o.Workers)
+	}
+	if o.SectionTimeout <= 0 || o.SectionTimeout > 5*time.Minute {
+		return fmt.Errorf("%w: --timeout %s: want between 1ms and 5m (e.g. 5s)", errUsage, o.SectionTimeout)
+	}
+	if fi, err := os.Stat(o.ProcRoot); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: --proc-root %q: not a directory (want / or the mount point of a host's root filesystem)", errUsage, o.ProcRoot)
+	}
+	o.Kafka = *kafka
+	report, err := doctor.Run(ctx, o)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *jsonOut {
+		err = report.WriteJSON(stdout)
+	} else {
+		err = report.WriteText(stdout, colourOK(stdout))
+	}
+	if err != nil {
+		return err
+	}
+	if !report.OK {
+		return errDoctorFailed
+	}
+	return nil
+}
+
+// colourOK: ANSI colour only on a terminal, and never with NO_COLOR set
+// (https://no-color.org), so pipes and CI logs stay clean.
+func colourOK(w io.Writer) bool {
+	if _, ok := os.LookupEnv("NO_COLOR"); ok {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

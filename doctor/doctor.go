@@ -1,0 +1,152 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+)
+
+// Embedded defaults: what doctor checks when no address is given, i.e. the
+// stack `make run` / `inferops serve` starts.
+const (
+	DefaultKafka         = cluster.DefaultEmbeddedAddr
+	DefaultTFServing     = "127.0.0.1:8500"
+	DefaultTFServingREST = "127.0.0.1:8501"
+	DefaultInput         = "ai_input"
+	DefaultGroup         = "tf_serving_group"
+	DefaultModel         = "my_model"
+	DefaultWorkers       = 4
+	// DefaultSectionTimeout bounds each section: doctor runs in incidents,
+	// when a hung connect is the last thing the operator needs.
+	DefaultSectionTimeout = 5 * time.Second
+	DefaultProbeRequests  = 50
+	DefaultSampleRecords  = 200
+)
+
+// Options select what doctor checks.
+type Options struct {
+	ProcRoot string // host checks read <ProcRoot>/proc and /etc; "" = "/"
+	NoHost   bool   // skip the host section (e.g. checking a remote cluster)
+
+	Kafka   cluster.Config // Brokers empty = the embedded default
+	Input   string
+	Group   string
+	Workers int // the configured --workers, compared with partitions
+
+	TFServing     string // gRPC host:port; "" = embedded default
+	TFServingREST string // REST host:port for /monitoring/prometheus/metrics; "" = embedded default when TFServing is too
+	Model         string
+
+	SectionTimeout time.Duration
+	ProbeRequests  int // Predict calls in the latency probe
+	SampleRecords  int // records read from the input topic to find the largest
+
+	// embeddedKafka / embeddedTF record that the address was defaulted, so
+	// a failure says how to start the embedded stack.
+	embeddedKafka, embeddedTF bool
+}
+
+// SetDefaults fills every unset option with the embedded stack's defaults.
+func (o *Options) SetDefaults() {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/"
+	}
+	if len(o.Kafka.Brokers) == 0 {
+		o.Kafka.Brokers = []string{DefaultKafka}
+		o.embeddedKafka = true
+	}
+	o.Kafka.SetDefaults()
+	// Each request must fit inside the section budget.
+	if o.SectionTimeout <= 0 {
+		o.SectionTimeout = DefaultSectionTimeout
+	}
+	if o.Kafka.DialTimeout > o.SectionTimeout/2 {
+		o.Kafka.DialTimeout = o.SectionTimeout / 2
+	}
+	if o.Kafka.RequestTimeout > o.SectionTimeout/2 {
+		o.Kafka.RequestTimeout = o.SectionTimeout / 2
+	}
+	if o.Input == "" {
+		o.Input = DefaultInput
+	}
+	if o.Group == "" {
+		o.Group = DefaultGroup
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.TFServing == "" {
+		o.TFServing = DefaultTFServing
+		o.embeddedTF = true
+		if o.TFServingREST == "" {
+			o.TFServingREST = DefaultTFServingREST
+		}
+	}
+	if o.Model == "" {
+		o.Model = DefaultModel
+	}
+	if o.ProbeRequests <= 0 {
+		o.ProbeRequests = DefaultProbeRequests
+	}
+	if o.SampleRecords <= 0 {
+		o.SampleRecords = DefaultSampleRecords
+	}
+}
+
+// Validate names the flag of the first option that cannot work.
+func (o Options) Validate() error {
+	if err := o.Kafka.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(o.TFServing); err != nil {
+		return fmt.Errorf("--tfserving %q: want host:port, e.g. 10.0.0.5:8500", o.TFServing)
+	}
+	if o.TFServingREST != "" {
+		if _, _, err := net.SplitHostPort(o.TFServingREST); err != nil {
+			return fmt.Errorf("--tfserving-rest %q: want host:port, e.g. 10.0.0.5:8501", o.TFServingREST)
+		}
+	}
+	if o.ProbeRequests > 10000 {
+		return fmt.Errorf("probe requests %d: at most 10000 (doctor must stay quick)", o.ProbeRequests)
+	}
+	if o.SectionTimeout > 5*time.Minute {
+		return errors.New("section timeout above 5m: doctor must stay quick")
+	}
+	return nil
+}
+
+// Run runs every section (host, Kafka, TF Serving; the remote ones in
+// parallel, each within SectionTimeout) and returns the report. It never
+// returns an error for an unhealthy system: that is what the report says.
+func Run(ctx context.Context, o Options) (Report, error) {
+	o.SetDefaults()
+	if err := o.Validate(); err != nil {
+		return Report{}, err
+	}
+	var host []Check
+	if !o.NoHost {
+		host = CheckHost(o.ProcRoot)
+	}
+	var kafka, tf []Check
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, o.SectionTimeout)
+		defer cancel()
+		kafka = CheckKafka(sctx, o)
+	}()
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, o.SectionTimeout)
+		defer cancel()
+		tf = CheckTFServing(sctx, o)
+	}()
+	wg.Wait()
+	return NewReport(host, kafka, tf), nil
+}
