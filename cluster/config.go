@@ -85,14 +85,7 @@ func (c *Config) SetDefaults() {
 	if c.TLS.CAFile != "" || c.TLS.CertFile != "" || c.TLS.KeyFile != "" {
 		c.TLS.Enable = true
 	}
-	c.SASL.Mechanism = strings.ToUpper(strings.TrimSpace(c.SASL.Mechanism))
-	// Tolerate the spellings people copy from other tools.
-	switch strings.ReplaceAll(c.SASL.Mechanism, "_", "-") {
-	case "SCRAM-SHA-256", "SCRAM-SHA256":
-		c.SASL.Mechanism = SASLScramSHA256
-	case "SCRAM-SHA-512", "SCRAM-SHA512":
-		c.SASL.Mechanism = SASLScramSHA512
-	}
+	c.SASL.Mechanism = normalizeMechanism(c.SASL.Mechanism)
 	var bs []string
 	for _, b := range c.Brokers {
 		if b = strings.TrimSpace(b); b != "" {
@@ -100,6 +93,19 @@ func (c *Config) SetDefaults() {
 		}
 	}
 	c.Brokers = bs
+}
+
+// normalizeMechanism accepts the spellings people copy from other tools
+// (scram-sha-256, SCRAM_SHA_512, plain).
+func normalizeMechanism(m string) string {
+	m = strings.ToUpper(strings.TrimSpace(m))
+	switch strings.ReplaceAll(m, "_", "-") {
+	case "SCRAM-SHA-256", "SCRAM-SHA256":
+		return SASLScramSHA256
+	case "SCRAM-SHA-512", "SCRAM-SHA512":
+		return SASLScramSHA512
+	}
+	return m
 }
 
 // Validate reports the first setting that cannot work, naming its flag.
@@ -199,9 +205,6 @@ func (c Config) Sarama() (*sarama.Config, error) {
 	// --brokers look like a hang.
 	sc.Metadata.Retry.Max = 1
 	sc.Metadata.Retry.Backoff = 100 * time.Millisecond
-	// Partition-level metadata for every topic on a big cluster is costly;
-	// we only ask about the topics we use.
-	sc.Metadata.Full = false
 
 	if c.TLS.Enable {
 		tc, err := c.TLS.build()

@@ -1,0 +1,239 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// startTestBroker runs an embedded broker on a random loopback port with its
+// data under t.TempDir(); mod adjusts the config first.
+func startTestBroker(t testing.TB, mod func(*BrokerConfig)) *Broker {
+	t.Helper()
+	cfg := BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")}
+	if mod != nil {
+		mod(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := StartBroker(ctx, cfg)
+	if err != nil {
+		t.Fatalf("StartBroker: %v", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func newTestClient(t testing.TB, cfg Config) sarama.Client {
+	t.Helper()
+	sc, err := cfg.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatalf("connect: %v", cfg.Explain(err))
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func partitionCounts(t testing.TB, c sarama.Client, topics ...string) map[string]int {
+	t.Helper()
+	if err := c.RefreshMetadata(topics...); err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	got := map[string]int{}
+	for _, tp := range topics {
+		ps, err := c.Partitions(tp)
+		if err != nil {
+			t.Fatalf("partitions of %s: %v", tp, err)
+		}
+		got[tp] = len(ps)
+	}
+	return got
+}
+
+var wantPipeline = map[string]int{TopicInput: 12, TopicOutput: 12, TopicDLQ: 3}
+
+func TestEmbeddedBrokerTopicsAndRestart(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kafka")
+	cfg := BrokerConfig{Addr: "127.0.0.1:0", DataDir: dir}
+	b, err := StartBroker(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newTestClient(t, b.ClientConfig())
+	got := partitionCounts(t, c, TopicInput, TopicOutput, TopicDLQ)
+	for tp, n := range wantPipeline {
+		if got[tp] != n {
+			t.Errorf("%s has %d partitions, want %d", tp, got[tp], n)
+		}
+	}
+	// Topic-level retention, or kfake never trims (kfake.md).
+	ti := b.Cluster().TopicInfo(TopicInput)
+	for _, k := range []string{"retention.bytes", "retention.ms", "segment.bytes"} {
+		if v := ti.Configs[k]; v == nil || *v == "" {
+			t.Errorf("ai_input has no topic-level %s", k)
+		}
+	}
+	// Produce something, restart from the same data dir, find it again.
+	sc, _ := b.ClientConfig().Sarama()
+	sc.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(b.Addrs(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: TopicInput, Partition: 0, Value: sarama.StringEncoder("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Close()
+	c.Close()
+	b.Close()
+
+	b2, err := StartBroker(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("restart from %s: %v", dir, err)
+	}
+	defer b2.Close()
+	var total int64
+	for _, pi := range b2.Cluster().PartitionInfos(TopicInput) {
+		total += pi.HighWatermark
+	}
+	if total != 5 {
+		t.Errorf("after restart ai_input holds %d records, want 5", total)
+	}
+	c2 := newTestClient(t, b2.ClientConfig())
+	got = partitionCounts(t, c2, TopicInput, TopicOutput, TopicDLQ)
+	for tp, n := range wantPipeline {
+		if got[tp] != n {
+			t.Errorf("after restart %s has %d partitions, want %d", tp, got[tp], n)
+		}
+	}
+}
+
+func TestEmbeddedBrokerErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		cfg  BrokerConfig
+		want []string
+	}{
+		{"taken port", BrokerConfig{Addr: taken.Addr().String(), Ephemeral: true}, []string{"--kafka-addr", taken.Addr().String(), "already in use"}},
+		{"no port", BrokerConfig{Addr: "127.0.0.1", Ephemeral: true}, []string{"--kafka-addr", "host:port"}},
+		{"bad port", BrokerConfig{Addr: "127.0.0.1:http9", Ephemeral: true}, []string{"--kafka-addr", "bad port"}},
+		{"wildcard", BrokerConfig{Addr: "0.0.0.0:0", Ephemeral: true}, []string{"--kafka-addr", "advertises"}},
+		{"foreign ip", BrokerConfig{Addr: "192.0.2.1:0", Ephemeral: true}, []string{"--kafka-addr", "not an address of this machine"}},
+		{"data dir under a file", BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(file, "kafka")}, []string{"--data-dir", "cannot create"}},
+		{"no data dir", BrokerConfig{Addr: "127.0.0.1:0"}, []string{"--data-dir", "--ephemeral"}},
+		{"sasl without users", BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true, SASL: BrokerSASL{Mechanism: "PLAIN"}}, []string{"--kafka-sasl-user"}},
+		{"bad mechanism", BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true, SASL: BrokerSASL{Mechanism: "GSSAPI", Users: map[string]string{"a": "b"}}}, []string{"--kafka-sasl-mechanism"}},
+		{"cert without key", BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true, TLS: BrokerTLS{CertFile: file}}, []string{"--kafka-tls-server-key-file"}},
+		{"bad cert", BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true, TLS: BrokerTLS{CertFile: file, KeyFile: file}}, []string{"--kafka-tls-server-cert-file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := StartBroker(context.Background(), tt.cfg)
+			if err == nil {
+				b.Close()
+				t.Fatalf("StartBroker succeeded, want an error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEmbeddedBrokerDataDirLock(t *testing.T) {
+	b := startTestBroker(t, nil)
+	_, err := StartBroker(context.Background(), BrokerConfig{Addr: "127.0.0.1:0", DataDir: b.cfg.DataDir})
+	if err == nil || !strings.Contains(err.Error(), "in use by another embedded broker") || !strings.Contains(err.Error(), "--data-dir") {
+		t.Fatalf("second broker on the same data dir: err = %v, want it refused naming --data-dir", err)
+	}
+	b.Close()
+	b2, err := StartBroker(context.Background(), BrokerConfig{Addr: "127.0.0.1:0", DataDir: b.cfg.DataDir})
+	if err != nil {
+		t.Fatalf("after Close the data dir should be free: %v", err)
+	}
+	b2.Close()
+}
+
+func TestEnsureTopics(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	specs := []TopicSpec{
+		{Name: "ai_input.perf", Partitions: 12, Configs: DefaultRetention.Configs()},
+		{Name: "ai_output.perf", Partitions: 6},
+		{Name: TopicInput, Partitions: 99}, // exists: must be left alone
+	}
+	created, err := EnsureTopics(context.Background(), b.ClientConfig(), specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(created)
+	if strings.Join(created, ",") != "ai_input.perf,ai_output.perf" {
+		t.Errorf("created = %v", created)
+	}
+	c := newTestClient(t, b.ClientConfig())
+	got := partitionCounts(t, c, "ai_input.perf", "ai_output.perf", TopicInput)
+	if got["ai_input.perf"] != 12 || got["ai_output.perf"] != 6 || got[TopicInput] != 12 {
+		t.Errorf("partitions = %v", got)
+	}
+	if v := b.Cluster().TopicInfo("ai_input.perf").Configs["retention.bytes"]; v == nil || *v != "67108864" {
+		t.Errorf("ai_input.perf retention.bytes = %v", v)
+	}
+	// Idempotent.
+	created, err = EnsureTopics(context.Background(), b.ClientConfig(), specs)
+	if err != nil || len(created) != 0 {
+		t.Errorf("second EnsureTopics = %v, %v; want nothing created", created, err)
+	}
+	if _, err := EnsureTopics(context.Background(), b.ClientConfig(), []TopicSpec{{Name: "x", Partitions: 0}}); err == nil {
+		t.Error("EnsureTopics accepted 0 partitions")
+	}
+}
+
+// TestKcatSeesTopics checks a real librdkafka client accepts the embedded
+// broker, not just sarama.
+func TestKcatSeesTopics(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kcat is not installed and CI=true: install it (apt-get install kcat)")
+		}
+		t.Skip("kcat not installed (apt-get install kcat); skipping the librdkafka interop check")
+	}
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, kcat, "-L", "-b", b.Addr(), "-m", "10").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -L: %v\n%s", err, out)
+	}
+	for tp, n := range wantPipeline {
+		want := `topic "` + tp + `" with ` + strconv.Itoa(n) + ` partitions`
+		if !strings.Contains(string(out), want) {
+			t.Errorf("kcat -L output lacks %q:\n%s", want, out)
+		}
+	}
+}
