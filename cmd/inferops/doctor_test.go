@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// closedAddr is a loopback address nothing listens on: connection refused,
+// immediately, like a stopped broker.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestDoctorCommand(t *testing.T) {
+	root := t.TempDir()
+	for p, v := range map[string]string{
+		"etc/os-release":         "ID=\"rhel\"\nVERSION_ID=\"8.9\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 8.9 (Ootpa)\"\n",
+		"proc/sys/vm/swappiness": "60\n",
+	} {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	down := closedAddr(t)
+	tests := []struct {
+		name     string
+		args     []string
+		wantErr  error // nil, errUsage or errDoctorFailed
+		contains []string
+	}{
+		{"print sysctl", []string{"--print", "sysctl"}, nil, []string{"# /etc/sysctl.d/99-inferops.conf", "vm.swappiness = 1"}},
+		{"print producer", []string{"--print", "kafka-producer"}, nil, []string{"linger.ms=5", "acks=all"}},
+		{"print unknown", []string{"--print", "nginx"}, errUsage, nil},
+		{"bad workers", []string{"--workers", "0", "--proc-root", root}, errUsage, nil},
+		{"bad proc root", []string{"--proc-root", filepath.Join(root, "nope")}, errUsage, nil},
+		{"bad brokers", []string{"--brokers", "kafka-1", "--proc-root", root}, errUsage, nil},
+		{"nothing running -> FAIL with the fix", []string{"--proc-root", root, "--brokers", down, "--tfserving", down, "--timeout", "2s"},
+			errDoctorFailed, []string{"Host\n", "Kafka\n", "TF Serving\n", "connection refused", "check --brokers", "Red Hat Enterprise Linux 8.9"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := doctorMain(context.Background(), tc.args, &out)
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v\n%s", err, tc.wantErr, out.String())
+			}
+			for _, s := range tc.contains {
+				if !strings.Contains(out.String(), s) {
+					t.Errorf("output lacks %q:\n%s", s, out.String())
+				}
+			}
+			if strings.Contains(out.String(), "\x1b[") {
+				t.Errorf("colour written to a non-terminal")
+			}
+		})
+	}
+}
+
+func TestDoctorJSONShape(t *testing.T) {
+	down := closedAddr(t)
+	var out bytes.Buffer
+	err := doctorMain(context.Background(), []string{"--json", "--brokers", down, "--tfserving", down, "--tfserving-rest", down, "--timeout", "2s"}, &out)
+	if !errors.Is(err, errDoctorFailed) {
+		t.Fatalf("err = %v, want a FAIL exit", err)
+	}
+	var r struct {
+		OK      bool           `json:"ok"`
+		Summary map[string]int `json:"summary"`
+		Checks  []struct {
+			Section, ID, Name, Status, Seen, Want, Why, Fix string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if r.OK || r.Summary["fail"] < 2 {
+		t.Fatalf("ok=%v summary=%v", r.OK, r.Summary)
+	}
+	sections := map[string]bool{}
+	for _, c := range r.Checks {
+		sections[c.Section] = true
+		if c.ID == "" || c.Status == "" || c.Seen == "" {
+			t.Errorf("incomplete check %+v", c)
+		}
+		if c.Status == "FAIL" && c.Fix == "" {
+			t.Errorf("FAIL without a fix: %+v", c)
+		}
+	}
+	for _, s := range []string{"Host", "Kafka", "TF Serving"} {
+		if !sections[s] {
+			t.Errorf("no %s section in %v", s, sections)
+		}
+	}
+}
