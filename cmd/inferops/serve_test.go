@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/cluster"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// inferopsBinary builds the command once per test run so tests can exercise
+// real signals, exit codes and stdout; other command tests may reuse it.
+func inferopsBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "inferops-test-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "inferops")
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = err
+			binPath = string(out)
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build inferops: %v\n%s", binErr, binPath)
+	}
+	return binPath
+}
+
+// serveCmd prepares `inferops serve` with every listener on a random port and
+// all state under a temp dir, whatever parts are registered.
+func serveCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	tmp := t.TempDir()
+	cmd := exec.Command(inferopsBinary(t), append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(),
+		"XDG_STATE_HOME="+filepath.Join(tmp, "state"),
+		"HOME="+tmp,
+		"INFEROPS_KAFKA_ADDR=127.0.0.1:0",
+		"INFEROPS_GRPC_ADDR=127.0.0.1:0",
+		"INFEROPS_REST_ADDR=127.0.0.1:0",
+		"INFEROPS_METRICS_ADDR=",
+	)
+	return cmd
+}
+
+// readyFields parses "inferops serve: ready kafka=... data=..." into a map.
+func readyFields(line string) map[string]string {
+	m := map[string]string{}
+	rest, ok := strings.CutPrefix(strings.TrimSpace(line), "inferops serve: ready ")
+	if !ok {
+		return nil
+	}
+	for _, f := range strings.Fields(rest) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func TestServeReadyAndSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dataDir := filepath.Join(t.TempDir(), "state")
+			cmd := serveCmd(t, "--data-dir", dataDir)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			lines := bufio.NewScanner(stdout)
+			lineCh := make(chan string, 1)
+			go func() {
+				if lines.Scan() {
+					lineCh <- lines.Text()
+				}
+				close(lineCh)
+			}()
+			var ready string
+			select {
+			case ready = <-lineCh:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("no ready line; stderr:\n%s", stderr.String())
+			}
+			f := readyFields(ready)
+			if f == nil || f["kafka"] == "" {
+				t.Fatalf("ready line %q does not name kafka=; stderr:\n%s", ready, stderr.String())
+			}
+			if f["data"] != dataDir {
+				t.Errorf("ready line data=%q, want %q", f["data"], dataDir)
+			}
+			if _, err := os.Stat(filepath.Join(dataDir, "kafka")); err != nil {
+				t.Errorf("broker data not under <data-dir>/kafka: %v", err)
+			}
+			// A real client over TCP sees the pipeline topics.
+			cfg := cluster.Config{Brokers: []string{f["kafka"]}}
+			sc, err := cfg.Sarama()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := sarama.NewClient(cfg.Brokers, sc)
+			if err != nil {
+				t.Fatalf("connect to %s: %v", f["kafka"], cfg.Explain(err))
+			}
+			topics, err := c.Topics()
+			c.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(","+strings.Join(topics, ",")+",", ",ai_input,") {
+				t.Errorf("topics = %v, want ai_input among them", topics)
+			}
+
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(stdout)
+			err = cmd.Wait()
+			if err != nil {
+				t.Fatalf("exit after %v: %v; stderr:\n%s", sig, err, stderr.String())
+			}
+			if !strings.Contains(string(rest), "inferops serve: stopped") {
+				t.Errorf("no stopped line after %v; stdout rest %q", sig, rest)
+			}
+			// The port is free again: the broker really closed.
+			if ln, err := net.Listen("tcp", f["kafka"]); err != nil {
+				t.Errorf("kafka port still taken after stop: %v", err)
+			} else {
+				ln.Close()
+			}
+		})
+	}
+}
+
+func TestServeStartErrors(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{"taken port", []string{"--ephemeral", "--kafka-addr", taken.Addr().String()}, 1, []string{"--kafka-addr", taken.Addr().String(), "already in use"}},
+		{"bad address", []string{"--ephemeral", "--kafka-addr", "localhost"}, 1, []string{"--kafka-addr", "host:port"}},
+		{"unwritable data dir", []string{"--data-dir", filepath.Join(file, "sub")}, 1, []string{"--data-dir"}},
+		{"bad sasl user", []string{"--ephemeral", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "nopassword"}, 1, []string{"--kafka-sasl-user", "user:password"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := serveCmd(t, tt.args...)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
+			cmd.Env = serveCmd(t).Env
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, tt.wantCode, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output does not contain %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(string(out), "serve: ready") {
+				t.Errorf("printed a ready line despite failing:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestServeBrokerOff(t *testing.T) {
+	if len(serveParts) != 1 {
+		t.Skipf("%d serve parts registered: --broker=false alone still serves the others", len(serveParts))
+	}
+	out, err := serveCmd(t, "--ephemeral", "--broker=false").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "nothing to serve") {
+		t.Fatalf("--broker=false with no other part: %v\n%s", err, out)
+	}
+}
+
+func TestServePartsOrder(t *testing.T) {
+	saved := serveParts
+	defer func() { serveParts = saved }()
+	serveParts = []*servePart{{name: "models"}, {name: "broker"}, {name: "worker"}}
+	var names []string
+	for _, p := range orderedServeParts() {
+		names = append(names, p.name)
+	}
+	if got := strings.Join(names, ","); got != "broker,models,worker" {
+		t.Fatalf("order = %s, want broker first, others in registration order", got)
+	}
+}
+
+func TestParseSASLUsers(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, []byte("# comment\ncarol:pw3\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		list    []string
+		file    string
+		want    map[string]string
+		wantErr string
+	}{
+		{"none", nil, "", nil, ""},
+		{"flag", []string{"alice:pw1", "bob:p:w2"}, "", map[string]string{"alice": "pw1", "bob": "p:w2"}, ""},
+		{"file", nil, file, map[string]string{"carol": "pw3"}, ""},
+		{"no colon", []string{"alice"}, "", nil, "--kafka-sasl-user"},
+		{"empty password", []string{"alice:"}, "", nil, "user:password"},
+		{"missing file", nil, file + ".nope", nil, "--kafka-sasl-users-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseSASLUsers(tt.list, tt.file)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				if strings.Contains(err.Error(), "alice") {
+					t.Errorf("error echoes the entry: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("user %s: got %q, want %q", k, got[k], v)
+				}
+			}
+		})
+	}
+}
