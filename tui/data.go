@@ -1,0 +1,233 @@
+package tui
+
+import "time"
+
+// Data is the one immutable view-model the whole screen renders from. An
+// adapter fills it from the real collector, worker and perf snapshots every
+// second; tests fill it by hand, which is what makes every screen
+// golden-testable. Nothing in tui/ mutates a Data after it is handed over.
+type Data struct {
+	Now time.Time
+
+	// Where we are and what we may do.
+	Mode     string   // "embedded" or "attached"
+	Brokers  []string // bootstrap addresses
+	ReadOnly string   // non-empty: scale/version/perf are disabled, with this reason
+	Attached bool     // true: destructive actions ask for confirmation first
+	NoWorker bool     // watching only: no local group members
+	DemoRate float64  // demo traffic target in msg/s; 0 = no demo generator
+
+	// The pipeline's identity.
+	Input, Output, DLQTopic, Group string
+	Model                          string
+	TFServing                      string // TF Serving address
+
+	Header  HeaderData
+	Kafka   KafkaData
+	Flow    ThroughputData
+	Latency LatencyData
+	Models  ModelsData
+	Workers WorkersData
+	Events  EventsData
+	DLQ     DLQData
+	Perf    PerfData
+}
+
+// HeaderData is the worker/controller state the header shows.
+type HeaderData struct {
+	GroupState    string // Stable, PreparingRebalance, Empty, ...
+	Health        string // Burrow status: OK WARN STALL STOP REWIND ERR
+	Target        string // what the worker asks for: "latest", "version 2", "label stable"
+	Served        int64  // model version that served the most recent results; 0 = none yet
+	Workers       int    // local group members
+	RemoteMembers int    // group members outside this process
+	Breaker       string // closed, open, half-open
+	Paused        bool
+}
+
+// KafkaData is the lag panel's content.
+type KafkaData struct {
+	At            time.Time // when the collector took the snapshot
+	Err           string
+	Partitions    []Partition
+	TotalLag      int64
+	MaxLagSeconds float64
+	LagTrend      []float64 // total lag, oldest first, one sample per refresh
+}
+
+// Partition is one row of the lag table.
+type Partition struct {
+	ID          int32
+	Lag         int64 // -1: nothing committed yet
+	LagSeconds  float64
+	ProduceRate float64 // msg/s
+	ConsumeRate float64 // msg/s
+	Owner       string  // member client id; "" = unassigned
+	Status      string  // Burrow partition status
+}
+
+// Sample is one point of a time series.
+type Sample struct {
+	T time.Time
+	V float64
+}
+
+// ThroughputData is the in/out msg/s history.
+type ThroughputData struct {
+	At  time.Time
+	In  []Sample // produce rate into the input topic
+	Out []Sample // results produced to the output topic
+}
+
+// Percentiles is one latency distribution summary.
+type Percentiles struct {
+	P50, P95, P99, Max time.Duration
+}
+
+// LatencySample is one point of the latency history.
+type LatencySample struct {
+	T time.Time
+	Percentiles
+}
+
+// LatencyData is the TF Serving panel's content.
+type LatencyData struct {
+	At      time.Time
+	Err     string
+	Predict Percentiles // TF Serving Predict round trip
+	E2E     Percentiles // record timestamp -> result acked
+	QPS     float64     // Predict calls per second
+	Rows    float64     // rows predicted per second
+	Batch   float64     // mean rows per Predict
+	Errors  int64       // Predict errors since start
+	SLO     time.Duration
+	History []LatencySample
+}
+
+// ModelVersion is one version the model server reports.
+type ModelVersion struct {
+	Version int64
+	State   string // START LOADING AVAILABLE UNLOADING END
+	Labels  []string
+	Served  bool    // the worker's target resolves to this version
+	Rate    float64 // results/s this version served
+	P99     time.Duration
+	Count   int64
+}
+
+// ModelsData is the models panel's content.
+type ModelsData struct {
+	At       time.Time
+	Err      string
+	Versions []ModelVersion
+}
+
+// Member is one consumer-group member.
+type Member struct {
+	ID         string
+	ClientID   string
+	Host       string
+	Local      bool // runs in this process
+	Partitions []int32
+	InRate     float64
+	OutRate    float64
+	InFlight   int
+	Batch      float64
+}
+
+// Skew is partition skew as kafkatop shows it.
+type Skew struct {
+	RatePeakToAvg, RateCV float64
+	LagPeakToAvg, LagCV   float64
+}
+
+// WorkersData is the workers panel's content.
+type WorkersData struct {
+	At      time.Time
+	Members []Member
+	Skew    Skew
+}
+
+// Level grades an event.
+type Level int
+
+const (
+	Info Level = iota
+	Warn
+	Error
+)
+
+// Event is one line of the event log.
+type Event struct {
+	T     time.Time
+	Kind  string // rebalance, scale, version, breaker, slo, perf, error, dlq
+	Level Level
+	Text  string
+}
+
+// EventsData is the events panel's content, newest first.
+type EventsData struct {
+	Items []Event
+}
+
+// DeadLetter is one record the worker sent to the DLQ.
+type DeadLetter struct {
+	T       time.Time
+	Reason  string
+	Source  string // topic/partition/offset
+	Preview string // first bytes of the payload, printable
+}
+
+// DLQData is the DLQ inspector's content, newest first.
+type DLQData struct {
+	At      time.Time
+	Total   int64
+	Records []DeadLetter
+}
+
+// Scenario is one perf scenario the menu offers.
+type Scenario struct {
+	Name         string
+	Streams      int
+	PayloadBytes int
+	TargetRate   float64
+	SLO          time.Duration
+	Duration     time.Duration
+}
+
+// PerfProgress is a running perf run.
+type PerfProgress struct {
+	Scenario string
+	Elapsed  time.Duration
+	Duration time.Duration
+	Sent     int64
+	Received int64
+	P99      time.Duration
+}
+
+// PerfMetric is one row of the results table.
+type PerfMetric struct {
+	Name           string
+	Unit           string // "msg/s", "ms", ""
+	Value          float64
+	Prev           float64
+	HasPrev        bool
+	HigherIsBetter bool
+}
+
+// PerfResult is a finished run against its SLO and the previous run.
+type PerfResult struct {
+	Scenario string
+	At       time.Time
+	Pass     bool
+	Verdict  string // why it passed or failed
+	Metrics  []PerfMetric
+}
+
+// PerfData is the perf panel's content.
+type PerfData struct {
+	Scenarios []Scenario
+	Running   *PerfProgress
+	Result    *PerfResult
+	Err       string
+}

@@ -1,0 +1,118 @@
+package tui
+
+import (
+	"strings"
+
+	"charm.land/lipgloss/v2"
+)
+
+// panelID names a panel; the order is the tab order.
+type panelID int
+
+const (
+	pLag panelID = iota
+	pFlow
+	pLatency
+	pModels
+	pWorkers
+	pEvents
+	pDLQ
+	pPerf
+	numPanels
+)
+
+var panelNames = [numPanels]string{"lag", "throughput", "tf serving", "models", "workers", "events", "dlq", "perf"}
+
+// Minimum usable size: below it the console says so instead of drawing a
+// garbled screen.
+const (
+	MinWidth  = 60
+	MinHeight = 16
+)
+
+// slot is one rectangle of the body; it shows one of its panels at a time
+// (the most recently focused or activated one), so a small screen folds
+// several panels into one place instead of squeezing them unreadably.
+type slot struct {
+	w      int
+	panels []panelID
+}
+
+// band is a row of slots sharing a height.
+type band struct {
+	h     int
+	slots []slot
+}
+
+// layout is the whole screen: header lines, optional tab bar, bands, footer.
+type layout struct {
+	name   string // "small", "medium", "large": for tests and logs
+	header int
+	tabs   bool
+	bands  []band
+}
+
+// computeLayout is the one place that decides what goes where for a size.
+// Lag, the worker count, p99 and the served version live in the header and
+// the first slot, so they stay visible at 80x24.
+func computeLayout(w, h int) layout {
+	body := h - 3 // header 2 + footer 1
+	pct := func(n, p int) int { return n * p / 100 }
+	switch {
+	case w >= 120 && h >= 36:
+		r1 := pct(body, 42)
+		r2 := pct(body, 30)
+		return layout{name: "large", header: 2, bands: []band{
+			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pFlow}}}},
+			{h: r2, slots: []slot{{w: pct(w, 37), panels: []panelID{pLatency}}, {w: pct(w, 28), panels: []panelID{pModels}}, {w: w - pct(w, 37) - pct(w, 28), panels: []panelID{pWorkers}}}},
+			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ, pPerf}}}},
+		}}
+	case w >= 100 && h >= 28:
+		r1 := pct(body, 55)
+		return layout{name: "medium", header: 2, bands: []band{
+			{h: r1, slots: []slot{{w: pct(w, 55), panels: []panelID{pLag}}, {w: w - pct(w, 55), panels: []panelID{pFlow, pLatency, pModels}}}},
+			{h: body - r1, slots: []slot{{w: w / 2, panels: []panelID{pWorkers, pEvents}}, {w: w - w/2, panels: []panelID{pDLQ, pPerf}}}},
+		}}
+	}
+	all := make([]panelID, 0, numPanels)
+	for p := panelID(0); p < numPanels; p++ {
+		all = append(all, p)
+	}
+	return layout{name: "small", header: 2, tabs: true, bands: []band{{h: body - 1, slots: []slot{{w: w, panels: all}}}}}
+}
+
+// box frames content lines in a rounded border with the title (and the
+// data age) in the top edge. Content is fitted to w-4 cells.
+func box(st Styles, title, info string, focused bool, w, h int, content []string) []string {
+	if h < 2 || w < 4 {
+		return make([]string, max(h, 0))
+	}
+	bs, ts := st.Border, st.Title
+	if focused {
+		bs, ts = st.BorderFocused, st.TitleFocused
+	}
+	inner := w - 2
+	top := "─ " + ts.Render(title)
+	tw := 2 + lipgloss.Width(title)
+	if info != "" && tw+len(info)+4 < inner {
+		top += " " + st.Dim.Render(info)
+		tw += 1 + lipgloss.Width(info)
+	}
+	top += " "
+	tw++
+	if tw > inner {
+		top, tw = fit(top, inner), inner
+	}
+	out := make([]string, h)
+	out[0] = bs.Render("╭") + top + bs.Render(strings.Repeat("─", inner-tw)+"╮")
+	side := bs.Render("│")
+	for i := 1; i < h-1; i++ {
+		line := ""
+		if i-1 < len(content) {
+			line = content[i-1]
+		}
+		out[i] = side + " " + fit(line, w-4) + " " + side
+	}
+	out[h-1] = bs.Render("╰" + strings.Repeat("─", inner) + "╯")
+	return out
+}
