@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"charm.land/lipgloss/v2"
 	"github.com/NimbleMarkets/ntcharts/v2/canvas"
 	"github.com/NimbleMarkets/ntcharts/v2/canvas/graph"
 )
@@ -13,7 +12,7 @@ import (
 // series is one line of a chart.
 type series struct {
 	pts   []Sample
-	style lipgloss.Style
+	style Paint
 }
 
 // sweepGap is how many seconds of old data are blanked ahead of the cursor,

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 )
@@ -14,7 +15,7 @@ func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	sw := ansi.StringWidth(s)
+	sw := width(s)
 	switch {
 	case sw == w:
 		return s
@@ -24,11 +25,52 @@ func fit(s string, w int) string {
 	return ansi.Truncate(s, w-1, "") + "…"
 }
 
+// width is the cells s takes. It skips CSI escapes and counts one cell per
+// rune, which is exact for everything the console draws (ASCII, box
+// drawing, braille, block elements); anything that might be wide or
+// combining goes to the full grapheme-aware measurement.
+func width(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == 0x1b:
+			if i+1 < len(s) && s[i+1] == '[' {
+				j := i + 2
+				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+					j++
+				}
+				i = j + 1
+				continue
+			}
+			return ansi.StringWidth(s)
+		case c < 0x80:
+			n++
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if !narrow(r) {
+				return ansi.StringWidth(s)
+			}
+			n++
+			i += size
+		}
+	}
+	return n
+}
+
+// narrow reports runes known to take one cell: Latin-1, general
+// punctuation, arrows, box drawing, blocks, geometric shapes, braille.
+func narrow(r rune) bool {
+	return r < 0x300 || (r >= 0x2010 && r <= 0x2027) || (r >= 0x2190 && r <= 0x21ff) ||
+		(r >= 0x2500 && r <= 0x25ff) || (r >= 0x2800 && r <= 0x28ff)
+}
+
 // left and right align plain (unstyled) text in w cells.
 func left(s string, w int) string { return fit(s, w) }
 
 func right(s string, w int) string {
-	sw := ansi.StringWidth(s)
+	sw := width(s)
 	if sw >= w {
 		return fit(s, w)
 	}

@@ -2,8 +2,6 @@ package tui
 
 import (
 	"strings"
-
-	"charm.land/lipgloss/v2"
 )
 
 // panelID names a panel; the order is the tab order.
@@ -93,10 +91,10 @@ func box(st Styles, title, info string, focused bool, w, h int, content []string
 	}
 	inner := w - 2
 	top := "─ " + ts.Render(title)
-	tw := 2 + lipgloss.Width(title)
+	tw := 2 + width(title)
 	if info != "" && tw+len(info)+4 < inner {
 		top += " " + st.Dim.Render(info)
-		tw += 1 + lipgloss.Width(info)
+		tw += 1 + width(info)
 	}
 	top += " "
 	tw++

@@ -6,12 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"charm.land/lipgloss/v2"
-	"github.com/charmbracelet/x/ansi"
 )
 
-func ansiWidth(s string) int { return ansi.StringWidth(s) }
+func ansiWidth(s string) int { return width(s) }
 
 func (m *Model) flowPanel(w, h int) []string {
 	d, st := &m.data, m.st
@@ -133,7 +130,7 @@ func fitColumns(cols []column, w int) []bool {
 }
 
 // sty adapts a style to a cell formatter.
-func sty(s lipgloss.Style) func(string) string { return func(x string) string { return s.Render(x) } }
+func sty(s Paint) func(string) string { return func(x string) string { return s.Render(x) } }
 
 func tableRow(cols []column, keep []bool, cells []string, styles []func(string) string) string {
 	var b strings.Builder

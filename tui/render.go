@@ -3,7 +3,6 @@ package tui
 import (
 	"strings"
 
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -117,7 +116,7 @@ func joinSegments(st Styles, w int, segs []segment) string {
 		total := 0
 		worst, wi := -1, -1
 		for i, s := range segs {
-			total += lipgloss.Width(s.text)
+			total += width(s.text)
 			if i > 0 {
 				total += 3
 			}

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/lipgloss/v2"
 )
@@ -13,16 +14,39 @@ import (
 type Styles struct {
 	NoColor bool
 
-	Title, TitleFocused   lipgloss.Style
-	Border, BorderFocused lipgloss.Style
-	Dim, Bold, Key        lipgloss.Style
-	OK, Warn, Err, Info   lipgloss.Style
-	Header, HeaderBrand   lipgloss.Style
-	Selected, ColumnHead  lipgloss.Style
-	Sorted                lipgloss.Style
-	SeriesIn, SeriesOut   lipgloss.Style
-	P50, P95, P99, PMax   lipgloss.Style
-	Overlay               lipgloss.Style
+	Title, TitleFocused   Paint
+	Border, BorderFocused Paint
+	Dim, Bold, Key        Paint
+	OK, Warn, Err, Info   Paint
+	Header, HeaderBrand   Paint
+	Selected, ColumnHead  Paint
+	Sorted                Paint
+	SeriesIn, SeriesOut   Paint
+	P50, P95, P99, PMax   Paint
+}
+
+// Paint is a lipgloss style reduced to its escape prefix and suffix.
+// lipgloss stays the one definition of every style; Paint only makes
+// applying it to a short single-line span cheap (a 120x40 frame paints a
+// few hundred spans, and Style.Render measures and splits each one).
+type Paint struct{ pre, suf string }
+
+func newPaint(s lipgloss.Style) Paint {
+	r := s.Render("\x00")
+	i := strings.IndexByte(r, 0)
+	if i < 0 {
+		return Paint{}
+	}
+	return Paint{pre: r[:i], suf: r[i+1:]}
+}
+
+// Render wraps the joined strings in the style's escapes.
+func (p Paint) Render(strs ...string) string {
+	s := strings.Join(strs, "")
+	if p.pre == "" || s == "" {
+		return s
+	}
+	return p.pre + s + p.suf
 }
 
 // DefaultStyles returns the colour theme, or a colourless one (bold and
@@ -35,8 +59,17 @@ func DefaultStyles(noColor bool) Styles {
 		return lipgloss.ANSIColor(n)
 	}
 	s := lipgloss.NewStyle
-	st := Styles{
-		NoColor:       noColor,
+	ls := struct {
+		Title, TitleFocused   lipgloss.Style
+		Border, BorderFocused lipgloss.Style
+		Dim, Bold, Key        lipgloss.Style
+		OK, Warn, Err, Info   lipgloss.Style
+		Header, HeaderBrand   lipgloss.Style
+		Selected, ColumnHead  lipgloss.Style
+		Sorted                lipgloss.Style
+		SeriesIn, SeriesOut   lipgloss.Style
+		P50, P95, P99, PMax   lipgloss.Style
+	}{
 		Title:         s().Bold(true),
 		TitleFocused:  s().Bold(true).Foreground(c(14)),
 		Border:        s().Foreground(c(8)),
@@ -59,21 +92,30 @@ func DefaultStyles(noColor bool) Styles {
 		P95:           s().Foreground(c(6)),
 		P99:           s().Foreground(c(3)),
 		PMax:          s().Foreground(c(1)),
-		Overlay:       s(),
 	}
 	if noColor {
-		st.Dim = s()
-		st.Border = s()
-		st.BorderFocused = s().Bold(true)
-		st.ColumnHead = s().Bold(true)
-		st.Sorted = s().Bold(true)
-		st.Err = s().Bold(true)
+		ls.Dim = s()
+		ls.Border = s()
+		ls.BorderFocused = s().Bold(true)
+		ls.ColumnHead = s().Bold(true)
+		ls.Sorted = s().Bold(true)
+		ls.Err = s().Bold(true)
 	}
-	return st
+	return Styles{
+		NoColor: noColor,
+		Title:   newPaint(ls.Title), TitleFocused: newPaint(ls.TitleFocused),
+		Border: newPaint(ls.Border), BorderFocused: newPaint(ls.BorderFocused),
+		Dim: newPaint(ls.Dim), Bold: newPaint(ls.Bold), Key: newPaint(ls.Key),
+		OK: newPaint(ls.OK), Warn: newPaint(ls.Warn), Err: newPaint(ls.Err), Info: newPaint(ls.Info),
+		Header: newPaint(ls.Header), HeaderBrand: newPaint(ls.HeaderBrand),
+		Selected: newPaint(ls.Selected), ColumnHead: newPaint(ls.ColumnHead), Sorted: newPaint(ls.Sorted),
+		SeriesIn: newPaint(ls.SeriesIn), SeriesOut: newPaint(ls.SeriesOut),
+		P50: newPaint(ls.P50), P95: newPaint(ls.P95), P99: newPaint(ls.P99), PMax: newPaint(ls.PMax),
+	}
 }
 
 // status returns the style for a Burrow/health/breaker word.
-func (s Styles) status(word string) lipgloss.Style {
+func (s Styles) status(word string) Paint {
 	switch word {
 	case "OK", "closed", "AVAILABLE", "Stable", "PASS":
 		return s.OK
@@ -85,7 +127,7 @@ func (s Styles) status(word string) lipgloss.Style {
 	return s.Header
 }
 
-func (s Styles) level(l Level) lipgloss.Style {
+func (s Styles) level(l Level) Paint {
 	switch l {
 	case Warn:
 		return s.Warn
