@@ -1,0 +1,594 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Snapshot is the Kafka side of the pipeline for one topic and one consumer
+// group at one moment. It is immutable once returned: the console, status,
+// doctor and perf read it from other goroutines. Fields are only ever added.
+type Snapshot struct {
+	Time            time.Time      `json:"time"`
+	Topic           string         `json:"topic"`
+	Group           string         `json:"group"`
+	GroupState      string         `json:"group_state"` // Stable, Empty, PreparingRebalance, CompletingRebalance, Dead
+	Status          Status         `json:"status"`      // Burrow's group status: OK, WARN or ERR
+	TotalLag        int64          `json:"total_lag"`   // over partitions with a commit
+	MaxLagPartition int32          `json:"max_lag_partition"`
+	MaxLag          int64          `json:"max_lag"`
+	Partitions      []PartitionLag `json:"partitions"` // by partition number
+	Members         []Member       `json:"members"`    // by client id, then member id
+	Brokers         int            `json:"brokers"`
+	RefreshTook     time.Duration  `json:"refresh_took_ns"`
+	Requests        int            `json:"requests"` // Kafka requests this refresh sent
+}
+
+// PartitionLag is one partition of a Snapshot. -1 means "not known":
+// Committed -1 = the group never committed here, Lag -1 = no lag figure
+// (shown as "-", JSON null), LagSeconds -1 = cannot estimate yet.
+type PartitionLag struct {
+	Partition     int32   `json:"partition"`
+	Leader        int32   `json:"leader"`
+	LogStart      int64   `json:"log_start"`
+	HighWatermark int64   `json:"high_watermark"`
+	Committed     int64   `json:"committed"`
+	Lag           int64   `json:"lag"`
+	LagSeconds    float64 `json:"lag_seconds"`
+	ProduceRate   float64 `json:"produce_rate"` // msg/s into the partition
+	ConsumeRate   float64 `json:"consume_rate"` // msg/s committed by the group
+	Member        string  `json:"member"`       // client id of the owning member, "" = unassigned
+	Status        Status  `json:"status"`
+}
+
+// MarshalJSON writes unknowns (-1) as null, so a script never mistakes
+// "nothing committed" for offset -1 or lag -1.
+func (p PartitionLag) MarshalJSON() ([]byte, error) {
+	type plain PartitionLag
+	out := struct {
+		plain
+		Committed  *int64   `json:"committed"`
+		Lag        *int64   `json:"lag"`
+		LagSeconds *float64 `json:"lag_seconds"`
+	}{plain: plain(p)}
+	if p.Committed >= 0 {
+		out.Committed = &p.Committed
+	}
+	if p.Lag >= 0 {
+		out.Lag = &p.Lag
+	}
+	if p.LagSeconds >= 0 {
+		out.LagSeconds = &p.LagSeconds
+	}
+	return json.Marshal(out)
+}
+
+// Member is one consumer in the group and what it owns of the topic.
+type Member struct {
+	MemberID   string  `json:"member_id"`
+	ClientID   string  `json:"client_id"`
+	Host       string  `json:"host"`
+	Partitions []int32 `json:"partitions"` // of the collector's topic, sorted
+}
+
+// CollectorOption tunes a Collector.
+type CollectorOption func(*Collector)
+
+// WithWindow sets Burrow's window: the number of observations a partition
+// needs before it can be anything but OK (default 10).
+func WithWindow(n int) CollectorOption { return func(c *Collector) { c.intervals = max(n, 2) } }
+
+// WithAllowedLag sets the lag Burrow's rules tolerate (default 0).
+func WithAllowedLag(n int64) CollectorOption { return func(c *Collector) { c.allowedLag = n } }
+
+// WithLagSamples sets how many log-end samples per partition the lag-in-seconds
+// interpolation keeps (default 60).
+func WithLagSamples(n int) CollectorOption { return func(c *Collector) { c.samples = n } }
+
+// WithRefreshTimeout bounds one refresh (default: the config's RequestTimeout).
+func WithRefreshTimeout(d time.Duration) CollectorOption {
+	return func(c *Collector) { c.timeout = d }
+}
+
+// WithLogStartEvery sets how often log-start offsets are re-read (default
+// 30 s). They move only when retention trims, so reading them every refresh
+// would double the ListOffsets traffic for nothing.
+func WithLogStartEvery(d time.Duration) CollectorOption {
+	return func(c *Collector) { c.logStartEvery = d }
+}
+
+// WithMetadataEvery sets how often partition leaders are re-read (default
+// 30 s, and at once after any leadership error).
+func WithMetadataEvery(d time.Duration) CollectorOption {
+	return func(c *Collector) { c.metadataEvery = d }
+}
+
+// Collector turns Kafka offsets and group state into Snapshots. One refresh
+// costs one ListOffsets per partition leader, one OffsetFetch and one
+// DescribeGroups to the group coordinator (plus a Metadata request and a
+// second ListOffsets per leader every 30 s): the request count grows with
+// brokers, never with partitions.
+type Collector struct {
+	cfg    Config
+	topic  string
+	group  string
+	client sarama.Client
+
+	intervals     int
+	allowedLag    int64
+	samples       int
+	timeout       time.Duration
+	logStartEvery time.Duration
+	metadataEvery time.Duration
+
+	sem    chan struct{} // one refresh in flight
+	closed atomic.Bool
+
+	// Guarded by sem.
+	parts        map[int32]*partState
+	lastMeta     time.Time
+	needMeta     atomic.Bool // set from the per-broker goroutines
+	lastLogStart time.Time
+	haveCoord    bool
+}
+
+type partState struct {
+	table      *lagTable
+	window     []commitEntry
+	logStart   int64
+	prevTime   time.Time
+	prevHWM    int64
+	prevCommit int64
+}
+
+// NewCollector connects to the cluster. It fails, with an explained error,
+// when no broker answers.
+func NewCollector(cfg Config, topic, group string, opts ...CollectorOption) (*Collector, error) {
+	cfg.SetDefaults()
+	if topic == "" {
+		return nil, errors.New("no topic to watch (set --input)")
+	}
+	if group == "" {
+		return nil, errors.New("no consumer group to watch (set --group)")
+	}
+	sc, err := cfg.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	// We decide when metadata is refreshed, and only for our topic: a full
+	// background refresh on a big cluster is exactly the slowness lag tools
+	// are hated for.
+	sc.Metadata.Full = false
+	sc.Metadata.RefreshFrequency = 0
+	client, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		return nil, cfg.Explain(err)
+	}
+	// Without full metadata sarama connects lazily; connect now so a wrong
+	// address fails here, with the address in the message. A topic that
+	// does not exist yet is not an error until Refresh.
+	metaErr := client.RefreshMetadata(topic)
+	if metaErr != nil && !errors.Is(metaErr, sarama.ErrUnknownTopicOrPartition) {
+		client.Close()
+		return nil, cfg.Explain(metaErr)
+	}
+	c := &Collector{
+		cfg: cfg, topic: topic, group: group, client: client,
+		intervals: 10, samples: 60, timeout: cfg.RequestTimeout,
+		logStartEvery: 30 * time.Second, metadataEvery: 30 * time.Second,
+		sem: make(chan struct{}, 1), parts: map[int32]*partState{},
+	}
+	c.lastMeta = time.Now()
+	c.needMeta.Store(metaErr != nil)
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// Close releases the connections. A Refresh in flight finishes first.
+func (c *Collector) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.sem <- struct{}{}
+	defer func() { <-c.sem }()
+	return c.client.Close()
+}
+
+// Run refreshes until ctx ends, calling fn with each result. The next timer
+// starts when the previous refresh finishes, so a slow cluster is polled
+// less often instead of piling up requests.
+func (c *Collector) Run(ctx context.Context, interval time.Duration, fn func(*Snapshot, error)) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, err := c.Refresh(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		fn(s, err)
+		t.Reset(interval)
+	}
+}
+
+// Refresh takes one snapshot. Concurrent calls wait for each other.
+func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	if c.closed.Load() {
+		return nil, errors.New("collector is closed")
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	start := time.Now()
+	var reqs atomic.Int64
+
+	if c.needMeta.Load() || time.Since(c.lastMeta) >= c.metadataEvery {
+		reqs.Add(1)
+		if err := c.client.RefreshMetadata(c.topic); err != nil {
+			return nil, c.topicErr(err)
+		}
+		c.lastMeta = time.Now()
+		c.needMeta.Store(false)
+	}
+	partitions, err := c.client.Partitions(c.topic)
+	if err != nil {
+		return nil, c.topicErr(err)
+	}
+	if len(partitions) == 0 {
+		return nil, fmt.Errorf("topic %s has no partitions", c.topic)
+	}
+
+	leaders := make(map[int32]int32, len(partitions))
+	byBroker := map[int32][]int32{}
+	brokers := map[int32]*sarama.Broker{}
+	for _, p := range partitions {
+		b, err := c.client.Leader(c.topic, p)
+		if err != nil {
+			leaders[p] = -1
+			c.needMeta.Store(true)
+			continue
+		}
+		leaders[p] = b.ID()
+		byBroker[b.ID()] = append(byBroker[b.ID()], p)
+		brokers[b.ID()] = b
+	}
+	wantLogStart := c.lastLogStart.IsZero() || time.Since(c.lastLogStart) >= c.logStartEvery
+
+	var (
+		mu       sync.Mutex
+		newest   = make(map[int32]int64, len(partitions))
+		oldest   = make(map[int32]int64, len(partitions))
+		errs     []error
+		commits  map[int32]int64
+		desc     *sarama.GroupDescription
+		wg       sync.WaitGroup
+		addError = func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }
+	)
+	for id, ps := range byBroker {
+		b := brokers[id]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := c.listOffsets(b, ps, sarama.OffsetNewest, &reqs)
+			if err == nil && wantLogStart {
+				var old map[int32]int64
+				old, err = c.listOffsets(b, ps, sarama.OffsetOldest, &reqs)
+				mu.Lock()
+				for p, o := range old {
+					oldest[p] = o
+				}
+				mu.Unlock()
+			}
+			if err != nil {
+				addError(err)
+				return
+			}
+			mu.Lock()
+			for p, o := range got {
+				newest[p] = o
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var err error
+		commits, desc, err = c.groupState(partitions, &reqs)
+		if err != nil {
+			addError(err)
+		}
+	}()
+	wg.Wait() // every call is bounded by the sarama read timeout
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("refresh lag of %s/%s: %w (the cluster took longer than %v)", c.topic, c.group, err, c.timeout)
+	}
+	if len(errs) > 0 {
+		return nil, c.cfg.Explain(errors.Join(errs...))
+	}
+	if wantLogStart {
+		c.lastLogStart = start
+	}
+
+	now := time.Now()
+	snap := &Snapshot{
+		Time: now, Topic: c.topic, Group: c.group,
+		MaxLagPartition: -1,
+		Brokers:         len(c.client.Brokers()),
+	}
+	owner := map[int32]string{}
+	if desc != nil {
+		snap.GroupState = desc.State
+		snap.Members = membersOf(desc, c.topic)
+		for _, m := range snap.Members {
+			for _, p := range m.Partitions {
+				owner[p] = m.ClientID
+			}
+		}
+	}
+	seen := make(map[int32]bool, len(partitions))
+	for _, p := range partitions {
+		seen[p] = true
+		st := c.parts[p]
+		if st == nil {
+			st = &partState{table: newLagTable(c.samples), logStart: -1, prevHWM: -1, prevCommit: -1}
+			c.parts[p] = st
+		}
+		pl := PartitionLag{Partition: p, Leader: leaders[p], LogStart: st.logStart, HighWatermark: -1, Committed: -1, Lag: -1, LagSeconds: -1, Member: owner[p]}
+		if o, ok := oldest[p]; ok {
+			st.logStart, pl.LogStart = o, o
+		}
+		hwm, haveHWM := newest[p]
+		if haveHWM {
+			pl.HighWatermark = hwm
+			st.table.add(hwm, now)
+		}
+		if o, ok := commits[p]; ok && o >= 0 {
+			pl.Committed = o
+		}
+		if pl.Committed >= 0 && haveHWM {
+			pl.Lag = max(hwm-pl.Committed, 0) // offsets read in parallel race: floor at 0
+			pl.LagSeconds = st.table.lagSeconds(pl.Committed, now)
+			st.window = append(st.window, commitEntry{Time: now, Offset: pl.Committed, Lag: pl.Lag})
+			if len(st.window) > c.intervals {
+				st.window = append(st.window[:0], st.window[len(st.window)-c.intervals:]...)
+			}
+		} else if pl.Committed < 0 {
+			st.window = st.window[:0] // offsets were deleted or never existed
+		}
+		if dt := now.Sub(st.prevTime).Seconds(); !st.prevTime.IsZero() && dt > 0 {
+			if haveHWM && st.prevHWM >= 0 && hwm >= st.prevHWM {
+				pl.ProduceRate = float64(hwm-st.prevHWM) / dt
+			}
+			if pl.Committed >= 0 && st.prevCommit >= 0 && pl.Committed >= st.prevCommit {
+				pl.ConsumeRate = float64(pl.Committed-st.prevCommit) / dt
+			}
+		}
+		st.prevTime, st.prevHWM, st.prevCommit = now, pl.HighWatermark, pl.Committed
+		pl.Status = evaluatePartition(st.window, pl.Member != "", c.allowedLag, c.intervals)
+		if pl.Lag >= 0 {
+			snap.TotalLag += pl.Lag
+			if pl.Lag > snap.MaxLag || snap.MaxLagPartition < 0 {
+				snap.MaxLag, snap.MaxLagPartition = pl.Lag, p
+			}
+		}
+		snap.Partitions = append(snap.Partitions, pl)
+	}
+	for p := range c.parts {
+		if !seen[p] {
+			delete(c.parts, p)
+		}
+	}
+	sort.Slice(snap.Partitions, func(i, j int) bool { return snap.Partitions[i].Partition < snap.Partitions[j].Partition })
+	snap.Status = groupStatus(snap.Partitions)
+	snap.Requests = int(reqs.Load())
+	snap.RefreshTook = time.Since(start)
+	return snap, nil
+}
+
+func (c *Collector) topicErr(err error) error {
+	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return fmt.Errorf("topic %q does not exist on %s (check --input; `kcat -L -b %s` lists the topics)", c.topic, joinAddrs(c.cfg.Brokers), c.cfg.Brokers[0])
+	}
+	return c.cfg.Explain(fmt.Errorf("metadata for topic %s: %w", c.topic, err))
+}
+
+// listOffsets asks one broker for the newest or oldest offset of all the
+// partitions it leads, in one request.
+func (c *Collector) listOffsets(b *sarama.Broker, ps []int32, at int64, reqs *atomic.Int64) (map[int32]int64, error) {
+	req := sarama.NewOffsetRequest(c.client.Config().Version)
+	for _, p := range ps {
+		req.AddBlock(c.topic, p, at, 1)
+	}
+	reqs.Add(1)
+	resp, err := b.GetAvailableOffsets(req)
+	if err != nil {
+		_ = b.Close() // reopened on next use
+		c.needMeta.Store(true)
+		return nil, fmt.Errorf("list offsets from broker %d (%s): %w", b.ID(), b.Addr(), err)
+	}
+	out := make(map[int32]int64, len(ps))
+	for _, p := range ps {
+		blk := resp.GetBlock(c.topic, p)
+		if blk == nil || !errors.Is(blk.Err, sarama.ErrNoError) {
+			// Usually a leadership move: re-read metadata next time and
+			// leave this partition unknown for now.
+			c.needMeta.Store(true)
+			continue
+		}
+		off := blk.Offset
+		if req.Version == 0 {
+			if len(blk.Offsets) == 0 {
+				continue
+			}
+			off = blk.Offsets[0]
+		}
+		out[p] = off
+	}
+	return out, nil
+}
+
+// groupState fetches the group's committed offsets and description from its
+// coordinator: one OffsetFetch and one DescribeGroups, sent in parallel.
+func (c *Collector) groupState(ps []int32, reqs *atomic.Int64) (map[int32]int64, *sarama.GroupDescription, error) {
+	if !c.haveCoord {
+		reqs.Add(1) // FindCoordinator
+	}
+	coord, err := c.client.Coordinator(c.group)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find coordinator of group %s: %w", c.group, err)
+	}
+	c.haveCoord = true
+	var (
+		wg       sync.WaitGroup
+		commits  map[int32]int64
+		desc     *sarama.GroupDescription
+		fetchErr error
+		descErr  error
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		req := sarama.NewOffsetFetchRequest(c.client.Config().Version, c.group, map[string][]int32{c.topic: ps})
+		reqs.Add(1)
+		resp, err := coord.FetchOffset(req)
+		if err != nil {
+			fetchErr = err
+			return
+		}
+		commits = make(map[int32]int64, len(ps))
+		if kerr := offsetFetchErr(resp); errors.Is(kerr, sarama.ErrGroupIDNotFound) {
+			return // kfake (and KIP-848 brokers) say so for a group that never existed: nothing committed
+		} else if kerr != nil {
+			fetchErr = kerr
+			return
+		}
+		for _, p := range ps {
+			if blk := resp.GetBlock(c.topic, p); blk != nil && errors.Is(blk.Err, sarama.ErrNoError) {
+				commits[p] = blk.Offset
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		req := &sarama.DescribeGroupsRequest{Groups: []string{c.group}, Version: describeGroupsVersion(c.client.Config().Version)}
+		reqs.Add(1)
+		resp, err := coord.DescribeGroups(req)
+		if err != nil {
+			descErr = err
+			return
+		}
+		for _, g := range resp.Groups {
+			if g.GroupId != c.group {
+				continue
+			}
+			switch {
+			case errors.Is(g.Err, sarama.ErrNoError):
+				desc = g
+			case errors.Is(g.Err, sarama.ErrGroupIDNotFound):
+				desc = &sarama.GroupDescription{GroupId: c.group, State: "Dead"}
+			default:
+				descErr = g.Err
+			}
+		}
+	}()
+	wg.Wait()
+	if err := errors.Join(fetchErr, descErr); err != nil {
+		if isCoordinatorErr(err) {
+			c.haveCoord = false
+			_ = c.client.RefreshCoordinator(c.group)
+		} else {
+			_ = coord.Close()
+		}
+		return nil, nil, fmt.Errorf("group %s at coordinator %s: %w", c.group, coord.Addr(), err)
+	}
+	return commits, desc, nil
+}
+
+func offsetFetchErr(resp *sarama.OffsetFetchResponse) error {
+	if resp.Version >= 8 {
+		for _, g := range resp.Groups {
+			if !errors.Is(g.Err, sarama.ErrNoError) {
+				return g.Err
+			}
+		}
+		return nil
+	}
+	if !errors.Is(resp.Err, sarama.ErrNoError) {
+		return resp.Err
+	}
+	return nil
+}
+
+func isCoordinatorErr(err error) bool {
+	return errors.Is(err, sarama.ErrNotCoordinatorForConsumer) ||
+		errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) ||
+		errors.Is(err, sarama.ErrOffsetsLoadInProgress)
+}
+
+// describeGroupsVersion mirrors sarama's own admin client.
+func describeGroupsVersion(v sarama.KafkaVersion) int16 {
+	switch {
+	case v.IsAtLeast(sarama.V2_4_0_0):
+		return 5
+	case v.IsAtLeast(sarama.V2_3_0_0):
+		return 3
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		return 2
+	case v.IsAtLeast(sarama.V1_1_0_0):
+		return 1
+	}
+	return 0
+}
+
+// membersOf lists the group's members with the partitions of topic each
+// holds, decoding the consumer-protocol assignment.
+func membersOf(g *sarama.GroupDescription, topic string) []Member {
+	var out []Member
+	for id, m := range g.Members {
+		mem := Member{MemberID: id, ClientID: m.ClientId, Host: m.ClientHost, Partitions: []int32{}}
+		if m.MemberId != "" {
+			mem.MemberID = m.MemberId
+		}
+		if g.ProtocolType == "consumer" || g.ProtocolType == "" {
+			if a, err := m.GetMemberAssignment(); err == nil && a != nil {
+				mem.Partitions = append(mem.Partitions, a.Topics[topic]...)
+			}
+		}
+		sort.Slice(mem.Partitions, func(i, j int) bool { return mem.Partitions[i] < mem.Partitions[j] })
+		out = append(out, mem)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ClientID != out[j].ClientID {
+			return out[i].ClientID < out[j].ClientID
+		}
+		return out[i].MemberID < out[j].MemberID
+	})
+	return out
+}
+
+func joinAddrs(bs []string) string {
+	if len(bs) == 1 {
+		return bs[0]
+	}
+	return fmt.Sprint(bs)
+}

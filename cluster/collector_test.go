@@ -1,0 +1,466 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// produce writes counts[p] records to partition p of topic.
+func produce(t testing.TB, cfg Config, topic string, counts map[int32]int) {
+	t.Helper()
+	sc, err := cfg.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatal(cfg.Explain(err))
+	}
+	defer p.Close()
+	var msgs []*sarama.ProducerMessage
+	for part, n := range counts {
+		for i := 0; i < n; i++ {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: part, Value: sarama.StringEncoder(fmt.Sprintf("p%d-%d", part, i))})
+		}
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// commit stores offsets for group the way a consumer outside any generation
+// does (a "simple" commit, generation -1), without joining the group.
+func commit(t testing.TB, cfg Config, group, topic string, offsets map[int32]int64) {
+	t.Helper()
+	sc, err := cfg.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	for p, o := range offsets {
+		req.AddBlock(topic, p, o, 0, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, e := range resp.Errors[topic] {
+		if !errors.Is(e, sarama.ErrNoError) {
+			t.Fatalf("commit p%d: %v", p, e)
+		}
+	}
+}
+
+func newTestCollector(t testing.TB, cfg Config, topic, group string, opts ...CollectorOption) *Collector {
+	t.Helper()
+	c, err := NewCollector(cfg, topic, group, opts...)
+	if err != nil {
+		t.Fatalf("NewCollector: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func refresh(t testing.TB, c *Collector) *Snapshot {
+	t.Helper()
+	s, err := c.Refresh(context.Background())
+	if err != nil {
+		t.Fatalf("Refresh: %v", err)
+	}
+	return s
+}
+
+func TestCollectorLagExact(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	produced := map[int32]int{}
+	committed := map[int32]int64{}
+	for p := int32(0); p < 12; p++ {
+		produced[p] = 20 + int(p)
+		if p != 11 { // partition 11: never committed
+			committed[p] = int64(p) // M = p, so lag = 20
+		}
+	}
+	committed[3] = 23 // fully caught up: lag 0
+	produce(t, cfg, TopicInput, produced)
+	commit(t, cfg, "lag-test", TopicInput, committed)
+
+	c := newTestCollector(t, cfg, TopicInput, "lag-test")
+	s := refresh(t, c)
+	if len(s.Partitions) != 12 {
+		t.Fatalf("%d partitions, want 12", len(s.Partitions))
+	}
+	var total int64
+	for _, pl := range s.Partitions {
+		n := int64(produced[pl.Partition])
+		if pl.HighWatermark != n || pl.LogStart != 0 {
+			t.Errorf("p%d: log %d..%d, want 0..%d", pl.Partition, pl.LogStart, pl.HighWatermark, n)
+		}
+		m, ok := committed[pl.Partition]
+		if !ok {
+			if pl.Committed != -1 || pl.Lag != -1 || pl.LagSeconds != -1 {
+				t.Errorf("p%d never committed: committed %d lag %d lag_s %v, want -1 (unknown)", pl.Partition, pl.Committed, pl.Lag, pl.LagSeconds)
+			}
+			continue
+		}
+		if pl.Committed != m || pl.Lag != n-m {
+			t.Errorf("p%d: committed %d lag %d, want %d and N-M = %d", pl.Partition, pl.Committed, pl.Lag, m, n-m)
+		}
+		if pl.Leader != 0 {
+			t.Errorf("p%d leader %d, want 0 (single broker)", pl.Partition, pl.Leader)
+		}
+		total += n - m
+	}
+	if s.TotalLag != total {
+		t.Errorf("TotalLag %d, want %d", s.TotalLag, total)
+	}
+	if s.MaxLag != 20 || s.Partitions[s.MaxLagPartition].Lag != 20 {
+		t.Errorf("MaxLag %d at p%d, want 20", s.MaxLag, s.MaxLagPartition)
+	}
+	if s.GroupState != "Empty" || len(s.Members) != 0 {
+		t.Errorf("group state %q members %v, want Empty with none", s.GroupState, s.Members)
+	}
+	if s.Brokers != 1 || s.Topic != TopicInput || s.Group != "lag-test" {
+		t.Errorf("snapshot header %+v", s)
+	}
+
+	// Rates come from offset deltas between refreshes.
+	produce(t, cfg, TopicInput, map[int32]int{0: 30})
+	commit(t, cfg, "lag-test", TopicInput, map[int32]int64{0: 10})
+	s2 := refresh(t, c)
+	dt := s2.Time.Sub(s.Time).Seconds()
+	p0 := s2.Partitions[0]
+	if got := p0.ProduceRate * dt; got < 29.999 || got > 30.001 {
+		t.Errorf("produce rate %v/s over %vs = %v records, want 30", p0.ProduceRate, dt, got)
+	}
+	if got := p0.ConsumeRate * dt; got < 9.999 || got > 10.001 {
+		t.Errorf("consume rate %v/s over %vs = %v records, want 10", p0.ConsumeRate, dt, got)
+	}
+	if p0.Lag != 50-10 {
+		t.Errorf("p0 lag %d, want 40", p0.Lag)
+	}
+	if s2.Partitions[1].ProduceRate != 0 {
+		t.Errorf("p1 produce rate %v, want 0", s2.Partitions[1].ProduceRate)
+	}
+	// p0's committed offset 10 was at the log end before this refresh's
+	// produce, so its lag in time is at least the gap between the refreshes.
+	if p0.LagSeconds < 0 {
+		t.Errorf("p0 lag seconds %v, want an estimate", p0.LagSeconds)
+	}
+	// Steady state: one ListOffsets (one broker) + OffsetFetch + DescribeGroups.
+	if s2.Requests != 3 {
+		t.Errorf("steady-state refresh sent %d requests, want 3", s2.Requests)
+	}
+	// The first snapshot is untouched by the second refresh (immutable).
+	if s.Partitions[0].HighWatermark != 20 {
+		t.Errorf("first snapshot changed: p0 hwm %d", s.Partitions[0].HighWatermark)
+	}
+}
+
+func TestCollectorLogStart(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	produce(t, cfg, TopicDLQ, map[int32]int{0: 10})
+	if err := b.Cluster().DeleteRecords(TopicDLQ, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, cfg, "g", TopicDLQ, map[int32]int64{0: 6})
+	s := refresh(t, newTestCollector(t, cfg, TopicDLQ, "g"))
+	if p := s.Partitions[0]; p.LogStart != 4 || p.HighWatermark != 10 || p.Lag != 4 {
+		t.Errorf("p0 = %+v, want log 4..10 lag 4", p)
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (nopHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		s.MarkMessage(m, "")
+	}
+	return nil
+}
+
+// joinGroup runs a real sarama consumer group member until the returned stop.
+func joinGroup(t *testing.T, cfg Config, group, clientID string) (stop func()) {
+	t.Helper()
+	cfg.ClientID = clientID
+	sc, err := cfg.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+	sc.Consumer.Group.Session.Timeout = 6 * time.Second
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	g, err := sarama.NewConsumerGroup(cfg.Brokers, group, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			if err := g.Consume(ctx, []string{TopicInput}, nopHandler{}); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				t.Logf("%s consume: %v", clientID, err)
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			g.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitSnapshot refreshes until ok accepts a snapshot (rebalances take a
+// heartbeat or two) and fails with the last one after the deadline.
+func waitSnapshot(t *testing.T, c *Collector, what string, ok func(*Snapshot) bool) *Snapshot {
+	t.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	var last *Snapshot
+	for time.Now().Before(deadline) {
+		s, err := c.Refresh(context.Background())
+		if err == nil {
+			last = s
+			if ok(s) {
+				return s
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("never saw %s; last snapshot: state %q members %+v", what, last.GroupState, last.Members)
+	return nil
+}
+
+func assignment(s *Snapshot) map[string][]int32 {
+	m := map[string][]int32{}
+	for _, mem := range s.Members {
+		m[mem.ClientID] = append(m[mem.ClientID], mem.Partitions...)
+	}
+	return m
+}
+
+func TestCollectorMembersJoinAndLeave(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	c := newTestCollector(t, cfg, TopicInput, "workers")
+
+	stopA := joinGroup(t, cfg, "workers", "worker-a")
+	defer stopA()
+	s := waitSnapshot(t, c, "worker-a owning all 12 partitions", func(s *Snapshot) bool {
+		return s.GroupState == "Stable" && len(s.Members) == 1 && len(s.Members[0].Partitions) == 12
+	})
+	if m := s.Members[0]; m.ClientID != "worker-a" || m.MemberID == "" || m.Host == "" {
+		t.Errorf("member = %+v", m)
+	}
+	for _, p := range s.Partitions {
+		if p.Member != "worker-a" {
+			t.Errorf("p%d owner %q, want worker-a", p.Partition, p.Member)
+		}
+	}
+
+	stopB := joinGroup(t, cfg, "workers", "worker-b")
+	s = waitSnapshot(t, c, "two members splitting the partitions", func(s *Snapshot) bool {
+		a := assignment(s)
+		return s.GroupState == "Stable" && len(s.Members) == 2 && len(a["worker-a"]) > 0 && len(a["worker-b"]) > 0 &&
+			len(a["worker-a"])+len(a["worker-b"]) == 12
+	})
+	a := assignment(s)
+	all := append(append([]int32{}, a["worker-a"]...), a["worker-b"]...)
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	for i, p := range all {
+		if p != int32(i) {
+			t.Fatalf("assignments overlap or miss partitions: a=%v b=%v", a["worker-a"], a["worker-b"])
+		}
+	}
+	if len(a["worker-a"]) != 6 || len(a["worker-b"]) != 6 {
+		t.Errorf("unbalanced: a=%v b=%v", a["worker-a"], a["worker-b"])
+	}
+	for _, p := range s.Partitions {
+		want := "worker-a"
+		if contains(a["worker-b"], p.Partition) {
+			want = "worker-b"
+		}
+		if p.Member != want {
+			t.Errorf("p%d owner %q, want %q", p.Partition, p.Member, want)
+		}
+	}
+
+	stopB() // leaves the group
+	waitSnapshot(t, c, "worker-a alone again after worker-b left", func(s *Snapshot) bool {
+		return s.GroupState == "Stable" && len(s.Members) == 1 && s.Members[0].ClientID == "worker-a" && len(s.Members[0].Partitions) == 12
+	})
+	stopA()
+	waitSnapshot(t, c, "an empty group after the last member left", func(s *Snapshot) bool {
+		return s.GroupState == "Empty" && len(s.Members) == 0
+	})
+}
+
+func contains(ps []int32, p int32) bool {
+	for _, x := range ps {
+		if x == p {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCollectorUnknownTopicAndGroup(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+
+	_, err := newTestCollector(t, cfg, "no_such_topic", GroupInfer).Refresh(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `"no_such_topic" does not exist`) || !strings.Contains(err.Error(), "--input") {
+		t.Errorf("unknown topic: err = %v", err)
+	}
+
+	s := refresh(t, newTestCollector(t, cfg, TopicInput, "no_such_group"))
+	if s.GroupState != "Dead" && s.GroupState != "Empty" {
+		t.Errorf("unknown group state %q, want Dead", s.GroupState)
+	}
+	if len(s.Members) != 0 || s.TotalLag != 0 || s.Status != StatusOK || s.MaxLagPartition != -1 {
+		t.Errorf("unknown group: members %v total %d status %v maxp %d", s.Members, s.TotalLag, s.Status, s.MaxLagPartition)
+	}
+	for _, p := range s.Partitions {
+		if p.Committed != -1 || p.Lag != -1 {
+			t.Errorf("p%d: committed %d lag %d, want -1", p.Partition, p.Committed, p.Lag)
+		}
+	}
+}
+
+func TestCollectorUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, err = NewCollector(Config{Brokers: []string{addr}, DialTimeout: time.Second}, TopicInput, GroupInfer)
+	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "--brokers") {
+		t.Fatalf("err = %v, want it to name %s and --brokers", err, addr)
+	}
+}
+
+// TestCollectorBurrowStop drives Burrow's STOP end to end: commits, then
+// more records and no consumer.
+func TestCollectorBurrowStop(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	produce(t, cfg, TopicDLQ, map[int32]int{0: 10, 1: 10, 2: 10})
+	commit(t, cfg, "stopped", TopicDLQ, map[int32]int64{0: 5, 1: 10, 2: 10})
+	c := newTestCollector(t, cfg, TopicDLQ, "stopped", WithWindow(3))
+	var s *Snapshot
+	for i := 0; i < 3; i++ {
+		s = refresh(t, c)
+		if i < 2 && s.Status != StatusOK {
+			t.Errorf("refresh %d: status %v before the window is full, want OK", i, s.Status)
+		}
+	}
+	if s.Partitions[0].Status != StatusStop || s.Partitions[1].Status != StatusOK {
+		t.Errorf("statuses p0 %v p1 %v, want STOP and OK", s.Partitions[0].Status, s.Partitions[1].Status)
+	}
+	if s.Status != StatusErr {
+		t.Errorf("group status %v, want ERR (a STOP partition)", s.Status)
+	}
+	// The consumer comes back and catches up: OK again.
+	commit(t, cfg, "stopped", TopicDLQ, map[int32]int64{0: 10})
+	if s = refresh(t, c); s.Partitions[0].Status != StatusOK || s.Status != StatusOK {
+		t.Errorf("after catching up: p0 %v group %v, want OK", s.Partitions[0].Status, s.Status)
+	}
+}
+
+// TestCollectorPerBrokerRequests checks batching on a 3-broker cluster and
+// that a leader move is picked up.
+func TestCollectorPerBrokerRequests(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true; c.Nodes = 3 })
+	cfg := b.ClientConfig()
+	produce(t, cfg, TopicInput, map[int32]int{0: 5, 5: 7})
+	c := newTestCollector(t, cfg, TopicInput, GroupInfer)
+	s := refresh(t, c)
+	leaders := map[int32]bool{}
+	for _, p := range s.Partitions {
+		leaders[p.Leader] = true
+	}
+	// FindCoordinator + (newest + oldest) per leader + OffsetFetch + DescribeGroups
+	// (NewCollector already read the metadata)
+	if want := 1 + 2*len(leaders) + 2; s.Requests != want {
+		t.Errorf("first refresh: %d requests, want %d for %d leaders", s.Requests, want, len(leaders))
+	}
+	s = refresh(t, c)
+	if want := len(leaders) + 2; s.Requests != want {
+		t.Errorf("steady state: %d requests, want %d for %d leaders", s.Requests, want, len(leaders))
+	}
+	if s.Brokers != 3 {
+		t.Errorf("brokers %d, want 3", s.Brokers)
+	}
+
+	old := s.Partitions[5].Leader
+	next := (old + 1) % 3
+	if err := b.Cluster().MoveTopicPartition(TopicInput, 5, next); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, cfg, TopicInput, map[int32]int{5: 1})
+	s = waitSnapshot(t, c, "partition 5 on its new leader", func(s *Snapshot) bool {
+		return s.Partitions[5].Leader == next && s.Partitions[5].HighWatermark == 8
+	})
+	if s.Partitions[0].HighWatermark != 5 {
+		t.Errorf("p0 hwm %d after the move, want 5", s.Partitions[0].HighWatermark)
+	}
+}
+
+func TestCollectorRun(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	c := newTestCollector(t, b.ClientConfig(), TopicInput, GroupInfer)
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []*Snapshot
+	c.Run(ctx, 10*time.Millisecond, func(s *Snapshot, err error) {
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		got = append(got, s)
+		if len(got) == 3 {
+			cancel()
+		}
+	})
+	if len(got) != 3 {
+		t.Fatalf("Run delivered %d snapshots, want 3", len(got))
+	}
+	for i := 1; i < 3; i++ {
+		if !got[i].Time.After(got[i-1].Time) {
+			t.Errorf("snapshot %d not newer than %d", i, i-1)
+		}
+	}
+	c.Close()
+	if _, err := c.Refresh(context.Background()); err == nil {
+		t.Error("Refresh after Close succeeded")
+	}
+}
