@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
 )
 
 func kafkaCheck(id, name string) Check {
@@ -52,5 +56,135 @@ func CheckKafka(ctx context.Context, o Options) []Check {
 		reach.Status = Pass
 		reach.Seen = strings.Join(ok, ", ")
 	}
-	return []Check{reach}
+	facts, err := GatherKafka(ctx, o)
+	if err != nil {
+		// TCP works but Kafka does not answer: TLS/SASL mismatch, a
+		// non-Kafka port, or a timeout. The explained error names the flag.
+		proto := kafkaCheck("kafka.protocol", "Kafka protocol")
+		proto.Status, proto.Seen = Fail, err.Error()
+		proto.Want = "metadata, configs and group offsets readable"
+		proto.Why = "doctor reads what every worker reads; if it cannot, neither can they"
+		proto.Fix = "check --kafka-tls / --sasl-mechanism / --sasl-username against the broker's listeners, and that the user may describe the topic and group"
+		return []Check{reach, proto}
+	}
+	return append([]Check{reach}, JudgeKafka(facts)...)
+}
+
+// GatherKafka reads the cluster: metadata, topic and broker configs, a
+// bounded sample of the newest records and two collector snapshots for the
+// group's status, all within ctx.
+func GatherKafka(ctx context.Context, o Options) (KafkaFacts, error) {
+	o.SetDefaults()
+	f := KafkaFacts{Bootstrap: o.Kafka.Brokers, Embedded: o.embeddedKafka, Topic: o.Input, Group: o.Group, Workers: o.Workers}
+	admin, err := cluster.NewAdmin(ctx, o.Kafka)
+	if err != nil {
+		return f, err
+	}
+	defer admin.Close()
+	brokers, err := admin.Brokers()
+	if err != nil {
+		return f, err
+	}
+	f.BrokerCount = len(brokers)
+	if len(brokers) > 0 {
+		// Broker configs are a refinement (replica.fetch.max.bytes in a
+		// fix); a cluster that hides them still gets every other check.
+		f.BrokerConfigs, _ = admin.BrokerConfigs(brokers[0].ID)
+	}
+	f.Partitions, err = admin.TopicPartitions(o.Input)
+	if cluster.IsUnknownTopic(err) {
+		return f, nil
+	}
+	if err != nil {
+		return f, err
+	}
+	f.TopicExists = true
+	if f.ReplicationFactor, _, err = admin.TopicReplication(o.Input); err != nil {
+		return f, err
+	}
+	if f.TopicConfigs, err = admin.TopicConfigs(o.Input); err != nil {
+		return f, err
+	}
+
+	// The record sample and the two group snapshots both wait on the
+	// network; run them side by side inside the section budget.
+	var wg sync.WaitGroup
+	var groupErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		sctx, cancel := context.WithTimeout(ctx, sampleBudget(ctx))
+		defer cancel()
+		// A failed sample only loses the "largest record" evidence.
+		f.SampledRecords, f.LargestRecord, _ = admin.RecentRecords(sctx, o.Input, o.SampleRecords)
+	}()
+	go func() {
+		defer wg.Done()
+		groupErr = groupStatus(ctx, o, &f)
+	}()
+	wg.Wait()
+	if groupErr != nil {
+		// The topic checks stand on their own; only the group verdict is lost.
+		f.GroupErr = groupErr.Error()
+	}
+	return f, nil
+}
+
+// sampleBudget leaves room in the section for judging and printing.
+func sampleBudget(ctx context.Context) time.Duration {
+	d := 2 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	return max(d, 10*time.Millisecond)
+}
+
+// groupStatus takes two collector snapshots a moment apart with a window
+// of two, which is the least Burrow's rules can judge, and records members,
+// lag and the worst partition status.
+func groupStatus(ctx context.Context, o Options, f *KafkaFacts) error {
+	col, err := cluster.NewCollector(o.Kafka, o.Input, o.Group, cluster.WithWindow(2))
+	if err != nil {
+		return err
+	}
+	defer col.Close()
+	first, err := col.Refresh(ctx)
+	if err != nil {
+		return err
+	}
+	snap := first
+	wait := sampleBudget(ctx)
+	select {
+	case <-ctx.Done():
+	case <-time.After(wait):
+		if s, err := col.Refresh(ctx); err == nil {
+			snap = s
+		}
+	}
+	f.GroupMembers = len(snap.Members)
+	f.GroupLag = snap.TotalLag
+	committed := false
+	worst := cluster.StatusOK
+	worstPart := int32(-1)
+	for _, p := range snap.Partitions {
+		if p.Committed >= 0 {
+			committed = true
+		}
+		if p.Status > worst {
+			worst, worstPart = p.Status, p.Partition
+		}
+	}
+	if !committed {
+		return nil
+	}
+	f.GroupStatus = worst.String()
+	if worstPart >= 0 {
+		f.GroupDetail = fmt.Sprintf("partition %d", worstPart)
+	} else if snap.MaxLagPartition >= 0 && snap.MaxLag > 0 {
+		f.GroupDetail = fmt.Sprintf("most lag on partition %d: %d", snap.MaxLagPartition, snap.MaxLag)
+	}
+	if snap == first {
+		f.GroupDetail = strings.TrimPrefix(f.GroupDetail+"; one sample only", "; ")
+	}
+	return nil
 }

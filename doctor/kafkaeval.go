@@ -34,6 +34,7 @@ type KafkaFacts struct {
 	GroupStatus string
 	GroupLag    int64
 	GroupDetail string // e.g. the worst partition
+	GroupErr    string // the group could not be read
 }
 
 func (f KafkaFacts) bootstrap() string {
@@ -286,6 +287,11 @@ func judgeGroup(f KafkaFacts) Check {
 	c := kafkaCheck("kafka.group", "group "+f.Group+" status")
 	c.Want = "OK (Burrow evaluation)"
 	c.Why = "STALL means workers are stuck on a batch, STOP that they stopped committing, WARN that lag keeps rising"
+	if f.GroupErr != "" {
+		c.Status, c.Seen = Warn, "unknown: "+f.GroupErr
+		c.Fix = "check that --group " + f.Group + " is the workers' group and that this user may describe it"
+		return c
+	}
 	switch strings.ToUpper(f.GroupStatus) {
 	case "":
 		c.Status, c.Seen = Info, "no committed offsets yet (no worker has consumed)"

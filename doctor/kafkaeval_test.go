@@ -66,6 +66,7 @@ func TestJudgeKafka(t *testing.T) {
 		{"group STALL", func(f *KafkaFacts) { f.GroupStatus = "STALL"; f.GroupDetail = "partition 3" }, "kafka.group", Fail, "STALL, lag 0 (partition 3)", "stuck"},
 		{"group STOP", func(f *KafkaFacts) { f.GroupStatus = "STOP" }, "kafka.group", Fail, "STOP", "stopped committing"},
 		{"group REWIND", func(f *KafkaFacts) { f.GroupStatus = "REWIND" }, "kafka.group", Warn, "REWIND", "--describe --group tf_serving_group"},
+		{"group unreadable", func(f *KafkaFacts) { f.GroupErr = "GROUP_AUTHORIZATION_FAILED" }, "kafka.group", Warn, "unknown: GROUP_AUTH", "--group tf_serving_group"},
 		{"group ERR", func(f *KafkaFacts) { f.GroupStatus = "ERR" }, "kafka.group", Fail, "ERR", "kafka-consumer-groups.sh"},
 	}
 	for _, tc := range tests {
