@@ -52,23 +52,31 @@ type PartitionLag struct {
 // MarshalJSON writes unknowns (-1) as null, so a script never mistakes
 // "nothing committed" for offset -1 or lag -1.
 func (p PartitionLag) MarshalJSON() ([]byte, error) {
-	type plain PartitionLag
-	out := struct {
-		plain
-		Committed  *int64   `json:"committed"`
-		Lag        *int64   `json:"lag"`
-		LagSeconds *float64 `json:"lag_seconds"`
-	}{plain: plain(p)}
-	if p.Committed >= 0 {
-		out.Committed = &p.Committed
+	nullIfNeg := func(v int64) *int64 {
+		if v < 0 {
+			return nil
+		}
+		return &v
 	}
-	if p.Lag >= 0 {
-		out.Lag = &p.Lag
-	}
+	var lagS *float64
 	if p.LagSeconds >= 0 {
-		out.LagSeconds = &p.LagSeconds
+		lagS = &p.LagSeconds
 	}
-	return json.Marshal(out)
+	// Same names and order as the struct tags.
+	return json.Marshal(struct {
+		Partition     int32    `json:"partition"`
+		Leader        int32    `json:"leader"`
+		LogStart      int64    `json:"log_start"`
+		HighWatermark int64    `json:"high_watermark"`
+		Committed     *int64   `json:"committed"`
+		Lag           *int64   `json:"lag"`
+		LagSeconds    *float64 `json:"lag_seconds"`
+		ProduceRate   float64  `json:"produce_rate"`
+		ConsumeRate   float64  `json:"consume_rate"`
+		Member        string   `json:"member"`
+		Status        Status   `json:"status"`
+	}{p.Partition, p.Leader, p.LogStart, p.HighWatermark, nullIfNeg(p.Committed), nullIfNeg(p.Lag), lagS,
+		p.ProduceRate, p.ConsumeRate, p.Member, p.Status})
 }
 
 // Member is one consumer in the group and what it owns of the topic.
@@ -334,6 +342,7 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 		Time: now, Topic: c.topic, Group: c.group,
 		MaxLagPartition: -1,
 		Brokers:         len(c.client.Brokers()),
+		Members:         []Member{}, // JSON [] rather than null
 	}
 	owner := map[int32]string{}
 	if desc != nil {
@@ -563,7 +572,7 @@ func describeGroupsVersion(v sarama.KafkaVersion) int16 {
 // membersOf lists the group's members with the partitions of topic each
 // holds, decoding the consumer-protocol assignment.
 func membersOf(g *sarama.GroupDescription, topic string) []Member {
-	var out []Member
+	out := []Member{}
 	for id, m := range g.Members {
 		mem := Member{MemberID: id, ClientID: m.ClientId, Host: m.ClientHost, Partitions: []int32{}}
 		if m.MemberId != "" {
