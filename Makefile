@@ -49,3 +49,22 @@ vet:
 
 clean:
 	rm -rf bin dist
+
+# --- proto (infer/tfpb): regenerate the TF Serving subset with pinned generators.
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+PROTO_DIR := infer/tfpb/proto
+PROTO_FILES = $(shell cd $(PROTO_DIR) && find . -name '*.proto' | sed 's|^\./||' | sort)
+PROTO_GOBIN := $(CURDIR)/bin/protogen
+.PHONY: proto
+proto: ## regenerate infer/tfpb from infer/tfpb/proto (needs protoc)
+	GOBIN=$(PROTO_GOBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(PROTO_GOBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	rm -f infer/tfpb/*.pb.go
+	# module= drops the import-path prefix, so every file lands flat in
+	# infer/tfpb (one Go package for both proto packages).
+	cd $(PROTO_DIR) && PATH=$(PROTO_GOBIN):$$PATH protoc -I . \
+	  --go_out=$(CURDIR) --go_opt=module=github.com/inferops/inferops \
+	  --go-grpc_out=$(CURDIR) --go-grpc_opt=module=github.com/inferops/inferops \
+	  $(foreach f,$(PROTO_FILES),--go_opt=M$(f)=github.com/inferops/inferops/infer/tfpb --go-grpc_opt=M$(f)=github.com/inferops/inferops/infer/tfpb) \
+	  $(PROTO_FILES)
