@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -340,4 +341,16 @@ func TestRecommendedFilesParse(t *testing.T) {
 	if _, err := Recommended("nginx"); err == nil || !strings.Contains(err.Error(), "kafka-broker") {
 		t.Errorf("unknown name: err = %v, want the list of choices", err)
 	}
+}
+
+// closedPort is a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }

@@ -1,0 +1,184 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/inferops/inferops/cluster"
+)
+
+func startBroker(t *testing.T, topics []cluster.TopicSpec) *cluster.Broker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka"), Topics: topics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// produceAndCommit writes n records of size bytes to each partition and,
+// when group is set, commits offset `commitAt` for it (a simple commit,
+// outside any generation: a group with offsets and no live member).
+func produceAndCommit(t *testing.T, cfg cluster.Config, topic string, partitions, n, size int, group string, commitAt int64) {
+	t.Helper()
+	sc, err := cfg.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*sarama.ProducerMessage
+	for part := 0; part < partitions; part++ {
+		for i := 0; i < n; i++ {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(part), Value: sarama.StringEncoder(strings.Repeat("v", size))})
+		}
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	if group == "" {
+		return
+	}
+	client, err := sarama.NewClient(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	for part := 0; part < partitions; part++ {
+		req.AddBlock(topic, int32(part), commitAt, 0, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, e := range resp.Errors[topic] {
+		if !errors.Is(e, sarama.ErrNoError) {
+			t.Fatalf("commit p%d: %v", part, e)
+		}
+	}
+}
+
+func TestCheckKafkaEmbedded(t *testing.T) {
+	day := fmt.Sprint((24 * time.Hour).Milliseconds())
+	b := startBroker(t, []cluster.TopicSpec{
+		{Name: "thin", Partitions: 3, Configs: map[string]string{"retention.ms": day, "max.message.bytes": "1048588"}},
+		{Name: "seeded", Partitions: 12, Configs: map[string]string{"retention.ms": "259200000", "compression.type": "zstd", "max.message.bytes": "2000000"}},
+	})
+	cfg := b.ClientConfig()
+	produceAndCommit(t, cfg, "thin", 3, 6, 960000, "lagging", 2)
+	produceAndCommit(t, cfg, "seeded", 12, 2, 100, "", 0)
+
+	tests := []struct {
+		name  string
+		input string
+		group string
+		want  map[string]Status // check id -> status
+		seen  map[string]string // check id -> substring of Seen
+		fix   map[string]string // check id -> substring of Fix
+	}{
+		{
+			name: "thin topic: too few partitions, short retention, records near the limit, stopped group", input: "thin", group: "lagging",
+			want: map[string]Status{"kafka.reachable": Pass, "kafka.brokers": Warn, "kafka.topic": Pass, "kafka.partitions": Warn,
+				"kafka.replication": Pass, "kafka.retention": Warn, "kafka.max_message": Fail, "kafka.group": Fail},
+			seen: map[string]string{"kafka.partitions": "3 partitions, 0 members in lagging, --workers 4",
+				"kafka.retention": "24h", "kafka.max_message": "largest of", "kafka.group": "STOP", "kafka.brokers": "1"},
+			fix: map[string]string{
+				"kafka.partitions":  "kafka-topics.sh --bootstrap-server " + b.Addr() + " --alter --topic thin --partitions 12",
+				"kafka.retention":   "kafka-configs.sh --bootstrap-server " + b.Addr() + " --alter --entity-type topics --entity-name thin --add-config retention.ms=259200000",
+				"kafka.max_message": "max.message.bytes=",
+			},
+		},
+		{
+			name: "seed-shaped topic, group never committed", input: "seeded", group: "nobody",
+			want: map[string]Status{"kafka.topic": Pass, "kafka.retention": Pass, "kafka.compression": Pass, "kafka.max_message": Pass, "kafka.group": Info},
+			seen: map[string]string{"kafka.topic": "12 partitions", "kafka.max_message": "largest of 24 recent records 100 bytes", "kafka.group": "no committed offsets"},
+		},
+		{
+			name: "missing topic", input: "ai_inptu", group: "g",
+			want: map[string]Status{"kafka.topic": Fail, "kafka.partitions": Skip},
+			fix:  map[string]string{"kafka.topic": "kafka-topics.sh --bootstrap-server " + b.Addr() + " --create --topic ai_inptu --partitions 12 --replication-factor 1"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Kafka: cluster.Config{Brokers: []string{b.Addr()}}, Input: tc.input, Group: tc.group, SectionTimeout: 8 * time.Second}
+			o.SetDefaults()
+			ctx, cancel := context.WithTimeout(context.Background(), o.SectionTimeout)
+			defer cancel()
+			cs := CheckKafka(ctx, o)
+			for id, want := range tc.want {
+				c := find(t, cs, id)
+				if c.Status != want {
+					t.Errorf("%s: %s (seen %q), want %s", id, c.Status, c.Seen, want)
+				}
+			}
+			for id, s := range tc.seen {
+				if c := find(t, cs, id); !strings.Contains(c.Seen, s) {
+					t.Errorf("%s: seen %q lacks %q", id, c.Seen, s)
+				}
+			}
+			for id, s := range tc.fix {
+				if c := find(t, cs, id); !strings.Contains(c.Fix, s) {
+					t.Errorf("%s: fix %q lacks %q", id, c.Fix, s)
+				}
+			}
+			if t.Failed() {
+				var b strings.Builder
+				NewReport(cs).WriteText(&b, false)
+				t.Log("\n" + b.String())
+			}
+		})
+	}
+}
+
+func TestCheckKafkaUnreachable(t *testing.T) {
+	down := closedPort(t)
+	tests := []struct {
+		name     string
+		o        Options
+		fix      string
+		wantSeen string
+	}{
+		{"explicit brokers", Options{Kafka: cluster.Config{Brokers: []string{down}}}, "check --brokers", "connection refused"},
+		{"embedded default names make run", Options{}, "make run", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.o
+			o.SetDefaults()
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			cs := CheckKafka(ctx, o)
+			c := find(t, cs, "kafka.reachable")
+			if o.embeddedKafka && c.Status == Pass {
+				t.Skip("something listens on the default port 9092 on this machine")
+			}
+			if c.Status != Fail || !strings.Contains(c.Fix, tc.fix) || !strings.Contains(c.Seen, tc.wantSeen) {
+				t.Fatalf("got %+v", c)
+			}
+			if len(cs) != 1 {
+				t.Errorf("checks after an unreachable broker: %+v", cs)
+			}
+		})
+	}
+}
