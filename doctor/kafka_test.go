@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -155,30 +156,60 @@ func TestCheckKafkaUnreachable(t *testing.T) {
 	down := closedPort(t)
 	tests := []struct {
 		name     string
-		o        Options
+		embedded bool // as if --brokers were not given (without dialing the real default port)
 		fix      string
-		wantSeen string
 	}{
-		{"explicit brokers", Options{Kafka: cluster.Config{Brokers: []string{down}}}, "check --brokers", "connection refused"},
-		{"embedded default names make run", Options{}, "make run", ""},
+		{"explicit brokers", false, "check --brokers"},
+		{"embedded default names make run", true, "start it with 'make run' or 'inferops serve'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := tc.o
+			o := Options{Kafka: cluster.Config{Brokers: []string{down}}}
 			o.SetDefaults()
+			o.embeddedKafka = tc.embedded
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			cs := CheckKafka(ctx, o)
 			c := find(t, cs, "kafka.reachable")
-			if o.embeddedKafka && c.Status == Pass {
-				t.Skip("something listens on the default port 9092 on this machine")
-			}
-			if c.Status != Fail || !strings.Contains(c.Fix, tc.fix) || !strings.Contains(c.Seen, tc.wantSeen) {
+			if c.Status != Fail || !strings.Contains(c.Fix, tc.fix) || !strings.Contains(c.Seen, down+" (connection refused)") {
 				t.Fatalf("got %+v", c)
 			}
 			if len(cs) != 1 {
 				t.Errorf("checks after an unreachable broker: %+v", cs)
 			}
 		})
+	}
+}
+
+// A port that accepts TCP but does not speak Kafka (here: an HTTP server's
+// idle listener) must fail as a protocol problem, within the budget.
+func TestCheckKafkaNotKafka(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // hang up like a TLS-only listener on a plaintext hello
+		}
+	}()
+	o := Options{Kafka: cluster.Config{Brokers: []string{l.Addr().String()}}, SectionTimeout: 3 * time.Second}
+	o.SetDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), o.SectionTimeout)
+	defer cancel()
+	start := time.Now()
+	cs := CheckKafka(ctx, o)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s: the section budget did not hold", took)
+	}
+	c := find(t, cs, "kafka.protocol")
+	t.Logf("seen: %s", c.Seen)
+	if c.Status != Fail || !strings.Contains(c.Fix, "--kafka-tls") {
+		t.Fatalf("got %+v", c)
 	}
 }
