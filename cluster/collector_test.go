@@ -464,3 +464,44 @@ func TestCollectorRun(t *testing.T) {
 		t.Error("Refresh after Close succeeded")
 	}
 }
+
+// TestCollectorExactLagTime: on the first refresh interpolation knows
+// nothing, so the record timestamp at the committed offset gives the lag.
+func TestCollectorExactLagTime(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	sc, _ := cfg.Sarama()
+	sc.Producer.Return.Successes = true
+	sc.Producer.Partitioner = sarama.NewManualPartitioner
+	sc.Producer.Compression = sarama.CompressionZSTD // timestamps survive compressed batches
+	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hourAgo := time.Now().Add(-time.Hour)
+	var msgs []*sarama.ProducerMessage
+	for i := 0; i < 10; i++ {
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: TopicInput, Partition: 2, Value: sarama.StringEncoder("x"), Timestamp: hourAgo.Add(time.Duration(i) * time.Minute)})
+	}
+	if err := p.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	commit(t, cfg, "slow", TopicInput, map[int32]int64{2: 4, 3: 0})
+
+	plain := refresh(t, newTestCollector(t, cfg, TopicInput, "slow"))
+	if got := plain.Partitions[2].LagSeconds; got != -1 {
+		t.Errorf("without exact lag time, first refresh lag seconds = %v, want -1 (unknown)", got)
+	}
+	s := refresh(t, newTestCollector(t, cfg, TopicInput, "slow", WithExactLagTime()))
+	// Record 4 was stamped an hour ago plus 4 minutes: 56 minutes behind.
+	if got, want := s.Partitions[2].LagSeconds, 56*60.0; got < want-30 || got > want+30 {
+		t.Errorf("exact lag seconds = %v, want about %v", got, want)
+	}
+	if got := s.Partitions[3].LagSeconds; got != 0 {
+		t.Errorf("caught-up partition lag seconds = %v, want 0", got)
+	}
+	if plain.Requests+1 != s.Requests {
+		t.Errorf("exact lag time cost %d extra requests, want 1 (one Fetch for the one leader)", s.Requests-plain.Requests)
+	}
+}

@@ -125,7 +125,9 @@ func runStatus(ctx context.Context, args []string) error {
 // kafkaStatus takes two snapshots sample apart and returns the second, whose
 // rates are real.
 func kafkaStatus(ctx context.Context, cfg cluster.Config, topic, group string, sample time.Duration) (*cluster.Snapshot, error) {
-	c, err := cluster.NewCollector(cfg, topic, group)
+	// Two samples rarely let the interpolation place a committed offset, so
+	// read the record timestamps instead (one Fetch per leader).
+	c, err := cluster.NewCollector(cfg, topic, group, cluster.WithExactLagTime())
 	if err != nil {
 		return nil, err
 	}

@@ -133,6 +133,9 @@ func TestStatusJSON(t *testing.T) {
 			}
 			continue
 		}
+		if ls, ok := p["lag_seconds"].(float64); !ok || ls < 0 {
+			t.Errorf("p%d lag_seconds %v, want a figure from the record timestamps", n, p["lag_seconds"])
+		}
 		if p["committed"] != float64(m) || p["lag"] != 10.0 {
 			t.Errorf("p%d committed %v lag %v, want %d and 10", n, p["committed"], p["lag"], m)
 		}
