@@ -163,21 +163,11 @@ func groupStatus(ctx context.Context, o Options, f *KafkaFacts) error {
 	}
 	f.GroupMembers = len(snap.Members)
 	f.GroupLag = snap.TotalLag
-	committed := false
-	worst := cluster.StatusOK
-	worstPart := int32(-1)
-	for _, p := range snap.Partitions {
-		if p.Committed >= 0 {
-			committed = true
-		}
-		if p.Status > worst {
-			worst, worstPart = p.Status, p.Partition
-		}
-	}
-	if !committed {
+	status, worstPart := WorstStatus(snap)
+	if status == "" {
 		return nil
 	}
-	f.GroupStatus = worst.String()
+	f.GroupStatus = status
 	if worstPart >= 0 {
 		f.GroupDetail = fmt.Sprintf("partition %d", worstPart)
 	} else if snap.MaxLagPartition >= 0 && snap.MaxLag > 0 {
