@@ -161,12 +161,17 @@ func (m *Model) header(w int) []string {
 	if breaker == "" {
 		breaker = "-"
 	}
+	// "my_model latest→v2": what the worker asks for, then what served it.
+	modelSeg := d.Model
+	if hd.Target != "" || hd.Served > 0 {
+		modelSeg += " " + st.Dim.Render(orDash(hd.Target)+"→") + st.Bold.Render(served)
+	}
 	line1 := []segment{
 		{st.HeaderBrand.Render("inferops"), 0},
 		{st.Dim.Render(mode) + " " + strings.Join(d.Brokers, ","), 6},
 		{d.Input + " → " + d.Output, 5},
 		{d.Group + " " + st.status(hd.Health).Render(orDash(hd.Health)), 1},
-		{d.Model + " " + st.Dim.Render(orDash(hd.Target)+"→") + st.Bold.Render(served), 0},
+		{modelSeg, 0},
 		{workers, 0},
 		{"breaker " + st.status(breaker).Render(breaker), 3},
 		{st.Dim.Render(d.Now.Format("15:04:05")), 2},

@@ -1,0 +1,269 @@
+// Package live feeds the console from the real pipeline: it turns the lag
+// collector's snapshots, the worker pool's stats, the model server's status
+// and the perf runner's progress into the one tui.Data view-model, keeps
+// the histories the charts draw, derives events, and implements
+// tui.Backend by calling the controllers. It is the only console code that
+// knows those packages; tui/ itself renders Data and nothing else.
+package live
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/tui"
+)
+
+// History is how many one-second samples the charts can draw (a sweep
+// chart at 200 columns shows 400 s).
+const History = 600
+
+// Config is what the adapter watches and how the console was started.
+type Config struct {
+	Collector *cluster.Collector // required: the Kafka side
+	Demo      *demo.Generator    // nil when attached to a real cluster
+	Logger    *slog.Logger
+
+	Mode     string // "embedded" or "attached"
+	Brokers  []string
+	ReadOnly string
+	NoWorker bool
+
+	Input, Output, DLQ, Group, Model, TFServing string
+	SLO                                         time.Duration
+	Interval                                    time.Duration // refresh; default 1 s
+}
+
+// SetDefaults fills zero fields.
+func (c *Config) SetDefaults() {
+	if c.Interval <= 0 {
+		c.Interval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Mode == "" {
+		c.Mode = "embedded"
+	}
+	if c.SLO <= 0 {
+		c.SLO = 50 * time.Millisecond
+	}
+}
+
+// Validate reports a config the adapter cannot run with.
+func (c Config) Validate() error {
+	if c.Collector == nil {
+		return fmt.Errorf("console: no Kafka lag collector (is --brokers reachable?)")
+	}
+	return nil
+}
+
+// Adapter is the console's tui.Backend over the real pipeline.
+type Adapter struct {
+	cfg Config
+
+	mu     sync.Mutex
+	d      tui.Data
+	in     []tui.Sample
+	out    []tui.Sample
+	lag    []float64
+	lat    []tui.LatencySample
+	events []tui.Event // newest first, capped
+	last   *cluster.Snapshot
+	parts  partsState
+
+	wg sync.WaitGroup
+}
+
+// partsState remembers what the Kafka side looked like at the previous
+// refresh, to turn changes into events.
+type partsState struct {
+	groupState string
+	members    int
+	health     string
+}
+
+// New returns an adapter; Run starts its refresh loops.
+func New(cfg Config) (*Adapter, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Adapter{cfg: cfg}
+	a.d = tui.Data{
+		Mode: cfg.Mode, Brokers: cfg.Brokers, ReadOnly: cfg.ReadOnly, Attached: cfg.Mode != "embedded",
+		NoWorker: cfg.NoWorker, Input: cfg.Input, Output: cfg.Output, DLQTopic: cfg.DLQ, Group: cfg.Group,
+		Model: cfg.Model, TFServing: cfg.TFServing,
+	}
+	a.d.Latency.SLO = cfg.SLO
+	a.d.Header.Breaker = "-"
+	return a, nil
+}
+
+// Run refreshes every source until ctx ends. Each source has its own loop,
+// so a slow Kafka cluster does not freeze the latency panel.
+func (a *Adapter) Run(ctx context.Context) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.cfg.Collector.Run(ctx, a.cfg.Interval, a.onKafka)
+	}()
+	for _, loop := range a.loops() {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			t := time.NewTicker(a.cfg.Interval)
+			defer t.Stop()
+			for {
+				loop(ctx)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+}
+
+// Wait returns when every loop Run started has stopped.
+func (a *Adapter) Wait() { a.wg.Wait() }
+
+// Snapshot implements tui.Backend: a copy of the latest view-model. Every
+// slice in it was built fresh by an update and is never written again, so
+// the copy can be shared with the renderer.
+func (a *Adapter) Snapshot() tui.Data {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.d
+	d.Now = time.Now()
+	d.Events.Items = a.events
+	if a.cfg.Demo != nil {
+		d.DemoRate = a.cfg.Demo.Rate()
+	}
+	return d
+}
+
+// event records something the operator should see (newest first).
+func (a *Adapter) event(kind string, lv tui.Level, format string, args ...any) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.addEventLocked(tui.Event{T: time.Now(), Kind: kind, Level: lv, Text: fmt.Sprintf(format, args...)})
+}
+
+const maxEvents = 200
+
+func (a *Adapter) addEventLocked(e tui.Event) {
+	ev := make([]tui.Event, 0, min(len(a.events)+1, maxEvents))
+	ev = append(ev, e)
+	ev = append(ev, a.events[:min(len(a.events), maxEvents-1)]...)
+	a.events = ev
+	lvl := slog.LevelInfo
+	switch e.Level {
+	case tui.Warn:
+		lvl = slog.LevelWarn
+	case tui.Error:
+		lvl = slog.LevelError
+	}
+	a.cfg.Logger.Log(context.Background(), lvl, e.Text, "kind", e.Kind)
+}
+
+// push appends to a history without touching the slice the renderer may
+// hold: a new backing array each time (600 samples, once a second).
+func push[T any](h []T, v T) []T {
+	n := min(len(h), History-1)
+	out := make([]T, 0, n+1)
+	out = append(out, h[len(h)-n:]...)
+	return append(out, v)
+}
+
+func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		msg := err.Error()
+		if a.d.Kafka.Err != msg {
+			a.addEventLocked(tui.Event{T: now, Kind: "error", Level: tui.Error, Text: "kafka: " + msg})
+		}
+		a.d.Kafka.Err = msg
+		return
+	}
+	a.d.Kafka.Err = ""
+	k := tui.KafkaData{At: s.Time, TotalLag: s.TotalLag, Partitions: make([]tui.Partition, len(s.Partitions))}
+	var in, out float64
+	rates := make([]float64, len(s.Partitions))
+	lags := make([]float64, len(s.Partitions))
+	for i, p := range s.Partitions {
+		k.Partitions[i] = tui.Partition{ID: p.Partition, Lag: p.Lag, LagSeconds: p.LagSeconds, ProduceRate: p.ProduceRate,
+			ConsumeRate: p.ConsumeRate, Owner: p.Member, Status: p.Status.String()}
+		if p.LagSeconds > k.MaxLagSeconds {
+			k.MaxLagSeconds = p.LagSeconds
+		}
+		in += p.ProduceRate
+		out += p.ConsumeRate
+		rates[i] = p.ProduceRate
+		lags[i] = float64(max(p.Lag, 0))
+	}
+	a.lag = push(a.lag, float64(s.TotalLag))
+	k.LagTrend = a.lag
+	a.d.Kafka = k
+	a.in = push(a.in, tui.Sample{T: s.Time, V: in})
+	a.d.Flow.In = a.in
+	if a.cfg.NoWorker || !a.hasPoolLocked() {
+		// Without a local worker, "out" is what the group commits.
+		a.out = push(a.out, tui.Sample{T: s.Time, V: out})
+		a.d.Flow.Out = a.out
+	}
+	a.d.Flow.At = s.Time
+	a.d.Header.GroupState = s.GroupState
+	a.d.Header.Health = s.Status.String()
+	sk := &a.d.Workers.Skew
+	sk.RatePeakToAvg, sk.RateCV = tui.Skewness(rates)
+	sk.LagPeakToAvg, sk.LagCV = tui.Skewness(lags)
+	a.mergeMembersLocked(s)
+
+	// Events from changes between refreshes.
+	ps := &a.parts
+	if ps.groupState != "" && ps.groupState != s.GroupState {
+		a.addEventLocked(tui.Event{T: now, Kind: "rebalance", Level: tui.Info, Text: fmt.Sprintf("group %s: %s -> %s", s.Group, ps.groupState, s.GroupState)})
+	}
+	if ps.health != "" && ps.health != s.Status.String() {
+		lv := tui.Info
+		if s.Status.String() != "OK" {
+			lv = tui.Warn
+		}
+		a.addEventLocked(tui.Event{T: now, Kind: "lag", Level: lv, Text: fmt.Sprintf("group health %s -> %s (total lag %d)", ps.health, s.Status, s.TotalLag)})
+	}
+	if ps.groupState != "" && ps.members != len(s.Members) {
+		a.addEventLocked(tui.Event{T: now, Kind: "rebalance", Level: tui.Info, Text: fmt.Sprintf("group members %d -> %d", ps.members, len(s.Members))})
+	}
+	ps.groupState, ps.health, ps.members = s.GroupState, s.Status.String(), len(s.Members)
+	a.last = s
+}
+
+// mergeMembersLocked shows the group's members from Kafka's point of view;
+// local members get their rates from the worker pool when there is one.
+func (a *Adapter) mergeMembersLocked(s *cluster.Snapshot) {
+	local := a.localMembersLocked()
+	ms := make([]tui.Member, 0, len(s.Members))
+	remote := 0
+	for _, m := range s.Members {
+		tm := tui.Member{ID: m.MemberID, ClientID: m.ClientID, Host: m.Host, Partitions: m.Partitions}
+		if lm, ok := local[m.MemberID]; ok {
+			tm.Local, tm.InRate, tm.OutRate, tm.InFlight, tm.Batch = true, lm.InRate, lm.OutRate, lm.InFlight, lm.Batch
+		} else {
+			remote++
+		}
+		ms = append(ms, tm)
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Local && !ms[j].Local })
+	a.d.Workers.Members = ms
+	a.d.Workers.At = s.Time
+	a.d.Header.RemoteMembers = remote
+}
