@@ -33,6 +33,9 @@ func TestSASL(t *testing.T) {
 			if got := partitionCounts(t, c, TopicInput)[TopicInput]; got != 12 {
 				t.Errorf("with the right password: ai_input has %d partitions, want 12", got)
 			}
+			if s := refresh(t, newTestCollector(t, good, TopicInput, GroupInfer)); len(s.Partitions) != 12 {
+				t.Errorf("collector over SASL saw %d partitions", len(s.Partitions))
+			}
 
 			bad := good
 			bad.SASL.Password = "wrong-password"

@@ -246,7 +246,10 @@ func joinGroup(t *testing.T, cfg Config, group, clientID string) (stop func()) {
 func waitSnapshot(t *testing.T, c *Collector, what string, ok func(*Snapshot) bool) *Snapshot {
 	t.Helper()
 	deadline := time.Now().Add(45 * time.Second)
-	var last *Snapshot
+	var (
+		last    *Snapshot
+		lastErr error
+	)
 	for time.Now().Before(deadline) {
 		s, err := c.Refresh(context.Background())
 		if err == nil {
@@ -255,9 +258,13 @@ func waitSnapshot(t *testing.T, c *Collector, what string, ok func(*Snapshot) bo
 				return s
 			}
 		}
+		lastErr = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("never saw %s; last snapshot: state %q members %+v", what, last.GroupState, last.Members)
+	if last == nil {
+		t.Fatalf("never saw %s: no refresh succeeded (last error %v)", what, lastErr)
+	}
+	t.Fatalf("never saw %s; last snapshot: state %q members %+v (last error %v)", what, last.GroupState, last.Members, lastErr)
 	return nil
 }
 
@@ -503,5 +510,37 @@ func TestCollectorExactLagTime(t *testing.T) {
 	}
 	if plain.Requests+1 != s.Requests {
 		t.Errorf("exact lag time cost %d extra requests, want 1 (one Fetch for the one leader)", s.Requests-plain.Requests)
+	}
+}
+
+// TestCollectorSurvivesBrokerRestart: a console keeps its collector while
+// the broker restarts; refreshes fail naming the address, then recover.
+func TestCollectorSurvivesBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	b1, err := StartBroker(context.Background(), BrokerConfig{Addr: "127.0.0.1:0", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b1.Addr()
+	cfg := b1.ClientConfig()
+	cfg.DialTimeout, cfg.RequestTimeout = time.Second, time.Second
+	produce(t, cfg, TopicInput, map[int32]int{1: 7})
+	commit(t, cfg, "g", TopicInput, map[int32]int64{1: 2})
+	c := newTestCollector(t, cfg, TopicInput, "g")
+	if s := refresh(t, c); s.Partitions[1].Lag != 5 {
+		t.Fatalf("p1 lag %d, want 5", s.Partitions[1].Lag)
+	}
+	b1.Close()
+	if _, err := c.Refresh(context.Background()); err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("refresh with the broker down: err = %v, want the address %s in it", err, addr)
+	}
+	b2, err := StartBroker(context.Background(), BrokerConfig{Addr: addr, DataDir: dir})
+	if err != nil {
+		t.Fatalf("restart on %s: %v", addr, err)
+	}
+	defer b2.Close()
+	s := waitSnapshot(t, c, "a refresh after the restart", func(*Snapshot) bool { return true })
+	if p := s.Partitions[1]; p.HighWatermark != 7 || p.Committed != 2 || p.Lag != 5 {
+		t.Errorf("after restart p1 = %+v, want hwm 7 committed 2 lag 5 (persisted)", p)
 	}
 }
