@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
+
+	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/internal/logging"
 )
 
 // newFlagSet returns a FlagSet whose --help prints the summary, an optional
-// longer explanation and every flag with the environment variable it reads.
+// longer explanation and every flag with the environment variable and the
+// config file key it reads.
 func newFlagSet(name, synopsis, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {
@@ -23,7 +28,11 @@ func newFlagSet(name, synopsis, help string) *flag.FlagSet {
 			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "[]" {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
-			fmt.Fprintf(w, "  --%s\n      %s%s [$%s]\n", f.Name, f.Usage, def, envName(f.Name))
+			key := ""
+			if k, ok := config.KeyForFlag(f.Name); ok {
+				key = ", " + k.Path
+			}
+			fmt.Fprintf(w, "  --%s\n      %s%s [$%s%s]\n", f.Name, f.Usage, def, envName(f.Name), key)
 		})
 	}
 	return fs
@@ -31,34 +40,108 @@ func newFlagSet(name, synopsis, help string) *flag.FlagSet {
 
 // envName is the environment variable that backs a flag: --kafka-addr reads
 // INFEROPS_KAFKA_ADDR.
-func envName(flagName string) string {
-	return "INFEROPS_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+func envName(flagName string) string { return config.EnvName(flagName) }
+
+// parseFlags parses args, then fills every flag the command line did not set
+// from its INFEROPS_* environment variable, else from the config file key
+// that names it (flag > env > file > default). Every command uses it, so
+// every command accepts --config.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	_, err := parseFlagLayers(fs, args)
+	return err
 }
 
-// parseFlags parses args and then fills every flag that was not given on the
-// command line from its INFEROPS_* environment variable (flag > env > default).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
+// parseFlagLayers is parseFlags returning the layers, so `config print` can
+// show where each value came from.
+func parseFlagLayers(fs *flag.FlagSet, args []string) (*config.Layers, error) {
+	hooks := takeSecretHooks(fs)
+	if fs.Lookup("config") == nil {
+		fs.String("config", "", "YAML config file (default "+config.DefaultPath+" when it exists; --config= for none)")
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || set[f.Name] {
-			return
-		}
-		if v, ok := os.LookupEnv(envName(f.Name)); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %v (it sets --%s)", envName(f.Name), v, e, f.Name)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	// The config file is located from the parsed --config rather than by
+	// scanning args: flag parsing already knows --config=x, -config x and
+	// where "--" ends the flags, and values only fill flags after Parse.
+	configSet := false
+	fs.Visit(func(f *flag.Flag) { configSet = configSet || f.Name == "config" })
+	path, where := config.ResolvePath(fs.Lookup("config").Value.String(), configSet, os.LookupEnv)
+	layers := &config.Layers{LookupEnv: os.LookupEnv}
+	if path != "" {
+		f, err := config.Load(path)
+		if err != nil {
+			if where != "--config" && where != "" && where != "default" {
+				err = fmt.Errorf("%v (named by %s)", err, where)
 			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		layers.File = f
+	}
+	if err := layers.Apply(fs); err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if where == "default" {
+		_ = fs.Set("config", path) // so the command (and --help) see which file was read
+		layers.Origins["config"] = config.Origin{Source: config.SourceDefault}
+	}
+	for _, h := range hooks {
+		s, _ := layers.Secret(h.key)
+		*h.dst = s.Reveal()
+	}
+	// Password files are read by the code that authenticates; register
+	// their contents now so no log line or error can repeat them.
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasSuffix(f.Name, "password-file") {
+			config.RegisterSecretFile(f.Value.String())
 		}
 	})
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q (flags start with --; see 'inferops %s --help')", errUsage, fs.Arg(0), fs.Name())
+		return nil, fmt.Errorf("%w: unexpected argument %q (flags start with --; see 'inferops %s --help')", errUsage, fs.Arg(0), fs.Name())
 	}
-	return nil
+	return layers, nil
+}
+
+// secretHook fills a secret (a config key with no flag, e.g.
+// kafka.sasl.password) once the layers are known.
+type secretHook struct {
+	key string
+	dst *string
+}
+
+var secretHooks sync.Map // *flag.FlagSet -> []secretHook
+
+// secretVar makes parseFlags set *dst from the secret config key: its
+// INFEROPS_* variable, else the config file. There is deliberately no flag:
+// ps(1) shows command lines to every user on the host.
+func secretVar(fs *flag.FlagSet, dst *string, key string) {
+	if k, ok := config.Lookup(key); !ok || !k.Secret {
+		panic("inferops: secretVar: " + key + " is not a secret key in internal/config")
+	}
+	var hooks []secretHook
+	if v, ok := secretHooks.Load(fs); ok {
+		hooks = v.([]secretHook)
+	}
+	secretHooks.Store(fs, append(hooks, secretHook{key, dst}))
+}
+
+func takeSecretHooks(fs *flag.FlagSet) []secretHook {
+	v, ok := secretHooks.LoadAndDelete(fs)
+	if !ok {
+		return nil
+	}
+	return v.([]secretHook)
+}
+
+// addLogFlags registers --log-level, --log-format and --log-file (config
+// keys log.level, log.format, log.file) with the command's defaults: JSON to
+// stderr for headless commands, a file in the state dir for the console.
+// After parseFlags, pass the result to logging.New.
+func addLogFlags(fs *flag.FlagSet, def logging.Options) *logging.Options {
+	o := def
+	o.SetDefaults()
+	fs.StringVar(&o.Level, "log-level", o.Level, "log level: debug, info, warn or error")
+	fs.StringVar(&o.Format, "log-format", o.Format, "log format: json (one object per line, for journald) or text")
+	fs.StringVar(&o.File, "log-file", o.File, "append the log to this file instead of stderr")
+	return &o
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"os"
 	"strings"
 
 	"github.com/inferops/inferops/cluster"
@@ -27,7 +26,7 @@ func addKafkaFlags(fs *flag.FlagSet) *cluster.Config {
 	fs.StringVar(&c.SASL.Mechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty = no SASL")
 	fs.StringVar(&c.SASL.Username, "sasl-username", "", "SASL user name")
 	fs.StringVar(&c.SASL.PasswordFile, "sasl-password-file", "", "file holding the SASL password (or set INFEROPS_SASL_PASSWORD)")
-	c.SASL.Password = os.Getenv("INFEROPS_SASL_PASSWORD")
+	secretVar(fs, &c.SASL.Password, "kafka.sasl.password") // INFEROPS_SASL_PASSWORD, else the config file
 	return c
 }
 
