@@ -1,0 +1,344 @@
+package tfserving
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/inferops/inferops/infer/tfpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
+)
+
+// DefaultSignature is what TF Serving uses when a request names none.
+const DefaultSignature = "serving_default"
+
+// Client is a connection to one TF Serving gRPC endpoint. It is safe for
+// concurrent use; gRPC multiplexes calls over one HTTP/2 connection.
+type Client struct {
+	addr    string
+	timeout time.Duration
+	conn    *grpc.ClientConn
+	predict tfpb.PredictionServiceClient
+	models  tfpb.ModelServiceClient
+	lat     latencies
+}
+
+// Dial prepares a client. The connection is made lazily and re-made after
+// failures, so Dial succeeds while the server is down and the first call
+// reports UNAVAILABLE with advice instead.
+func Dial(cfg Config) (*Client, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	tc, err := cfg.TLS.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		creds = credentials.NewTLS(tc)
+	}
+	conn, err := grpc.NewClient(cfg.Address,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: cfg.KeepaliveTime, Timeout: 10 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("--tfserving %q: %v", cfg.Address, err)
+	}
+	return &Client{
+		addr:    cfg.Address,
+		timeout: cfg.Timeout,
+		conn:    conn,
+		predict: tfpb.NewPredictionServiceClient(conn),
+		models:  tfpb.NewModelServiceClient(conn),
+	}, nil
+}
+
+// Close releases the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Address is the host:port this client talks to.
+func (c *Client) Address() string { return c.addr }
+
+// Conn exposes the gRPC connection for callers that need its state.
+func (c *Client) Conn() *grpc.ClientConn { return c.conn }
+
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.timeout {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// TensorInfo describes one signature input or output.
+type TensorInfo struct {
+	Name  string // graph tensor name, e.g. "features:0"
+	DType tfpb.DataType
+	Shape []int64 // -1 for unknown sizes; nil for unknown rank
+}
+
+// Signature is one SignatureDef; the maps are keyed by alias.
+type Signature struct {
+	Name, MethodName string
+	Inputs, Outputs  map[string]TensorInfo
+}
+
+// Metadata is GetModelMetadata's answer.
+type Metadata struct {
+	Model      string
+	Version    int64
+	Signatures map[string]Signature
+}
+
+// Metadata asks which signatures a model version serves.
+func (c *Client) Metadata(ctx context.Context, model string, t Target) (*Metadata, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	op := "GetModelMetadata " + t.describe(model)
+	resp, err := c.predict.GetModelMetadata(ctx, &tfpb.GetModelMetadataRequest{
+		ModelSpec:     t.Spec(model, ""),
+		MetadataField: []string{"signature_def"},
+	})
+	if err != nil {
+		return nil, c.wrap(op, model, err)
+	}
+	md := &Metadata{Model: resp.GetModelSpec().GetName(), Version: resp.GetModelSpec().GetVersion().GetValue(), Signatures: map[string]Signature{}}
+	anyDefs := resp.GetMetadata()["signature_def"]
+	if anyDefs == nil {
+		return nil, c.wrap(op, model, status.Error(codes.Internal, "response has no signature_def metadata"))
+	}
+	var defs tfpb.SignatureDefMap
+	if err := anyDefs.UnmarshalTo(&defs); err != nil {
+		return nil, c.wrap(op, model, status.Errorf(codes.Internal, "signature_def metadata: %v", err))
+	}
+	conv := func(m map[string]*tfpb.TensorInfo) map[string]TensorInfo {
+		out := make(map[string]TensorInfo, len(m))
+		for alias, ti := range m {
+			out[alias] = TensorInfo{Name: ti.GetName(), DType: ti.GetDtype(), Shape: ShapeOf(ti.GetTensorShape())}
+		}
+		return out
+	}
+	for name, sd := range defs.GetSignatureDef() {
+		md.Signatures[name] = Signature{Name: name, MethodName: sd.GetMethodName(), Inputs: conv(sd.GetInputs()), Outputs: conv(sd.GetOutputs())}
+	}
+	return md, nil
+}
+
+// DefaultInput is what the worker needs from serving_default: the alias of
+// its single float input shaped [-1, D], D, and its output alias (the only
+// one, or "score"/"scores" among several).
+func (m *Metadata) DefaultInput() (input string, width int, output string, err error) {
+	sig, ok := m.Signatures[DefaultSignature]
+	if !ok {
+		names := make([]string, 0, len(m.Signatures))
+		for n := range m.Signatures {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return "", 0, "", fmt.Errorf("model %s v%d has no %s signature (it has %s): export it with one", m.Model, m.Version, DefaultSignature, strings.Join(names, ", "))
+	}
+	if len(sig.Inputs) != 1 {
+		return "", 0, "", fmt.Errorf("model %s v%d: %s has %d inputs; the worker feeds exactly one [-1, D] float input", m.Model, m.Version, DefaultSignature, len(sig.Inputs))
+	}
+	for alias, ti := range sig.Inputs {
+		if ti.DType != tfpb.DataType_DT_FLOAT {
+			return "", 0, "", fmt.Errorf("model %s v%d: input %q is %s; the worker sends DT_FLOAT", m.Model, m.Version, alias, ti.DType)
+		}
+		if len(ti.Shape) != 2 || ti.Shape[1] <= 0 {
+			return "", 0, "", fmt.Errorf("model %s v%d: input %q has shape %v; the worker needs [-1, D] with a known D", m.Model, m.Version, alias, ti.Shape)
+		}
+		input, width = alias, int(ti.Shape[1])
+	}
+	switch len(sig.Outputs) {
+	case 0:
+		return "", 0, "", fmt.Errorf("model %s v%d: %s has no outputs", m.Model, m.Version, DefaultSignature)
+	case 1:
+		for alias := range sig.Outputs {
+			output = alias
+		}
+	default:
+		for _, pref := range []string{"score", "scores", "output_0"} {
+			if _, ok := sig.Outputs[pref]; ok {
+				output = pref
+				break
+			}
+		}
+		if output == "" {
+			return "", 0, "", fmt.Errorf("model %s v%d: %s has %d outputs and none is called score", m.Model, m.Version, DefaultSignature, len(sig.Outputs))
+		}
+	}
+	return input, width, output, nil
+}
+
+// PredictRequest is a batch of Rows×Width float32 features for one input.
+type PredictRequest struct {
+	Model     string
+	Target    Target
+	Signature string // empty: serving_default
+	Input     string // the input alias, e.g. from Metadata.DefaultInput
+	Rows      int
+	Width     int
+	Data      []float32 // row-major, len Rows*Width; sent as tensor_content
+	// OutputFilter limits the outputs computed (empty: all).
+	OutputFilter []string
+}
+
+// PredictResult is a decoded PredictResponse.
+type PredictResult struct {
+	Model string
+	// Version is the version that really served (from the response
+	// model_spec), even when the request asked for latest or a label.
+	Version   int64
+	Signature string
+	Outputs   map[string]Tensor
+}
+
+// Rows returns one float32 slice per batch row of an output; "" picks the
+// only output.
+func (r *PredictResult) Rows(output string) ([][]float32, error) {
+	if output == "" && len(r.Outputs) == 1 {
+		for k := range r.Outputs {
+			output = k
+		}
+	}
+	t, ok := r.Outputs[output]
+	if !ok {
+		names := make([]string, 0, len(r.Outputs))
+		for k := range r.Outputs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("model %s v%d returned no output %q (it returned %s)", r.Model, r.Version, output, strings.Join(names, ", "))
+	}
+	return t.Rows()
+}
+
+// contentPool recycles tensor_content buffers: once Invoke returns the
+// request is marshalled and the bytes are free again.
+var contentPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// Predict runs one batch.
+func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult, error) {
+	op := "Predict " + r.Target.describe(r.Model)
+	if err := r.check(); err != nil {
+		return nil, c.wrap(op, r.Model, status.Error(codes.InvalidArgument, err.Error()))
+	}
+	bp := contentPool.Get().(*[]byte)
+	defer contentPool.Put(bp)
+	b := (*bp)[:0]
+	for _, v := range r.Data {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	*bp = b
+	req := &tfpb.PredictRequest{
+		ModelSpec: r.Target.Spec(r.Model, r.Signature),
+		Inputs: map[string]*tfpb.TensorProto{r.Input: {
+			Dtype:         tfpb.DataType_DT_FLOAT,
+			TensorShape:   ShapeProto(int64(r.Rows), int64(r.Width)),
+			TensorContent: b,
+		}},
+		OutputFilter: r.OutputFilter,
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	start := time.Now()
+	resp, err := c.predict.Predict(ctx, req)
+	elapsed := time.Since(start)
+	if err != nil {
+		return nil, c.wrap(op, r.Model, err)
+	}
+	res := &PredictResult{
+		Model:     resp.GetModelSpec().GetName(),
+		Version:   resp.GetModelSpec().GetVersion().GetValue(),
+		Signature: resp.GetModelSpec().GetSignatureName(),
+		Outputs:   make(map[string]Tensor, len(resp.GetOutputs())),
+	}
+	for alias, tp := range resp.GetOutputs() {
+		t, err := DecodeTensor(tp)
+		if err != nil {
+			return nil, c.wrap(op, r.Model, status.Errorf(codes.Internal, "output %q: %v", alias, err))
+		}
+		res.Outputs[alias] = t
+	}
+	c.lat.record(res.Version, elapsed)
+	return res, nil
+}
+
+func (r *PredictRequest) check() error {
+	switch {
+	case r.Model == "":
+		return fmt.Errorf("no model name (set --model)")
+	case r.Input == "":
+		return fmt.Errorf("no input alias (learn it with Metadata(...).DefaultInput())")
+	case r.Rows <= 0 || r.Width <= 0:
+		return fmt.Errorf("batch is %d rows x %d values; both must be positive", r.Rows, r.Width)
+	case len(r.Data) != r.Rows*r.Width:
+		return fmt.Errorf("batch has %d values, %d rows x %d need %d", len(r.Data), r.Rows, r.Width, r.Rows*r.Width)
+	}
+	return nil
+}
+
+// Latency returns client-side Predict round-trip percentiles per served
+// version since the client started (or the last ResetLatency).
+func (c *Client) Latency() map[int64]LatencySnapshot { return c.lat.snapshot(false) }
+
+// ResetLatency returns Latency and starts the histograms afresh, for callers
+// that report per interval.
+func (c *Client) ResetLatency() map[int64]LatencySnapshot { return c.lat.snapshot(true) }
+
+// VersionStatus is one row of GetModelStatus.
+type VersionStatus struct {
+	Version      int64
+	State        string // START, LOADING, AVAILABLE, UNLOADING, END
+	ErrorCode    string // OK, NOT_FOUND, ...
+	ErrorMessage string
+}
+
+// ModelStatus lists every version the server knows of, lowest first.
+func (c *Client) ModelStatus(ctx context.Context, model string) ([]VersionStatus, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.models.GetModelStatus(ctx, &tfpb.GetModelStatusRequest{ModelSpec: &tfpb.ModelSpec{Name: model}})
+	if err != nil {
+		return nil, c.wrap("GetModelStatus "+model, model, err)
+	}
+	out := make([]VersionStatus, 0, len(resp.GetModelVersionStatus()))
+	for _, v := range resp.GetModelVersionStatus() {
+		out = append(out, VersionStatus{
+			Version:      v.GetVersion(),
+			State:        v.GetState().String(),
+			ErrorCode:    v.GetStatus().GetErrorCode().String(),
+			ErrorMessage: v.GetStatus().GetErrorMessage(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
+	return out, nil
+}
+
+// Reload replaces the server's model config (HandleReloadConfigRequest).
+// Like TF Serving it returns once newly added models are available; version
+// changes of existing models happen afterwards (poll ModelStatus).
+func (c *Client) Reload(ctx context.Context, cfg *tfpb.ModelServerConfig) error {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := c.models.HandleReloadConfigRequest(ctx, &tfpb.ReloadConfigRequest{Config: cfg})
+	if err != nil {
+		return c.wrap("HandleReloadConfigRequest", "", err)
+	}
+	if s := resp.GetStatus(); s.GetErrorCode() != tfpb.Code_OK {
+		return c.wrap("HandleReloadConfigRequest", "", status.Error(codes.Code(s.GetErrorCode()), s.GetErrorMessage()))
+	}
+	return nil
+}

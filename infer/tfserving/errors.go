@@ -1,0 +1,99 @@
+package tfserving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Error is a failed call: which server, what was asked, the gRPC status, and
+// what the operator can do. status.Code(err) still sees the gRPC code (via
+// GRPCStatus), because the worker dead-letters INVALID_ARGUMENT and retries
+// UNAVAILABLE.
+type Error struct {
+	Addr   string
+	Op     string // e.g. "Predict my_model v2"
+	Status *status.Status
+	Advice string
+}
+
+func (e *Error) Error() string {
+	msg := e.Status.Message()
+	var s string
+	if e.Status.Code() == codes.Unavailable {
+		s = fmt.Sprintf("connect to TF Serving at %s: %s: %s", e.Addr, e.Op, msg)
+	} else {
+		s = fmt.Sprintf("TF Serving at %s: %s: %s: %s", e.Addr, e.Op, e.Status.Code(), msg)
+	}
+	if e.Advice != "" {
+		s += " (" + e.Advice + ")"
+	}
+	return s
+}
+
+// GRPCStatus lets status.Code and status.FromError see through the wrapper.
+func (e *Error) GRPCStatus() *status.Status { return e.Status }
+
+// Code is the gRPC code.
+func (e *Error) Code() codes.Code { return e.Status.Code() }
+
+// Is makes errors.Is(err, context.DeadlineExceeded) and
+// errors.Is(err, context.Canceled) work on timed-out and cancelled calls.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case context.DeadlineExceeded:
+		return e.Status.Code() == codes.DeadlineExceeded
+	case context.Canceled:
+		return e.Status.Code() == codes.Canceled
+	}
+	return false
+}
+
+// Retryable reports errors a caller should retry with backoff (the server is
+// down, overloaded or slow), as opposed to requests that can never succeed.
+func Retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// wrap turns a gRPC error into *Error with advice for its code.
+func (c *Client) wrap(op, model string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var already *Error
+	if errors.As(err, &already) {
+		return err
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		st = status.FromContextError(err)
+	}
+	return &Error{Addr: c.addr, Op: op, Status: st, Advice: advice(st.Code(), c.addr, model)}
+}
+
+func advice(code codes.Code, addr, model string) string {
+	switch code {
+	case codes.Unavailable:
+		return "is tensorflow_model_server running? set --tfserving"
+	case codes.NotFound:
+		return fmt.Sprintf("check --model %q and the version; 'inferops status --tfserving %s --model %s' lists what is loaded", model, addr, model)
+	case codes.DeadlineExceeded:
+		return "the server did not answer in time: check its load and batching, or raise the timeout"
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return "check the --tfserving-tls-* certificate flags"
+	case codes.ResourceExhausted:
+		return "the server is overloaded or the message too large: send smaller batches (--max-batch)"
+	case codes.FailedPrecondition:
+		return "check the signature name and version labels against 'inferops status'"
+	case codes.Unimplemented:
+		return "is --tfserving pointing at the gRPC port (8500), not REST (8501)?"
+	}
+	return ""
+}

@@ -1,0 +1,169 @@
+package tfserving
+
+import (
+	"encoding/binary"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/inferops/inferops/infer/tfpb"
+)
+
+func TestParseTarget(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Target
+		str     string
+		wantErr string
+	}{
+		{"latest", Target{}, "latest", ""},
+		{"", Target{}, "latest", ""},
+		{"2", Target{Version: 2}, "2", ""},
+		{"v2", Target{Version: 2}, "2", ""},
+		{"V17", Target{Version: 17}, "17", ""},
+		{"label:stable", Target{Label: "stable"}, "label:stable", ""},
+		{"stable", Target{Label: "stable"}, "label:stable", ""},
+		{"canary_2", Target{Label: "canary_2"}, "label:canary_2", ""},
+		{"0", Target{}, "", "positive"},
+		{"-3", Target{}, "", "positive"},
+		{"v-3", Target{}, "", "labels are"},
+		{"label:", Target{}, "", "empty label"},
+		{"label:a/b", Target{}, "", "labels are"},
+		{"99999999999999999999", Target{}, "", "not a version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseTarget(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseTarget(%q) = %v, %v; want error containing %q", tt.in, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("ParseTarget(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			}
+			if got.String() != tt.str {
+				t.Errorf("String() = %q, want %q", got.String(), tt.str)
+			}
+			if back, err := ParseTarget(got.String()); err != nil || back != got {
+				t.Errorf("round trip %q -> %v, %v", got.String(), back, err)
+			}
+		})
+	}
+}
+
+func le32(vals ...uint32) []byte {
+	var b []byte
+	for _, v := range vals {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	return b
+}
+
+func TestDecodeTensor(t *testing.T) {
+	shape := func(d ...int64) *tfpb.TensorShapeProto { return ShapeProto(d...) }
+	f32 := math.Float32bits
+	tests := []struct {
+		name    string
+		in      *tfpb.TensorProto
+		want    Tensor
+		wantErr string
+	}{
+		{"float_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(2, 1), FloatVal: []float32{0.25, 0.5}},
+			Tensor{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{2, 1}, Float32: []float32{0.25, 0.5}}, ""},
+		{"float content", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(1, 2), TensorContent: le32(f32(1.5), f32(-2))},
+			Tensor{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{1, 2}, Float32: []float32{1.5, -2}}, ""},
+		{"single value fills shape", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(3), FloatVal: []float32{7}},
+			Tensor{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{3}, Float32: []float32{7, 7, 7}}, ""},
+		{"scalar", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_DOUBLE, DoubleVal: []float64{2.5}},
+			Tensor{DType: tfpb.DataType_DT_DOUBLE, Shape: []int64{}, Float64: []float64{2.5}}, ""},
+		{"int_val int8", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT8, TensorShape: shape(2), IntVal: []int32{-1, 5}},
+			Tensor{DType: tfpb.DataType_DT_INT8, Shape: []int64{2}, Int64: []int64{-1, 5}}, ""},
+		{"int8 content", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT8, TensorShape: shape(2), TensorContent: []byte{0xff, 5}},
+			Tensor{DType: tfpb.DataType_DT_INT8, Shape: []int64{2}, Int64: []int64{-1, 5}}, ""},
+		{"int64_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT64, TensorShape: shape(1), Int64Val: []int64{1 << 40}},
+			Tensor{DType: tfpb.DataType_DT_INT64, Shape: []int64{1}, Int64: []int64{1 << 40}}, ""},
+		{"uint32_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_UINT32, TensorShape: shape(1), Uint32Val: []uint32{4e9}},
+			Tensor{DType: tfpb.DataType_DT_UINT32, Shape: []int64{1}, Int64: []int64{4e9}}, ""},
+		{"uint64_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_UINT64, TensorShape: shape(1), Uint64Val: []uint64{1 << 63}},
+			Tensor{DType: tfpb.DataType_DT_UINT64, Shape: []int64{1}, Uint64: []uint64{1 << 63}}, ""},
+		{"bool_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_BOOL, TensorShape: shape(2), BoolVal: []bool{true, false}},
+			Tensor{DType: tfpb.DataType_DT_BOOL, Shape: []int64{2}, Bool: []bool{true, false}}, ""},
+		{"string_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_STRING, TensorShape: shape(2), StringVal: [][]byte{[]byte("a"), []byte("bc")}},
+			Tensor{DType: tfpb.DataType_DT_STRING, Shape: []int64{2}, Strings: [][]byte{[]byte("a"), []byte("bc")}}, ""},
+		{"half_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_HALF, TensorShape: shape(3), HalfVal: []int32{0x3c00, 0xc000, 0x0001}},
+			Tensor{DType: tfpb.DataType_DT_HALF, Shape: []int64{3}, Float32: []float32{1, -2, 5.9604645e-08}}, ""},
+		{"bfloat16_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_BFLOAT16, TensorShape: shape(1), HalfVal: []int32{0x3fc0}},
+			Tensor{DType: tfpb.DataType_DT_BFLOAT16, Shape: []int64{1}, Float32: []float32{1.5}}, ""},
+		{"scomplex_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_COMPLEX64, TensorShape: shape(1), ScomplexVal: []float32{1, 2}},
+			Tensor{DType: tfpb.DataType_DT_COMPLEX64, Shape: []int64{1}, Complex64: []complex64{1 + 2i}}, ""},
+		{"dcomplex_val", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_COMPLEX128, TensorShape: shape(1), DcomplexVal: []float64{3, -4}},
+			Tensor{DType: tfpb.DataType_DT_COMPLEX128, Shape: []int64{1}, Complex128: []complex128{3 - 4i}}, ""},
+		{"empty field is zeros", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(2)},
+			Tensor{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{2}, Float32: []float32{0, 0}}, ""},
+		{"content too short", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(2, 2), TensorContent: le32(1, 2, 3)},
+			Tensor{}, "tensor_content has 12 bytes"},
+		{"too many values", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(2), FloatVal: []float32{1, 2, 3}},
+			Tensor{}, "float_val has 3 values"},
+		{"negative dim", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(-1, 2)},
+			Tensor{}, "negative"},
+		{"huge shape", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(1 << 40, 1 << 40)},
+			Tensor{}, "more than"},
+		{"string content", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_STRING, TensorShape: shape(1), TensorContent: []byte("x")},
+			Tensor{}, "not valid for DT_STRING"},
+		{"odd complex", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_COMPLEX64, TensorShape: shape(1), ScomplexVal: []float32{1}},
+			Tensor{}, "odd"},
+		{"nil", nil, Tensor{}, "missing tensor"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeTensor(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTensorRows(t *testing.T) {
+	tests := []struct {
+		name string
+		in   Tensor
+		want [][]float32
+	}{
+		{"[2,1] float", Tensor{Shape: []int64{2, 1}, Float32: []float32{0.1, 0.9}}, [][]float32{{0.1}, {0.9}}},
+		{"[2,2] int", Tensor{Shape: []int64{2, 2}, Int64: []int64{1, 2, 3, 4}}, [][]float32{{1, 2}, {3, 4}}},
+		{"[3] double", Tensor{Shape: []int64{3}, Float64: []float64{1, 2, 3}}, [][]float32{{1}, {2}, {3}}},
+		{"bool", Tensor{Shape: []int64{2}, Bool: []bool{true, false}}, [][]float32{{1}, {0}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.in.Rows()
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Rows() = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := (&Tensor{DType: tfpb.DataType_DT_STRING, Shape: []int64{1}, Strings: [][]byte{nil}}).Rows(); err == nil {
+		t.Error("string tensor gave rows")
+	}
+}
+
+func TestFloatTensorRoundTrip(t *testing.T) {
+	data := []float32{1, -2.5, float32(math.Inf(1)), 0}
+	got, err := DecodeTensor(FloatTensor(2, 2, data))
+	if err != nil || !reflect.DeepEqual(got.Float32, data) || !reflect.DeepEqual(got.Shape, []int64{2, 2}) {
+		t.Fatalf("round trip = %+v, %v", got, err)
+	}
+}
