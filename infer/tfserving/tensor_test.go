@@ -109,7 +109,7 @@ func TestDecodeTensor(t *testing.T) {
 			Tensor{}, "float_val has 3 values"},
 		{"negative dim", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(-1, 2)},
 			Tensor{}, "negative"},
-		{"huge shape", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(1 << 40, 1 << 40)},
+		{"huge shape", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: shape(1<<40, 1<<40)},
 			Tensor{}, "more than"},
 		{"string content", &tfpb.TensorProto{Dtype: tfpb.DataType_DT_STRING, TensorShape: shape(1), TensorContent: []byte("x")},
 			Tensor{}, "not valid for DT_STRING"},
