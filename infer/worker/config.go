@@ -1,0 +1,143 @@
+// Package worker is the inference worker: a Kafka consumer group that reads
+// feature records, micro-batches them across partitions into TF Serving
+// Predict calls and writes each result (or a dead letter) back to Kafka,
+// at-least-once. A Pool runs N group members in one process and is the
+// controller the console and `inferops worker` drive (ScaleTo, SetTarget,
+// Pause/Resume) and read (Stats, Events, RecentDLQ).
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/inferops/inferops/infer/tfserving"
+)
+
+// Defaults from the seed: topic and group names, TF Serving's batching
+// (max_batch_size 64, batch_timeout_micros 1000) and message.max.bytes.
+const (
+	DefaultModel           = "my_model"
+	DefaultInput           = "ai_input"
+	DefaultOutput          = "ai_output"
+	DefaultDLQ             = "ai_input.dlq"
+	DefaultGroup           = "tf_serving_group"
+	DefaultWorkers         = 4
+	DefaultMaxBatch        = 64
+	DefaultBatchTimeout    = time.Millisecond
+	DefaultMaxMessageBytes = 2_000_000
+	DefaultPredictTimeout  = 5 * time.Second
+	DefaultConcurrency     = 2
+	DefaultDrainTimeout    = 5 * time.Second
+)
+
+// Config is the pipeline a Pool runs. Flag names are in DESIGN.md.
+type Config struct {
+	Model           string // --model
+	Input           string // --input
+	Output          string // --output
+	DLQ             string // --dlq
+	Group           string // --group
+	Workers         int    // --workers: consumer-group members in this process
+	MaxBatch        int    // --max-batch: rows per Predict
+	BatchTimeout    time.Duration
+	MaxMessageBytes int              // --max-message-bytes: larger inputs go to the DLQ
+	Target          tfserving.Target // --target-version: zero = latest
+	PredictTimeout  time.Duration    // deadline of one Predict attempt
+	// Concurrency is how many Predicts each member keeps in flight, so the
+	// network round trip overlaps with the next batch being filled.
+	Concurrency int
+	// DrainTimeout bounds how long a rebalanced member waits for its in-flight
+	// records before handing the partition back uncommitted.
+	DrainTimeout time.Duration
+	// RetryBase and RetryMax shape the Predict retry backoff; BreakerThreshold
+	// consecutive failures open the breaker for BreakerCooldown.
+	RetryBase, RetryMax time.Duration
+	BreakerThreshold    int
+	BreakerCooldown     time.Duration
+}
+
+// SetDefaults fills zero fields with the seed's defaults.
+func (c *Config) SetDefaults() {
+	def := func(s *string, v string) {
+		if strings.TrimSpace(*s) == "" {
+			*s = v
+		}
+	}
+	def(&c.Model, DefaultModel)
+	def(&c.Input, DefaultInput)
+	def(&c.Output, DefaultOutput)
+	def(&c.DLQ, DefaultDLQ)
+	def(&c.Group, DefaultGroup)
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = DefaultBatchTimeout
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.PredictTimeout == 0 {
+		c.PredictTimeout = DefaultPredictTimeout
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = 50 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = 2 * time.Second
+	}
+	if c.BreakerThreshold == 0 {
+		c.BreakerThreshold = 5
+	}
+	if c.BreakerCooldown == 0 {
+		c.BreakerCooldown = time.Second
+	}
+}
+
+// Validate names the flag to fix.
+func (c Config) Validate() error {
+	var errs []error
+	for _, f := range []struct{ flag, v string }{
+		{"--model", c.Model}, {"--input", c.Input}, {"--output", c.Output}, {"--dlq", c.DLQ}, {"--group", c.Group},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			errs = append(errs, fmt.Errorf("%s is empty", f.flag))
+		}
+	}
+	if c.Input != "" && (c.Input == c.Output || c.Input == c.DLQ) {
+		errs = append(errs, fmt.Errorf("--input %q is also --output or --dlq: results would be read back as input", c.Input))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("--workers %d: want 0 or more (0 starts paused)", c.Workers))
+	}
+	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
+		errs = append(errs, fmt.Errorf("--max-batch %d: want 1..10000 (TF Serving's default max_batch_size is 64)", c.MaxBatch))
+	}
+	if c.BatchTimeout < 0 || c.BatchTimeout > 10*time.Second {
+		errs = append(errs, fmt.Errorf("--batch-timeout %v: want 0..10s (the seed uses 1ms)", c.BatchTimeout))
+	}
+	if c.MaxMessageBytes < 64 {
+		errs = append(errs, fmt.Errorf("--max-message-bytes %d: too small (the seed uses 2000000)", c.MaxMessageBytes))
+	}
+	if c.PredictTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("predict timeout %v must be positive", c.PredictTimeout))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, fmt.Errorf("concurrency %d: want 1..64", c.Concurrency))
+	}
+	if c.DrainTimeout <= 0 || c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.BreakerThreshold < 1 || c.BreakerCooldown <= 0 {
+		errs = append(errs, errors.New("drain timeout, retry backoff and breaker settings must be positive (retry max >= retry base)"))
+	}
+	return errors.Join(errs...)
+}

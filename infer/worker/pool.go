@@ -1,0 +1,680 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/tfserving"
+)
+
+// Pool runs the worker's consumer-group members in this process and is the
+// controller the console and `inferops worker` use. All methods are safe for
+// concurrent use.
+type Pool struct {
+	kafka cluster.Config
+	cfg   Config
+	log   *slog.Logger
+	tfs   *tfserving.Client
+
+	consumerCfg *sarama.Config
+	producerCfg *sarama.Config
+
+	// Set by Start from the model signature.
+	inputName, outputName string
+	width                 int
+	modelJSON             []byte
+	partitions            int
+
+	target  atomic.Pointer[tfserving.Target]
+	breaker *breaker
+	backoff backoff
+
+	ctx      context.Context // the pool's lifetime; ends at Close
+	cancel   context.CancelFunc
+	started  atomic.Bool
+	closed   atomic.Bool
+	producer sarama.AsyncProducer
+	prodWG   sync.WaitGroup // producer result readers
+	pending  atomic.Int64   // produce requests not yet acked
+	bgWG     sync.WaitGroup // stats ticker
+
+	mu         sync.Mutex // members, paused, lastN
+	members    []*member
+	nextMember int
+	lastN      int
+	paused     bool
+
+	consumed, produced, dlq, retries, duplicates atomic.Uint64
+	errMu                                        sync.Mutex
+	errs                                         map[string]uint64
+
+	predictLat, e2eLat *window
+	verMu              sync.Mutex
+	versions           map[int64]*versionCounter
+
+	doneMu sync.Mutex
+	done   map[topicPartition]int64 // highest offset ever marked, to count re-deliveries
+
+	events  *ring[Event]
+	recent  *ring[DLQRecord]
+	rateMu  sync.Mutex
+	lastQPS float64
+	lastAvg float64
+	prevOut uint64
+	prevBat [2]uint64 // batches, rows at the previous tick
+	metrics *metrics
+
+	lastDLQEvent atomic.Int64
+
+	// predictHook lets tests inject TF Serving's INVALID_ARGUMENT for chosen
+	// rows (the real model server accepts every finite row we validated).
+	predictHook  func(rows int, data []float32, width int) error
+	outputFilter []string
+
+	itemPool sync.Pool
+	dataPool sync.Pool
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+type versionCounter struct {
+	count atomic.Uint64
+	lat   *window
+}
+
+// NewPool checks the configs and prepares a pool; nothing connects until Start.
+func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.Logger) (*Pool, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if tfs == nil {
+		return nil, errors.New("worker: no TF Serving client (set --tfserving)")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	kafka.SetDefaults()
+	cc, err := kafka.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	tuneConsumer(cc)
+	pc, err := kafka.Sarama()
+	if err != nil {
+		return nil, err
+	}
+	tuneProducer(pc, cfg.MaxMessageBytes)
+	p := &Pool{
+		kafka: kafka, cfg: cfg, log: log, tfs: tfs,
+		consumerCfg: cc, producerCfg: pc,
+		backoff:    backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
+		errs:       map[string]uint64{},
+		predictLat: newWindow(), e2eLat: newWindow(),
+		versions: map[int64]*versionCounter{},
+		done:     map[topicPartition]int64{},
+		events:   newRing[Event](256),
+		recent:   newRing[DLQRecord](64),
+		lastN:    cfg.Workers,
+		metrics:  newMetrics(),
+	}
+	t := cfg.Target
+	p.target.Store(&t)
+	p.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second)
+	p.breaker.OnChange = p.breakerChanged
+	return p, nil
+}
+
+// tuneConsumer sets what the worker needs from a consumer: big fetches for
+// throughput, the seed's auto.offset.reset=earliest, sticky assignment so a
+// scale step moves as few partitions as possible.
+func tuneConsumer(c *sarama.Config) {
+	c.Consumer.Return.Errors = true
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	c.Consumer.Offsets.AutoCommit.Enable = true
+	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Fetch.Default = 4 << 20
+	c.Consumer.Fetch.Min = 1
+	c.Consumer.MaxWaitTime = 100 * time.Millisecond
+	c.ChannelBufferSize = 512
+	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	c.Consumer.Group.Session.Timeout = 10 * time.Second
+	c.Consumer.Group.Heartbeat.Interval = time.Second
+	c.Consumer.Group.Rebalance.Timeout = 30 * time.Second
+	// A member's Consume returns on coordinator hiccups; we rejoin ourselves.
+	c.Consumer.Group.Rebalance.Retry.Max = 4
+	c.Metadata.Retry.Max = 3
+	c.Metadata.Retry.Backoff = 250 * time.Millisecond
+}
+
+// tuneProducer follows the seed: idempotent, acks=all, zstd, 64 KB batches,
+// linger 5 ms. Idempotence needs one in-flight request per connection.
+func tuneProducer(c *sarama.Config, maxMessageBytes int) {
+	c.Producer.Idempotent = true
+	c.Producer.RequiredAcks = sarama.WaitForAll
+	c.Net.MaxOpenRequests = 1
+	c.Producer.Compression = sarama.CompressionZSTD
+	c.Producer.Flush.Bytes = 64 << 10
+	c.Producer.Flush.Frequency = 5 * time.Millisecond
+	c.Producer.Flush.MaxMessages = 0
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	c.Producer.Retry.Max = 10
+	c.Producer.Retry.Backoff = 100 * time.Millisecond
+	c.Producer.MaxMessageBytes = maxMessageBytes + 64<<10 // room for headers
+	c.Producer.Partitioner = sarama.NewHashPartitioner
+	c.ChannelBufferSize = 4096
+	c.Metadata.Retry.Max = 3
+	c.Metadata.Retry.Backoff = 250 * time.Millisecond
+}
+
+// Start learns the model signature, checks the topics, starts the producer
+// and the configured number of members. It fails with an explanation when
+// Kafka or TF Serving cannot be reached.
+func (p *Pool) Start(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("worker: pool already started")
+	}
+	if err := p.loadSignature(ctx, p.Target()); err != nil {
+		return err
+	}
+	client, err := sarama.NewClient(p.kafka.Brokers, p.producerCfg)
+	if err != nil {
+		return p.kafka.Explain(err)
+	}
+	parts, err := client.Partitions(p.cfg.Input)
+	if err == nil {
+		for _, t := range []string{p.cfg.Output, p.cfg.DLQ} {
+			if _, e := client.Partitions(t); e != nil {
+				err = fmt.Errorf("topic %q: %w", t, e)
+				break
+			}
+		}
+	} else {
+		err = fmt.Errorf("topic %q: %w", p.cfg.Input, err)
+	}
+	_ = client.Close()
+	if err != nil {
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			return fmt.Errorf("%v (create the topics, or run `inferops serve`, which creates %s/%s/%s; see --input, --output, --dlq)", err, p.cfg.Input, p.cfg.Output, p.cfg.DLQ)
+		}
+		return p.kafka.Explain(err)
+	}
+	p.partitions = len(parts)
+	prod, err := sarama.NewAsyncProducer(p.kafka.Brokers, p.producerCfg)
+	if err != nil {
+		return p.kafka.Explain(err)
+	}
+	p.producer = prod
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.prodWG.Add(2)
+	go p.readSuccesses()
+	go p.readErrors()
+	p.bgWG.Add(1)
+	go p.tick()
+	n := p.cfg.Workers
+	if n > p.partitions {
+		n = p.partitions
+		p.event(EventScale, fmt.Sprintf("--workers %d is more than the %d partitions of %s: starting %d", p.cfg.Workers, p.partitions, p.cfg.Input, n))
+	}
+	if err := p.ScaleTo(n); err != nil {
+		return err
+	}
+	p.log.Info("worker pool started", "input", p.cfg.Input, "output", p.cfg.Output, "dlq", p.cfg.DLQ,
+		"group", p.cfg.Group, "workers", n, "partitions", p.partitions, "model", p.cfg.Model,
+		"input_name", p.inputName, "width", p.width, "target", p.Target().String())
+	return nil
+}
+
+// loadSignature reads the model's input alias, width and output alias.
+func (p *Pool) loadSignature(ctx context.Context, t tfserving.Target) error {
+	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	md, err := p.tfs.Metadata(mctx, p.cfg.Model, t)
+	if err != nil {
+		return fmt.Errorf("read the signature of model %q (%s): %w", p.cfg.Model, t.String(), err)
+	}
+	in, width, out, err := md.DefaultInput()
+	if err != nil {
+		return fmt.Errorf("model %q: %w", p.cfg.Model, err)
+	}
+	if width <= 0 {
+		return fmt.Errorf("model %q: input %q has no fixed width; the worker needs [-1, D] float inputs", p.cfg.Model, in)
+	}
+	p.mu.Lock()
+	p.inputName, p.width, p.outputName = in, width, out
+	p.outputFilter = []string{out}
+	p.modelJSON = appendJSONString(nil, p.cfg.Model)
+	p.mu.Unlock()
+	return nil
+}
+
+// Workers is the number of members running in this process.
+func (p *Pool) Workers() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.members)
+}
+
+// ScaleTo adds or removes members so n run in this process. Removed members
+// finish their in-flight records and commit before leaving the group, so no
+// record is lost; the group rebalances their partitions to the others. 0
+// stops every member (the backlog waits in Kafka as lag).
+func (p *Pool) ScaleTo(n int) error {
+	if !p.started.Load() || p.closed.Load() {
+		return errors.New("worker: pool is not running")
+	}
+	if n < 0 {
+		return fmt.Errorf("cannot scale to %d workers: want 0 or more", n)
+	}
+	if n > p.partitions {
+		return fmt.Errorf("cannot scale to %d workers: %s has %d partitions, so at most %d members get work (add partitions first)", n, p.cfg.Input, p.partitions, p.partitions)
+	}
+	p.mu.Lock()
+	cur := len(p.members)
+	var stopping []*member
+	switch {
+	case n > cur:
+		for i := cur; i < n; i++ {
+			m := p.newMember()
+			p.members = append(p.members, m)
+			m.start()
+		}
+	case n < cur:
+		stopping = append(stopping, p.members[n:]...)
+		p.members = p.members[:n]
+	}
+	if n > 0 {
+		p.lastN = n
+	}
+	p.mu.Unlock()
+	if n != cur {
+		p.event(EventScale, fmt.Sprintf("workers %d -> %d", cur, n))
+	}
+	// Members leave concurrently: each drains within DrainTimeout.
+	var wg sync.WaitGroup
+	for _, m := range stopping {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout+2*time.Second)
+			defer cancel()
+			m.stop(ctx, true)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// SetTarget switches the model version (or label) for the next batch.
+func (p *Pool) SetTarget(t tfserving.Target) {
+	old := p.Target()
+	p.target.Store(&t)
+	if old != t {
+		p.event(EventVersion, fmt.Sprintf("target %s -> %s", old, t))
+	}
+}
+
+// Target is the model version (or label) batches are sent to.
+func (p *Pool) Target() tfserving.Target { return *p.target.Load() }
+
+// Pause stops fetching on every member; in-flight records still finish.
+func (p *Pool) Pause() {
+	p.mu.Lock()
+	was := p.paused
+	p.paused = true
+	ms := append([]*member(nil), p.members...)
+	p.mu.Unlock()
+	for _, m := range ms {
+		m.group.PauseAll()
+	}
+	if !was {
+		p.event(EventScale, "paused: fetching stopped")
+	}
+}
+
+// Resume undoes Pause (and a ScaleTo(0), restoring the last worker count).
+func (p *Pool) Resume() {
+	p.mu.Lock()
+	was := p.paused
+	p.paused = false
+	ms := append([]*member(nil), p.members...)
+	lastN := p.lastN
+	p.mu.Unlock()
+	if len(ms) == 0 && lastN > 0 {
+		if err := p.ScaleTo(lastN); err != nil {
+			p.event(EventError, "resume: "+err.Error())
+		}
+		return
+	}
+	if p.breaker.State() == BreakerClosed {
+		for _, m := range ms {
+			m.group.ResumeAll()
+		}
+	}
+	if was {
+		p.event(EventScale, "resumed")
+	}
+}
+
+// Paused reports a Pause or zero workers.
+func (p *Pool) Paused() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.paused || len(p.members) == 0
+}
+
+// fetchPaused is whether new members and sessions must start paused.
+func (p *Pool) fetchPaused() bool {
+	p.mu.Lock()
+	paused := p.paused
+	p.mu.Unlock()
+	return paused || p.breaker.State() != BreakerClosed
+}
+
+func (p *Pool) breakerChanged(from, to string) {
+	p.metrics.breaker.Set(breakerGauge(to))
+	p.event(EventBreaker, fmt.Sprintf("TF Serving circuit breaker %s -> %s", from, to))
+	p.mu.Lock()
+	ms := append([]*member(nil), p.members...)
+	paused := p.paused
+	p.mu.Unlock()
+	for _, m := range ms {
+		switch {
+		case from == BreakerClosed:
+			// Stop reading: the backlog stays in Kafka, memory stays flat.
+			m.group.PauseAll()
+		case to == BreakerClosed && !paused:
+			m.group.ResumeAll()
+		}
+	}
+}
+
+// Close drains: members stop fetching, finish (or hand back) in-flight
+// records, commit and leave the group; the producer flushes. It returns
+// within ctx's deadline and at most about 10 s.
+func (p *Pool) Close(ctx context.Context) error {
+	if !p.started.Load() {
+		return nil
+	}
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 9500*time.Millisecond)
+	defer cancel()
+	p.mu.Lock()
+	ms := p.members
+	p.members = nil
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.stop(ctx, true)
+		}()
+	}
+	wg.Wait()
+	// Everything handed to the producer either gets acked or is dropped
+	// uncommitted when the deadline passes (the group re-delivers it).
+	for p.pending.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+	p.cancel()
+	p.producer.AsyncClose()
+	done := make(chan struct{})
+	go func() { p.prodWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	p.bgWG.Wait()
+	left := p.pending.Load()
+	p.log.Info("worker pool closed", "consumed", p.consumed.Load(), "produced", p.produced.Load(), "dlq", p.dlq.Load(), "unacked", left)
+	if left > 0 {
+		return fmt.Errorf("worker: %d results were not acked before the deadline; their inputs stay uncommitted and will be re-delivered", left)
+	}
+	return nil
+}
+
+// readSuccesses acks each answered record to its partition tracker.
+func (p *Pool) readSuccesses() {
+	defer p.prodWG.Done()
+	for msg := range p.producer.Successes() {
+		it, ok := msg.Metadata.(*item)
+		if !ok {
+			continue
+		}
+		p.acked(it)
+		p.pending.Add(-1)
+	}
+}
+
+// readErrors retries failed produces after a backoff. The record's offset
+// stays unmarked (blocking its partition's commits) until a retry succeeds.
+func (p *Pool) readErrors() {
+	defer p.prodWG.Done()
+	attempts := map[*item]int{}
+	for perr := range p.producer.Errors() {
+		it, ok := perr.Msg.Metadata.(*item)
+		if !ok {
+			continue
+		}
+		p.countError("produce")
+		if p.ctx.Err() != nil || it.tr.isRevoked() {
+			// Shutting down or the partition moved: hand it back.
+			delete(attempts, it)
+			it.tr.end()
+			p.pending.Add(-1)
+			p.putItem(it)
+			continue
+		}
+		n := attempts[it]
+		attempts[it] = n + 1
+		if n%10 == 0 {
+			p.event(EventError, fmt.Sprintf("produce to %s failed (retrying, commits of %s/%d wait): %v", perr.Msg.Topic, it.topic, it.partition, perr.Err))
+		}
+		d := p.backoff.delay(n)
+		go func() {
+			if !sleepCtx(p.ctx, d) {
+				it.tr.end()
+				p.pending.Add(-1)
+				return
+			}
+			defer func() {
+				// The producer was closed under us during shutdown.
+				if recover() != nil {
+					it.tr.end()
+					p.pending.Add(-1)
+				}
+			}()
+			p.producer.Input() <- &it.msg
+		}()
+	}
+}
+
+// acked runs when Kafka acked a result or dead letter.
+func (p *Pool) acked(it *item) {
+	now := time.Now()
+	tp := topicPartition{it.topic, it.partition}
+	p.doneMu.Lock()
+	if it.offset < p.done[tp] {
+		p.duplicates.Add(1)
+	}
+	p.doneMu.Unlock()
+	if it.dlq {
+		p.dlq.Add(1)
+		p.metrics.dlq.Inc()
+	} else {
+		p.produced.Add(1)
+		p.metrics.produced.Inc()
+		if !it.ts.IsZero() {
+			d := now.Sub(it.ts)
+			p.e2eLat.record(d)
+			p.metrics.e2e.Observe(d.Seconds())
+		}
+	}
+	it.m.nOut.Add(1)
+	it.tr.ack(it.seq)
+	it.tr.end()
+	p.putItem(it)
+}
+
+// onMark remembers the highest offset marked per partition so re-deliveries
+// after a rebalance or crash are counted as duplicates.
+func (p *Pool) onMark(topic string, partition int32, next int64) {
+	tp := topicPartition{topic, partition}
+	p.doneMu.Lock()
+	if next > p.done[tp] {
+		p.done[tp] = next
+	}
+	p.doneMu.Unlock()
+}
+
+func (p *Pool) countError(kind string) {
+	p.errMu.Lock()
+	p.errs[kind]++
+	p.errMu.Unlock()
+	p.metrics.errors.WithLabelValues(kind).Inc()
+}
+
+func (p *Pool) event(kind, msg string) {
+	p.events.add(Event{Time: time.Now(), Kind: kind, Message: msg})
+	lvl := slog.LevelInfo
+	if kind == EventError || kind == EventBreaker {
+		lvl = slog.LevelWarn
+	}
+	p.log.Log(context.Background(), lvl, msg, "event", kind)
+}
+
+// Events returns the latest events, oldest first.
+func (p *Pool) Events() []Event { return p.events.list() }
+
+// RecentDLQ returns the latest dead letters, oldest first.
+func (p *Pool) RecentDLQ() []DLQRecord { return p.recent.list() }
+
+// tick rotates the latency windows and samples rates once a second.
+func (p *Pool) tick() {
+	defer p.bgWG.Done()
+	t := time.NewTicker(windowSlice)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case now := <-t.C:
+			p.predictLat.rotate()
+			p.e2eLat.rotate()
+			p.verMu.Lock()
+			for _, v := range p.versions {
+				v.lat.rotate()
+			}
+			p.verMu.Unlock()
+			secs := now.Sub(last).Seconds()
+			last = now
+			p.mu.Lock()
+			ms := append([]*member(nil), p.members...)
+			p.mu.Unlock()
+			var bat, rows uint64
+			for _, m := range ms {
+				m.sample(secs)
+			}
+			for _, m := range ms {
+				bat += m.nBatches.Load()
+				rows += m.nRows.Load()
+			}
+			out := p.produced.Load() + p.dlq.Load()
+			p.rateMu.Lock()
+			p.lastQPS = float64(out-p.prevOut) / secs
+			if out < p.prevOut {
+				p.lastQPS = 0
+			}
+			p.prevOut = out
+			if db := bat - p.prevBat[0]; bat >= p.prevBat[0] && db > 0 {
+				p.lastAvg = float64(rows-p.prevBat[1]) / float64(db)
+			}
+			p.prevBat = [2]uint64{bat, rows}
+			p.rateMu.Unlock()
+			p.metrics.workers.Set(float64(len(ms)))
+		}
+	}
+}
+
+// Stats returns an immutable snapshot.
+func (p *Pool) Stats() Stats {
+	s := Stats{
+		Time:       time.Now(),
+		Consumed:   p.consumed.Load(),
+		Produced:   p.produced.Load(),
+		DLQ:        p.dlq.Load(),
+		Retries:    p.retries.Load(),
+		Duplicates: p.duplicates.Load(),
+		Errors:     map[string]uint64{},
+		Predict:    p.predictLat.summary(),
+		EndToEnd:   p.e2eLat.summary(),
+		Breaker:    p.breaker.State(),
+		Target:     p.Target().String(),
+		Versions:   map[int64]VersionStats{},
+	}
+	p.errMu.Lock()
+	for k, v := range p.errs {
+		s.Errors[k] = v
+	}
+	p.errMu.Unlock()
+	p.rateMu.Lock()
+	s.QPS, s.AvgBatch = p.lastQPS, p.lastAvg
+	p.rateMu.Unlock()
+	p.verMu.Lock()
+	for v, c := range p.versions {
+		s.Versions[v] = VersionStats{Count: c.count.Load(), P99: c.lat.summary().P99}
+	}
+	p.verMu.Unlock()
+	p.mu.Lock()
+	ms := append([]*member(nil), p.members...)
+	s.Paused = p.paused || len(ms) == 0
+	p.mu.Unlock()
+	s.Workers = len(ms)
+	for _, m := range ms {
+		st, lag := m.stats()
+		s.Members = append(s.Members, st)
+		s.Lag += lag
+	}
+	return s
+}
+
+func (p *Pool) versionCounter(v int64) *versionCounter {
+	p.verMu.Lock()
+	defer p.verMu.Unlock()
+	c := p.versions[v]
+	if c == nil {
+		c = &versionCounter{lat: newWindow()}
+		p.versions[v] = c
+	}
+	return c
+}
+
+// sortedPartitions is for stable stats output.
+func sortedPartitions(m map[int32]*claimState) []int32 {
+	out := make([]int32, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,226 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// item is one input record on its way through the pipeline. It embeds the
+// ProducerMessage of its result (or dead letter) so a record costs no extra
+// allocations for headers and metadata; items are recycled after the ack.
+type item struct {
+	msg  sarama.ProducerMessage
+	hdrs [2]sarama.RecordHeader
+
+	m         *member
+	tr        *partitionTracker
+	seq       uint64
+	topic     string
+	partition int32
+	offset    int64
+	key       []byte
+	value     []byte // the original input bytes (the DLQ copies them)
+	id        []byte // raw JSON id token, aliases value
+	feats     []float32
+	ts        time.Time // record timestamp, for end-to-end latency
+	dlq       bool
+
+	out []byte // result value
+	src []byte // inferops-source header value
+	ver []byte // inferops-model-version header value
+}
+
+func (p *Pool) getItem() *item {
+	if v := p.itemPool.Get(); v != nil {
+		return v.(*item)
+	}
+	return &item{feats: make([]float32, 0, p.width)}
+}
+
+func (p *Pool) putItem(it *item) {
+	*it = item{feats: it.feats[:0], out: it.out[:0], src: it.src[:0], ver: it.ver[:0]}
+	p.itemPool.Put(it)
+}
+
+// send hands an item's message to the producer; the ack comes back through
+// readSuccesses.
+func (p *Pool) send(it *item) {
+	it.msg.Metadata = it
+	p.pending.Add(1)
+	p.producer.Input() <- &it.msg
+}
+
+// deadLetter sends the original record to the DLQ with the reason.
+func (p *Pool) deadLetter(it *item, rerr *recordError) {
+	src := &sarama.ConsumerMessage{Topic: it.topic, Partition: it.partition, Offset: it.offset, Key: it.key, Value: it.value}
+	dm := dlqMessage(p.cfg.DLQ, src, rerr)
+	it.msg = *dm
+	it.dlq = true
+	p.countError(rerr.Reason)
+	p.recent.add(DLQRecord{Time: time.Now(), Reason: rerr.Reason, Topic: it.topic, Partition: it.partition, Offset: it.offset,
+		Preview: append([]byte(nil), it.value[:min(len(it.value), 200)]...)})
+	if p.dlqEventAllowed() {
+		p.event(EventDLQ, fmt.Sprintf("%s/%d/%d -> %s: %s", it.topic, it.partition, it.offset, p.cfg.DLQ, rerr.Error()))
+	}
+	p.send(it)
+}
+
+// dlqEventAllowed rate-limits DLQ events so a flood of bad input cannot push
+// everything else out of the event ring.
+func (p *Pool) dlqEventAllowed() bool {
+	now := time.Now().Unix()
+	last := p.lastDLQEvent.Load()
+	return last != now && p.lastDLQEvent.CompareAndSwap(last, now)
+}
+
+// process predicts one micro-batch and produces its results.
+func (p *Pool) process(m *member, batch []*item) {
+	// Records of a partition this member no longer owns are handed back:
+	// the new owner reads them again, and predicting them here would only
+	// produce duplicates.
+	live := batch[:0]
+	for _, it := range batch {
+		if it.tr.isRevoked() {
+			it.tr.end()
+			p.putItem(it)
+			continue
+		}
+		live = append(live, it)
+	}
+	if len(live) == 0 {
+		return
+	}
+	p.predictAndSend(m, live)
+}
+
+// predictAndSend predicts rows and produces results. When TF Serving
+// rejects the batch as INVALID_ARGUMENT it splits the batch in halves to
+// find the bad rows, which go to the DLQ; the good ones are served.
+func (p *Pool) predictAndSend(m *member, rows []*item) {
+	width := p.width
+	buf := p.getData(len(rows) * width)
+	for i, it := range rows {
+		copy(buf[i*width:(i+1)*width], it.feats)
+	}
+	res, err := p.predictRetry(m.hard, len(rows), buf)
+	p.putData(buf)
+	var rej *rejectedError
+	switch {
+	case err == nil:
+	case errors.As(err, &rej):
+		if len(rows) == 1 {
+			p.deadLetter(rows[0], &recordError{Reason: ReasonRejected, Detail: rej.msg})
+			return
+		}
+		half := len(rows) / 2
+		p.predictAndSend(m, rows[:half])
+		p.predictAndSend(m, rows[half:])
+		return
+	default:
+		// The member is stopping and gave up waiting for TF Serving: hand
+		// the records back uncommitted.
+		for _, it := range rows {
+			it.tr.end()
+			p.putItem(it)
+		}
+		return
+	}
+	m.nBatches.Add(1)
+	m.nRows.Add(uint64(len(rows)))
+	vc := p.versionCounter(res.version)
+	vc.count.Add(uint64(len(rows)))
+	vc.lat.record(res.latency)
+	p.metrics.versionRows.WithLabelValues(strconv.FormatInt(res.version, 10)).Add(float64(len(rows)))
+	ow := res.width
+	for i, it := range rows {
+		preds := res.values[i*ow : (i+1)*ow]
+		it.out = appendResult(it.out[:0], it.id, it.topic, it.partition, it.offset, p.modelJSON, res.version, preds)
+		it.src = appendSource(it.src[:0], it.topic, it.partition, it.offset)
+		it.ver = strconv.AppendInt(it.ver[:0], res.version, 10)
+		it.hdrs[0] = sarama.RecordHeader{Key: hdrSource, Value: it.src}
+		it.hdrs[1] = sarama.RecordHeader{Key: hdrVersion, Value: it.ver}
+		it.msg = sarama.ProducerMessage{Topic: p.cfg.Output, Value: sarama.ByteEncoder(it.out), Headers: it.hdrs[:]}
+		if it.key != nil {
+			it.msg.Key = sarama.ByteEncoder(it.key)
+		}
+		p.send(it)
+	}
+}
+
+var (
+	hdrSource  = []byte(HeaderSource)
+	hdrVersion = []byte(HeaderModelVersion)
+)
+
+// predictResult is one successful Predict: rows x width output values.
+type predictResult struct {
+	version int64
+	values  []float32
+	width   int
+	latency time.Duration
+}
+
+// rejectedError is TF Serving's INVALID_ARGUMENT: the input, not the server,
+// is wrong, so retrying cannot help.
+type rejectedError struct{ msg string }
+
+func (e *rejectedError) Error() string { return "rejected by the model: " + e.msg }
+
+// predictRetry calls Predict until TF Serving answers, rejects the input, or
+// ctx ends. Failures back off with jitter and feed the circuit breaker.
+func (p *Pool) predictRetry(ctx context.Context, rows int, data []float32) (predictResult, error) {
+	for attempt := 0; ; attempt++ {
+		probe, err := p.breaker.acquire(ctx)
+		if err != nil {
+			return predictResult{}, err
+		}
+		t := p.Target()
+		pctx, cancel := context.WithTimeout(ctx, p.cfg.PredictTimeout)
+		start := time.Now()
+		res, err := p.predictOnce(pctx, t, rows, data)
+		lat := time.Since(start)
+		cancel()
+		if err == nil {
+			p.breaker.success(probe)
+			res.latency = lat
+			p.predictLat.record(lat)
+			p.metrics.predict.Observe(lat.Seconds())
+			return res, nil
+		}
+		var rej *rejectedError
+		if errors.As(err, &rej) {
+			p.breaker.success(probe) // the server is fine; the rows are not
+			return res, err
+		}
+		if ctx.Err() != nil {
+			p.breaker.release(probe)
+			return predictResult{}, ctx.Err()
+		}
+		p.breaker.failure(probe)
+		p.retries.Add(1)
+		p.metrics.retries.Inc()
+		p.countError("predict")
+		if attempt == 0 || attempt%20 == 0 {
+			p.event(EventError, fmt.Sprintf("Predict %s (%s) failed, retrying: %v", p.cfg.Model, t.String(), err))
+		}
+		if !sleepCtx(ctx, p.backoff.delay(attempt)) {
+			return predictResult{}, ctx.Err()
+		}
+	}
+}
+
+func (p *Pool) getData(n int) []float32 {
+	if v, ok := p.dataPool.Get().(*[]float32); ok && cap(*v) >= n {
+		return (*v)[:n]
+	}
+	return make([]float32, n)
+}
+
+func (p *Pool) putData(b []float32) {
+	p.dataPool.Put(&b)
+}
