@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/internal/logging"
+)
+
+func init() {
+	register(&command{name: "worker", summary: "run the inference worker headless: Kafka -> TF Serving -> Kafka", run: runWorker})
+}
+
+const workerHelp = `Runs the inference worker without the console, e.g. under systemd: a consumer
+group on --input, micro-batches of up to --max-batch rows sent to TF Serving's
+Predict, one result per record on --output, bad records on --dlq. Delivery is
+at-least-once: an offset is committed only after its result is acked.
+
+Logs are JSON on stderr. With --metrics-addr, Prometheus metrics
+(inferops_worker_*) are served on /metrics; ":9102" listens on loopback only.
+SIGTERM drains: in-flight records finish (or are handed back uncommitted) and
+the worker leaves the group within 10 s.
+
+Without --brokers / --tfserving it uses the embedded defaults that
+'inferops serve' starts (127.0.0.1:9092 and 127.0.0.1:8500). Several workers
+in the same --group share the partitions.`
+
+func runWorker(ctx context.Context, args []string) error {
+	fs := newFlagSet("worker", "worker [--brokers host:port,...] [--tfserving host:port] [flags]", workerHelp)
+	kafka := addKafkaFlags(fs)
+	var tcfg tfserving.Config
+	fs.StringVar(&tcfg.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+tfserving.DefaultAddress)
+	fs.BoolVar(&tcfg.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
+	fs.StringVar(&tcfg.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
+	fs.StringVar(&tcfg.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&tcfg.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
+	fs.BoolVar(&tcfg.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
+	var cfg worker.Config
+	fs.StringVar(&cfg.Model, "model", worker.DefaultModel, "model name on TF Serving")
+	fs.StringVar(&cfg.Group, "group", worker.DefaultGroup, "consumer group of the workers")
+	fs.StringVar(&cfg.Input, "input", worker.DefaultInput, "input topic")
+	fs.StringVar(&cfg.Output, "output", worker.DefaultOutput, "output topic for results")
+	fs.StringVar(&cfg.DLQ, "dlq", worker.DefaultDLQ, "dead-letter topic for records that cannot be served")
+	fs.IntVar(&cfg.Workers, "workers", worker.DefaultWorkers, "consumer-group members in this process (at most the input's partitions)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", worker.DefaultMaxBatch, "rows per Predict call")
+	fs.DurationVar(&cfg.BatchTimeout, "batch-timeout", worker.DefaultBatchTimeout, "longest wait to fill a batch")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", worker.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
+	target := fs.String("target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
+	logOpts := addLogFlags(fs, logging.Options{Format: "json"})
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	t, err := tfserving.ParseTarget(*target)
+	if err != nil {
+		return fmt.Errorf("%w: --target-version: %v", errUsage, err)
+	}
+	cfg.Target = t
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	log, closeLog, err := logging.New(*logOpts)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	defer func() { _ = closeLog() }()
+
+	embedded := len(kafka.Brokers) == 0 || tcfg.Address == ""
+	if len(kafka.Brokers) == 0 {
+		kafka.Brokers = []string{cluster.DefaultEmbeddedAddr}
+	}
+	tcfg.SetDefaults()
+	if err := tcfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	kafka.SetDefaults()
+	if err := kafka.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	tfs, err := tfserving.Dial(tcfg)
+	if err != nil {
+		return err
+	}
+	defer tfs.Close()
+	pool, err := worker.NewPool(*kafka, tfs, cfg, log)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+
+	var srv *http.Server
+	if *metricsAddr != "" {
+		addr, err := loopbackDefault(*metricsAddr)
+		if err != nil {
+			return fmt.Errorf("%w: --metrics-addr: %v", errUsage, err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		if err := pool.RegisterMetrics(reg); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %v (pick a free port)", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
+	}
+
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = pool.Start(startCtx)
+	cancel()
+	if err != nil {
+		if srv != nil {
+			_ = srv.Close()
+		}
+		if embedded {
+			return fmt.Errorf("%v\n(no --brokers/--tfserving given, so the worker used the embedded defaults %s and %s: start them with `inferops serve`, or pass --brokers and --tfserving)", err, kafka.Brokers[0], tcfg.Address)
+		}
+		return err
+	}
+	log.Info("worker running", "brokers", kafka.Brokers, "tfserving", tcfg.Address, "model", cfg.Model, "target", t.String())
+
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			logStats(log, pool.Stats())
+		}
+	}
+	log.Info("draining: finishing in-flight records and leaving the group")
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelClose()
+	err = pool.Close(closeCtx)
+	if srv != nil {
+		_ = srv.Shutdown(closeCtx)
+	}
+	logStats(log, pool.Stats())
+	return err
+}
+
+func logStats(log *slog.Logger, s worker.Stats) {
+	log.Info("stats", "workers", s.Workers, "consumed", s.Consumed, "produced", s.Produced, "dlq", s.DLQ,
+		"retries", s.Retries, "duplicates", s.Duplicates, "qps", int(s.QPS), "avg_batch", s.AvgBatch,
+		"predict_p99_ms", float64(s.Predict.P99.Microseconds())/1000, "e2e_p99_ms", float64(s.EndToEnd.P99.Microseconds())/1000,
+		"lag", s.Lag, "breaker", s.Breaker, "target", s.Target)
+}
+
+// loopbackDefault turns ":9102" into "127.0.0.1:9102": metrics are not
+// exposed to the network unless a host is named.
+func loopbackDefault(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", errors.New("want host:port or :port, e.g. :9102")
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
