@@ -183,6 +183,18 @@ func TestUnreachableBroker(t *testing.T) {
 	}
 }
 
+// TestTLSClientPlainBroker: a TLS client on a plaintext listener hears
+// nothing back; the message must point at the port / --kafka-tls.
+func TestTLSClientPlainBroker(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	cfg.TLS.Enable = true
+	err := connectErr(t, cfg)
+	if err == nil || !strings.Contains(err.Error(), "TLS listener") || !strings.Contains(err.Error(), "--kafka-tls") {
+		t.Fatalf("err = %v, want a hint that the port is not a TLS listener", err)
+	}
+}
+
 // writeTestPKI writes a throwaway CA and a server certificate for 127.0.0.1
 // signed by it.
 func writeTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {

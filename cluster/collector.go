@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +102,8 @@ func WithAllowedLag(n int64) CollectorOption { return func(c *Collector) { c.all
 // interpolation keeps (default 60).
 func WithLagSamples(n int) CollectorOption { return func(c *Collector) { c.samples = n } }
 
-// WithRefreshTimeout bounds one refresh (default: the config's RequestTimeout).
+// WithRefreshTimeout bounds one refresh (default: the config's DialTimeout +
+// RequestTimeout, so a single slow broker call fails first, by name).
 func WithRefreshTimeout(d time.Duration) CollectorOption {
 	return func(c *Collector) { c.timeout = d }
 }
@@ -198,7 +200,7 @@ func NewCollector(cfg Config, topic, group string, opts ...CollectorOption) (*Co
 	}
 	c := &Collector{
 		cfg: cfg, topic: topic, group: group, client: client,
-		intervals: 10, samples: 60, timeout: cfg.RequestTimeout,
+		intervals: 10, samples: 60, timeout: cfg.DialTimeout + cfg.RequestTimeout,
 		logStartEvery: 30 * time.Second, metadataEvery: 30 * time.Second,
 		sem: make(chan struct{}, 1), parts: map[int32]*partState{},
 	}
@@ -334,12 +336,12 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 			addError(err)
 		}
 	}()
-	wg.Wait() // every call is bounded by the sarama read timeout
+	wg.Wait() // every call is bounded by the sarama dial and read timeouts
+	if len(errs) > 0 {
+		return nil, c.cfg.Explain(joinErrs(errs))
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("refresh lag of %s/%s: %w (the cluster took longer than %v)", c.topic, c.group, err, c.timeout)
-	}
-	if len(errs) > 0 {
-		return nil, c.cfg.Explain(errors.Join(errs...))
 	}
 	if wantLogStart {
 		c.lastLogStart = start
@@ -534,7 +536,13 @@ func (c *Collector) groupState(ps []int32, reqs *atomic.Int64) (map[int32]int64,
 		}
 	}()
 	wg.Wait()
-	if err := errors.Join(fetchErr, descErr); err != nil {
+	var gerrs []error
+	for _, e := range []error{fetchErr, descErr} {
+		if e != nil {
+			gerrs = append(gerrs, e)
+		}
+	}
+	if err := joinErrs(gerrs); err != nil {
 		if isCoordinatorErr(err) {
 			c.haveCoord = false
 			_ = c.client.RefreshCoordinator(c.group)
@@ -664,7 +672,7 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return joinErrs(errs)
 }
 
 // recordTime is the timestamp of the first record at or after offset in a
@@ -713,3 +721,27 @@ func fetchVersion(v sarama.KafkaVersion) int16 {
 	}
 	return 5
 }
+
+// joinErrs is errors.Join on one line: these end up in a terminal status
+// line and in `inferops status` output.
+func joinErrs(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return multiErr(errs)
+}
+
+type multiErr []error
+
+func (m multiErr) Error() string {
+	parts := make([]string, len(m))
+	for i, e := range m {
+		parts[i] = e.Error()
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (m multiErr) Unwrap() []error { return m }

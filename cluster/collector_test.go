@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // produce writes counts[p] records to partition p of topic.
@@ -542,5 +543,54 @@ func TestCollectorSurvivesBrokerRestart(t *testing.T) {
 	s := waitSnapshot(t, c, "a refresh after the restart", func(*Snapshot) bool { return true })
 	if p := s.Partitions[1]; p.HighWatermark != 7 || p.Committed != 2 || p.Lag != 5 {
 		t.Errorf("after restart p1 = %+v, want hwm 7 committed 2 lag 5 (persisted)", p)
+	}
+}
+
+// TestCollectorOneRefreshInFlight: while a slow refresh runs, a second one
+// waits, and gives up when its context ends.
+func TestCollectorOneRefreshInFlight(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	c := newTestCollector(t, b.ClientConfig(), TopicInput, GroupInfer)
+	refresh(t, c) // warm: coordinator and log start known
+	slow := make(chan struct{})
+	b.Cluster().ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		<-slow // hold the broker until the second caller has given up
+		return nil, nil, false
+	})
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Refresh(context.Background())
+		first <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the first refresh take the slot
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := c.Refresh(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second refresh while one is in flight: err = %v, want it to wait and hit its deadline", err)
+	}
+	close(slow)
+	if err := <-first; err != nil {
+		t.Errorf("first refresh: %v", err)
+	}
+}
+
+// TestCollectorRefreshTimeout: a broker that stops answering fails the
+// refresh within the request timeout, naming the broker.
+func TestCollectorRefreshTimeout(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	cfg.RequestTimeout = 300 * time.Millisecond
+	c := newTestCollector(t, cfg, TopicInput, GroupInfer)
+	refresh(t, c)
+	b.Cluster().ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		b.Cluster().KeepControl()
+		return nil, nil, true // handled, never answered: the client times out
+	})
+	_, err := c.Refresh(context.Background())
+	if err == nil || !strings.Contains(err.Error(), b.Addr()) || !strings.Contains(err.Error(), "timed out") {
+		t.Fatalf("err = %v, want a timeout naming %s", err, b.Addr())
+	}
+	if testing.Verbose() {
+		t.Log(err)
 	}
 }

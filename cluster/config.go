@@ -305,15 +305,16 @@ func (s *scramClient) Done() bool                            { return s.conv.Don
 // messages that say what is wrong and which flag fixes it. brokers is what the
 // user asked for; the error is returned unchanged when nothing better is known.
 func Explain(err error, brokers []string) error {
-	return explain(err, brokers, SASLConfig{})
+	return explain(err, Config{Brokers: brokers})
 }
 
 // Explain is the package Explain with this config's SASL user in the message.
 func (c Config) Explain(err error) error {
-	return explain(err, c.Brokers, c.SASL)
+	return explain(err, c)
 }
 
-func explain(err error, brokers []string, sasl SASLConfig) error {
+func explain(err error, c Config) error {
+	brokers, sasl := c.Brokers, c.SASL
 	if err == nil {
 		return nil
 	}
@@ -353,12 +354,19 @@ func explain(err error, brokers []string, sasl SASLConfig) error {
 	// just hangs up: sarama reports EOF or a reset.
 	if errors.Is(err, sarama.ErrOutOfBrokers) && hangUp(err) {
 		if sasl.Mechanism != "" {
-			return wrapExplained(err, "Kafka at %s: authentication failed for user %q: the broker closed the connection (check --sasl-username and INFEROPS_SASL_PASSWORD / --sasl-password-file, and --sasl-mechanism %s)", addrs, sasl.Username, sasl.Mechanism)
+			return wrapExplained(err, "Kafka at %s: authentication failed for user %q: the broker closed the connection (check --sasl-username and INFEROPS_SASL_PASSWORD / --sasl-password-file, and that the listener accepts --sasl-mechanism %s)", addrs, sasl.Username, sasl.Mechanism)
 		}
 		return wrapExplained(err, "Kafka at %s: the broker closed the connection (does it require TLS (--kafka-tls) or SASL (--sasl-mechanism, --sasl-username)?)", addrs)
 	}
 	if isTimeout(err) {
-		return wrapExplained(err, "Kafka at %s: request timed out (is the broker overloaded or is TLS expected? see --kafka-tls)", addrs)
+		// Keep the original text: on a multi-broker cluster it names the
+		// broker that stopped answering.
+		if c.TLS.Enable {
+			// A plaintext broker reads our ClientHello as a huge request
+			// and waits for the rest of it.
+			return wrapExplained(err, "Kafka at %s: timed out (no TLS handshake: is this port a TLS listener? check the port, or drop --kafka-tls): %v", addrs, err)
+		}
+		return wrapExplained(err, "Kafka at %s: request timed out (is this a Kafka port? is the broker overloaded? if the listener expects TLS, set --kafka-tls): %v", addrs, err)
 	}
 	var certErr *tls.CertificateVerificationError
 	var unknownAuth x509.UnknownAuthorityError

@@ -109,7 +109,7 @@ func TestExplain(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := explain(tt.err, []string{"10.0.0.5:9092"}, tt.sasl)
+			got := explain(tt.err, Config{Brokers: []string{"10.0.0.5:9092"}, SASL: tt.sasl})
 			for _, w := range tt.want {
 				if !strings.Contains(got.Error(), w) {
 					t.Errorf("explain = %q, want it to contain %q", got, w)
