@@ -16,6 +16,8 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -27,7 +29,13 @@ const History = 600
 type Config struct {
 	Collector *cluster.Collector // required: the Kafka side
 	Demo      *demo.Generator    // nil when attached to a real cluster
-	Logger    *slog.Logger
+	TFS       *tfserving.Client  // nil: no model panel data
+	Pool      *worker.Pool       // nil: --no-worker / --read-only
+	Perf      *PerfRunner        // nil: perf runs unavailable
+	// Labels maps version -> labels when the operator knows them (TF
+	// Serving's GetModelStatus does not report labels).
+	Labels map[int64][]string
+	Logger *slog.Logger
 
 	Mode     string // "embedded" or "attached"
 	Brokers  []string
@@ -76,6 +84,9 @@ type Adapter struct {
 	events []tui.Event // newest first, capped
 	last   *cluster.Snapshot
 	parts  partsState
+	labels map[int64][]string
+	pool   poolState
+	perf   perfState
 
 	wg sync.WaitGroup
 }
@@ -94,7 +105,7 @@ func New(cfg Config) (*Adapter, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Adapter{cfg: cfg}
+	a := &Adapter{cfg: cfg, labels: cfg.Labels}
 	a.d = tui.Data{
 		Mode: cfg.Mode, Brokers: cfg.Brokers, ReadOnly: cfg.ReadOnly, Attached: cfg.Mode != "embedded",
 		NoWorker: cfg.NoWorker, Input: cfg.Input, Output: cfg.Output, DLQTopic: cfg.DLQ, Group: cfg.Group,
@@ -129,6 +140,15 @@ func (a *Adapter) Run(ctx context.Context) {
 			}
 		}()
 	}
+}
+
+// loops are the per-source refreshers besides the Kafka collector.
+func (a *Adapter) loops() []func(context.Context) {
+	var ls []func(context.Context)
+	if a.cfg.TFS != nil {
+		ls = append(ls, a.modelsLoop)
+	}
+	return append(ls, a.extraLoops()...)
 }
 
 // Wait returns when every loop Run started has stopped.

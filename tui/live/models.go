@@ -1,0 +1,76 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/inferops/inferops/tui"
+)
+
+// modelsLoop reads every version's state from the model server and the
+// client-side Predict latency per version (the worker shares the client,
+// so these are the worker's own round trips).
+func (a *Adapter) modelsLoop(ctx context.Context) {
+	c := a.cfg.TFS
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	vs, err := c.ModelStatus(qctx, a.cfg.Model)
+	lat := c.Latency()
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		msg := err.Error()
+		if a.d.Models.Err != msg {
+			a.addEventLocked(tui.Event{T: now, Kind: "error", Level: tui.Error, Text: "model server: " + msg})
+		}
+		a.d.Models.Err = msg
+		a.d.Models.At = now
+		return
+	}
+	a.d.Models.Err = ""
+	prev := map[int64]tui.ModelVersion{}
+	for _, v := range a.d.Models.Versions {
+		prev[v.Version] = v
+	}
+	out := make([]tui.ModelVersion, 0, len(vs))
+	var best int64
+	var bestRate float64
+	for _, v := range vs {
+		mv := tui.ModelVersion{Version: v.Version, State: v.State}
+		if l, ok := lat[v.Version]; ok {
+			mv.P99, mv.Count = l.P99, l.Count
+		}
+		mv.Labels = a.labels[v.Version]
+		if p, ok := prev[v.Version]; ok {
+			if p.State != v.State {
+				lv := tui.Info
+				if v.State == "END" && v.Version == a.d.Header.Served {
+					lv = tui.Warn
+				}
+				a.addEventLocked(tui.Event{T: now, Kind: "version", Level: lv, Text: fmt.Sprintf("%s version %d: %s -> %s", a.cfg.Model, v.Version, p.State, v.State)})
+			}
+			if dt := now.Sub(a.d.Models.At).Seconds(); dt > 0 && mv.Count >= p.Count {
+				mv.Rate = float64(mv.Count-p.Count) / dt
+			}
+		}
+		if mv.Rate > bestRate {
+			best, bestRate = v.Version, mv.Rate
+		}
+		out = append(out, mv)
+	}
+	// "Served" is the version that answered the most Predicts since the
+	// last refresh: what new results carry, whatever the target says.
+	if best > 0 {
+		if a.d.Header.Served != 0 && a.d.Header.Served != best {
+			a.addEventLocked(tui.Event{T: now, Kind: "version", Level: tui.Info, Text: fmt.Sprintf("results now come from %s version %d (was %d)", a.cfg.Model, best, a.d.Header.Served)})
+		}
+		a.d.Header.Served = best
+	}
+	for i := range out {
+		out[i].Served = out[i].Version == a.d.Header.Served
+	}
+	a.d.Models.Versions = out
+	a.d.Models.At = now
+}

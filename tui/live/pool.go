@@ -1,0 +1,194 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/tui"
+)
+
+// poolState is what the worker looked like at the previous refresh.
+type poolState struct {
+	stats     worker.Stats
+	lastEvent time.Time
+	breached  bool
+}
+
+func (a *Adapter) hasPoolLocked() bool { return a.cfg.Pool != nil }
+
+// localMembersLocked indexes the pool's members by group member id, which
+// is what the collector's Member.MemberID holds.
+func (a *Adapter) localMembersLocked() map[string]tui.Member {
+	if a.cfg.Pool == nil {
+		return nil
+	}
+	out := make(map[string]tui.Member, len(a.pool.stats.Members))
+	for _, m := range a.pool.stats.Members {
+		out[m.ID] = tui.Member{ID: m.ID, ClientID: m.ClientID, Local: true, Partitions: m.Partitions,
+			InRate: m.InRate, OutRate: m.OutRate, InFlight: m.InFlight, Batch: m.AvgBatch}
+	}
+	return out
+}
+
+func (a *Adapter) extraLoops() []func(context.Context) {
+	var ls []func(context.Context)
+	if a.cfg.Pool != nil {
+		ls = append(ls, a.poolLoop)
+	}
+	if a.cfg.Perf != nil {
+		ls = append(ls, a.perfLoop)
+	}
+	return ls
+}
+
+func pct(l worker.LatencySummary) tui.Percentiles {
+	return tui.Percentiles{P50: l.P50, P95: l.P95, P99: l.P99, Max: l.Max}
+}
+
+func (a *Adapter) poolLoop(ctx context.Context) {
+	p := a.cfg.Pool
+	st := p.Stats()
+	evs := p.Events()
+	dlq := p.RecentDLQ()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := st.Time
+	if now.IsZero() {
+		now = time.Now()
+	}
+	h := &a.d.Header
+	h.Workers, h.Breaker, h.Target, h.Paused = st.Workers, st.Breaker, st.Target, st.Paused
+
+	l := &a.d.Latency
+	l.At, l.Predict, l.E2E, l.Rows, l.Batch = now, pct(st.Predict), pct(st.EndToEnd), st.QPS, st.AvgBatch
+	l.QPS = 0
+	if st.AvgBatch > 0 {
+		l.QPS = st.QPS / st.AvgBatch
+	}
+	l.Errors = int64(st.Errors["predict"])
+	a.lat = push(a.lat, tui.LatencySample{T: now, Percentiles: l.Predict})
+	l.History = a.lat
+	a.out = push(a.out, tui.Sample{T: now, V: st.QPS})
+	a.d.Flow.Out = a.out
+
+	// The worker's own events, once each, newest first.
+	for _, e := range evs {
+		if !e.Time.After(a.pool.lastEvent) {
+			continue
+		}
+		a.pool.lastEvent = e.Time
+		lv := tui.Info
+		switch e.Kind {
+		case worker.EventError:
+			lv = tui.Error
+		case worker.EventBreaker:
+			lv = tui.Warn
+			if st.Breaker == "open" {
+				lv = tui.Error
+			}
+		case worker.EventDLQ:
+			lv = tui.Warn
+		}
+		a.addEventLocked(tui.Event{T: e.Time, Kind: e.Kind, Level: lv, Text: e.Message})
+	}
+	// SLO breaches: once when end-to-end p99 crosses the SLO, once when it
+	// recovers, not every second in between.
+	if slo := a.cfg.SLO; st.EndToEnd.Count > 0 {
+		breach := st.EndToEnd.P99 > slo
+		if breach != a.pool.breached {
+			if breach {
+				a.addEventLocked(tui.Event{T: now, Kind: "slo", Level: tui.Warn, Text: fmt.Sprintf("end-to-end p99 %s is over the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
+			} else {
+				a.addEventLocked(tui.Event{T: now, Kind: "slo", Level: tui.Info, Text: fmt.Sprintf("end-to-end p99 %s is back within the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
+			}
+			a.pool.breached = breach
+		}
+	}
+
+	recs := make([]tui.DeadLetter, 0, len(dlq))
+	for i := len(dlq) - 1; i >= 0; i-- {
+		r := dlq[i]
+		recs = append(recs, tui.DeadLetter{T: r.Time, Reason: r.Reason, Preview: string(r.Preview),
+			Source: r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)})
+	}
+	a.d.DLQ = tui.DLQData{At: now, Total: int64(st.DLQ), Records: recs}
+	a.pool.stats = st
+	if a.last != nil {
+		a.mergeMembersLocked(a.last)
+	}
+}
+
+var errNoWorker = errors.New("no worker in this console (started with --no-worker or --read-only)")
+
+func (a *Adapter) writable() error {
+	if a.cfg.ReadOnly != "" {
+		return fmt.Errorf("read-only (%s)", a.cfg.ReadOnly)
+	}
+	if a.cfg.Pool == nil {
+		return errNoWorker
+	}
+	return nil
+}
+
+// ScaleTo implements tui.Backend.
+func (a *Adapter) ScaleTo(ctx context.Context, n int) error {
+	if err := a.writable(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.cfg.Pool.ScaleTo(n) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("scale to %d: still draining after the timeout; it continues in the background", n)
+	}
+}
+
+// SetTarget implements tui.Backend: "latest", "2" or "label:stable".
+func (a *Adapter) SetTarget(ctx context.Context, spec string) error {
+	if err := a.writable(); err != nil {
+		return err
+	}
+	t, err := tfserving.ParseTarget(spec)
+	if err != nil {
+		return err
+	}
+	if a.cfg.TFS != nil {
+		// Refuse a target the server cannot serve instead of sending every
+		// record to retries and the breaker.
+		if _, err := a.cfg.TFS.Metadata(ctx, a.cfg.Model, t); err != nil {
+			return fmt.Errorf("%s is not servable: %w", t, err)
+		}
+	}
+	a.cfg.Pool.SetTarget(t)
+	return nil
+}
+
+// SetPaused implements tui.Backend.
+func (a *Adapter) SetPaused(ctx context.Context, paused bool) error {
+	if err := a.writable(); err != nil {
+		return err
+	}
+	if paused {
+		a.cfg.Pool.Pause()
+	} else {
+		a.cfg.Pool.Resume()
+	}
+	return nil
+}
+
+// AdjustDemoRate implements tui.Backend.
+func (a *Adapter) AdjustDemoRate(step int) (float64, error) {
+	if a.cfg.Demo == nil {
+		return 0, errors.New("no demo traffic: attached to a real cluster")
+	}
+	r := a.cfg.Demo.Step(step)
+	a.event("demo", tui.Info, "demo traffic target %.0f msg/s", r)
+	return r, nil
+}
