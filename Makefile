@@ -68,3 +68,7 @@ proto: ## regenerate infer/tfpb from infer/tfpb/proto (needs protoc)
 	  --go-grpc_out=$(CURDIR) --go-grpc_opt=module=github.com/inferops/inferops \
 	  $(foreach f,$(PROTO_FILES),--go_opt=M$(f)=github.com/inferops/inferops/infer/tfpb --go-grpc_opt=M$(f)=github.com/inferops/inferops/infer/tfpb) \
 	  $(PROTO_FILES)
+
+.PHONY: screenshots
+screenshots: build ## README screenshots from the real console (tmux capture-pane + freeze)
+	./screenshots/capture.sh ./$(BIN)

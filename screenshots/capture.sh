@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Regenerates the README screenshots from the real running console: starts
+# `inferops console` (embedded broker, model server, demo traffic, worker) in
+# a detached tmux pane, drives it with keys, captures the pane with its
+# colours (tmux capture-pane -e -p) and renders each capture to PNG with
+# freeze. Usage: screenshots/capture.sh [path/to/inferops]
+set -euo pipefail
+
+BIN=${1:-./bin/inferops}
+OUT=$(cd "$(dirname "$0")" && pwd)
+COLS=${COLS:-120}
+ROWS=${ROWS:-40}
+WARMUP=${WARMUP:-60}     # seconds of traffic before the overview, so the charts have history
+FREEZE=${FREEZE:-github.com/charmbracelet/freeze@v0.2.2}
+
+for tool in tmux rsvg-convert fc-list; do
+  command -v "$tool" >/dev/null || { echo "screenshots: $tool is missing (apt-get install tmux librsvg2-bin fontconfig fonts-unifont)" >&2; exit 1; }
+done
+fc-list | grep -qi unifont || { echo "screenshots: the Unifont font is missing (apt-get install fonts-unifont)" >&2; exit 1; }
+[ -x "$BIN" ] || { echo "screenshots: $BIN is not built (run make build)" >&2; exit 1; }
+
+work=$(mktemp -d)
+sock="inferops-shots-$$"
+cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+# Every listener on a free port and state in a temp dir: never the user's.
+args=(console --data-dir "$work/state" --kafka-addr 127.0.0.1:0 --demo-rate 1000)
+help=$("$BIN" console --help 2>&1 || true)
+for f in grpc-addr rest-addr; do
+  if grep -q -- "--$f" <<<"$help"; then args+=("--$f" 127.0.0.1:0); fi
+done
+if grep -q -- "--perf-duration" <<<"$help"; then args+=(--perf-duration 15s); fi
+
+tmux -L "$sock" -f /dev/null new-session -d -x "$COLS" -y "$ROWS" "$BIN ${args[*]}; echo \$? >$work/exit; sleep 600"
+tmux -L "$sock" set-option -g status off >/dev/null
+
+pane() { tmux -L "$sock" capture-pane -e -p -t 0; }
+waitfor() { # waitfor PATTERN SECONDS
+  for _ in $(seq "$2"); do
+    if pane | sed 's/\x1b\[[0-9;]*m//g' | grep -q -- "$1"; then return 0; fi
+    sleep 1
+  done
+  echo "screenshots: gave up waiting for '$1'; the pane shows:" >&2
+  pane | sed 's/\x1b\[[0-9;]*m//g' >&2
+  exit 1
+}
+
+render() { # render NAME: the current pane -> $OUT/NAME.png
+  local txt="$work/$1.txt"
+  pane >"$txt"
+  # freeze writes the SVG; librsvg rasterises it with GNU Unifont. Why not
+  # freeze's own PNG: its embedded JetBrains Mono has no braille, and the
+  # fallback glyphs are narrower, which shears every chart row. Unifont is
+  # monospace and covers braille, so the picture is the terminal's grid.
+  go run "$FREEZE" --language ansi --font.family Unifont --font.size 16 --line-height 1.0 -o "$work/$1.svg" "$txt" >/dev/null
+  rsvg-convert -o "$OUT/$1.png" "$work/$1.svg"
+  echo "screenshots: wrote $OUT/$1.png"
+}
+
+waitfor "workers" 60
+sleep "$WARMUP"
+render overview
+
+tmux -L "$sock" send-keys '?'
+waitfor "Any key closes this" 5
+render help
+tmux -L "$sock" send-keys Escape
+sleep 1
+
+if "$BIN" perf --help >/dev/null 2>&1; then
+  tmux -L "$sock" send-keys p
+  waitfor "perf scenario" 5
+  tmux -L "$sock" send-keys Enter
+  waitfor "this run" 300
+  sleep 2
+  render perf
+fi
+
+# q drains the worker and stops everything; it must exit cleanly.
+tmux -L "$sock" send-keys q
+for _ in $(seq 30); do
+  [ -f "$work/exit" ] && break
+  sleep 1
+done
+[ "$(cat "$work/exit" 2>/dev/null)" = 0 ] || { echo "screenshots: the console did not quit cleanly:" >&2; pane >&2; exit 1; }
