@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/internal/paths"
@@ -118,12 +120,25 @@ func runServe(ctx context.Context, args []string) error {
 	fmt.Fprintf(os.Stdout, "inferops serve: ready %s\n", strings.Join(ready, " "))
 
 	<-ctx.Done()
-	env.Log.Info("shutting down", "reason", context.Cause(ctx))
+	env.Log.Info("shutting down (a second SIGINT/SIGTERM exits at once)", "reason", context.Cause(ctx))
+	forceExitOnSecondSignal()
 	if err := stopAll(); err != nil {
 		return err
 	}
 	fmt.Fprintln(os.Stdout, "inferops serve: stopped")
 	return nil
+}
+
+// forceExitOnSecondSignal lets an operator whose shutdown hangs (a huge
+// broker state to flush) press Ctrl-C again instead of reaching for kill -9.
+func forceExitOnSecondSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		fmt.Fprintln(os.Stderr, "inferops serve: second signal: exiting without a clean stop")
+		os.Exit(130)
+	}()
 }
 
 // orderedServeParts puts the broker first whatever the file init order, and
