@@ -156,9 +156,11 @@ type Collector struct {
 	needMeta     atomic.Bool // set from the per-broker goroutines
 	lastLogStart time.Time
 	haveCoord    bool
+	gen          uint64
 }
 
 type partState struct {
+	gen        uint64 // the refresh that last saw this partition
 	table      *lagTable
 	window     []commitEntry
 	logStart   int64
@@ -353,6 +355,7 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 		MaxLagPartition: -1,
 		Brokers:         len(c.client.Brokers()),
 		Members:         []Member{}, // JSON [] rather than null
+		Partitions:      make([]PartitionLag, 0, len(partitions)),
 	}
 	owner := map[int32]string{}
 	if desc != nil {
@@ -364,14 +367,14 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 			}
 		}
 	}
-	seen := make(map[int32]bool, len(partitions))
+	c.gen++
 	for _, p := range partitions {
-		seen[p] = true
 		st := c.parts[p]
 		if st == nil {
 			st = &partState{table: newLagTable(c.samples), logStart: -1, prevHWM: -1, prevCommit: -1}
 			c.parts[p] = st
 		}
+		st.gen = c.gen
 		pl := PartitionLag{Partition: p, Leader: leaders[p], LogStart: st.logStart, HighWatermark: -1, Committed: -1, Lag: -1, LagSeconds: -1, Member: owner[p]}
 		if o, ok := oldest[p]; ok {
 			st.logStart, pl.LogStart = o, o
@@ -412,8 +415,8 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 		}
 		snap.Partitions = append(snap.Partitions, pl)
 	}
-	for p := range c.parts {
-		if !seen[p] {
+	for p, st := range c.parts {
+		if st.gen != c.gen {
 			delete(c.parts, p)
 		}
 	}
