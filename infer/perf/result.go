@@ -1,0 +1,98 @@
+package perf
+
+import (
+	"fmt"
+	"time"
+)
+
+// Result is what one perf run measured. Every rate is achieved, computed from
+// counts and clocks; the target is reported beside it, never instead of it.
+type Result struct {
+	RunID        string    `json:"run_id"`
+	Scenario     string    `json:"scenario"`
+	StartedAt    time.Time `json:"started_at"`
+	Streams      int       `json:"streams"`
+	PayloadBytes int       `json:"payload_bytes"`
+	TargetRate   float64   `json:"target_rate"`
+	DurationSec  float64   `json:"duration_s"`
+
+	// Sent records were handed to Kafka; Acked were acknowledged by it;
+	// Errors failed to produce; Received have a result on the output topic
+	// (first result per record; Duplicates counts redeliveries); Lost were
+	// sent but had no result by the end of the drain (produce failures
+	// included).
+	Sent       uint64 `json:"sent"`
+	Acked      uint64 `json:"acked"`
+	Received   uint64 `json:"received"`
+	Lost       uint64 `json:"lost"`
+	Errors     uint64 `json:"errors"`
+	Duplicates uint64 `json:"duplicates"`
+
+	// SendRate is sent records per second of sending: when it is well below
+	// TargetRate the producers pushed back (or the generator could not keep
+	// up; see GeneratorLagP99).
+	SendRate float64 `json:"send_msgs_per_sec"`
+	// KafkaMsgsPerSec is acked records per second, from the start until the
+	// last ack.
+	KafkaMsgsPerSec float64 `json:"kafka_msgs_per_sec"`
+	// TFQPS is results of this run per second, from the start until the last
+	// result.
+	TFQPS float64 `json:"tf_qps"`
+	// Latency is end to end: from each record's scheduled send time until its
+	// result was consumed from the output topic.
+	Latency LatencyMS `json:"latency_ms"`
+	// GeneratorLagP99 is how late (p99, ms) records were handed to the
+	// producer compared with their schedule: producer back-pressure or a
+	// saturated machine. It is part of Latency, not added to it.
+	GeneratorLagP99 float64 `json:"generator_lag_ms_p99"`
+	SLOms           float64 `json:"slo_ms"`
+	Pass            bool    `json:"pass"`
+
+	Input    string   `json:"input_topic"`
+	Output   string   `json:"output_topic"`
+	Embedded bool     `json:"embedded"`
+	Warnings []string `json:"warnings,omitempty"`
+
+	FindMax    *FindMax    `json:"find_max,omitempty"`
+	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// measure turns a finished load into a Result.
+func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generator, sendEnd time.Duration) *Result {
+	res := &Result{
+		RunID: run, Scenario: sc.Name, Streams: sc.Streams, PayloadBytes: sc.PayloadBytes,
+		TargetRate: sc.Rate, DurationSec: round3(sc.Duration.Seconds()),
+		Sent: ld.sent.Load(), Acked: ld.acked.Load(), Received: ld.received.Load(),
+		Errors: ld.failed.Load(), Duplicates: ld.duplicates.Load(),
+		Latency: ld.lat.summary(), SLOms: round3(float64(sc.SLO) / float64(time.Millisecond)),
+		Input: r.opts.Input, Output: r.opts.Output, Embedded: r.opts.Embedded,
+	}
+	if res.Sent > res.Received {
+		res.Lost = res.Sent - res.Received
+	}
+	res.SendRate = perSecond(res.Sent, sendEnd)
+	res.KafkaMsgsPerSec = perSecond(res.Acked, time.Duration(ld.lastAckNs.Load()))
+	res.TFQPS = perSecond(res.Received, time.Duration(ld.lastRecvNs.Load()))
+	res.GeneratorLagP99 = msFromMicros(g.sendLag.merged().ValueAtQuantile(99))
+	res.Pass = res.Received > 0 && res.Lost == 0 && res.Latency.P99 <= res.SLOms
+	if e := ld.firstErr.Load(); e != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d produce errors, first: %s", res.Errors, *e))
+	}
+	if err := p.coll.firstErr(); err != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("reading results from %s: %v", r.opts.Output, err))
+	}
+	if n := ld.strays.Load(); n > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d results carried this run's id but no record of it was sent", n))
+	}
+	if res.SendRate < 0.9*sc.Rate {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("sent %.0f msg/s of the %.0f targeted: Kafka pushed back or the machine is saturated (generator lag p99 %.1f ms)", res.SendRate, sc.Rate, res.GeneratorLagP99))
+	}
+	return res
+}
+
+func perSecond(n uint64, d time.Duration) float64 {
+	if n == 0 || d <= 0 {
+		return 0
+	}
+	return float64(int64(float64(n)/d.Seconds()*10+0.5)) / 10
+}
