@@ -1,0 +1,106 @@
+package live
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/tui"
+)
+
+// startBroker runs the embedded broker on a free port under t.TempDir().
+func startBroker(t *testing.T) *cluster.Broker {
+	t.Helper()
+	b, err := cluster.StartBroker(context.Background(), cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// eventually polls the adapter until ok holds or the deadline passes.
+func eventually(t *testing.T, a *Adapter, what string, within time.Duration, ok func(tui.Data) bool) tui.Data {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var d tui.Data
+	for time.Now().Before(deadline) {
+		d = a.Snapshot()
+		if ok(d) {
+			return d
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not true within %s; last data: kafka err %q, %d partitions, in %v", what, within, d.Kafka.Err, len(d.Kafka.Partitions), d.Flow.In)
+	return d
+}
+
+// TestKafkaSide runs the adapter against the embedded broker with demo
+// traffic and no worker: the lag table fills with every partition and
+// real produce rates, "-" lag (nothing committed), the throughput history
+// grows, the hot key shows as rate skew, and the demo keys work.
+func TestKafkaSide(t *testing.T) {
+	b := startBroker(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	col, err := cluster.NewCollector(b.ClientConfig(), cluster.TopicInput, cluster.GroupInfer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.Close()
+	gen, err := demo.Start(ctx, demo.Config{Kafka: b.ClientConfig(), Rate: 500, FeatureWidth: 32, NoBursts: true, HotKeyShare: 0.3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gen.Close()
+	a, err := New(Config{Collector: col, Demo: gen, Mode: "embedded", Brokers: b.Addrs(), NoWorker: true,
+		Input: cluster.TopicInput, Output: cluster.TopicOutput, DLQ: cluster.TopicDLQ, Group: cluster.GroupInfer, Model: "my_model",
+		Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Run(ctx)
+	d := eventually(t, a, "produce rates on every partition", 20*time.Second, func(d tui.Data) bool {
+		if len(d.Kafka.Partitions) != 12 || len(d.Flow.In) < 3 {
+			return false
+		}
+		var in float64
+		for _, p := range d.Kafka.Partitions {
+			in += p.ProduceRate
+		}
+		return in > 100
+	})
+	for _, p := range d.Kafka.Partitions {
+		if p.Lag != -1 {
+			t.Errorf("partition %d: lag %d with nothing committed, want -1 (shown as -)", p.ID, p.Lag)
+		}
+	}
+	if d.Workers.Skew.RatePeakToAvg < 1.5 {
+		t.Errorf("rate skew peak/avg %.2f with a 30%% hot key, want >= 1.5", d.Workers.Skew.RatePeakToAvg)
+	}
+	if d.DemoRate != 500 || d.Mode != "embedded" || !d.NoWorker {
+		t.Errorf("header fields: demo %v mode %q noWorker %v", d.DemoRate, d.Mode, d.NoWorker)
+	}
+	r, err := a.AdjustDemoRate(+1)
+	if err != nil || r != 1000 {
+		t.Fatalf("AdjustDemoRate(+1) = %v, %v; want 1000", r, err)
+	}
+	d = a.Snapshot()
+	if d.DemoRate != 1000 || len(d.Events.Items) == 0 || d.Events.Items[0].Kind != "demo" {
+		t.Errorf("after ]: demo rate %v, events %+v", d.DemoRate, d.Events.Items)
+	}
+	// Without a worker every write action explains itself.
+	if err := a.ScaleTo(ctx, 2); err == nil {
+		t.Error("ScaleTo without a worker succeeded")
+	}
+
+	// The screen renders this real data at the smallest supported size.
+	m := tui.NewStatic(d, true)
+	m.SetSize(80, 24)
+	if s := m.View().Content; len(s) == 0 {
+		t.Fatal("empty screen")
+	}
+}
