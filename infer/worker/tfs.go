@@ -29,15 +29,17 @@ var notTheRows = []string{
 
 // predictOnce is one Predict of rows x p.width features.
 func (p *Pool) predictOnce(ctx context.Context, t tfserving.Target, rows int, data []float32) (predictResult, error) {
+	var res *tfserving.PredictResult
+	var err error
 	if p.predictHook != nil {
-		if err := p.predictHook(rows, data, p.width); err != nil {
-			return predictResult{}, err
-		}
+		err = p.predictHook(rows, data, p.width)
 	}
-	res, err := p.tfs.Predict(ctx, tfserving.PredictRequest{
-		Model: p.cfg.Model, Target: t, Input: p.inputName, Rows: rows, Width: p.width, Data: data,
-		OutputFilter: p.outputFilter,
-	})
+	if err == nil {
+		res, err = p.tfs.Predict(ctx, tfserving.PredictRequest{
+			Model: p.cfg.Model, Target: t, Input: p.inputName, Rows: rows, Width: p.width, Data: data,
+			OutputFilter: p.outputFilter,
+		})
+	}
 	if err != nil {
 		if status.Code(err) == codes.InvalidArgument {
 			msg := status.Convert(err).Message()
