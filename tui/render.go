@@ -112,6 +112,13 @@ type segment struct {
 
 func joinSegments(st Styles, w int, segs []segment) string {
 	sep := st.Dim.Render(" │ ")
+	kept := segs[:0:0]
+	for _, s := range segs {
+		if s.text != "" {
+			kept = append(kept, s)
+		}
+	}
+	segs = kept
 	for {
 		total := 0
 		worst, wi := -1, -1
@@ -129,9 +136,11 @@ func joinSegments(st Styles, w int, segs []segment) string {
 		}
 		segs = append(segs[:wi:wi], segs[wi+1:]...)
 	}
-	parts := make([]string, len(segs))
-	for i, s := range segs {
-		parts[i] = s.text
+	parts := make([]string, 0, len(segs))
+	for _, s := range segs {
+		if s.text != "" {
+			parts = append(parts, s.text)
+		}
 	}
 	return fit(strings.Join(parts, sep), w)
 }
@@ -140,9 +149,6 @@ func (m *Model) header(w int) []string {
 	d, st := &m.data, m.st
 	hd := d.Header
 	mode := d.Mode
-	if d.ReadOnly != "" {
-		mode += " read-only"
-	}
 	served := "v-"
 	if hd.Served > 0 {
 		served = "v" + inum(hd.Served)
@@ -174,6 +180,7 @@ func (m *Model) header(w int) []string {
 		{modelSeg, 0},
 		{workers, 0},
 		{"breaker " + st.status(breaker).Render(breaker), 3},
+		{readOnlySeg(st, d.ReadOnly), 0},
 		{st.Dim.Render(d.Now.Format("15:04:05")), 2},
 	}
 	lat := d.Latency
@@ -204,6 +211,14 @@ func (m *Model) header(w int) []string {
 		line2 = append(line2, segment{st.Warn.Render("perf " + d.Perf.Running.Scenario + " running"), 1})
 	}
 	return []string{joinSegments(st, w, line1), joinSegments(st, w, line2)}
+}
+
+// readOnlySeg keeps the reason actions are disabled on screen at every size.
+func readOnlySeg(st Styles, reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return st.Warn.Render("READ-ONLY")
 }
 
 func orDash(s string) string {
