@@ -88,7 +88,8 @@ type Adapter struct {
 	pool   poolState
 	perf   perfState
 
-	wg sync.WaitGroup
+	wg     sync.WaitGroup
+	runCtx context.Context // Run's context: background work (perf runs) ends with it
 }
 
 // partsState remembers what the Kafka side looked like at the previous
@@ -112,6 +113,8 @@ func New(cfg Config) (*Adapter, error) {
 		Model: cfg.Model, TFServing: cfg.TFServing,
 	}
 	a.d.Latency.SLO = cfg.SLO
+	a.d.Perf.Scenarios = a.perfScenarios()
+	a.runCtx = context.Background()
 	a.d.Header.Breaker = "-"
 	return a, nil
 }
@@ -119,6 +122,7 @@ func New(cfg Config) (*Adapter, error) {
 // Run refreshes every source until ctx ends. Each source has its own loop,
 // so a slow Kafka cluster does not freeze the latency panel.
 func (a *Adapter) Run(ctx context.Context) {
+	a.runCtx = ctx
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()

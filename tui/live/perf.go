@@ -3,6 +3,8 @@ package live
 import (
 	"context"
 	"errors"
+
+	"github.com/inferops/inferops/tui"
 )
 
 // PerfRunner starts perf runs for the console; it joins when infer/perf lands.
@@ -11,6 +13,8 @@ type PerfRunner struct{}
 type perfState struct{}
 
 func (a *Adapter) perfLoop(ctx context.Context) {}
+
+func (a *Adapter) perfScenarios() []tui.Scenario { return nil }
 
 // StartPerf implements tui.Backend.
 func (a *Adapter) StartPerf(ctx context.Context, scenario string) error {
