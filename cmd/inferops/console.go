@@ -15,6 +15,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/internal/paths"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
@@ -47,6 +48,7 @@ type consoleConfig struct {
 	DemoRate  float64
 	Refresh   time.Duration
 	SLO       time.Duration
+	PerfDur   time.Duration
 	Env       serveEnv
 }
 
@@ -59,6 +61,8 @@ func (c *consoleConfig) Validate() error {
 		return fmt.Errorf("--demo-rate %.0f: want 0..%d msg/s", c.DemoRate, demo.MaxRate)
 	case c.Refresh < 200*time.Millisecond || c.Refresh > time.Minute:
 		return fmt.Errorf("--refresh %s: want 200ms..1m", c.Refresh)
+	case c.PerfDur < 0 || c.PerfDur > time.Hour:
+		return fmt.Errorf("--perf-duration %s: want 0 (the scenario's) up to 1h", c.PerfDur)
 	case len(c.Kafka.Brokers) > 0 && c.TFServing == "" && !c.NoWorker:
 		return errors.New("--brokers without --tfserving: give the TF Serving address the worker should call (or --no-worker to only watch)")
 	}
@@ -97,6 +101,7 @@ func runConsole(ctx context.Context, args []string) error {
 	fs.Float64Var(&cfg.DemoRate, "demo-rate", 500, "embedded mode: demo traffic in msg/s before bursts; [ and ] change it live")
 	fs.DurationVar(&cfg.Refresh, "refresh", time.Second, "how often the screen's data is refreshed")
 	fs.DurationVar(&cfg.SLO, "slo", 50*time.Millisecond, "end-to-end p99 the console flags as a breach")
+	fs.DurationVar(&cfg.PerfDur, "perf-duration", 0, "how long a perf run started with p sends; 0 = the scenario's own (30s)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -225,6 +230,14 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 		Model: cfg.Model, TFServing: cfg.TFServing, SLO: cfg.SLO, Interval: cfg.Refresh,
 	}
 	w.attach(&lcfg)
+	if w.tfs != nil && !cfg.ReadOnly {
+		// Perf runs use their own topics and worker group against the same
+		// TF Serving, so they never feed the production output.
+		lcfg.Perf = &live.PerfRunner{Duration: cfg.PerfDur, Base: perf.Options{
+			Kafka: *cfg.Kafka, TFServing: w.tfs, Model: cfg.Model, Embedded: embedded,
+			HistoryPath: filepath.Join(env.DataDir, perf.HistoryFile), Logger: log.With("part", "perf"),
+		}}
+	}
 	ad, err := live.New(lcfg)
 	if err != nil {
 		return err
