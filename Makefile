@@ -72,3 +72,29 @@ proto: ## regenerate infer/tfpb from infer/tfpb/proto (needs protoc)
 .PHONY: screenshots
 screenshots: build ## README screenshots from the real console (tmux capture-pane + freeze)
 	./screenshots/capture.sh ./$(BIN)
+
+# Packaging (issue 7): `make dist` (tarball), `make rpm` (nfpm via the Go
+# module proxy, no install needed), `make install-check` (the README's RHEL 8
+# install steps in a scratch root). Everything lands in dist/.
+PKG_VERSION ?= $(or $(shell git describe --tags --abbrev=0 2>/dev/null | sed 's/^v//'),0.1.0)
+PKG_RELEASE ?= 1
+PKG_ARCH ?= amd64
+PKG_BIN := dist/build/inferops
+NFPM ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+RPM_ARCH := $(if $(filter amd64,$(PKG_ARCH)),x86_64,$(if $(filter arm64,$(PKG_ARCH)),aarch64,$(PKG_ARCH)))
+RPM_FILE := dist/inferops-$(PKG_VERSION)-$(PKG_RELEASE).$(RPM_ARCH).rpm
+
+.PHONY: pkg-bin dist rpm install-check
+pkg-bin:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(PKG_ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PKG_BIN) ./cmd/inferops
+
+dist: pkg-bin ## release tarball: static binary, README, default config, unit
+	packaging/dist.sh $(PKG_BIN) $(PKG_VERSION) $(PKG_ARCH) dist
+
+rpm: pkg-bin ## RPM for RHEL 8: /usr/bin/inferops, inferops-worker.service, /etc/inferops/inferops.yaml, the inferops user
+	PKG_VERSION=$(PKG_VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_ARCH=$(PKG_ARCH) \
+	  $(NFPM) pkg --packager rpm --config packaging/nfpm.yaml --target $(RPM_FILE)
+	@echo $(RPM_FILE)
+
+install-check: rpm ## follow the README's install section in a scratch root
+	packaging/install-check.sh $(RPM_FILE)

@@ -120,7 +120,7 @@ var Keys = []Key{
 	{Path: "pipeline.workers", Flag: "workers", Kind: Int, Default: "4", Doc: "inference workers"},
 	{Path: "pipeline.max_batch", Flag: "max-batch", Kind: Int, Default: "64", Doc: "records per Predict call"},
 	{Path: "pipeline.batch_timeout", Flag: "batch-timeout", Kind: Duration, Default: "1ms", Doc: "longest wait to fill a batch"},
-	{Path: "embedded.data_dir", Flag: "data-dir", Kind: String, Doc: "embedded state directory (default: the state dir)"},
+	{Path: "embedded.data_dir", Flag: "data-dir", Kind: String, Doc: "embedded state directory"},
 	{Path: "embedded.ephemeral", Flag: "ephemeral", Kind: Bool, Default: "false", Doc: "keep embedded state in memory"},
 	{Path: "embedded.kafka_addr", Flag: "kafka-addr", Kind: HostPort, Default: "127.0.0.1:9092", Doc: "embedded broker address"},
 	{Path: "embedded.grpc_addr", Flag: "grpc-addr", Kind: HostPort, Default: "127.0.0.1:8500", Doc: "embedded model server gRPC address"},

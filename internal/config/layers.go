@@ -82,6 +82,12 @@ func (l *Layers) Apply(fs *flag.FlagSet) error {
 	if l.LookupEnv == nil {
 		l.LookupEnv = os.LookupEnv
 	}
+	// Secrets first, so an error about any other value cannot echo one.
+	for _, k := range Keys {
+		if v, ok := l.LookupEnv(k.Env()); ok && k.Secret {
+			RegisterSecret(v)
+		}
+	}
 	l.Origins = map[string]Origin{}
 	fs.Visit(func(f *flag.Flag) { l.Origins[f.Name] = Origin{SourceFlag, "--" + f.Name} })
 	var errs []error

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/internal/logging"
+)
+
+// TestPlantedSecretNeverShows plants SASL passwords (in the environment, in
+// a password file, in the config file) and runs the real binary: config
+// print (text and JSON), status against an embedded broker that requires
+// SCRAM (right and wrong password) and failing config files. No output,
+// log line or error may contain a planted value. Extend the table when a
+// command gains an output (status --report, the console's export).
+func TestPlantedSecretNeverShows(t *testing.T) {
+	bin := inferopsBinary(t)
+	dir := t.TempDir()
+	const (
+		envSecret  = "Planted-Env-Secret-7f3a"
+		fileSecret = "Planted-File-Secret-91cd"
+		yamlSecret = "Planted-Yaml-Secret-55be"
+	)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	broker, err := cluster.StartBroker(ctx, cluster.BrokerConfig{
+		Addr: "127.0.0.1:0", Ephemeral: true,
+		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"svc": envSecret, "filesvc": fileSecret, "yamlsvc": yamlSecret}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+
+	pwFile := filepath.Join(dir, "kafka.password")
+	writeFile(t, pwFile, fileSecret+"\n")
+	wrongFile := filepath.Join(dir, "wrong.password")
+	writeFile(t, wrongFile, "Planted-Wrong-Secret-0c1d\n")
+	withYAMLPassword := filepath.Join(dir, "with-password.yaml")
+	writeFile(t, withYAMLPassword, fmt.Sprintf("kafka:\n  brokers: [%s]\n  sasl: {mechanism: SCRAM-SHA-256, username: yamlsvc, password: %q}\n", broker.Addr(), yamlSecret))
+	badNextToSecret := filepath.Join(dir, "bad.yaml")
+	writeFile(t, badNextToSecret, fmt.Sprintf("kafka:\n  sasl: {password: %q, mechanizm: PLAIN}\n", yamlSecret))
+	badYAML := filepath.Join(dir, "broken.yaml")
+	writeFile(t, badYAML, fmt.Sprintf("kafka:\n  sasl: {password: %s\n", yamlSecret))
+
+	saslArgs := []string{"--brokers", broker.Addr(), "--sasl-mechanism", "SCRAM-SHA-256", "--sample", "0"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		wantErr bool
+		want    string // must appear in the output (proves the command ran)
+	}{
+		{"config print, env password", []string{"config", "print"}, []string{"INFEROPS_SASL_PASSWORD=" + envSecret}, false, "env INFEROPS_SASL_PASSWORD"},
+		{"config print --json, env password", []string{"config", "print", "--json"}, []string{"INFEROPS_SASL_PASSWORD=" + envSecret}, false, `"value": "***"`},
+		{"config print, password in the config file", []string{"config", "print", "--config", withYAMLPassword}, nil, false, "file " + withYAMLPassword},
+		{"config print --json, password file", []string{"config", "print", "--json", "--sasl-password-file", pwFile}, nil, false, pwFile},
+		{"status, env password", append([]string{"status", "--sasl-username", "svc"}, saslArgs...), []string{"INFEROPS_SASL_PASSWORD=" + envSecret}, false, "ai_input"},
+		{"status --json, password file", append([]string{"status", "--json", "--sasl-username", "filesvc", "--sasl-password-file", pwFile}, saslArgs...), nil, false, "ai_input"},
+		{"status, password from the config file", []string{"status", "--config", withYAMLPassword, "--sample", "0", "--json"}, []string{"INFEROPS_SASL_PASSWORD="}, false, "ai_input"},
+		{"status, wrong password file", append([]string{"status", "--sasl-username", "filesvc", "--sasl-password-file", wrongFile}, saslArgs...), nil, true, ""},
+		{"status, wrong env password", append([]string{"status", "--sasl-username", "filesvc"}, saslArgs...), []string{"INFEROPS_SASL_PASSWORD=" + envSecret}, true, ""},
+		{"unknown key next to a password", []string{"config", "print", "--config", badNextToSecret}, nil, true, "kafka.sasl.mechanizm: unknown key (did you mean kafka.sasl.mechanism?)"},
+		{"broken YAML around a password", []string{"version", "--config", badYAML}, nil, true, "not valid YAML"},
+		{"bad env value with a password set", []string{"config", "print"}, []string{"INFEROPS_SASL_PASSWORD=" + envSecret, "INFEROPS_WORKERS=" + envSecret}, true, "INFEROPS_WORKERS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
+			defer tcancel()
+			cmd := exec.CommandContext(tctx, bin, tt.args...)
+			cmd.Env = append(os.Environ(), "INFEROPS_CONFIG=", "INFEROPS_SASL_PASSWORD=", "XDG_STATE_HOME="+filepath.Join(dir, "state"), "HOME="+dir)
+			cmd.Env = append(cmd.Env, tt.env...)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("inferops %s: err %v, wantErr %v\n%s", strings.Join(tt.args, " "), err, tt.wantErr, out.String())
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, out.String())
+			}
+			for _, s := range []string{envSecret, fileSecret, yamlSecret, "Planted-Wrong-Secret-0c1d"} {
+				if strings.Contains(out.String(), s) {
+					t.Errorf("planted secret %s leaked:\n%s", s, out.String())
+				}
+			}
+		})
+	}
+}
+
+// TestSecretsStayOutOfLogs logs what a careless caller might: the whole
+// cluster.Config (its Password is a plain string) and an auth error that
+// quotes the password. The registry that parseFlags fills scrubs both.
+func TestSecretsStayOutOfLogs(t *testing.T) {
+	const planted = "Planted-Log-Secret-b0b0"
+	t.Setenv("INFEROPS_SASL_PASSWORD", planted)
+	t.Setenv("INFEROPS_CONFIG", "")
+	fs := newFlagSet("t", "t", "")
+	kc := addKafkaFlags(fs)
+	if err := parseFlags(fs, []string{"--sasl-mechanism", "PLAIN", "--sasl-username", "svc"}); err != nil {
+		t.Fatal(err)
+	}
+	if kc.SASL.Password != planted {
+		t.Fatalf("password not delivered to the Kafka config")
+	}
+	for _, format := range []string{"json", "text"} {
+		var buf bytes.Buffer
+		log, closeLog, err := logging.New(logging.Options{Format: format, Writer: &buf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("kafka config", "cfg", *kc, "cfgptr", kc)
+		log.Error("connect failed", "err", fmt.Errorf("SASL PLAIN as svc with %s: rejected", kc.SASL.Password))
+		log.Warn("retrying with " + kc.SASL.Password)
+		closeLog()
+		if strings.Contains(buf.String(), planted) {
+			t.Errorf("%s log leaked the password:\n%s", format, buf.String())
+		}
+		if !strings.Contains(buf.String(), config.Redacted) {
+			t.Errorf("%s log shows no redaction:\n%s", format, buf.String())
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
