@@ -36,7 +36,12 @@ func inferopsBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "inferops")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		// The go that runs this test, else the one on PATH.
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		if _, err := os.Stat(goBin); err != nil {
+			goBin = "go"
+		}
+		out, err := exec.Command(goBin, "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = err
 			binPath = string(out)
