@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/tfserving"
 )
 
 // Embedded defaults: what doctor checks when no address is given, i.e. the
@@ -38,8 +39,8 @@ type Options struct {
 	Group   string
 	Workers int // the configured --workers, compared with partitions
 
-	TFServing     string // gRPC host:port; "" = embedded default
-	TFServingREST string // REST host:port for /monitoring/prometheus/metrics; "" = embedded default when TFServing is too
+	TF            tfserving.Config // Address "" = the embedded default
+	TFServingREST string           // REST host:port for /monitoring/prometheus/metrics; "" = embedded default when TF.Address is too
 	Model         string
 
 	SectionTimeout time.Duration
@@ -80,12 +81,17 @@ func (o *Options) SetDefaults() {
 	if o.Workers <= 0 {
 		o.Workers = DefaultWorkers
 	}
-	if o.TFServing == "" {
-		o.TFServing = DefaultTFServing
+	if o.TF.Address == "" {
+		o.TF.Address = DefaultTFServing
 		o.embeddedTF = true
 		if o.TFServingREST == "" {
 			o.TFServingREST = DefaultTFServingREST
 		}
+	}
+	o.TF.SetDefaults()
+	// One call must fit inside the section budget.
+	if o.TF.Timeout > o.SectionTimeout/2 {
+		o.TF.Timeout = o.SectionTimeout / 2
 	}
 	if o.Model == "" {
 		o.Model = DefaultModel
@@ -103,8 +109,8 @@ func (o Options) Validate() error {
 	if err := o.Kafka.Validate(); err != nil {
 		return err
 	}
-	if _, _, err := net.SplitHostPort(o.TFServing); err != nil {
-		return fmt.Errorf("--tfserving %q: want host:port, e.g. 10.0.0.5:8500", o.TFServing)
+	if err := o.TF.Validate(); err != nil {
+		return err
 	}
 	if o.TFServingREST != "" {
 		if _, _, err := net.SplitHostPort(o.TFServingREST); err != nil {

@@ -4,7 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/inferops/inferops/infer/tfserving"
 )
 
 func tfCheck(id, name string) Check {
@@ -16,31 +22,148 @@ func (o Options) startTFFix() string {
 		return "no --tfserving given, so doctor checked the embedded default " + DefaultTFServing +
 			": start it with 'make run' or 'inferops serve', or pass --tfserving host:8500"
 	}
-	return "is tensorflow_model_server running there with --port " + portsOf([]string{o.TFServing}) + "? check --tfserving and firewalls"
+	return "is tensorflow_model_server running there with --port " + portsOf([]string{o.TF.Address}) + "? check --tfserving and firewalls"
 }
 
-// CheckTFServing runs the TF Serving checks within ctx.
+// ProbeLabels are the version labels doctor asks about: TF Serving has no
+// call that lists labels, so the conventional ones are resolved one by one.
+var ProbeLabels = []string{"stable", "canary"}
+
+// CheckTFServing runs the TF Serving checks within ctx: reachable, model
+// status, versions and labels, batching (Prometheus page), Predict probe.
 func CheckTFServing(ctx context.Context, o Options) []Check {
 	reach := tfCheck("tfserving.reachable", "gRPC reachable")
 	reach.Want = "accepts TCP on the gRPC port"
 	reach.Why = "every worker sends Predict here; unreachable means the whole pipeline stops at the DLQ or lags"
-	_, failed := dialAll(ctx, []string{o.TFServing})
+	var out []Check
+	_, failed := dialAll(ctx, []string{o.TF.Address})
 	if len(failed) > 0 {
 		reach.Status = Fail
-		reach.Seen = o.TFServing + ": " + dialReason(failed[o.TFServing])
+		reach.Seen = o.TF.Address + ": " + dialReason(failed[o.TF.Address])
 		reach.Fix = o.startTFFix()
-		out := []Check{reach}
-		if o.TFServingREST != "" {
-			out = append(out, checkBatching(ctx, o))
+		out = append(out, reach)
+	} else {
+		reach.Status, reach.Seen = Pass, o.TF.Address
+		out = append(out, reach)
+		facts, err := GatherTF(ctx, o)
+		if err != nil {
+			proto := tfCheck("tfserving.protocol", "TF Serving API")
+			proto.Status, proto.Seen = Fail, err.Error()
+			proto.Want = "gRPC PredictionService and ModelService answer"
+			proto.Why = "workers speak gRPC to this port; a TLS mismatch or a non-gRPC port fails every Predict"
+			proto.Fix = "is this TF Serving's --port (gRPC, not the REST port)? does it need --tfserving-tls / --tfserving-tls-ca-file?"
+			out = append(out, proto)
+		} else {
+			out = append(out, JudgeTF(facts)...)
 		}
-		return out
 	}
-	reach.Status, reach.Seen = Pass, o.TFServing
-	out := []Check{reach}
 	if o.TFServingREST != "" {
 		out = append(out, checkBatching(ctx, o))
 	}
 	return out
+}
+
+// GatherTF asks TF Serving about the model and runs the Predict probe. It
+// returns an error only when the server does not speak the API at all;
+// a missing model or failing Predict are facts for JudgeTF.
+func GatherTF(ctx context.Context, o Options) (TFFacts, error) {
+	o.SetDefaults()
+	f := TFFacts{Addr: o.TF.Address, Model: o.Model}
+	client, err := tfserving.Dial(o.TF)
+	if err != nil {
+		return f, err
+	}
+	defer client.Close()
+	vs, err := client.ModelStatus(ctx, o.Model)
+	switch {
+	case isAPIError(err):
+		return f, err
+	case err != nil:
+		f.StatusErr = err.Error()
+		return f, nil
+	}
+	for _, v := range vs {
+		vs := VersionState{Version: v.Version, State: v.State}
+		if v.ErrorCode != "" && v.ErrorCode != "OK" {
+			vs.Error = strings.TrimSpace(v.ErrorCode + ": " + v.ErrorMessage)
+		}
+		f.Versions = append(f.Versions, vs)
+	}
+	for _, l := range ProbeLabels {
+		if md, err := client.Metadata(ctx, o.Model, tfserving.Target{Label: l}); err == nil {
+			if f.Labels == nil {
+				f.Labels = map[string]int64{}
+			}
+			f.Labels[l] = md.Version
+		}
+	}
+	md, err := client.Metadata(ctx, o.Model, tfserving.Target{})
+	if err != nil {
+		f.SignatureErr = err.Error()
+		return f, nil
+	}
+	input, width, output, err := md.DefaultInput()
+	if err != nil {
+		f.SignatureErr = err.Error()
+		return f, nil
+	}
+	probe(ctx, client, o, input, width, output, &f)
+	return f, nil
+}
+
+// isAPIError: the server does not speak TF Serving's gRPC (UNAVAILABLE after
+// a TCP connect means TLS or HTTP/1 on the other side; UNIMPLEMENTED means
+// some other gRPC service).
+func isAPIError(err error) bool {
+	var te *tfserving.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	switch te.Code() {
+	case codes.Unavailable, codes.Unimplemented, codes.DeadlineExceeded, codes.Unauthenticated:
+		return true
+	}
+	return false
+}
+
+// probe sends o.ProbeRequests single-row Predicts one after another and
+// records their latency; it stops early, with what it has, when ctx ends.
+func probe(ctx context.Context, c *tfserving.Client, o Options, input string, width int, output string, f *TFFacts) {
+	row := make([]float32, width)
+	for i := range row {
+		// A plausible, non-degenerate row: all zeros can hit shortcuts.
+		row[i] = float32(i%7) / 7
+	}
+	req := tfserving.PredictRequest{Model: o.Model, Input: input, Rows: 1, Width: width, Data: row, OutputFilter: []string{output}}
+	lat := make([]time.Duration, 0, o.ProbeRequests)
+	for i := 0; i < o.ProbeRequests && ctx.Err() == nil; i++ {
+		start := time.Now()
+		_, err := c.Predict(ctx, req)
+		d := time.Since(start)
+		if err != nil {
+			if ctx.Err() != nil {
+				break // the budget ran out mid-call: not the server's fault
+			}
+			f.ProbeErrors++
+			if f.ProbeErr == "" {
+				f.ProbeErr = err.Error()
+			}
+		}
+		lat = append(lat, d)
+	}
+	f.ProbeN = len(lat)
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	f.P50 = percentile(lat, 0.50)
+	f.P99 = percentile(lat, 0.99)
+}
+
+// percentile of sorted durations, nearest rank.
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	i := int(float64(len(sorted))*q+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 // checkBatching reads the Prometheus page: TF Serving only exports the

@@ -47,7 +47,12 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("doctor", "doctor [--brokers ...] [--tfserving ...] [--json] [--print NAME]", doctorHelp)
 	kafka := addKafkaFlags(fs)
 	var o doctor.Options
-	fs.StringVar(&o.TFServing, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+doctor.DefaultTFServing)
+	fs.StringVar(&o.TF.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+doctor.DefaultTFServing)
+	fs.BoolVar(&o.TF.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
+	fs.StringVar(&o.TF.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
+	fs.StringVar(&o.TF.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&o.TF.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
+	fs.BoolVar(&o.TF.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
 	fs.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+doctor.DefaultTFServingREST+" with the embedded default, otherwise not read")
 	fs.StringVar(&o.Model, "model", doctor.DefaultModel, "model name on TF Serving")
 	fs.StringVar(&o.Input, "input", doctor.DefaultInput, "input topic")
