@@ -1,0 +1,302 @@
+// Package modelserver is the embedded TF-Serving-compatible model server:
+// TF Serving's gRPC API (PredictionService, ModelService) and REST API
+// (/v1/models/...), its Prometheus metric names, version lifecycle, version
+// policies and labels, file-system polling, config reload and server-side
+// batching, over models in inferops' own format (infer/model). A real TF
+// Serving client cannot tell it from tensorflow_model_server for the subset
+// in docs/tfserving-api.md.
+package modelserver
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tfpb"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// Defaults, from the seed and TF Serving's Docker image.
+const (
+	DefaultGRPCAddr = "127.0.0.1:8500"
+	DefaultRESTAddr = "127.0.0.1:8501"
+	// DefaultMaxMessageBytes bounds one gRPC or REST request. TF Serving
+	// allows INT32_MAX; we keep a bound a 2-core VM survives (a 64-row batch
+	// of 32 floats is 8 KiB, so this is four orders of magnitude of room).
+	DefaultMaxMessageBytes = 64 << 20
+)
+
+// Config is the model server's configuration (flags of `inferops serve`).
+type Config struct {
+	// GRPCAddr and RESTAddr are listen addresses; "-" disables REST.
+	GRPCAddr, RESTAddr string
+	// ModelName and ModelBasePath describe the single model served when
+	// ModelConfigFile is empty. With no base path the shipped my_model is
+	// written to <DataDir>/models/my_model (or a temp dir when DataDir is
+	// empty) and served from there.
+	ModelName, ModelBasePath string
+	// ModelConfigFile is a text-format ModelServerConfig (TF's
+	// --model_config_file); relative base paths are resolved against the
+	// file's directory.
+	ModelConfigFile string
+	DataDir         string
+	// PollWait is how often base paths are re-read for new and removed
+	// versions; negative polls once at start (TF's 0), zero means 1 s.
+	PollWait time.Duration
+
+	EnableBatching bool
+	Batching       BatchingParameters
+	// BatchingParametersFile is a text-format BatchingParameters; its
+	// fields override Batching.
+	BatchingParametersFile string
+
+	TLS ServerTLS
+	// InjectLatency is added to every Predict before it runs: a fault
+	// injection knob for perf tests and demos of a slow model.
+	InjectLatency time.Duration
+	// MaxMessageBytes bounds one request (gRPC message or REST body).
+	MaxMessageBytes int
+	// AllowVersionLabelsForUnavailableModels is TF's flag of that name:
+	// new labels may point at versions that are not yet AVAILABLE.
+	AllowVersionLabelsForUnavailableModels bool
+
+	Logger *slog.Logger
+}
+
+// BatchingParameters mirrors TF's BatchingParameters (text format in
+// --batching-parameters-file). Zero values take TF's defaults, except
+// MaxBatchSize and BatchTimeout, which take the seed's 64 and 1 ms.
+type BatchingParameters struct {
+	MaxBatchSize       int
+	BatchTimeout       time.Duration
+	MaxEnqueuedBatches int
+	NumBatchThreads    int
+	ThreadPoolName     string
+	AllowedBatchSizes  []int
+	// EnableLargeBatchSplitting splits requests bigger than MaxBatchSize
+	// across batches instead of rejecting them.
+	EnableLargeBatchSplitting bool
+}
+
+// ServerTLS makes both listeners use TLS; ClientCAFile turns on mutual TLS.
+type ServerTLS struct {
+	CertFile, KeyFile, ClientCAFile string
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = DefaultGRPCAddr
+	}
+	if c.RESTAddr == "" {
+		c.RESTAddr = DefaultRESTAddr
+	}
+	if c.ModelName == "" {
+		c.ModelName = model.Name
+	}
+	if c.PollWait == 0 {
+		c.PollWait = time.Second
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	b := &c.Batching
+	if b.MaxBatchSize == 0 {
+		b.MaxBatchSize = 64
+	}
+	if b.BatchTimeout == 0 {
+		b.BatchTimeout = time.Millisecond
+	}
+	if b.MaxEnqueuedBatches == 0 {
+		b.MaxEnqueuedBatches = 10
+	}
+	if b.NumBatchThreads == 0 {
+		b.NumBatchThreads = max(2, runtime.NumCPU())
+	}
+	if b.ThreadPoolName == "" {
+		b.ThreadPoolName = "model_server_batch_threads"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports the first bad setting, naming its flag. It also reads
+// the batching parameters file into Batching.
+func (c *Config) Validate() error {
+	for _, a := range []struct{ flag, addr string }{{"--grpc-addr", c.GRPCAddr}, {"--rest-addr", c.RESTAddr}} {
+		if a.flag == "--rest-addr" && a.addr == "-" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return fmt.Errorf("%s %q: want host:port, e.g. 127.0.0.1:8500", a.flag, a.addr)
+		}
+	}
+	if c.RESTAddr == c.GRPCAddr && !isPortZero(c.GRPCAddr) {
+		return fmt.Errorf("--rest-addr %q: must differ from --grpc-addr", c.RESTAddr)
+	}
+	if c.ModelConfigFile != "" && c.ModelBasePath != "" {
+		return errors.New("--model-config-file and --model-base-path exclude each other: the config file names every model's base_path")
+	}
+	if c.BatchingParametersFile != "" {
+		if !c.EnableBatching {
+			return errors.New("--batching-parameters-file needs --enable-batching (TF Serving refuses it too)")
+		}
+		bp, err := ReadBatchingParametersFile(c.BatchingParametersFile)
+		if err != nil {
+			return err
+		}
+		c.Batching.apply(bp)
+	}
+	b := c.Batching
+	switch {
+	case b.MaxBatchSize < 1:
+		return fmt.Errorf("batching max_batch_size %d: must be at least 1", b.MaxBatchSize)
+	case b.BatchTimeout < 0:
+		return fmt.Errorf("batching batch_timeout_micros %v: must not be negative", b.BatchTimeout)
+	case b.MaxEnqueuedBatches < 1:
+		return fmt.Errorf("batching max_enqueued_batches %d: must be at least 1", b.MaxEnqueuedBatches)
+	case b.NumBatchThreads < 1:
+		return fmt.Errorf("batching num_batch_threads %d: must be at least 1", b.NumBatchThreads)
+	}
+	for i, s := range b.AllowedBatchSizes {
+		if s < 1 || (i > 0 && s <= b.AllowedBatchSizes[i-1]) {
+			return fmt.Errorf("batching allowed_batch_sizes %v: must be positive and increasing", b.AllowedBatchSizes)
+		}
+	}
+	if n := len(b.AllowedBatchSizes); n > 0 && b.AllowedBatchSizes[n-1] != b.MaxBatchSize {
+		return fmt.Errorf("batching allowed_batch_sizes %v: the last must equal max_batch_size %d", b.AllowedBatchSizes, b.MaxBatchSize)
+	}
+	if c.InjectLatency < 0 {
+		return fmt.Errorf("--inject-latency %v: must not be negative", c.InjectLatency)
+	}
+	if c.MaxMessageBytes < 1024 {
+		return fmt.Errorf("max message size %d: must be at least 1024 bytes", c.MaxMessageBytes)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return errors.New("--grpc-tls-cert-file and --grpc-tls-key-file go together")
+	}
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		return errors.New("--grpc-tls-client-ca-file needs a server certificate (--grpc-tls-cert-file)")
+	}
+	return nil
+}
+
+func isPortZero(addr string) bool {
+	_, p, err := net.SplitHostPort(addr)
+	return err == nil && p == "0"
+}
+
+func (b *BatchingParameters) apply(p *tfpb.BatchingParameters) {
+	if p.MaxBatchSize != nil {
+		b.MaxBatchSize = int(p.MaxBatchSize.Value)
+	}
+	if p.BatchTimeoutMicros != nil {
+		b.BatchTimeout = time.Duration(p.BatchTimeoutMicros.Value) * time.Microsecond
+	}
+	if p.MaxEnqueuedBatches != nil {
+		b.MaxEnqueuedBatches = int(p.MaxEnqueuedBatches.Value)
+	}
+	if p.NumBatchThreads != nil {
+		b.NumBatchThreads = int(p.NumBatchThreads.Value)
+	}
+	if p.ThreadPoolName != nil {
+		b.ThreadPoolName = p.ThreadPoolName.Value
+	}
+	if len(p.AllowedBatchSizes) > 0 {
+		b.AllowedBatchSizes = b.AllowedBatchSizes[:0]
+		for _, s := range p.AllowedBatchSizes {
+			b.AllowedBatchSizes = append(b.AllowedBatchSizes, int(s))
+		}
+	}
+	if p.EnableLargeBatchSplitting != nil {
+		b.EnableLargeBatchSplitting = p.EnableLargeBatchSplitting.Value
+	}
+}
+
+// Proto is the parameters as TF's message (for logs and round trips).
+func (b BatchingParameters) Proto() *tfpb.BatchingParameters {
+	p := &tfpb.BatchingParameters{
+		MaxBatchSize:              wrapperspb.Int64(int64(b.MaxBatchSize)),
+		BatchTimeoutMicros:        wrapperspb.Int64(b.BatchTimeout.Microseconds()),
+		MaxEnqueuedBatches:        wrapperspb.Int64(int64(b.MaxEnqueuedBatches)),
+		NumBatchThreads:           wrapperspb.Int64(int64(b.NumBatchThreads)),
+		ThreadPoolName:            wrapperspb.String(b.ThreadPoolName),
+		EnableLargeBatchSplitting: wrapperspb.Bool(b.EnableLargeBatchSplitting),
+	}
+	for _, s := range b.AllowedBatchSizes {
+		p.AllowedBatchSizes = append(p.AllowedBatchSizes, int64(s))
+	}
+	return p
+}
+
+// ReadBatchingParametersFile parses TF's text-format BatchingParameters,
+// e.g. `max_batch_size { value: 64 } batch_timeout_micros { value: 1000 }`.
+func ReadBatchingParametersFile(path string) (*tfpb.BatchingParameters, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--batching-parameters-file: %v", err)
+	}
+	var p tfpb.BatchingParameters
+	if err := prototext.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("--batching-parameters-file %s: not a text-format BatchingParameters (e.g. max_batch_size { value: 64 }): %v", path, err)
+	}
+	return &p, nil
+}
+
+// ReadModelConfigFile parses TF's text-format ModelServerConfig and resolves
+// relative base paths against the file's directory.
+func ReadModelConfigFile(path string) (*tfpb.ModelServerConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--model-config-file: %v", err)
+	}
+	var cfg tfpb.ModelServerConfig
+	if err := prototext.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("--model-config-file %s: not a text-format ModelServerConfig (model_config_list { config { name: \"m\" base_path: \"/models/m\" } }): %v", path, err)
+	}
+	if cfg.GetModelConfigList() == nil {
+		return nil, fmt.Errorf("--model-config-file %s: needs a model_config_list", path)
+	}
+	dir := filepath.Dir(path)
+	for _, mc := range cfg.GetModelConfigList().GetConfig() {
+		if mc.BasePath != "" && !filepath.IsAbs(mc.BasePath) {
+			mc.BasePath = filepath.Join(dir, mc.BasePath)
+		}
+	}
+	return &cfg, nil
+}
+
+// tlsConfig builds the listeners' TLS config, or nil.
+func (t ServerTLS) tlsConfig() (*tls.Config, error) {
+	if t.CertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--grpc-tls-cert-file/--grpc-tls-key-file: %v", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--grpc-tls-client-ca-file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--grpc-tls-client-ca-file %s: no PEM certificate found", t.ClientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
