@@ -73,7 +73,9 @@ func TestGRPCErrors(t *testing.T) {
 		{"wrong dtype", with(func(r *tfpb.PredictRequest) {
 			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT64, TensorShape: tfserving.ShapeProto(1, 32), Int64Val: make([]int64, 32)}
 		}), codes.InvalidArgument, "Expects arg[0] to be float but int64 is provided"},
-		{"tensor_content wrong size", with(func(r *tfpb.PredictRequest) { r.Inputs["features"].TensorContent = r.Inputs["features"].TensorContent[:100] }),
+		{"tensor_content wrong size", with(func(r *tfpb.PredictRequest) {
+			r.Inputs["features"].TensorContent = r.Inputs["features"].TensorContent[:100]
+		}),
 			codes.InvalidArgument, "tensor parsing error: features"},
 		{"negative shape", with(func(r *tfpb.PredictRequest) { r.Inputs["features"].TensorShape = tfserving.ShapeProto(-1, 32) }),
 			codes.InvalidArgument, "tensor parsing error: features"},
@@ -82,7 +84,9 @@ func TestGRPCErrors(t *testing.T) {
 		}), codes.InvalidArgument, "tensor parsing error: features"},
 		{"unknown output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"logits"} }), codes.InvalidArgument, "output tensor alias not found in signature: logits"},
 		{"duplicate output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"score", "score"} }), codes.InvalidArgument, "duplicate output tensor alias: score"},
-		{"oversized message", with(func(r *tfpb.PredictRequest) { r.Inputs["features"] = tfserving.FloatTensor(10000, 32, make([]float32, 320000)) }),
+		{"oversized message", with(func(r *tfpb.PredictRequest) {
+			r.Inputs["features"] = tfserving.FloatTensor(10000, 32, make([]float32, 320000))
+		}),
 			codes.ResourceExhausted, "larger than max"},
 		{"metadata without field", func() error {
 			_, err := pc.GetModelMetadata(ctx, &tfpb.GetModelMetadataRequest{ModelSpec: spec(model.Name)})
@@ -96,7 +100,10 @@ func TestGRPCErrors(t *testing.T) {
 			_, err := pc.GetModelMetadata(ctx, &tfpb.GetModelMetadataRequest{ModelSpec: spec("nope"), MetadataField: []string{"signature_def"}})
 			return err
 		}, codes.NotFound, "Servable not found for request: Latest(nope)"},
-		{"status unknown model", func() error { _, err := mc.GetModelStatus(ctx, &tfpb.GetModelStatusRequest{ModelSpec: spec("nope")}); return err },
+		{"status unknown model", func() error {
+			_, err := mc.GetModelStatus(ctx, &tfpb.GetModelStatusRequest{ModelSpec: spec("nope")})
+			return err
+		},
 			codes.NotFound, "Could not find any versions of model nope"},
 		{"status unknown version", func() error {
 			_, err := mc.GetModelStatus(ctx, &tfpb.GetModelStatusRequest{ModelSpec: &tfpb.ModelSpec{Name: model.Name, VersionChoice: &tfpb.ModelSpec_Version{Version: wrapperspb.Int64(9)}}})

@@ -304,4 +304,3 @@ func sumMetric(m map[string]float64, prefix string) float64 {
 	}
 	return s
 }
-
