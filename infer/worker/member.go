@@ -115,6 +115,26 @@ func (m *member) run() {
 	}
 }
 
+// pauseFetch and resumeFetch are no-ops before the member has joined; Setup
+// applies the pool's paused state to every new session.
+func (m *member) pauseFetch() {
+	m.mu.Lock()
+	g := m.group
+	m.mu.Unlock()
+	if g != nil {
+		g.PauseAll()
+	}
+}
+
+func (m *member) resumeFetch() {
+	m.mu.Lock()
+	g := m.group
+	m.mu.Unlock()
+	if g != nil {
+		g.ResumeAll()
+	}
+}
+
 func (m *member) readErrors(g sarama.ConsumerGroup) {
 	for err := range g.Errors() {
 		m.p.countError("consume")
@@ -147,11 +167,10 @@ func (m *member) stop(ctx context.Context, graceful bool) {
 	g := m.group
 	m.mu.Unlock()
 	if g != nil {
-		if graceful {
-			_ = g.Close() // LeaveGroup, so the others rebalance at once
-		} else {
-			_ = g.Close()
-		}
+		// LeaveGroup, so the others rebalance at once. A "crashed" member
+		// (graceful=false) leaves too, but it committed nothing since the
+		// crash, so its in-flight records are re-delivered to the others.
+		_ = g.Close()
 	}
 	<-m.runDone
 	close(m.in)
@@ -169,7 +188,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	parts := sess.Claims()[m.p.cfg.Input]
 	m.p.event(EventRebalance, fmt.Sprintf("%s assigned %s partitions %v (generation %d)", m.clientID, m.p.cfg.Input, parts, sess.GenerationID()))
 	if m.p.fetchPaused() {
-		m.group.PauseAll()
+		m.pauseFetch()
 	}
 	return nil
 }

@@ -339,7 +339,7 @@ func (p *Pool) Pause() {
 	ms := append([]*member(nil), p.members...)
 	p.mu.Unlock()
 	for _, m := range ms {
-		m.group.PauseAll()
+		m.pauseFetch()
 	}
 	if !was {
 		p.event(EventScale, "paused: fetching stopped")
@@ -362,7 +362,7 @@ func (p *Pool) Resume() {
 	}
 	if p.breaker.State() == BreakerClosed {
 		for _, m := range ms {
-			m.group.ResumeAll()
+			m.resumeFetch()
 		}
 	}
 	if was {
@@ -396,9 +396,9 @@ func (p *Pool) breakerChanged(from, to string) {
 		switch {
 		case from == BreakerClosed:
 			// Stop reading: the backlog stays in Kafka, memory stays flat.
-			m.group.PauseAll()
+			m.pauseFetch()
 		case to == BreakerClosed && !paused:
-			m.group.ResumeAll()
+			m.resumeFetch()
 		}
 	}
 }
@@ -501,6 +501,10 @@ func (p *Pool) readErrors() {
 					p.pending.Add(-1)
 				}
 			}()
+			// A fresh message: sarama keeps retry and sequence state in
+			// the one it gave back.
+			old := it.msg
+			it.msg = sarama.ProducerMessage{Topic: old.Topic, Key: old.Key, Value: old.Value, Headers: old.Headers, Metadata: it}
 			p.producer.Input() <- &it.msg
 		}()
 	}
