@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -155,4 +157,29 @@ func IsSensitiveKey(key string) bool {
 		}
 	}
 	return false
+}
+
+// ScrubJSON is Scrub for encoded JSON: a secret inside a JSON string may
+// appear escaped (a quote as \", < as \u003c), so each registered value is
+// also cut out in its escaped forms. The result stays valid JSON.
+func ScrubJSON(b []byte) []byte {
+	known.RLock()
+	defer known.RUnlock()
+	for _, v := range known.values {
+		forms := []string{v}
+		if e, err := json.Marshal(v); err == nil {
+			forms = append(forms, string(e[1:len(e)-1]))
+		}
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if enc.Encode(v) == nil {
+			e := bytes.TrimSpace(buf.Bytes())
+			forms = append(forms, string(e[1:len(e)-1]))
+		}
+		for _, f := range forms {
+			b = bytes.ReplaceAll(b, []byte(f), []byte(Redacted))
+		}
+	}
+	return b
 }

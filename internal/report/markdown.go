@@ -1,0 +1,239 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/inferops/inferops/internal/config"
+)
+
+// Markdown renders the report for an incident ticket: a summary first, then
+// advice, then the tables an SRE reads to confirm it.
+func (r Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# inferops triage report, %s\n\n", r.GeneratedAt.Format("2006-01-02 15:04:05 UTC"))
+	var meta []string
+	if r.Inferops != "" {
+		meta = append(meta, "inferops "+r.Inferops)
+	}
+	if r.Host != "" {
+		meta = append(meta, "host "+code(r.Host))
+	}
+	if r.Source != "" {
+		meta = append(meta, "from "+code(r.Source))
+	}
+	if len(meta) > 0 {
+		fmt.Fprintf(&b, "%s. Secrets are shown as `%s`; DLQ payloads are left out.\n\n", strings.Join(meta, ", "), config.Redacted)
+	}
+
+	b.WriteString("## Summary\n\n")
+	for _, s := range r.Summary {
+		fmt.Fprintf(&b, "- %s\n", inline(s))
+	}
+	b.WriteString("\n")
+
+	if len(r.Advice) > 0 {
+		b.WriteString("## Advice\n\n")
+		for i, a := range r.Advice {
+			fmt.Fprintf(&b, "%d. **[%s] %s**: %s\n", i+1, a.Severity, inline(a.Title), inline(a.Evidence))
+			if a.Fix != "" {
+				fmt.Fprintf(&b, "   Fix: %s\n", inline(a.Fix))
+			}
+		}
+		b.WriteString("\n")
+	}
+
+	if k := r.Kafka; k != nil {
+		fmt.Fprintf(&b, "## Kafka lag: %s / %s\n\n", code(k.Topic), code(k.Group))
+		fmt.Fprintf(&b, "Group %s, Burrow status **%s**, %d broker(s), total lag %s, snapshot at %s.\n\n",
+			k.GroupState, k.Status, k.Brokers, count(k.TotalLag), k.Time.Format(time.TimeOnly))
+		t := table{head: []string{"partition", "leader", "log end", "committed", "lag", "lag (s)", "in/s", "out/s", "member", "status"},
+			right: map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true}}
+		for _, p := range k.Partitions {
+			t.add(fmt.Sprint(p.Partition), fmt.Sprint(p.Leader), count(p.HighWatermark), unknown(p.Committed, count(p.Committed)),
+				unknown(p.Lag, count(p.Lag)), unknownF(p.LagSeconds), num(p.ProduceRate), num(p.ConsumeRate), dash(p.Member), p.Status.String())
+		}
+		b.WriteString(t.String())
+		if len(k.Members) > 0 {
+			b.WriteString("\nMembers:\n\n")
+			mt := table{head: []string{"client id", "host", "partitions"}}
+			for _, m := range k.Members {
+				mt.add(m.ClientID, m.Host, ints(m.Partitions))
+			}
+			b.WriteString(mt.String())
+		}
+		b.WriteString("\n")
+	}
+
+	if m := r.Model; m != nil {
+		fmt.Fprintf(&b, "## Model %s", code(m.Name))
+		if m.Address != "" {
+			fmt.Fprintf(&b, " at %s", code(m.Address))
+		}
+		b.WriteString("\n\n")
+		if len(m.Versions) == 0 {
+			b.WriteString("No versions reported.\n\n")
+		} else {
+			t := table{head: []string{"version", "state", "requests", "p50 ms", "p99 ms", "max ms", "error"}, right: map[int]bool{0: true, 2: true, 3: true, 4: true, 5: true}}
+			for _, v := range m.Versions {
+				if v.Requests == 0 { // served nothing here: no latency to show
+					t.add(fmt.Sprint(v.Version), v.State, "-", "-", "-", "-", dash(v.Error))
+					continue
+				}
+				t.add(fmt.Sprint(v.Version), v.State, count(v.Requests), num(v.P50ms), num(v.P99ms), num(v.MaxMs), dash(v.Error))
+			}
+			b.WriteString(t.String() + "\n")
+		}
+	}
+
+	if w := r.Workers; w != nil {
+		b.WriteString("## Workers\n\n")
+		fmt.Fprintf(&b, "%d worker(s)", w.Workers)
+		if w.Target != "" {
+			fmt.Fprintf(&b, ", target %s", code(w.Target))
+		}
+		if w.Breaker != "" {
+			fmt.Fprintf(&b, ", breaker %s", w.Breaker)
+		}
+		if w.Paused {
+			b.WriteString(", **paused**")
+		}
+		fmt.Fprintf(&b, ". %s rec/s, average batch %s, lag held %s.\n", num(w.QPS), num(w.AvgBatch), count(w.Lag))
+		fmt.Fprintf(&b, "Totals since start: consumed %s, produced %s, DLQ %s, retries %s, duplicates %s.\n\n",
+			count(int64(w.Consumed)), count(int64(w.Produced)), count(int64(w.DLQ)), count(int64(w.Retries)), count(int64(w.Duplicates)))
+		lt := table{head: []string{"latency", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"}, right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}}
+		lt.add("Predict", count(int64(w.Predict.Count)), num(w.Predict.P50ms), num(w.Predict.P95ms), num(w.Predict.P99ms), num(w.Predict.MaxMs))
+		lt.add("end to end", count(int64(w.EndToEnd.Count)), num(w.EndToEnd.P50ms), num(w.EndToEnd.P95ms), num(w.EndToEnd.P99ms), num(w.EndToEnd.MaxMs))
+		b.WriteString(lt.String())
+		if len(w.Errors) > 0 {
+			b.WriteString("\nErrors by kind: ")
+			var parts []string
+			for _, k := range sortedKeys(w.Errors) {
+				parts = append(parts, fmt.Sprintf("%s %s", code(k), count(int64(w.Errors[k]))))
+			}
+			b.WriteString(strings.Join(parts, ", ") + ".\n")
+		}
+		if len(w.Members) > 0 {
+			b.WriteString("\n")
+			mt := table{head: []string{"client id", "partitions", "in/s", "out/s", "avg batch", "in flight"}, right: map[int]bool{2: true, 3: true, 4: true, 5: true}}
+			for _, m := range w.Members {
+				mt.add(m.ClientID, ints(m.Partitions), num(m.InRate), num(m.OutRate), num(m.AvgBatch), fmt.Sprint(m.InFlight))
+			}
+			b.WriteString(mt.String())
+		}
+		b.WriteString("\n")
+	}
+
+	if len(r.Events) > 0 {
+		b.WriteString("## Recent events\n\n")
+		t := table{head: []string{"time", "kind", "message"}}
+		for _, e := range r.Events {
+			t.add(e.Time.Format("15:04:05"), e.Kind, e.Message)
+		}
+		b.WriteString(t.String() + "\n")
+	}
+	if len(r.DLQ) > 0 {
+		b.WriteString("## Recent dead letters\n\n")
+		t := table{head: []string{"time", "reason", "topic", "partition", "offset"}, right: map[int]bool{3: true, 4: true}}
+		for _, d := range r.DLQ {
+			t.add(d.Time.Format("15:04:05"), d.Reason, d.Topic, fmt.Sprint(d.Partition), fmt.Sprint(d.Offset))
+		}
+		b.WriteString(t.String() + "\n")
+	}
+	if len(r.Config) > 0 {
+		b.WriteString("## Configuration\n\n")
+		t := table{head: []string{"key", "value", "source"}}
+		for _, s := range r.Config {
+			t.add(s.Key, dash(s.Value), s.Source)
+		}
+		b.WriteString(t.String() + "\n")
+	}
+	if len(r.Errors) > 0 {
+		b.WriteString("## Errors\n\n")
+		for _, e := range r.Errors {
+			fmt.Fprintf(&b, "- %s\n", inline(e))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// table is a GitHub-flavoured Markdown table.
+type table struct {
+	head  []string
+	right map[int]bool
+	rows  [][]string
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t table) String() string {
+	var b strings.Builder
+	b.WriteString("|")
+	for _, h := range t.head {
+		b.WriteString(" " + h + " |")
+	}
+	b.WriteString("\n|")
+	for i := range t.head {
+		if t.right[i] {
+			b.WriteString("---:|")
+		} else {
+			b.WriteString("---|")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range t.rows {
+		b.WriteString("|")
+		for _, c := range r {
+			b.WriteString(" " + cell(c) + " |")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// cell keeps a value on one table row: pipes escaped, newlines folded.
+func cell(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// inline keeps free text on one line of a list.
+func inline(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func code(s string) string {
+	if strings.Contains(s, "`") {
+		return "``" + s + "``"
+	}
+	return "`" + s + "`"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func unknown(v int64, s string) string {
+	if v < 0 {
+		return "-"
+	}
+	return s
+}
+
+func unknownF(v float64) string {
+	if v < 0 {
+		return "-"
+	}
+	return num(v)
+}
+
+func ints(p []int32) string {
+	s := make([]string, len(p))
+	for i, v := range p {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ",")
+}
