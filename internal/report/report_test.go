@@ -106,7 +106,7 @@ func TestContent(t *testing.T) {
 		"1. **[critical] Lag is growing on ai_input**",
 		"| 7 | 0 | 100,070 | 88,070 | 12,000 | 29.5 | 410 | 405 | inferops-worker-3 | WARN |",
 		"| 11 | 0 | 100,110 | - | - | - | 410 | 405 | - | OK |", // unknowns print as "-"
-		`breaker open: 5 Predict failures \| deadline exceeded`,  // a pipe cannot break the table
+		`breaker open: 5 Predict failures \| deadline exceeded`, // a pipe cannot break the table
 		"| Predict | 160,000 | 6.00 | 30.0 | 47.0 | 118 |",
 		"| kafka.brokers | b1:9092,b2:9092 | file |",
 		"## Errors",
