@@ -5,11 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/doctor"
+	"github.com/inferops/inferops/infer/modelserver"
 )
 
 // closedAddr is a loopback address nothing listens on: connection refused,
@@ -108,5 +114,64 @@ func TestDoctorJSONShape(t *testing.T) {
 		if !sections[s] {
 			t.Errorf("no %s section in %v", s, sections)
 		}
+	}
+}
+
+// tunedProcRoot is a RHEL 8 host configured as the seed says, with chronyd.
+func tunedProcRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	files := map[string]string{
+		"etc/os-release":   "ID=\"rhel\"\nVERSION_ID=\"8.9\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 8.9 (Ootpa)\"\n",
+		"proc/self/limits": "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1048576              1048576              files     \n",
+		"proc/700/comm":    "chronyd\n",
+	}
+	for _, s := range doctor.Sysctls {
+		files["proc/sys/"+strings.ReplaceAll(s.Key, ".", "/")] = fmt.Sprintln(s.Want)
+	}
+	for p, v := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// The whole command against the real embedded stack (broker with the
+// pipeline topics, model server with batching) on a tuned host: every
+// section runs and nothing FAILs, so doctor exits 0.
+func TestDoctorHealthyStackExitsZero(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: t.TempDir(), EnableBatching: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms.Close()
+	args := []string{"--config=", "--proc-root", tunedProcRoot(t), "--brokers", b.Addr(), "--tfserving", ms.GRPCAddr(), "--tfserving-rest", ms.RESTAddr()}
+	var out bytes.Buffer
+	if err := doctorMain(ctx, args, &out); err != nil {
+		t.Fatalf("doctor: %v\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, s := range []string{"PASS  input topic ai_input", "exists, 12 partitions", "PASS  model my_model", "PASS  server-side batching", "PASS  Predict p99 (probe)", ": healthy"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("report lacks %q", s)
+		}
+	}
+	if strings.Contains(text, "FAIL") {
+		t.Errorf("a FAIL in a healthy stack")
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Log("\n" + text)
 	}
 }
