@@ -189,7 +189,11 @@ func (g *generator) stream(ctx context.Context, idx int, s *stream) {
 	wallStart := g.ld.start.UnixNano()
 	for k := 0; ; k++ {
 		sched := time.Duration(phase + float64(k)*interval)
-		if sched >= sc.Duration {
+		// The load ends at its duration in wall time too: records a stream
+		// could not hand over by then (Kafka pushed back) are not sent late
+		// after the end; they show as a send rate below the target and fail
+		// the run (see Result.Unsent).
+		if sched >= sc.Duration || time.Since(g.ld.start) >= sc.Duration {
 			return
 		}
 		if wait := sched - time.Since(g.ld.start); wait > 0 {

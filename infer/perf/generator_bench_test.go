@@ -1,0 +1,77 @@
+package perf
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+)
+
+func startTestBroker(tb testing.TB) cluster.Config {
+	tb.Helper()
+	br, err := cluster.StartBroker(context.Background(), cluster.BrokerConfig{
+		Addr: "127.0.0.1:0", DataDir: tb.TempDir(), Topics: PerfTopics(), RetentionInterval: 2 * time.Second,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { br.Close() })
+	return br.ClientConfig()
+}
+
+// BenchmarkGenerator measures the open-loop generator alone into the embedded
+// broker: records acked per second for the small scenario's 2 KB records
+// (100 streams, acks=all, zstd, the seed's batching), with the target rate
+// set far above what can be reached so the figure is the generator's (plus
+// the broker's) ceiling. It must be at least twice what the pipeline absorbs
+// (TF QPS of `inferops perf --scenario small`) for a run to measure the
+// pipeline rather than the generator.
+//
+//	go test -run '^$' -bench Generator -benchtime 3x ./infer/perf/
+func BenchmarkGenerator(b *testing.B) {
+	for _, bc := range []struct {
+		name        string
+		compression string
+		producers   int
+	}{
+		{"2KB/zstd/1producer", "zstd", 1},
+		{"2KB/none/1producer", "none", 1},
+		{"2KB/zstd/2producers", "zstd", 2},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			kcfg := startTestBroker(b)
+			sc, _ := Lookup(Small)
+			sc.Rate = 1e6
+			sc.Duration = 3 * time.Second
+			codec, _ := compressionCodec(bc.compression)
+			pc, err := kcfg.Sarama()
+			if err != nil {
+				b.Fatal(err)
+			}
+			tuneProducer(pc, sc.PayloadBytes, codec)
+			var acked, sent uint64
+			var elapsed time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ld := newLoad("bench", time.Now())
+				g, err := newGenerator(sc, "bench", generatorConfig{Topic: DefaultInput, Width: 32, Producers: bc.producers, Sarama: pc, Brokers: kcfg.Brokers}, ld)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ld.start = time.Now()
+				g.run(context.Background())
+				elapsed += time.Since(ld.start)
+				acked += ld.acked.Load()
+				sent += ld.sent.Load()
+				if f := ld.failed.Load(); f > 0 {
+					b.Fatalf("%d produce errors: %s", f, *ld.firstErr.Load())
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(acked)/elapsed.Seconds(), "acked_msgs/s")
+			b.ReportMetric(float64(acked)*float64(sc.PayloadBytes)/elapsed.Seconds()/1e6, "MB/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

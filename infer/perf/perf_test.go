@@ -1,0 +1,207 @@
+package perf
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/infer/tfserving"
+)
+
+// startModelServer runs the embedded TF-Serving-compatible server on a
+// random loopback port, with inject added to every Predict.
+func startModelServer(t *testing.T, inject time.Duration) *tfserving.Client {
+	t.Helper()
+	ms, err := modelserver.Start(context.Background(), modelserver.Config{
+		GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: t.TempDir(), InjectLatency: inject,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms.Close() })
+	c, err := tfserving.Dial(tfserving.Config{Address: ms.GRPCAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// runToEnd starts a run and waits for it, failing the test if it hangs.
+func runToEnd(t *testing.T, o Options) *Result {
+	t.Helper()
+	r, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := o.Scenario.Duration + o.DrainTimeout + o.WarmupTimeout + 60*time.Second
+	select {
+	case <-r.Done():
+	case <-time.After(limit):
+		r.Cancel()
+		t.Fatalf("run did not finish within %v: %+v", limit, r.Progress())
+	}
+	res, err := r.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Progress(); p.Phase != PhaseDone {
+		t.Errorf("phase after Done = %q, want %q", p.Phase, PhaseDone)
+	}
+	t.Logf("%s: sent %d acked %d received %d lost %d errors %d dup %d; kafka %.0f/s tf %.0f/s; latency %+v; warnings %q",
+		res.RunID, res.Sent, res.Acked, res.Received, res.Lost, res.Errors, res.Duplicates, res.KafkaMsgsPerSec, res.TFQPS, res.Latency, res.Warnings)
+	return res
+}
+
+func smallScenario(rate float64, d time.Duration) Scenario {
+	return Scenario{Name: "test", Streams: 20, PayloadBytes: 2048, SLO: 5 * time.Second, Rate: rate, Duration: d}
+}
+
+// A healthy pipeline returns a result for every record, and a second run is
+// compared with the first through the history file.
+func TestHealthyPipelineLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	history := filepath.Join(t.TempDir(), HistoryFile)
+	o := Options{Scenario: smallScenario(500, 2*time.Second), Kafka: kc, TFServing: tfs, HistoryPath: history, Workers: 2, Embedded: true}
+	var runs []*Result
+	for i := 0; i < 2; i++ {
+		res := runToEnd(t, o)
+		runs = append(runs, res)
+		if res.Sent < 990 || res.Sent > 1010 {
+			t.Errorf("run %d sent %d, want ~1000 (500 msg/s for 2 s)", i, res.Sent)
+		}
+		if res.Received != res.Sent || res.Lost != 0 || res.Errors != 0 || res.Acked != res.Sent {
+			t.Errorf("run %d: sent %d acked %d received %d lost %d errors %d; want everything back", i, res.Sent, res.Acked, res.Received, res.Lost, res.Errors)
+		}
+		if !res.Pass {
+			t.Errorf("run %d failed a 5 s SLO: %+v", i, res)
+		}
+		l := res.Latency
+		if !(l.P50 > 0 && l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
+			t.Errorf("run %d: percentiles out of order: %+v", i, l)
+		}
+		if res.TFQPS < 300 || res.KafkaMsgsPerSec < 300 {
+			t.Errorf("run %d: kafka %.0f/s, tf %.0f/s; want about the 500/s sent", i, res.KafkaMsgsPerSec, res.TFQPS)
+		}
+		if res.Input != DefaultInput || res.Output != DefaultOutput {
+			t.Errorf("run %d used %s -> %s, want the perf topics", i, res.Input, res.Output)
+		}
+	}
+	if runs[0].Comparison != nil {
+		t.Errorf("first run compared with a run that never happened: %+v", runs[0].Comparison)
+	}
+	c := runs[1].Comparison
+	if c == nil || c.PreviousRunID != runs[0].RunID || !c.SameTarget {
+		t.Fatalf("second run's comparison = %+v, want one against %s", c, runs[0].RunID)
+	}
+	hist, _, err := ReadHistory(history)
+	if err != nil || len(hist) != 2 || hist[0].RunID != runs[0].RunID || hist[1].RunID != runs[1].RunID {
+		t.Fatalf("history = %d runs, %v; want both runs in order", len(hist), err)
+	}
+}
+
+// With no worker consuming the input, every record is reported lost and the
+// run ends on its own (warm-up and drain are bounded).
+func TestAbsentWorkerReportsLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	o := Options{Scenario: smallScenario(200, time.Second), Kafka: kc, TFServing: tfs, NoWorker: true,
+		WarmupTimeout: time.Second, DrainTimeout: time.Second}
+	start := time.Now()
+	res := runToEnd(t, o)
+	if res.Sent < 190 || res.Received != 0 || res.Lost != res.Sent || res.Pass {
+		t.Errorf("sent %d received %d lost %d pass %v; want all ~200 lost and FAIL", res.Sent, res.Received, res.Lost, res.Pass)
+	}
+	if len(res.Warnings) == 0 || !strings.Contains(res.Warnings[0], "warm-up") {
+		t.Errorf("warnings %q, want the warm-up one naming the input topic", res.Warnings)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("an absent worker took %v to report", took)
+	}
+}
+
+// The latency measured tracks a delay injected into every Predict: the run
+// against a server that adds 100 ms is 100 ms (within 10%) slower at the
+// median than the same run against one that adds nothing. Comparing with a
+// baseline takes out Kafka's own share (the producers' 5 ms linger, fetches).
+func TestLatencyMatchesInjectedDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	const inject = 100 * time.Millisecond
+	kc := startTestBroker(t)
+	// A low rate and four members with two Predicts in flight each: a record
+	// never waits for a free slot, so the delay is not multiplied by queueing.
+	sc := smallScenario(10, 5*time.Second)
+	sc.Streams = 5
+	base := Options{Scenario: sc, Kafka: kc, Workers: 4}
+	var p50 [2]float64
+	for i, d := range []time.Duration{0, inject} {
+		o := base
+		o.TFServing = startModelServer(t, d)
+		res := runToEnd(t, o)
+		if res.Lost != 0 || res.Received == 0 {
+			t.Fatalf("inject %v: lost %d of %d", d, res.Lost, res.Sent)
+		}
+		p50[i] = res.Latency.P50
+		if d > 0 && res.Latency.P50 < float64(d/time.Millisecond) {
+			t.Errorf("p50 %.1f ms is below the injected %v", res.Latency.P50, d)
+		}
+	}
+	added := p50[1] - p50[0]
+	want := float64(inject / time.Millisecond)
+	if added < want*0.9 || added > want*1.1 {
+		t.Errorf("p50 without %.1f ms, with %.1f ms: added %.1f ms, want %.0f ms within 10%%", p50[0], p50[1], added, want)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	good := Options{Scenario: smallScenario(10, time.Second), Kafka: cluster.Config{Brokers: []string{"127.0.0.1:9092"}}, TFServingAddress: "127.0.0.1:8500"}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+		want string
+	}{
+		{"same topics", func(o *Options) { o.Input, o.Output = "x", "x" }, "--topic"},
+		{"no tf serving", func(o *Options) { o.TFServingAddress = "" }, "--tfserving"},
+		{"bad compression", func(o *Options) { o.Compression = "brotli" }, "compression"},
+		{"bad scenario", func(o *Options) { o.Scenario.Rate = -1 }, "--rate"},
+		{"no brokers", func(o *Options) { o.Kafka.Brokers = nil }, "--brokers"},
+		{"find-max steps", func(o *Options) { o.FindMax, o.FindMaxSteps = true, 1 }, "--find-max-steps"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := good
+			tc.mod(&o)
+			o.SetDefaults()
+			err := o.Validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Validate() = %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+	o := good
+	o.SetDefaults()
+	if err := o.Validate(); err != nil {
+		t.Fatalf("good options rejected: %v", err)
+	}
+	if o.Input != DefaultInput || o.Output != DefaultOutput || o.DLQ != DefaultDLQ || o.Group != DefaultGroup {
+		t.Errorf("defaults %s/%s/%s/%s, want the perf topics and group", o.Input, o.Output, o.DLQ, o.Group)
+	}
+	o = good
+	o.Input = "ai_input"
+	o.SetDefaults()
+	if o.Output != "ai_output" || o.DLQ != "ai_input.dlq" {
+		t.Errorf("--topic ai_input defaults output %s dlq %s, want the production ones", o.Output, o.DLQ)
+	}
+}
