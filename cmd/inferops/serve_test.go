@@ -20,45 +20,63 @@ import (
 )
 
 var (
-	binOnce sync.Once
+	binMu   sync.Mutex
 	binPath string
-	binErr  error
 )
 
-// inferopsBinary builds the command once per test run so tests can exercise
-// real signals, exit codes and stdout; other command tests may reuse it.
+// inferopsBinary builds the command so tests can exercise real signals,
+// exit codes and stdout; other command tests reuse it. The binary lives in a
+// t.TempDir() (nothing outside it is written), so it is rebuilt, a link from
+// the build cache, only when an earlier test's directory is gone.
 func inferopsBinary(t *testing.T) string {
 	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "inferops-test-bin-")
-		if err != nil {
-			binErr = err
-			return
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binPath != "" {
+		if _, err := os.Stat(binPath); err == nil {
+			return binPath
 		}
-		binPath = filepath.Join(dir, "inferops")
-		// The go that runs this test, else the one on PATH.
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goBin); err != nil {
-			goBin = "go"
-		}
-		out, err := exec.Command(goBin, "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = err
-			binPath = string(out)
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("build inferops: %v\n%s", binErr, binPath)
 	}
-	return binPath
+	path := filepath.Join(t.TempDir(), "inferops")
+	// The go that runs this test, else the one on PATH.
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	if out, err := exec.Command(goBin, "build", "-o", path, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build inferops: %v\n%s", err, out)
+	}
+	binPath = path
+	return path
+}
+
+// TestCommandsOverTCP runs the built binary (one build for all of these):
+// serve's ready line, signals and start errors; status against an embedded
+// broker. Real processes, real exit codes, real TCP.
+func TestCommandsOverTCP(t *testing.T) {
+	bin := inferopsBinary(t)
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, string)
+	}{
+		{"serve ready and signals", testServeReadyAndSignals},
+		{"serve start errors", testServeStartErrors},
+		{"serve broker off", testServeBrokerOff},
+		{"status json", testStatusJSON},
+		{"status text", testStatusText},
+		{"status errors", testStatusErrors},
+		{"status no embedded broker", testStatusNoEmbeddedBroker},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, bin) })
+	}
 }
 
 // serveCmd prepares `inferops serve` with every listener on a random port and
 // all state under a temp dir, whatever parts are registered.
-func serveCmd(t *testing.T, args ...string) *exec.Cmd {
+func serveCmd(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	tmp := t.TempDir()
-	cmd := exec.Command(inferopsBinary(t), append([]string{"serve"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Env = append(os.Environ(),
 		"XDG_STATE_HOME="+filepath.Join(tmp, "state"),
 		"HOME="+tmp,
@@ -85,11 +103,11 @@ func readyFields(line string) map[string]string {
 	return m
 }
 
-func TestServeReadyAndSignals(t *testing.T) {
+func testServeReadyAndSignals(t *testing.T, bin string) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "state")
-			cmd := serveCmd(t, "--data-dir", dataDir)
+			cmd := serveCmd(t, bin, "--data-dir", dataDir)
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -164,7 +182,7 @@ func TestServeReadyAndSignals(t *testing.T) {
 	}
 }
 
-func TestServeStartErrors(t *testing.T) {
+func testServeStartErrors(t *testing.T, bin string) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -187,11 +205,10 @@ func TestServeStartErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := serveCmd(t, tt.args...)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-			cmd.Env = serveCmd(t).Env
+			cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, tt.args...)...)
+			cmd.Env = serveCmd(t, bin).Env
 			out, err := cmd.CombinedOutput()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -214,11 +231,11 @@ func TestServeStartErrors(t *testing.T) {
 	}
 }
 
-func TestServeBrokerOff(t *testing.T) {
+func testServeBrokerOff(t *testing.T, bin string) {
 	if len(serveParts) != 1 {
 		t.Skipf("%d serve parts registered: --broker=false alone still serves the others", len(serveParts))
 	}
-	out, err := serveCmd(t, "--ephemeral", "--broker=false").CombinedOutput()
+	out, err := serveCmd(t, bin, "--ephemeral", "--broker=false").CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "nothing to serve") {
 		t.Fatalf("--broker=false with no other part: %v\n%s", err, out)
 	}

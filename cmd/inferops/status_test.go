@@ -73,12 +73,12 @@ func statusBroker(t *testing.T) (*cluster.Broker, map[int32]int64) {
 	return b, committed
 }
 
-func runInferops(t *testing.T, args ...string) (stdout, stderr string, code int) {
+func runInferops(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, inferopsBinary(t), args...)
-	cmd.Env = serveCmd(t).Env
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = serveCmd(t, bin).Env
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -90,9 +90,9 @@ func runInferops(t *testing.T, args ...string) (stdout, stderr string, code int)
 	return out.String(), errb.String(), code
 }
 
-func TestStatusJSON(t *testing.T) {
+func testStatusJSON(t *testing.T, bin string) {
 	b, committed := statusBroker(t)
-	out, errOut, code := runInferops(t, "status", "--brokers", b.Addr(), "--json", "--sample", "100ms")
+	out, errOut, code := runInferops(t, bin, "status", "--brokers", b.Addr(), "--json", "--sample", "100ms")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -145,9 +145,9 @@ func TestStatusJSON(t *testing.T) {
 	}
 }
 
-func TestStatusText(t *testing.T) {
+func testStatusText(t *testing.T, bin string) {
 	b, _ := statusBroker(t)
-	out, errOut, code := runInferops(t, "status", "--brokers", b.Addr(), "--sample", "0")
+	out, errOut, code := runInferops(t, bin, "status", "--brokers", b.Addr(), "--sample", "0")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -168,7 +168,7 @@ func TestStatusText(t *testing.T) {
 	}
 }
 
-func TestStatusErrors(t *testing.T) {
+func testStatusErrors(t *testing.T, bin string) {
 	b, _ := statusBroker(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -189,7 +189,7 @@ func TestStatusErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, errOut, code := runInferops(t, append([]string{"status"}, tt.args...)...)
+			_, errOut, code := runInferops(t, bin, append([]string{"status"}, tt.args...)...)
 			if code != tt.code {
 				t.Fatalf("exit %d, want %d: %s", code, tt.code, errOut)
 			}
@@ -202,12 +202,12 @@ func TestStatusErrors(t *testing.T) {
 	}
 }
 
-func TestStatusNoEmbeddedBroker(t *testing.T) {
+func testStatusNoEmbeddedBroker(t *testing.T, bin string) {
 	if c, err := net.DialTimeout("tcp", cluster.DefaultEmbeddedAddr, time.Second); err == nil {
 		c.Close()
 		t.Skipf("something listens on %s (a running inferops serve?): cannot test the 'nothing there' hint", cluster.DefaultEmbeddedAddr)
 	}
-	_, errOut, code := runInferops(t, "status")
+	_, errOut, code := runInferops(t, bin, "status")
 	if code != 1 || !strings.Contains(errOut, "start it with `inferops serve` (or `make run`), or pass --brokers") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
