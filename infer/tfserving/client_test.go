@@ -1,4 +1,4 @@
-package tfserving
+package tfserving_test
 
 import (
 	"context"
@@ -9,94 +9,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfpb"
-	"google.golang.org/grpc"
+	"github.com/inferops/inferops/infer/tfserving"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/anypb"
-	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// standIn is a minimal TF Serving over real gRPC/TCP so the client is tested
-// before infer/modelserver exists; the server's own tests then drive this
-// client against the real thing.
-type standIn struct {
-	tfpb.UnimplementedPredictionServiceServer
-	tfpb.UnimplementedModelServiceServer
-}
-
-func (standIn) Predict(_ context.Context, r *tfpb.PredictRequest) (*tfpb.PredictResponse, error) {
-	if r.GetModelSpec().GetName() != "m" {
-		return nil, status.Errorf(codes.NotFound, "Servable not found for request: Latest(%s)", r.GetModelSpec().GetName())
-	}
-	in, ok := r.Inputs["features"]
-	if !ok || len(r.Inputs) != 1 {
-		return nil, status.Error(codes.InvalidArgument, "input tensor alias not found in signature")
-	}
-	t, err := DecodeTensor(in)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, "tensor parsing error: features")
-	}
-	rows, _ := t.Rows()
-	sums := make([]float32, len(rows))
-	for i, row := range rows {
-		for _, v := range row {
-			sums[i] += v
-		}
-	}
-	return &tfpb.PredictResponse{
-		ModelSpec: &tfpb.ModelSpec{Name: "m", VersionChoice: &tfpb.ModelSpec_Version{Version: wrapperspb.Int64(2)}, SignatureName: "serving_default"},
-		Outputs: map[string]*tfpb.TensorProto{"score": {
-			Dtype: tfpb.DataType_DT_FLOAT, TensorShape: ShapeProto(int64(len(rows)), 1), FloatVal: sums,
-		}},
-	}, nil
-}
-
-func (standIn) GetModelMetadata(context.Context, *tfpb.GetModelMetadataRequest) (*tfpb.GetModelMetadataResponse, error) {
-	defs, _ := anypb.New(&tfpb.SignatureDefMap{SignatureDef: map[string]*tfpb.SignatureDef{
-		"serving_default": {
-			MethodName: "tensorflow/serving/predict",
-			Inputs:     map[string]*tfpb.TensorInfo{"features": {Encoding: &tfpb.TensorInfo_Name{Name: "features:0"}, Dtype: tfpb.DataType_DT_FLOAT, TensorShape: ShapeProto(-1, 4)}},
-			Outputs:    map[string]*tfpb.TensorInfo{"score": {Encoding: &tfpb.TensorInfo_Name{Name: "score:0"}, Dtype: tfpb.DataType_DT_FLOAT, TensorShape: ShapeProto(-1, 1)}},
-		},
-	}})
-	return &tfpb.GetModelMetadataResponse{
-		ModelSpec: &tfpb.ModelSpec{Name: "m", VersionChoice: &tfpb.ModelSpec_Version{Version: wrapperspb.Int64(2)}},
-		Metadata:  map[string]*anypb.Any{"signature_def": defs},
-	}, nil
-}
-
-func (standIn) GetModelStatus(context.Context, *tfpb.GetModelStatusRequest) (*tfpb.GetModelStatusResponse, error) {
-	return &tfpb.GetModelStatusResponse{ModelVersionStatus: []*tfpb.ModelVersionStatus{
-		{Version: 2, State: tfpb.ModelVersionStatus_AVAILABLE, Status: &tfpb.StatusProto{}},
-		{Version: 1, State: tfpb.ModelVersionStatus_END, Status: &tfpb.StatusProto{}},
-	}}, nil
-}
-
-func (standIn) HandleReloadConfigRequest(_ context.Context, r *tfpb.ReloadConfigRequest) (*tfpb.ReloadConfigResponse, error) {
-	if r.GetConfig().GetModelConfigList() == nil {
-		return nil, status.Error(codes.InvalidArgument, "ServerCore::HandleReloadConfigRequest only supports model_config_list")
-	}
-	return &tfpb.ReloadConfigResponse{Status: &tfpb.StatusProto{}}, nil
-}
-
-func startStandIn(t *testing.T) string {
+// startServer runs the embedded model server on loopback port 0.
+func startServer(t testing.TB, cfg modelserver.Config) *modelserver.Server {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	cfg.GRPCAddr, cfg.RESTAddr = "127.0.0.1:0", "-"
+	if cfg.ModelBasePath == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	s, err := modelserver.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := grpc.NewServer()
-	tfpb.RegisterPredictionServiceServer(s, standIn{})
-	tfpb.RegisterModelServiceServer(s, standIn{})
-	go func() { _ = s.Serve(lis) }()
-	t.Cleanup(s.Stop)
-	return lis.Addr().String()
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
-func dialT(t *testing.T, addr string) *Client {
+func dialT(t testing.TB, addr string) *tfserving.Client {
 	t.Helper()
-	c, err := Dial(Config{Address: addr, Timeout: 5 * time.Second})
+	c, err := tfserving.Dial(tfserving.Config{Address: addr, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,15 +43,19 @@ func dialT(t *testing.T, addr string) *Client {
 }
 
 func TestClientAgainstServer(t *testing.T) {
-	c := dialT(t, startStandIn(t))
+	s := startServer(t, modelserver.Config{})
+	c := dialT(t, s.GRPCAddr())
 	ctx := context.Background()
+	if c.Address() != s.GRPCAddr() {
+		t.Fatal(c.Address())
+	}
 
-	md, err := c.Metadata(ctx, "m", Target{})
+	md, err := c.Metadata(ctx, model.Name, tfserving.Target{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	in, width, out, err := md.DefaultInput()
-	if err != nil || in != "features" || width != 4 || out != "score" || md.Version != 2 {
+	if err != nil || in != "features" || width != model.Width || out != "score" || md.Version != 2 || md.Model != model.Name {
 		t.Fatalf("DefaultInput = %q %d %q %v (version %d)", in, width, out, err, md.Version)
 	}
 
@@ -122,15 +64,18 @@ func TestClientAgainstServer(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			data := []float32{1, 2, 3, 4, float32(g), 0, 0, 0}
-			res, err := c.Predict(ctx, PredictRequest{Model: "m", Target: Target{Label: "stable"}, Input: in, Rows: 2, Width: width, Data: data})
+			data := make([]float32, 2*width)
+			data[0] = float32(g)
+			res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Input: in, Rows: 2, Width: width, Data: data})
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			rows, err := res.Rows(out)
-			if err != nil || len(rows) != 2 || rows[0][0] != 10 || rows[1][0] != float32(g) || res.Version != 2 {
-				t.Errorf("rows %v err %v version %d", rows, err, res.Version)
+			want := make([]float32, 2)
+			_ = model.CTR(2).Predict(want, data, 2)
+			if err != nil || len(rows) != 2 || rows[0][0] != want[0] || rows[1][0] != want[1] || res.Version != 2 {
+				t.Errorf("rows %v want %v, err %v, version %d", rows, want, err, res.Version)
 			}
 		}()
 	}
@@ -143,17 +88,44 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Fatal("ResetLatency did not reset")
 	}
 
-	st, err := c.ModelStatus(ctx, "m")
-	if err != nil || len(st) != 2 || st[0].Version != 1 || st[0].State != "END" || st[1].State != "AVAILABLE" || st[1].ErrorCode != "OK" {
+	st, err := c.ModelStatus(ctx, model.Name)
+	if err != nil || len(st) != 1 || st[0].Version != 2 || st[0].State != "AVAILABLE" || st[0].ErrorCode != "OK" {
 		t.Fatalf("status %+v %v", st, err)
 	}
-	if err := c.Reload(ctx, &tfpb.ModelServerConfig{Config: &tfpb.ModelServerConfig_ModelConfigList{ModelConfigList: &tfpb.ModelConfigList{}}}); err != nil {
+}
+
+func TestClientReload(t *testing.T) {
+	s := startServer(t, modelserver.Config{})
+	c := dialT(t, s.GRPCAddr())
+	ctx := context.Background()
+	// Serve both shipped versions, then label them.
+	base := t.TempDir() + "/m"
+	if _, err := model.Materialize(base); err != nil {
 		t.Fatal(err)
+	}
+	mc := &tfpb.ModelConfig{Name: "m", BasePath: base, ModelVersionPolicy: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{
+		PolicyChoice: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All_{All: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All{}}}}
+	cfg := &tfpb.ModelServerConfig{Config: &tfpb.ModelServerConfig_ModelConfigList{ModelConfigList: &tfpb.ModelConfigList{Config: []*tfpb.ModelConfig{mc}}}}
+	if err := c.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	mc.VersionLabels = map[string]int64{"stable": 1}
+	if err := c.Reload(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	target, _ := tfserving.ParseTarget("stable")
+	res, err := c.Predict(ctx, tfserving.PredictRequest{Model: "m", Target: target, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)})
+	if err != nil || res.Version != 1 {
+		t.Fatalf("label stable served by %v (%v)", res, err)
+	}
+	if c.Latency()[1].Count != 1 {
+		t.Fatalf("latency keyed by the serving version: %+v", c.Latency())
 	}
 }
 
 func TestClientErrors(t *testing.T) {
-	c := dialT(t, startStandIn(t))
+	s := startServer(t, modelserver.Config{})
+	c := dialT(t, s.GRPCAddr())
 	// A port nothing listens on: bind one, note it, close it.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,7 +135,7 @@ func TestClientErrors(t *testing.T) {
 	lis.Close()
 	down := dialT(t, dead)
 	ctx := context.Background()
-	good := PredictRequest{Model: "m", Input: "features", Rows: 1, Width: 2, Data: []float32{1, 2}}
+	good := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
 
 	tests := []struct {
 		name     string
@@ -173,14 +145,26 @@ func TestClientErrors(t *testing.T) {
 	}{
 		{"server down", func() error { _, err := down.Predict(ctx, good); return err }, codes.Unavailable,
 			[]string{"connect to TF Serving at " + dead, "is tensorflow_model_server running? set --tfserving"}},
+		{"server down, status", func() error { _, err := down.ModelStatus(ctx, model.Name); return err }, codes.Unavailable,
+			[]string{"connect to TF Serving at " + dead}},
 		{"unknown model", func() error { r := good; r.Model = "nope"; _, err := c.Predict(ctx, r); return err }, codes.NotFound,
-			[]string{"Servable not found", "--model \"nope\""}},
+			[]string{"Servable not found", `--model "nope"`}},
+		{"unknown version", func() error { r := good; r.Target = tfserving.Target{Version: 7}; _, err := c.Predict(ctx, r); return err }, codes.NotFound,
+			[]string{"Predict my_model v7", "Specific(my_model, 7)"}},
+		{"unknown label", func() error { r := good; r.Target = tfserving.Target{Label: "gold"}; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
+			[]string{"Unrecognized servable version label: gold"}},
 		{"wrong input", func() error { r := good; r.Input = "x"; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
-			[]string{"input tensor alias"}},
+			[]string{"input tensor alias not found"}},
+		{"wrong width", func() error { r := good; r.Width, r.Rows = 8, 4; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
+			[]string{"Matrix size-incompatible"}},
+		{"unknown signature", func() error { r := good; r.Signature = "x"; _, err := c.Predict(ctx, r); return err }, codes.FailedPrecondition,
+			[]string{`Serving signature key "x" not found.`, "check the signature name"}},
 		{"bad batch caught locally", func() error { r := good; r.Rows = 3; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
-			[]string{"3 rows x 2 need 6"}},
+			[]string{"3 rows x 32 need 96"}},
 		{"reload without model_config_list", func() error { return c.Reload(ctx, &tfpb.ModelServerConfig{}) }, codes.InvalidArgument,
 			[]string{"only supports model_config_list"}},
+		{"status of unknown model", func() error { _, err := c.ModelStatus(ctx, "nope"); return err }, codes.NotFound,
+			[]string{"Could not find any versions of model nope"}},
 		{"cancelled", func() error {
 			cctx, cancel := context.WithCancel(ctx)
 			cancel()
@@ -194,7 +178,7 @@ func TestClientErrors(t *testing.T) {
 			if status.Code(err) != tt.code {
 				t.Fatalf("code %v (%v), want %v", status.Code(err), err, tt.code)
 			}
-			var te *Error
+			var te *tfserving.Error
 			if !errors.As(err, &te) {
 				t.Fatalf("%T is not *Error", err)
 			}
@@ -205,30 +189,43 @@ func TestClientErrors(t *testing.T) {
 			}
 		})
 	}
-	if !Retryable(&Error{Status: status.New(codes.Unavailable, "")}) || Retryable(&Error{Status: status.New(codes.InvalidArgument, "")}) {
+	if !tfserving.Retryable(&tfserving.Error{Status: status.New(codes.Unavailable, "")}) || tfserving.Retryable(&tfserving.Error{Status: status.New(codes.InvalidArgument, "")}) {
 		t.Error("Retryable")
+	}
+}
+
+func TestDeadline(t *testing.T) {
+	s := startServer(t, modelserver.Config{InjectLatency: 300 * time.Millisecond})
+	c, err := tfserving.Dial(tfserving.Config{Address: s.GRPCAddr(), Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)})
+	if status.Code(err) != codes.DeadlineExceeded || !errors.Is(err, context.DeadlineExceeded) || !tfserving.Retryable(err) {
+		t.Fatalf("slow server: %v", err)
 	}
 }
 
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name    string
-		cfg     Config
+		cfg     tfserving.Config
 		wantErr string
 	}{
-		{"defaults", Config{}, ""},
-		{"no port", Config{Address: "10.0.0.5"}, "want host:port"},
-		{"bad port", Config{Address: "h:99999"}, "port"},
-		{"cert without key", Config{TLS: TLSConfig{CertFile: "/etc/hostname"}}, "go together"},
-		{"missing CA", Config{TLS: TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "--tfserving-tls-ca-file"},
-		{"negative timeout", Config{Timeout: -time.Second}, "timeout"},
+		{"defaults", tfserving.Config{}, ""},
+		{"no port", tfserving.Config{Address: "10.0.0.5"}, "want host:port"},
+		{"bad port", tfserving.Config{Address: "h:99999"}, "port"},
+		{"cert without key", tfserving.Config{TLS: tfserving.TLSConfig{CertFile: "/etc/hostname"}}, "go together"},
+		{"missing CA", tfserving.Config{TLS: tfserving.TLSConfig{CAFile: "/nonexistent/ca.pem"}}, "--tfserving-tls-ca-file"},
+		{"negative timeout", tfserving.Config{Timeout: -time.Second}, "timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.cfg.SetDefaults()
 			err := tt.cfg.Validate()
 			if tt.wantErr == "" {
-				if err != nil || tt.cfg.Address != DefaultAddress {
+				if err != nil || tt.cfg.Address != tfserving.DefaultAddress {
 					t.Fatalf("err %v, address %q", err, tt.cfg.Address)
 				}
 				return
