@@ -149,9 +149,19 @@ func TestClientErrors(t *testing.T) {
 			[]string{"connect to TF Serving at " + dead}},
 		{"unknown model", func() error { r := good; r.Model = "nope"; _, err := c.Predict(ctx, r); return err }, codes.NotFound,
 			[]string{"Servable not found", `--model "nope"`}},
-		{"unknown version", func() error { r := good; r.Target = tfserving.Target{Version: 7}; _, err := c.Predict(ctx, r); return err }, codes.NotFound,
+		{"unknown version", func() error {
+			r := good
+			r.Target = tfserving.Target{Version: 7}
+			_, err := c.Predict(ctx, r)
+			return err
+		}, codes.NotFound,
 			[]string{"Predict my_model v7", "Specific(my_model, 7)"}},
-		{"unknown label", func() error { r := good; r.Target = tfserving.Target{Label: "gold"}; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
+		{"unknown label", func() error {
+			r := good
+			r.Target = tfserving.Target{Label: "gold"}
+			_, err := c.Predict(ctx, r)
+			return err
+		}, codes.InvalidArgument,
 			[]string{"Unrecognized servable version label: gold"}},
 		{"wrong input", func() error { r := good; r.Input = "x"; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
 			[]string{"input tensor alias not found"}},
