@@ -13,6 +13,7 @@ import (
 
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/paths"
+	"github.com/inferops/inferops/internal/report"
 )
 
 func init() {
@@ -174,3 +175,26 @@ func typedValue(k config.Key, text string) any {
 }
 
 var _ flag.Value = (*keyFlag)(nil)
+
+// reportConfig is the configuration section of a triage report (`status
+// --report`, the console's export): every flag fs registered that has a
+// config key, with its value and source, after parseFlags. Secrets have no
+// flag, so they cannot appear; report.Build redacts the rest.
+func reportConfig(fs *flag.FlagSet) []report.Setting {
+	var origins map[string]config.Origin
+	if v, ok := parsedLayers.Load(fs); ok {
+		origins = v.(*config.Layers).Origins
+	}
+	var out []report.Setting
+	for _, k := range config.Keys {
+		for _, name := range k.Flags() {
+			f := fs.Lookup(name)
+			if f == nil {
+				continue
+			}
+			out = append(out, report.Setting{Key: k.Path, Value: f.Value.String(), Source: origins[name].Source.String()})
+			break
+		}
+	}
+	return out
+}

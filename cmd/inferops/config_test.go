@@ -157,3 +157,34 @@ func TestConfigCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestReportConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	writeFile(t, file, "pipeline: {group: g-file}\n")
+	t.Setenv("INFEROPS_CONFIG", file)
+	t.Setenv("INFEROPS_SASL_PASSWORD", "report-config-secret")
+	fs := newFlagSet("t", "t", "")
+	addKafkaFlags(fs)
+	fs.String("group", "tf_serving_group", "")
+	fs.Int("workers", 4, "")
+	fs.Bool("unrelated", false, "")
+	if err := parseFlags(fs, []string{"--workers", "6"}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range reportConfig(fs) {
+		got[s.Key] = s.Value + "|" + s.Source
+	}
+	for k, want := range map[string]string{"pipeline.group": "g-file|file", "pipeline.workers": "6|flag", "kafka.version": "3.5.0|default"} {
+		if got[k] != want {
+			t.Errorf("%s = %q, want %q", k, got[k], want)
+		}
+	}
+	if _, ok := got["kafka.sasl.password"]; ok {
+		t.Error("the password reached the report's configuration")
+	}
+	if len(got) != 13 { // the 11 Kafka client keys with a flag + group + workers
+		t.Errorf("%d settings, want 13: %v", len(got), got)
+	}
+}

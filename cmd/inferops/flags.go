@@ -99,8 +99,14 @@ func parseFlagLayers(fs *flag.FlagSet, args []string) (*config.Layers, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected argument %q (flags start with --; see 'inferops %s --help')", errUsage, fs.Arg(0), fs.Name())
 	}
+	parsedLayers.Store(fs, layers)
 	return layers, nil
 }
+
+// parsedLayers remembers, per parsed FlagSet, where each value came from,
+// for the configuration section of a triage report (reportConfig). One
+// entry per command run: a process parses its flags once.
+var parsedLayers sync.Map // *flag.FlagSet -> *config.Layers
 
 // secretHook fills a secret (a config key with no flag, e.g.
 // kafka.sasl.password) once the layers are known.

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/inferops/inferops/internal/config"
 )
 
 // Set at build time by the Makefile (-ldflags -X).
@@ -70,10 +72,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "inferops %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
 		return 2
 	default:
-		fmt.Fprintf(stderr, "inferops %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
 		return 1
 	}
 }
