@@ -19,6 +19,8 @@ const (
 	DefaultTFServing     = "127.0.0.1:8500"
 	DefaultTFServingREST = "127.0.0.1:8501"
 	DefaultInput         = "ai_input"
+	DefaultOutput        = "ai_output"
+	DefaultDLQ           = "ai_input.dlq"
 	DefaultGroup         = "tf_serving_group"
 	DefaultModel         = "my_model"
 	DefaultWorkers       = 4
@@ -36,6 +38,8 @@ type Options struct {
 
 	Kafka   cluster.Config // Brokers empty = the embedded default
 	Input   string
+	Output  string // results topic the workers produce to
+	DLQ     string // dead-letter topic for bad input
 	Group   string
 	Workers int // the configured --workers, compared with partitions
 
@@ -74,6 +78,12 @@ func (o *Options) SetDefaults() {
 	}
 	if o.Input == "" {
 		o.Input = DefaultInput
+	}
+	if o.Output == "" {
+		o.Output = DefaultOutput
+	}
+	if o.DLQ == "" {
+		o.DLQ = DefaultDLQ
 	}
 	if o.Group == "" {
 		o.Group = DefaultGroup

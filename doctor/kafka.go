@@ -91,6 +91,15 @@ func GatherKafka(ctx context.Context, o Options) (KafkaFacts, error) {
 		// fix); a cluster that hides them still gets every other check.
 		f.BrokerConfigs, _ = admin.BrokerConfigs(brokers[0].ID)
 	}
+	var outParts []int
+	for _, name := range []string{o.Output, o.DLQ} {
+		n, err := admin.TopicPartitions(name)
+		if err != nil && !cluster.IsUnknownTopic(err) {
+			return f, err
+		}
+		outParts = append(outParts, n)
+	}
+	f.SetOutputTopics([]string{o.Output, o.DLQ}, outParts)
 	f.Partitions, err = admin.TopicPartitions(o.Input)
 	if cluster.IsUnknownTopic(err) {
 		return f, nil

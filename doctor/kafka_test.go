@@ -100,13 +100,14 @@ func TestCheckKafkaEmbedded(t *testing.T) {
 		{
 			name: "thin topic: too few partitions, short retention, records near the limit, stopped group", input: "thin", group: "lagging",
 			want: map[string]Status{"kafka.reachable": Pass, "kafka.brokers": Warn, "kafka.topic": Pass, "kafka.partitions": Warn,
-				"kafka.replication": Pass, "kafka.retention": Warn, "kafka.max_message": Fail, "kafka.group": Fail},
+				"kafka.replication": Pass, "kafka.retention": Warn, "kafka.max_message": Fail, "kafka.group": Fail, "kafka.output_topics": Fail},
 			seen: map[string]string{"kafka.partitions": "3 partitions, 0 members in lagging, --workers 4",
 				"kafka.retention": "24h", "kafka.max_message": "largest of", "kafka.group": "STOP", "kafka.brokers": "1"},
 			fix: map[string]string{
-				"kafka.partitions":  "kafka-topics.sh --bootstrap-server " + b.Addr() + " --alter --topic thin --partitions 12",
-				"kafka.retention":   "kafka-configs.sh --bootstrap-server " + b.Addr() + " --alter --entity-type topics --entity-name thin --add-config retention.ms=259200000",
-				"kafka.max_message": "max.message.bytes=",
+				"kafka.partitions":    "kafka-topics.sh --bootstrap-server " + b.Addr() + " --alter --topic thin --partitions 12",
+				"kafka.retention":     "kafka-configs.sh --bootstrap-server " + b.Addr() + " --alter --entity-type topics --entity-name thin --add-config retention.ms=259200000",
+				"kafka.max_message":   "max.message.bytes=",
+				"kafka.output_topics": "--create --topic ai_output --partitions 12 --replication-factor 1",
 			},
 		},
 		{

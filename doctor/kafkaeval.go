@@ -22,6 +22,11 @@ type KafkaFacts struct {
 	TopicConfigs      map[string]string // effective topic configs (DescribeConfigs, defaults included)
 	BrokerConfigs     map[string]string // one broker's configs, when readable
 
+	// OutputTopics are the topics workers produce to (results, DLQ):
+	// name -> partitions, 0 = missing.
+	OutputTopics map[string]int
+	outputOrder  []string
+
 	Group        string
 	GroupMembers int
 	Workers      int // configured --workers
@@ -61,6 +66,9 @@ func (f KafkaFacts) wantRF() int {
 // reachability check comes first).
 func JudgeKafka(f KafkaFacts) []Check {
 	out := []Check{judgeBrokers(f), judgeTopic(f)}
+	if len(f.OutputTopics) > 0 {
+		out = append(out, judgeOutputTopics(f))
+	}
 	if !f.TopicExists {
 		return append(out, skipped(SectionKafka, "topic "+f.Topic+" missing",
 			[2]string{"kafka.partitions", "partitions vs workers"},
@@ -115,6 +123,51 @@ func judgeTopic(f KafkaFacts) Check {
 		"(or check --input)",
 		f.bootstrap(), f.Topic, SeedPartitions, f.wantRF(), min(SeedMinISR, f.wantRF()),
 		(SeedRetentionHours * time.Hour).Milliseconds(), SeedMessageMaxBytes, SeedCompression)
+	return c
+}
+
+// SetOutputTopics records the produce-side topics in the order given.
+func (f *KafkaFacts) SetOutputTopics(names []string, partitions []int) {
+	f.OutputTopics = map[string]int{}
+	f.outputOrder = nil
+	for i, n := range names {
+		if _, dup := f.OutputTopics[n]; dup {
+			continue
+		}
+		f.OutputTopics[n] = partitions[i]
+		f.outputOrder = append(f.outputOrder, n)
+	}
+}
+
+func judgeOutputTopics(f KafkaFacts) Check {
+	c := kafkaCheck("kafka.output_topics", "output and DLQ topics")
+	c.Want = "exist"
+	c.Why = "workers produce results and rejected records there; with auto-creation off (the seed) every produce fails and the input is never committed"
+	var seen, missing, cmds []string
+	for _, n := range f.outputOrder {
+		p := f.OutputTopics[n]
+		if p > 0 {
+			seen = append(seen, fmt.Sprintf("%s (%d partitions)", n, p))
+			continue
+		}
+		missing = append(missing, n)
+		parts := SeedPartitions
+		if strings.HasSuffix(n, ".dlq") {
+			parts = 3 // bad input is rare; a few partitions keep its order readable
+		}
+		cmds = append(cmds, fmt.Sprintf("kafka-topics.sh --bootstrap-server %s --create --topic %s --partitions %d --replication-factor %d",
+			f.bootstrap(), n, parts, f.wantRF()))
+	}
+	if len(missing) == 0 {
+		c.Status, c.Seen = Pass, strings.Join(seen, ", ")
+		return c
+	}
+	c.Status = Fail
+	c.Seen = "missing: " + strings.Join(missing, ", ")
+	if len(seen) > 0 {
+		c.Seen += "; present: " + strings.Join(seen, ", ")
+	}
+	c.Fix = strings.Join(cmds, "\n") + "\n(or check --output / --dlq)"
 	return c
 }
 

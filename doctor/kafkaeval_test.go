@@ -7,7 +7,7 @@ import (
 
 // seedTopic is a 3-broker cluster configured exactly as the seed says.
 func seedTopic() KafkaFacts {
-	return KafkaFacts{
+	f := KafkaFacts{
 		Bootstrap: []string{"k1:9092", "k2:9092"}, BrokerCount: 3,
 		Topic: "ai_input", TopicExists: true, Partitions: 12, ReplicationFactor: 3,
 		TopicConfigs: map[string]string{"min.insync.replicas": "2", "max.message.bytes": "2000000",
@@ -16,6 +16,8 @@ func seedTopic() KafkaFacts {
 		Group:         "tf_serving_group", GroupMembers: 4, Workers: 4,
 		SampledRecords: 200, LargestRecord: 2048, GroupStatus: "OK",
 	}
+	f.SetOutputTopics([]string{"ai_output", "ai_input.dlq"}, []int{12, 3})
+	return f
 }
 
 func TestJudgeKafka(t *testing.T) {
@@ -66,6 +68,10 @@ func TestJudgeKafka(t *testing.T) {
 		{"group STALL", func(f *KafkaFacts) { f.GroupStatus = "STALL"; f.GroupDetail = "partition 3" }, "kafka.group", Fail, "STALL, lag 0 (partition 3)", "stuck"},
 		{"group STOP", func(f *KafkaFacts) { f.GroupStatus = "STOP" }, "kafka.group", Fail, "STOP", "stopped committing"},
 		{"group REWIND", func(f *KafkaFacts) { f.GroupStatus = "REWIND" }, "kafka.group", Warn, "REWIND", "--describe --group tf_serving_group"},
+		{"output topics present", func(*KafkaFacts) {}, "kafka.output_topics", Pass, "ai_output (12 partitions), ai_input.dlq (3 partitions)", ""},
+		{"DLQ missing", func(f *KafkaFacts) { f.SetOutputTopics([]string{"ai_output", "ai_input.dlq"}, []int{12, 0}) }, "kafka.output_topics", Fail,
+			"missing: ai_input.dlq; present: ai_output", "kafka-topics.sh --bootstrap-server k1:9092,k2:9092 --create --topic ai_input.dlq --partitions 3 --replication-factor 3"},
+		{"both missing", func(f *KafkaFacts) { f.SetOutputTopics([]string{"out", "out"}, []int{0, 0}) }, "kafka.output_topics", Fail, "missing: out", "--topic out --partitions 12"},
 		{"group unreadable", func(f *KafkaFacts) { f.GroupErr = "GROUP_AUTHORIZATION_FAILED" }, "kafka.group", Warn, "unknown: GROUP_AUTH", "--group tf_serving_group"},
 		{"group ERR", func(f *KafkaFacts) { f.GroupStatus = "ERR" }, "kafka.group", Fail, "ERR", "kafka-consumer-groups.sh"},
 	}

@@ -56,6 +56,8 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+doctor.DefaultTFServingREST+" with the embedded default, otherwise not read")
 	fs.StringVar(&o.Model, "model", doctor.DefaultModel, "model name on TF Serving")
 	fs.StringVar(&o.Input, "input", doctor.DefaultInput, "input topic")
+	fs.StringVar(&o.Output, "output", doctor.DefaultOutput, "results topic the workers produce to")
+	fs.StringVar(&o.DLQ, "dlq", doctor.DefaultDLQ, "dead-letter topic for bad input")
 	fs.StringVar(&o.Group, "group", doctor.DefaultGroup, "inference workers' consumer group")
 	fs.IntVar(&o.Workers, "workers", doctor.DefaultWorkers, "configured number of inference workers, compared with the partitions")
 	fs.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")

@@ -163,7 +163,7 @@ func TestDoctorHealthyStackExitsZero(t *testing.T) {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, s := range []string{"PASS  input topic ai_input", "exists, 12 partitions", "PASS  model my_model", "PASS  server-side batching", "PASS  Predict p99 (probe)", ": healthy"} {
+	for _, s := range []string{"PASS  input topic ai_input", "PASS  output and DLQ topics", "exists, 12 partitions", "PASS  model my_model", "PASS  server-side batching", "PASS  Predict p99 (probe)", ": healthy"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("report lacks %q", s)
 		}
