@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"syscall"
 	"testing"
@@ -99,11 +100,24 @@ func BenchmarkDrain(b *testing.B) {
 	n := benchEnvInt("WORKER_BENCH_RECORDS", 200_000)
 	e := newTestEnv(b)
 	e.preload(b, n, 2048)
+	var rates, cpus []float64
 	for i := 0; b.Loop(); i++ {
 		rate, cpu := e.drain(b, n, "bench-"+strconv.Itoa(i))
-		b.ReportMetric(rate, "msg/s")
-		b.ReportMetric(cpu, "cpu-us/msg")
+		b.Logf("drain %d: %d records, %.0f msg/s, %.1f cpu-us/msg", i+1, n, rate, cpu)
+		rates, cpus = append(rates, rate), append(cpus, cpu)
 	}
+	// The machine is shared: the median of -benchtime=Nx drains is the figure.
+	b.ReportMetric(median(rates), "msg/s")
+	b.ReportMetric(median(cpus), "cpu-us/msg")
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
 }
 
 // drain runs a pool on a fresh group until n results are acked.
@@ -135,8 +149,9 @@ func (e *testEnv) drain(tb testing.TB, n int, group string) (msgPerSec, cpuUsPer
 	var doneAt time.Time
 	var cpuDone time.Duration
 	for {
-		s := p.Stats()
-		got := s.Produced + s.DLQ
+		// Counters, not Stats(): merging the latency windows every few
+		// milliseconds would be measured as the worker's CPU.
+		got := p.produced.Load() + p.dlq.Load()
 		if first.IsZero() && got > 0 {
 			// Measure from the first result: group join and the initial
 			// rebalance are not throughput.
@@ -149,7 +164,7 @@ func (e *testEnv) drain(tb testing.TB, n int, group string) (msgPerSec, cpuUsPer
 		if time.Now().After(deadline) {
 			tb.Fatalf("drained %d of %d in 10 minutes", got, n)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 	cctx, ccancel := context.WithTimeout(context.Background(), 12*time.Second)
 	defer ccancel()
@@ -162,11 +177,13 @@ func (e *testEnv) drain(tb testing.TB, n int, group string) (msgPerSec, cpuUsPer
 	return float64(n) / secs, float64((cpuDone - cpuFirst).Microseconds()) / float64(n)
 }
 
-// BenchmarkSeedConsumer drains records with the seed's consumer_inference.py
-// (Debian's python3-confluent-kafka and python3-requests, one REST :predict
-// per record) against the same broker and model server, and the worker on
-// the same records, side by side (WORKER_BENCH_SEED_RECORDS, default 3,000:
-// the seed's consumer is slow).
+// BenchmarkSeedConsumer drains the same pre-loaded 2 KB records with the
+// seed's consumer_inference.py (Debian's python3-confluent-kafka and
+// python3-requests, one REST :predict per record, against our model server)
+// and with the worker, side by side on one broker. The seed's consumer is
+// slow, so it stops after WORKER_BENCH_SEED_RECORDS (default 3,000); the
+// worker drains WORKER_BENCH_RECORDS (default here 50,000) so its rate is
+// a steady state, not a ramp.
 func BenchmarkSeedConsumer(b *testing.B) {
 	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
 		b.Skip("no /usr/bin/python3")
@@ -175,8 +192,10 @@ func BenchmarkSeedConsumer(b *testing.B) {
 		b.Skip("python3-confluent-kafka or python3-requests is not installed (apt-get install python3-confluent-kafka python3-requests)")
 	}
 	n := benchEnvInt("WORKER_BENCH_SEED_RECORDS", 3000)
+	nw := max(n, benchEnvInt("WORKER_BENCH_RECORDS", 50_000))
 	e := newTestEnv(b)
-	e.preload(b, n, 2048)
+	e.preload(b, nw, 2048)
+	var seed, work []float64
 	script, _ := filepath.Abs("testdata/consumer_inference.py")
 	for i := 0; b.Loop(); i++ {
 		url := "http://" + e.model.restAddr + "/v1/models/" + DefaultModel + ":predict"
@@ -200,9 +219,11 @@ func BenchmarkSeedConsumer(b *testing.B) {
 		if r.Records != n || r.Errors != 0 {
 			b.Fatalf("seed consumer: %d records, %d errors", r.Records, r.Errors)
 		}
-		workerRate, _ := e.drain(b, n, "worker-"+strconv.Itoa(i))
-		b.ReportMetric(r.Rate, "seed-msg/s")
-		b.ReportMetric(workerRate, "worker-msg/s")
-		b.ReportMetric(workerRate/r.Rate, "speedup")
+		workerRate, _ := e.drain(b, nw, "worker-"+strconv.Itoa(i))
+		b.Logf("run %d: seed consumer %.0f msg/s (%d records), worker %.0f msg/s (%d records)", i+1, r.Rate, n, workerRate, nw)
+		seed, work = append(seed, r.Rate), append(work, workerRate)
 	}
+	b.ReportMetric(median(seed), "seed-msg/s")
+	b.ReportMetric(median(work), "worker-msg/s")
+	b.ReportMetric(median(work)/median(seed), "speedup")
 }

@@ -167,6 +167,9 @@ func tuneProducer(c *sarama.Config, maxMessageBytes int) {
 	c.Producer.RequiredAcks = sarama.WaitForAll
 	c.Net.MaxOpenRequests = 1
 	c.Producer.Compression = sarama.CompressionZSTD
+	// Results are small JSON; zstd's fastest level keeps most of the ratio
+	// at a fraction of the default level's CPU (it showed as 7% of a drain).
+	c.Producer.CompressionLevel = 1
 	c.Producer.Flush.Bytes = 64 << 10
 	c.Producer.Flush.Frequency = 5 * time.Millisecond
 	c.Producer.Flush.MaxMessages = 0
@@ -407,8 +410,8 @@ func (p *Pool) breakerChanged(from, to string) {
 // records, commit and leave the group; the producer flushes. It returns
 // within ctx's deadline and at most about 10 s.
 func (p *Pool) Close(ctx context.Context) error {
-	if !p.started.Load() {
-		return nil
+	if !p.started.Load() || p.producer == nil {
+		return nil // never started, or Start failed before anything ran
 	}
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
