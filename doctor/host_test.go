@@ -3,6 +3,7 @@ package doctor
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeRoot writes files (path relative to root -> content) under a temp dir.
@@ -353,4 +355,47 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Options)
+		want string // "" = valid
+	}{
+		{"defaults", func(*Options) {}, ""},
+		{"broker without port", func(o *Options) { o.Kafka.Brokers = []string{"kafka-1"} }, "--brokers"},
+		{"tfserving without port", func(o *Options) { o.TF.Address = "tf-1" }, "--tfserving"},
+		{"rest without port", func(o *Options) { o.TFServingREST = "tf-1" }, "--tfserving-rest"},
+		{"huge probe", func(o *Options) { o.ProbeRequests = 1e6 }, "probe requests"},
+		{"huge timeout", func(o *Options) { o.SectionTimeout = time.Hour }, "section timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var o Options
+			tc.mod(&o)
+			o.SetDefaults()
+			err := o.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+			if tc.want == "" {
+				return // running it would dial the real default ports
+			}
+			if _, err := Run(context.Background(), o); err == nil {
+				t.Errorf("Run accepted invalid options")
+			}
+		})
+	}
+}
+
+func TestSetDefaultsBoundsClientTimeouts(t *testing.T) {
+	o := Options{SectionTimeout: 2 * time.Second}
+	o.SetDefaults()
+	if o.Kafka.DialTimeout > time.Second || o.Kafka.RequestTimeout > time.Second || o.TF.Timeout > time.Second {
+		t.Fatalf("client timeouts exceed half the section: kafka dial %s req %s, tf %s", o.Kafka.DialTimeout, o.Kafka.RequestTimeout, o.TF.Timeout)
+	}
+	if !o.embeddedKafka || !o.embeddedTF || o.TFServingREST != DefaultTFServingREST {
+		t.Fatalf("defaults should be the embedded stack: %+v", o)
+	}
 }

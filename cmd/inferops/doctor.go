@@ -62,6 +62,7 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.Workers, "workers", doctor.DefaultWorkers, "configured number of inference workers, compared with the partitions")
 	fs.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")
 	fs.DurationVar(&o.SectionTimeout, "timeout", doctor.DefaultSectionTimeout, "time limit for each of the Kafka and TF Serving sections")
+	host := fs.Bool("host", true, "run the host checks (--host=false when checking a remote cluster from another machine)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	printName := fs.String("print", "", "print a recommended config file instead of checking: "+strings.Join(doctor.PrintableNames(), ", "))
 	if err := parseFlags(fs, args); err != nil {
@@ -85,6 +86,7 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: --proc-root %q: not a directory (want / or the mount point of a host's root filesystem)", errUsage, o.ProcRoot)
 	}
 	o.Kafka = *kafka
+	o.NoHost = !*host
 	report, err := doctor.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
