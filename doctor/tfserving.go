@@ -59,6 +59,11 @@ func CheckTFServing(ctx context.Context, o Options) []Check {
 	}
 	if o.TFServingREST != "" {
 		out = append(out, checkBatching(ctx, o))
+	} else {
+		c := tfCheck("tfserving.batching", "server-side batching")
+		c.Status, c.Seen = Info, "not checked: no REST address"
+		c.Fix = "pass --tfserving-rest host:8501 (TF Serving's --rest_api_port) to read its Prometheus metrics"
+		out = append(out, c)
 	}
 	return out
 }

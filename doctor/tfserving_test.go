@@ -85,7 +85,7 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 		},
 		{
 			name: "slow model", mod: func(c *modelserver.Config) { c.InjectLatency = 60 * time.Millisecond },
-			want: map[string]Status{"tfserving.predict": Warn},
+			want: map[string]Status{"tfserving.predict": Warn, "tfserving.batching": Info},
 			seen: map[string]string{"tfserving.predict": "over 50 calls"},
 			fix:  map[string]string{"tfserving.predict": "GPU"},
 		},
