@@ -94,6 +94,11 @@ type Model struct {
 	statusLv Level
 	statusAt time.Time
 
+	// scaleTo is the worker count the last +/- asked for until the data
+	// shows it (-1: none pending), so "+ + +" adds three workers even though
+	// the snapshot still shows the old count while the group rebalances.
+	scaleTo int
+
 	cache string
 	dirty bool
 }
@@ -102,10 +107,15 @@ type pick struct{ label, spec string }
 
 type tickMsg time.Time
 
+// RefreshMsg makes the console re-read its backend now, outside the timer
+// (tests driving the model without a running program send it).
+type RefreshMsg struct{}
+
 // actionMsg reports the outcome of a backend command.
 type actionMsg struct {
-	what string
-	err  error
+	what  string
+	err   error
+	scale bool
 }
 
 // New returns a console model.
@@ -114,7 +124,7 @@ func New(opt Options) (*Model, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{opt: opt, keys: DefaultKeyMap(), st: DefaultStyles(opt.NoColor), dirty: true, sortCol: colLag}
+	m := &Model{opt: opt, keys: DefaultKeyMap(), st: DefaultStyles(opt.NoColor), dirty: true, sortCol: colLag, scaleTo: -1}
 	m.setData(opt.Backend.Snapshot())
 	return m, nil
 }
@@ -122,7 +132,7 @@ func New(opt Options) (*Model, error) {
 // NewStatic returns a model that renders fixed data (golden tests,
 // screenshots of a given state); its keys still move focus and overlays.
 func NewStatic(d Data, noColor bool) *Model {
-	m := &Model{opt: Options{}, keys: DefaultKeyMap(), st: DefaultStyles(noColor), dirty: true, sortCol: colLag}
+	m := &Model{opt: Options{}, keys: DefaultKeyMap(), st: DefaultStyles(noColor), dirty: true, sortCol: colLag, scaleTo: -1}
 	m.opt.SetDefaults()
 	m.setData(d)
 	return m
@@ -145,6 +155,9 @@ func (m *Model) Init() tea.Cmd {
 
 func (m *Model) setData(d Data) {
 	m.data = d
+	if d.Header.Workers == m.scaleTo {
+		m.scaleTo = -1
+	}
 	m.resort()
 	m.dirty = true
 }
@@ -154,6 +167,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.SetSize(msg.Width, msg.Height)
+	case RefreshMsg:
+		if m.opt.Backend != nil {
+			m.setData(m.opt.Backend.Snapshot())
+		}
 	case tickMsg:
 		if m.opt.Backend != nil {
 			m.setData(m.opt.Backend.Snapshot())
@@ -163,6 +180,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.tick()
 	case actionMsg:
+		if msg.err != nil && msg.scale {
+			m.scaleTo = -1
+		}
 		if msg.err != nil {
 			m.setStatus(Error, msg.what+": "+msg.err.Error())
 			m.opt.Logger.Error("console action failed", "action", msg.what, "err", msg.err)
@@ -208,7 +228,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 			m.ov, m.confirm = ovNone, nil
 			return p.run
 		case key.Matches(k, m.keys.No):
-			m.ov, m.confirm = ovNone, nil
+			m.ov, m.confirm, m.scaleTo = ovNone, nil, -1
 			m.setStatus(Info, "cancelled")
 		}
 		return nil
@@ -274,7 +294,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		if m.data.Perf.Running != nil {
 			m.focusOn(pPerf)
 			return m.ask("cancel the running perf test ("+m.data.Perf.Running.Scenario+")?", true, func() tea.Msg {
-				return actionMsg{"perf test cancelled", m.opt.Backend.CancelPerf()}
+				return actionMsg{what: "perf test cancelled", err: m.opt.Backend.CancelPerf()}
 			})
 		}
 		if m.denied("run a perf test") {
@@ -342,7 +362,11 @@ func (m *Model) scale(delta int) tea.Cmd {
 		m.setStatus(Warn, "cannot scale: started with --no-worker (watching only)")
 		return nil
 	}
-	n := m.data.Header.Workers + delta
+	base := m.data.Header.Workers
+	if m.scaleTo >= 0 {
+		base = m.scaleTo
+	}
+	n := base + delta
 	if n < 0 {
 		m.setStatus(Warn, "already at 0 workers (consumption stopped)")
 		return nil
@@ -352,10 +376,11 @@ func (m *Model) scale(delta int) tea.Cmd {
 		return nil
 	}
 	m.setStatus(Info, fmt.Sprintf("scaling to %d workers…", n))
+	m.scaleTo = n
 	return m.ask(fmt.Sprintf("scale group %s to %d local workers?", m.data.Group, n), true, func() tea.Msg {
 		ctx, cancel := m.ctx()
 		defer cancel()
-		return actionMsg{fmt.Sprintf("scaled to %d workers", n), m.opt.Backend.ScaleTo(ctx, n)}
+		return actionMsg{fmt.Sprintf("scaled to %d workers", n), m.opt.Backend.ScaleTo(ctx, n), true}
 	})
 }
 
@@ -371,7 +396,7 @@ func (m *Model) pause() tea.Cmd {
 	return m.ask(strings.TrimSuffix(what, "d")+"?", p, func() tea.Msg {
 		ctx, cancel := m.ctx()
 		defer cancel()
-		return actionMsg{what, m.opt.Backend.SetPaused(ctx, p)}
+		return actionMsg{what: what, err: m.opt.Backend.SetPaused(ctx, p)}
 	})
 }
 
@@ -423,7 +448,7 @@ func (m *Model) menuKey(k tea.KeyPressMsg) tea.Cmd {
 			return m.ask("switch "+m.data.Model+" to "+p.label+"?", true, func() tea.Msg {
 				ctx, cancel := m.ctx()
 				defer cancel()
-				return actionMsg{"target model version: " + p.spec, m.opt.Backend.SetTarget(ctx, p.spec)}
+				return actionMsg{what: "target model version: " + p.spec, err: m.opt.Backend.SetTarget(ctx, p.spec)}
 			})
 		}
 		sc := m.data.Perf.Scenarios[m.pickIdx]
@@ -432,7 +457,7 @@ func (m *Model) menuKey(k tea.KeyPressMsg) tea.Cmd {
 		return m.ask(fmt.Sprintf("run perf scenario %s (%s msg/s) against this cluster?", sc.Name, num(sc.TargetRate)), true, func() tea.Msg {
 			ctx, cancel := m.ctx()
 			defer cancel()
-			return actionMsg{"perf test " + sc.Name + " started", m.opt.Backend.StartPerf(ctx, sc.Name)}
+			return actionMsg{what: "perf test " + sc.Name + " started", err: m.opt.Backend.StartPerf(ctx, sc.Name)}
 		})
 	}
 	return nil

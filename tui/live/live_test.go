@@ -34,7 +34,8 @@ func eventually(t *testing.T, a *Adapter, what string, within time.Duration, ok 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s: not true within %s; last data: kafka err %q, %d partitions, in %v", what, within, d.Kafka.Err, len(d.Kafka.Partitions), d.Flow.In)
+	t.Fatalf("%s: not true within %s; last data: kafka err %q, %d partitions, header %+v, %d members, models %+v, events %+v",
+		what, within, d.Kafka.Err, len(d.Kafka.Partitions), d.Header, len(d.Workers.Members), d.Models.Versions, d.Events.Items)
 	return d
 }
 

@@ -1,0 +1,246 @@
+package live
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/IBM/sarama"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/infer/perf"
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/tui"
+)
+
+// stack is the embedded default the console runs, on free ports under
+// t.TempDir(): broker, model server, worker pool, demo traffic, collector,
+// adapter, and the console model on top.
+type stack struct {
+	b     *cluster.Broker
+	pool  *worker.Pool
+	ad    *Adapter
+	model *tui.Model
+}
+
+func startStack(t *testing.T, workers int) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b := startBroker(t)
+	// Both shipped versions served (TF's default policy serves only the
+	// latest), with labels, as an operator doing a canary would run it.
+	base := filepath.Join(t.TempDir(), "my_model")
+	if _, err := model.Materialize(base); err != nil {
+		t.Fatal(err)
+	}
+	mcf := filepath.Join(t.TempDir(), "models.config")
+	if err := os.WriteFile(mcf, []byte(fmt.Sprintf(`model_config_list {
+  config {
+    name: "my_model"
+    base_path: %q
+    model_platform: "tensorflow"
+    model_version_policy { all {} }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 2 }
+  }
+}
+`, base)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", ModelConfigFile: mcf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ms.Close() })
+	tfs, err := tfserving.Dial(tfserving.Config{Address: ms.GRPCAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tfs.Close() })
+	md, err := tfs.Metadata(ctx, "my_model", tfserving.Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, width, _, err := md.DefaultInput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := b.ClientConfig()
+	pool, err := worker.NewPool(kc, tfs, worker.Config{Workers: workers}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, cc := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cc()
+		_ = pool.Close(c)
+	})
+	gen, err := demo.Start(ctx, demo.Config{Kafka: kc, Rate: 200, FeatureWidth: width, NoBursts: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gen.Close() })
+	col, err := cluster.NewCollector(kc, cluster.TopicInput, cluster.GroupInfer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = col.Close() })
+	ad, err := New(Config{Collector: col, Demo: gen, TFS: tfs, Pool: pool, Mode: "embedded", Brokers: b.Addrs(),
+		Input: cluster.TopicInput, Output: cluster.TopicOutput, DLQ: cluster.TopicDLQ, Group: cluster.GroupInfer, Model: "my_model",
+		Interval: 300 * time.Millisecond, Labels: map[int64][]string{1: {"stable"}, 2: {"canary"}},
+		Perf: &PerfRunner{Duration: 3 * time.Second, Rate: 1000, Base: perf.Options{Kafka: kc, TFServing: tfs, Model: "my_model",
+			Embedded: true, Workers: 1, HistoryPath: t.TempDir() + "/perf-history.jsonl"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Run(ctx)
+	m, err := tui.New(tui.Options{Backend: ad, Refresh: 300 * time.Millisecond, NoColor: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetSize(120, 40)
+	return &stack{b: b, pool: pool, ad: ad, model: m}
+}
+
+// press sends keys to the console model and runs the commands they return
+// (as bubbletea would, but synchronously), feeding results back.
+func (s *stack) press(t *testing.T, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		s.model.Update(tui.RefreshMsg{})
+		var msg tea.KeyPressMsg
+		switch k {
+		case "enter":
+			msg = tea.KeyPressMsg{Code: tea.KeyEnter}
+		case "down":
+			msg = tea.KeyPressMsg{Code: tea.KeyDown}
+		default:
+			msg = tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
+		}
+		_, cmd := s.model.Update(msg)
+		for cmd != nil {
+			out := cmd()
+			if out == nil {
+				break
+			}
+			_, cmd = s.model.Update(out)
+		}
+	}
+}
+
+// TestKeysScaleTheGroup: + and - change the number of members Kafka sees
+// in the group, and the screen says so.
+func TestKeysScaleTheGroup(t *testing.T) {
+	s := startStack(t, 2)
+	members := func(n int) func(tui.Data) bool {
+		return func(d tui.Data) bool { return d.Header.Workers == n && len(d.Workers.Members) == n && d.Header.GroupState == "Stable" }
+	}
+	eventually(t, s.ad, "2 members", 30*time.Second, members(2))
+	s.press(t, "+")
+	eventually(t, s.ad, "3 members after +", 30*time.Second, members(3))
+	s.press(t, "-", "-")
+	eventually(t, s.ad, "1 member after - -", 30*time.Second, members(1))
+	s.model.Update(tui.RefreshMsg{})
+	if scr := s.model.View().Content; !strings.Contains(scr, "workers 1") {
+		t.Errorf("screen does not show workers 1:\n%s", scr)
+	}
+}
+
+// TestVersionSwitchChangesServedVersion: picking version 1 in the v menu
+// makes new results carry model_version 1 on the output topic.
+func TestVersionSwitchChangesServedVersion(t *testing.T) {
+	s := startStack(t, 2)
+	d := eventually(t, s.ad, "results from version 2", 30*time.Second, func(d tui.Data) bool { return d.Header.Served == 2 && len(d.Models.Versions) >= 2 })
+	if d.Models.Versions[0].Version != 1 {
+		t.Fatalf("models panel versions %+v, want 1 then 2", d.Models.Versions)
+	}
+	// The picker lists latest, then each version in order: down once is v1.
+	s.press(t, "v", "down", "enter")
+	if tgt := s.pool.Target(); tgt.Version != 1 {
+		t.Fatalf("worker target %v after picking version 1", tgt)
+	}
+	eventually(t, s.ad, "served version 1 on screen", 30*time.Second, func(d tui.Data) bool { return d.Header.Served == 1 && d.Header.Target == "1" })
+
+	// New results on the output topic carry model_version 1.
+	sc, _ := s.b.ClientConfig().Sarama()
+	client, err := sarama.NewClient(s.b.Addrs(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	parts, _ := client.Partitions(cluster.TopicOutput)
+	got := make(chan int64, 64)
+	for _, p := range parts {
+		pc, err := cons.ConsumePartition(cluster.TopicOutput, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				var r struct {
+					V int64 `json:"model_version"`
+				}
+				if json.Unmarshal(m.Value, &r) == nil {
+					select {
+					case got <- r.V:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	deadline := time.After(20 * time.Second)
+	for seen := 0; seen < 20; seen++ {
+		select {
+		case v := <-got:
+			if v != 1 {
+				t.Fatalf("a result produced after the switch carries model_version %d, want 1", v)
+			}
+		case <-deadline:
+			t.Fatalf("only %d new results within 20 s", seen)
+		}
+	}
+}
+
+// TestPerfRunFromTheConsole: p, enter runs the first scenario to the end
+// and the perf panel shows its results table.
+func TestPerfRunFromTheConsole(t *testing.T) {
+	s := startStack(t, 2)
+	eventually(t, s.ad, "worker running", 30*time.Second, func(d tui.Data) bool { return d.Header.Workers == 2 })
+	s.press(t, "p", "enter")
+	eventually(t, s.ad, "perf progress", 30*time.Second, func(d tui.Data) bool { return d.Perf.Running != nil })
+	d := eventually(t, s.ad, "perf result", 120*time.Second, func(d tui.Data) bool { return d.Perf.Result != nil || d.Perf.Err != "" })
+	if d.Perf.Err != "" {
+		t.Fatalf("perf run failed: %s", d.Perf.Err)
+	}
+	if d.Perf.Result.Scenario != "small" || len(d.Perf.Result.Metrics) == 0 {
+		t.Fatalf("result %+v", d.Perf.Result)
+	}
+	s.model.Update(tui.RefreshMsg{})
+	scr := s.model.View().Content
+	for _, want := range []string{"this run", "kafka msg/s", "latency p99", "small"} {
+		if !strings.Contains(scr, want) {
+			t.Errorf("perf table: %q missing from the screen:\n%s", want, scr)
+		}
+	}
+}
