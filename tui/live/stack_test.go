@@ -147,7 +147,9 @@ func (s *stack) press(t *testing.T, keys ...string) {
 func TestKeysScaleTheGroup(t *testing.T) {
 	s := startStack(t, 2)
 	members := func(n int) func(tui.Data) bool {
-		return func(d tui.Data) bool { return d.Header.Workers == n && len(d.Workers.Members) == n && d.Header.GroupState == "Stable" }
+		return func(d tui.Data) bool {
+			return d.Header.Workers == n && len(d.Workers.Members) == n && d.Header.GroupState == "Stable"
+		}
 	}
 	eventually(t, s.ad, "2 members", 30*time.Second, members(2))
 	s.press(t, "+")
