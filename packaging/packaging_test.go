@@ -189,7 +189,10 @@ func contains(list []string, v string) bool {
 // a scratch root next to the real binary.
 func TestUnitVerifies(t *testing.T) {
 	needBinary(t)
-	needTool(t, "systemd-analyze", "systemd")
+	// Optional even in CI: the unit's directives are also checked above.
+	if _, err := exec.LookPath("systemd-analyze"); err != nil {
+		t.Skip("systemd-analyze not installed (apt-get install systemd); TestUnitHardening still checks the unit")
+	}
 	root := t.TempDir()
 	unitDir := filepath.Join(root, "usr/lib/systemd/system")
 	copyFile(t, filepath.Join(repoRoot, "packaging", "inferops-worker.service"), filepath.Join(unitDir, "inferops-worker.service"), 0o644)
