@@ -39,7 +39,7 @@ type Config struct {
 	Output          string // --output
 	DLQ             string // --dlq
 	Group           string // --group
-	Workers         int    // --workers: consumer-group members in this process
+	Workers         int    // --workers: consumer-group members in this process (0 = the default 4)
 	MaxBatch        int    // --max-batch: rows per Predict
 	BatchTimeout    time.Duration
 	MaxMessageBytes int              // --max-message-bytes: larger inputs go to the DLQ
@@ -119,7 +119,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--input %q is also --output or --dlq: results would be read back as input", c.Input))
 	}
 	if c.Workers < 0 {
-		errs = append(errs, fmt.Errorf("--workers %d: want 0 or more (0 starts paused)", c.Workers))
+		errs = append(errs, fmt.Errorf("--workers %d: want 1 or more (pause a running pool instead)", c.Workers))
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > 10000 {
 		errs = append(errs, fmt.Errorf("--max-batch %d: want 1..10000 (TF Serving's default max_batch_size is 64)", c.MaxBatch))
