@@ -232,12 +232,47 @@ func testServeStartErrors(t *testing.T, bin string) {
 }
 
 func testServeBrokerOff(t *testing.T, bin string) {
-	if len(serveParts) != 1 {
-		t.Skipf("%d serve parts registered: --broker=false alone still serves the others", len(serveParts))
+	if len(serveParts) == 1 {
+		out, err := serveCmd(t, bin, "--ephemeral", "--broker=false").CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "nothing to serve") {
+			t.Fatalf("--broker=false with no other part: %v\n%s", err, out)
+		}
+		return
 	}
-	out, err := serveCmd(t, bin, "--ephemeral", "--broker=false").CombinedOutput()
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "nothing to serve") {
-		t.Fatalf("--broker=false with no other part: %v\n%s", err, out)
+	// Other parts still run: the ready line names them but no kafka=.
+	cmd := serveCmd(t, bin, "--ephemeral", "--broker=false")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lineCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lineCh <- sc.Text()
+		}
+		close(lineCh)
+	}()
+	select {
+	case line := <-lineCh:
+		f := readyFields(line)
+		if f == nil || f["kafka"] != "" || len(f) < 2 {
+			t.Errorf("--broker=false ready line %q: want other parts and no kafka=", line)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no ready line; stderr:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 }
 
