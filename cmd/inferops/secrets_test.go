@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/logging"
 )
@@ -40,6 +42,11 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
+	models, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer models.Close()
 
 	pwFile := filepath.Join(dir, "kafka.password")
 	writeFile(t, pwFile, fileSecret+"\n")
@@ -69,10 +76,17 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 		{"status, password from the config file", []string{"status", "--config", withYAMLPassword, "--sample", "0", "--json"}, []string{"INFEROPS_SASL_PASSWORD="}, false, "ai_input"},
 		{"status, wrong password file", append([]string{"status", "--sasl-username", "filesvc", "--sasl-password-file", wrongFile}, saslArgs...), nil, true, ""},
 		{"status, wrong env password", append([]string{"status", "--sasl-username", "filesvc"}, saslArgs...), []string{"INFEROPS_SASL_PASSWORD=" + envSecret}, true, ""},
+		{"worker JSON log at debug, env password", append([]string{"worker", "--sasl-username", "svc", "--log-level", "debug", "--tfserving", models.GRPCAddr()}, saslArgs[:4]...),
+			[]string{"INFEROPS_SASL_PASSWORD=" + envSecret}, false, `"msg":"worker running"`},
+		{"doctor, wrong password file", append([]string{"doctor", "--sasl-username", "svc", "--sasl-password-file", wrongFile, "--tfserving", "127.0.0.1:1"}, saslArgs[:4]...),
+			nil, true, "Kafka"},
 		{"unknown key next to a password", []string{"config", "print", "--config", badNextToSecret}, nil, true, "kafka.sasl.mechanizm: unknown key (did you mean kafka.sasl.mechanism?)"},
 		{"broken YAML around a password", []string{"version", "--config", badYAML}, nil, true, "not valid YAML"},
 		{"bad env value with a password set", []string{"config", "print"}, []string{"INFEROPS_SASL_PASSWORD=" + envSecret, "INFEROPS_WORKERS=" + envSecret}, true, "INFEROPS_WORKERS"},
 	}
+	// Long-running commands are stopped with SIGTERM after this long; their
+	// exit status is not checked.
+	runFor := map[string]time.Duration{"worker JSON log at debug, env password": 4 * time.Second}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tctx, tcancel := context.WithTimeout(ctx, 60*time.Second)
@@ -82,7 +96,17 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 			cmd.Env = append(cmd.Env, tt.env...)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
-			err := cmd.Run()
+			var err error
+			if d := runFor[tt.name]; d > 0 {
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(d)
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+				_ = cmd.Wait()
+			} else {
+				err = cmd.Run()
+			}
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("inferops %s: err %v, wantErr %v\n%s", strings.Join(tt.args, " "), err, tt.wantErr, out.String())
 			}
