@@ -39,11 +39,27 @@ func runToEnd(t *testing.T, o Options) *Result {
 		t.Fatal(err)
 	}
 	limit := o.Scenario.Duration + o.DrainTimeout + o.WarmupTimeout + 60*time.Second
-	select {
-	case <-r.Done():
-	case <-time.After(limit):
-		r.Cancel()
-		t.Fatalf("run did not finish within %v: %+v", limit, r.Progress())
+	timeout := time.After(limit)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var live Progress // the last snapshot taken while sending
+wait:
+	for {
+		select {
+		case <-r.Done():
+			break wait
+		case <-timeout:
+			r.Cancel()
+			t.Fatalf("run did not finish within %v: %+v", limit, r.Progress())
+		case <-tick.C:
+			if p := r.Progress(); p.Phase == PhaseRunning {
+				live = p
+			}
+		}
+	}
+	// The console draws from Progress: while sending it counts up.
+	if live.Sent == 0 || live.Elapsed <= 0 || live.Elapsed > live.Duration || live.TargetRate <= 0 {
+		t.Errorf("no live progress seen while sending: %+v", live)
 	}
 	res, err := r.Result()
 	if err != nil {
@@ -203,5 +219,58 @@ func TestOptionsValidate(t *testing.T) {
 	o.SetDefaults()
 	if o.Output != "ai_output" || o.DLQ != "ai_input.dlq" {
 		t.Errorf("--topic ai_input defaults output %s dlq %s, want the production ones", o.Output, o.DLQ)
+	}
+}
+
+// --find-max doubles the rate while steps pass and lowers it while they
+// fail, within its step budget, and reports every step it took.
+func TestFindMax(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	for _, tc := range []struct {
+		name    string
+		slo     time.Duration
+		rates   []float64
+		maxRate float64
+	}{
+		// Every step meets a 5 s SLO at these rates: 100, 200, 400.
+		{"all pass", 5 * time.Second, []float64{100, 200, 400}, 400},
+		// No record crosses Kafka twice in 1 µs: every step fails, halving.
+		{"all fail", time.Microsecond, []float64{100, 50, 25}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := smallScenario(100, time.Second)
+			sc.SLO = tc.slo
+			res := runToEnd(t, Options{Scenario: sc, Kafka: kc, TFServing: tfs, Workers: 2,
+				FindMax: true, FindMaxSteps: len(tc.rates), FindMaxStepDuration: time.Second})
+			fm := res.FindMax
+			if fm == nil {
+				t.Fatal("no find_max in the result")
+			}
+			var rates []float64
+			for _, s := range fm.Steps {
+				rates = append(rates, s.Rate)
+			}
+			if len(rates) != len(tc.rates) {
+				t.Fatalf("steps at %v, want %v", rates, tc.rates)
+			}
+			for i := range rates {
+				// A failing step may aim at 90% of what it achieved when
+				// that is below half; at these rates it never is.
+				if rates[i] != tc.rates[i] {
+					t.Errorf("steps at %v, want %v", rates, tc.rates)
+					break
+				}
+			}
+			if fm.MaxRate != tc.maxRate {
+				t.Errorf("max rate %v, want %v", fm.MaxRate, tc.maxRate)
+			}
+			if res.Pass != (tc.maxRate > 0) || (tc.maxRate > 0 && res.TargetRate != tc.maxRate) {
+				t.Errorf("reported step: target %v pass %v; want the best passing step", res.TargetRate, res.Pass)
+			}
+		})
 	}
 }
