@@ -84,6 +84,7 @@ type Model struct {
 	filter    string
 	filtering bool
 	order     []int // indices into data.Kafka.Partitions, filtered and sorted
+	owner     func(string) string
 	scroll    [numPanels]int
 
 	ov       overlay
@@ -155,6 +156,11 @@ func (m *Model) Init() tea.Cmd {
 
 func (m *Model) setData(d Data) {
 	m.data = d
+	names := make([]string, 0, len(d.Workers.Members))
+	for _, mb := range d.Workers.Members {
+		names = append(names, mb.ClientID)
+	}
+	m.owner = ownerTrim(names)
 	if d.Header.Workers == m.scaleTo {
 		m.scaleTo = -1
 	}

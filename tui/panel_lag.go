@@ -161,7 +161,7 @@ func (m *Model) lagPanel(w, h int) ([]string, string) {
 			case colConsume:
 				s = num(p.ConsumeRate)
 			case colOwner:
-				s = p.Owner
+				s = m.owner(p.Owner)
 				if s == "" {
 					s = "-"
 				}

@@ -228,7 +228,7 @@ func (m *Model) workersPanel(w, h int) []string {
 	start := clampStart(m.scroll[pWorkers], len(ms), h-len(lines))
 	for i := start; i < len(ms) && len(lines) < h; i++ {
 		mb := ms[i]
-		name := mb.ClientID
+		name := m.owner(mb.ClientID)
 		if name == "" {
 			name = mb.ID
 		}

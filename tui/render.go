@@ -170,7 +170,7 @@ func (m *Model) header(w int) []string {
 	// "my_model latest→v2": what the worker asks for, then what served it.
 	modelSeg := d.Model
 	if hd.Target != "" || hd.Served > 0 {
-		modelSeg += " " + st.Dim.Render(orDash(hd.Target)+"→") + st.Bold.Render(served)
+		modelSeg += " " + st.Dim.Render(targetLabel(hd.Target)+"→") + st.Bold.Render(served)
 	}
 	line1 := []segment{
 		{st.HeaderBrand.Render("inferops"), 0},
@@ -219,6 +219,42 @@ func readOnlySeg(st Styles, reason string) string {
 		return ""
 	}
 	return st.Warn.Render("READ-ONLY")
+}
+
+// targetLabel shows a version target the way the picker names it:
+// latest, v2, or the label.
+func targetLabel(t string) string {
+	switch {
+	case t == "":
+		return "-"
+	case strings.HasPrefix(t, "label:"):
+		return strings.TrimPrefix(t, "label:")
+	case strings.Trim(t, "0123456789") == "":
+		return "v" + t
+	}
+	return t
+}
+
+// ownerTrim returns a function that drops the first dash-separated word
+// every owner shares ("inferops-worker-3" -> "worker-3"): narrow owner
+// columns then show the part that differs.
+func ownerTrim(names []string) func(string) string {
+	prefix := ""
+	for i, n := range names {
+		if n == "" {
+			continue
+		}
+		j := strings.IndexByte(n, '-')
+		if j <= 0 || j == len(n)-1 {
+			return func(s string) string { return s }
+		}
+		if i == 0 || prefix == "" {
+			prefix = n[:j+1]
+		} else if !strings.HasPrefix(n, prefix) {
+			return func(s string) string { return s }
+		}
+	}
+	return func(s string) string { return strings.TrimPrefix(s, prefix) }
 }
 
 func orDash(s string) string {

@@ -221,3 +221,26 @@ func abs(f float64) float64 {
 	}
 	return f
 }
+
+func TestOwnerTrimAndTargetLabel(t *testing.T) {
+	owners := []struct {
+		names []string
+		in    string
+		want  string
+	}{
+		{[]string{"inferops-worker-1", "inferops-worker-2"}, "inferops-worker-2", "worker-2"},
+		{[]string{"inferops-worker-1", "remote-w0"}, "inferops-worker-1", "inferops-worker-1"},
+		{[]string{"solo"}, "solo", "solo"},
+		{nil, "x-y", "x-y"},
+	}
+	for _, tc := range owners {
+		if got := ownerTrim(tc.names)(tc.in); got != tc.want {
+			t.Errorf("ownerTrim(%v)(%q) = %q, want %q", tc.names, tc.in, got, tc.want)
+		}
+	}
+	for in, want := range map[string]string{"": "-", "latest": "latest", "2": "v2", "label:stable": "stable"} {
+		if got := targetLabel(in); got != want {
+			t.Errorf("targetLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

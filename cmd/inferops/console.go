@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/internal/paths"
 	"github.com/inferops/inferops/tui"
@@ -50,6 +52,9 @@ type consoleConfig struct {
 	SLO       time.Duration
 	PerfDur   time.Duration
 	Env       serveEnv
+	// DemoLabels: the console configured the embedded model server itself
+	// (both versions, labels stable=1 and canary=2).
+	DemoLabels bool
 }
 
 // Validate names the flag to fix.
@@ -114,6 +119,13 @@ func runConsole(ctx context.Context, args []string) error {
 	if cfg.ReadOnly {
 		cfg.NoWorker = true
 	}
+	if len(cfg.Kafka.Brokers) == 0 && cfg.TFServing == "" {
+		applied, err := demoModelConfig(fs, cfg.Env)
+		if err != nil {
+			return err
+		}
+		cfg.DemoLabels = applied
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -121,6 +133,53 @@ func runConsole(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: the console needs a terminal; for scripts use 'inferops status --json' or 'inferops worker'", errUsage)
 	}
 	return console(ctx, cfg, parts)
+}
+
+// demoModelConfig makes the embedded model server serve both shipped
+// versions of my_model with the labels stable (1) and canary (2), unless
+// the operator gave their own model flags: TF Serving's default policy
+// serves only the latest version, and a console demo of switching versions
+// needs two.
+func demoModelConfig(fs *flag.FlagSet, env serveEnv) (bool, error) {
+	mf := fs.Lookup("model-config-file")
+	if mf == nil || env.Ephemeral {
+		return false, nil
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "model-config-file", "model-base-path", "model-name", "model-server":
+			given = true
+		}
+	})
+	if given || os.Getenv(envName("model-config-file")) != "" || os.Getenv(envName("model-base-path")) != "" {
+		return false, nil
+	}
+	dir, err := filepath.Abs(env.DataDir)
+	if err != nil {
+		return false, fmt.Errorf("--data-dir %q: %v", env.DataDir, err)
+	}
+	base := filepath.Join(dir, "models", model.Name)
+	if _, err := model.Materialize(base); err != nil {
+		return false, fmt.Errorf("%v (check --data-dir permissions)", err)
+	}
+	path := filepath.Join(dir, "console-models.config")
+	text := fmt.Sprintf(`# Written by inferops console: both shipped versions, labelled.
+model_config_list {
+  config {
+    name: %q
+    base_path: %q
+    model_platform: "tensorflow"
+    model_version_policy { all {} }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 2 }
+  }
+}
+`, model.Name, base)
+	if err := os.WriteFile(path, []byte(text), 0o640); err != nil {
+		return false, fmt.Errorf("--data-dir %s: %v", dir, err)
+	}
+	return true, fs.Set("model-config-file", path)
 }
 
 // console starts what the mode needs, runs the screen, then stops
@@ -228,6 +287,9 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 		Collector: col, Demo: gen, Logger: log, Mode: mode, Brokers: cfg.Kafka.Brokers, ReadOnly: readOnly,
 		NoWorker: cfg.NoWorker, Input: cfg.Input, Output: cfg.Output, DLQ: cfg.DLQ, Group: cfg.Group,
 		Model: cfg.Model, TFServing: cfg.TFServing, SLO: cfg.SLO, Interval: cfg.Refresh,
+	}
+	if cfg.DemoLabels {
+		lcfg.Labels = map[int64][]string{1: {"stable"}, 2: {"canary"}}
 	}
 	w.attach(&lcfg)
 	if w.tfs != nil && !cfg.ReadOnly {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
@@ -17,7 +19,15 @@ type poolState struct {
 	stats     worker.Stats
 	lastEvent time.Time
 	breached  bool
+	// Dead letters are summarised into one event per dlqEvery instead of
+	// one per record: the DLQ panel has the details, and a producer sending
+	// 1% garbage must not push every other event off the log.
+	dlqAt     time.Time
+	dlqCount  uint64
+	dlqErrors map[string]uint64
 }
+
+const dlqEvery = 30 * time.Second
 
 func (a *Adapter) hasPoolLocked() bool { return a.cfg.Pool != nil }
 
@@ -82,6 +92,9 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 			continue
 		}
 		a.pool.lastEvent = e.Time
+		if e.Kind == worker.EventDLQ {
+			continue
+		}
 		lv := tui.Info
 		switch e.Kind {
 		case worker.EventError:
@@ -107,6 +120,26 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 				a.addEventLocked(tui.Event{T: now, Kind: "slo", Level: tui.Info, Text: fmt.Sprintf("end-to-end p99 %s is back within the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
 			}
 			a.pool.breached = breach
+		}
+	}
+
+	if a.pool.dlqAt.IsZero() {
+		a.pool.dlqAt, a.pool.dlqErrors = now, map[string]uint64{}
+	}
+	if now.Sub(a.pool.dlqAt) >= dlqEvery || (a.pool.dlqCount == 0 && st.DLQ > 0) {
+		if n := st.DLQ - a.pool.dlqCount; n > 0 {
+			var reasons []string
+			for k, v := range st.Errors {
+				if d := v - a.pool.dlqErrors[k]; d > 0 && k != "predict" && k != "produce" && k != "consume" {
+					reasons = append(reasons, fmt.Sprintf("%s %d", k, d))
+				}
+			}
+			sort.Strings(reasons)
+			a.addEventLocked(tui.Event{T: now, Kind: "dlq", Level: tui.Warn, Text: fmt.Sprintf("%d dead letters since %s: %s", n, a.pool.dlqAt.Format("15:04:05"), strings.Join(reasons, ", "))})
+		}
+		a.pool.dlqAt, a.pool.dlqCount = now, st.DLQ
+		for k, v := range st.Errors {
+			a.pool.dlqErrors[k] = v
 		}
 	}
 
