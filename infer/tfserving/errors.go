@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/inferops/inferops/infer/tfpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -26,7 +27,8 @@ func (e *Error) Error() string {
 	if e.Status.Code() == codes.Unavailable {
 		s = fmt.Sprintf("connect to TF Serving at %s: %s: %s", e.Addr, e.Op, msg)
 	} else {
-		s = fmt.Sprintf("TF Serving at %s: %s: %s: %s", e.Addr, e.Op, e.Status.Code(), msg)
+		// TF's spelling (NOT_FOUND), which operators see in TF's own logs.
+		s = fmt.Sprintf("TF Serving at %s: %s: %s: %s", e.Addr, e.Op, tfpb.Code(e.Status.Code()), msg)
 	}
 	if e.Advice != "" {
 		s += " (" + e.Advice + ")"

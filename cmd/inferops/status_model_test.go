@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/modelserver"
+)
+
+// runModelSection parses args with the model section's flags (plus a
+// --brokers like status.go's) and collects it.
+func runModelSection(t *testing.T, args ...string) (*statusReport, string, error) {
+	t.Helper()
+	sec := modelStatusSection()
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.String("brokers", "", "")
+	sec.flags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	r := &statusReport{}
+	err := sec.collect(context.Background(), r)
+	var b strings.Builder
+	sec.text(&b, r)
+	return r, b.String(), err
+}
+
+func TestStatusModelSection(t *testing.T) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "my_model")
+	if _, err := model.Materialize(base); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "models.config")
+	if err := os.WriteFile(cfgFile, []byte(fmt.Sprintf(`model_config_list { config {
+		name: "my_model" base_path: "%s" model_version_policy { all {} }
+		version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } version_labels { key: "blue" value: 2 } } }`, base)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := modelserver.Start(context.Background(), modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", ModelConfigFile: cfgFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	r, text, err := runModelSection(t, "--tfserving", s.GRPCAddr(), "--labels", "stable,canary,blue,gold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Model.(*modelReport)
+	if len(rep.Versions) != 2 || rep.Versions[0].Version != 2 || rep.Versions[0].State != "AVAILABLE" ||
+		strings.Join(rep.Versions[0].Labels, ",") != "blue,canary" || strings.Join(rep.Versions[1].Labels, ",") != "stable" {
+		t.Fatalf("versions %+v", rep.Versions)
+	}
+	if _, ok := rep.Labels["gold"]; ok {
+		t.Fatal("unknown label reported")
+	}
+	sig := rep.Signature
+	if sig == nil || sig.Version != 2 || sig.Inputs[0].Alias != "features" || sig.Inputs[0].DType != "DT_FLOAT" ||
+		fmt.Sprint(sig.Inputs[0].Shape) != "[-1 32]" || sig.Outputs[0].Alias != "score" {
+		t.Fatalf("signature %+v", sig)
+	}
+	for _, want := range []string{"model my_model at " + s.GRPCAddr(), "VERSION", "2        AVAILABLE  blue,canary  OK",
+		"1        AVAILABLE  stable       OK", "signature serving_default (tensorflow/serving/predict) of version 2",
+		"input   features  DT_FLOAT  [-1,32]", "output  score     DT_FLOAT  [-1,1]"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+
+	// A real cluster without --tfserving: no model section at all.
+	if r, _, err := runModelSection(t, "--brokers", "k1:9092"); err != nil || r.Model != nil {
+		t.Fatalf("with --brokers only: %v %v", r.Model, err)
+	}
+	// Unknown model and unreachable server: errors that say what to do.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--tfserving", s.GRPCAddr(), "--model", "nope"}, []string{"NOT_FOUND: Could not find any versions of model nope", "--model"}},
+		{[]string{"--tfserving", dead}, []string{"connect to TF Serving at " + dead, "set --tfserving"}},
+	} {
+		if _, _, err := runModelSection(t, tt.args...); err == nil {
+			t.Fatalf("%v: no error", tt.args)
+		} else {
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v: %q lacks %q", tt.args, err, w)
+				}
+			}
+		}
+	}
+}
