@@ -74,7 +74,7 @@ type Pool struct {
 	prevBat [2]uint64 // batches, rows at the previous tick
 	metrics *metrics
 
-	lastDLQEvent atomic.Int64
+	lastDLQEvent, lastProduceEvent atomic.Int64
 
 	// predictHook lets tests inject TF Serving's INVALID_ARGUMENT for chosen
 	// rows (the real model server accepts every finite row we validated).
@@ -470,7 +470,6 @@ func (p *Pool) readSuccesses() {
 // stays unmarked (blocking its partition's commits) until a retry succeeds.
 func (p *Pool) readErrors() {
 	defer p.prodWG.Done()
-	attempts := map[*item]int{}
 	for perr := range p.producer.Errors() {
 		it, ok := perr.Msg.Metadata.(*item)
 		if !ok {
@@ -479,15 +478,14 @@ func (p *Pool) readErrors() {
 		p.countError("produce")
 		if p.ctx.Err() != nil || it.tr.isRevoked() {
 			// Shutting down or the partition moved: hand it back.
-			delete(attempts, it)
 			it.tr.end()
 			p.pending.Add(-1)
 			p.putItem(it)
 			continue
 		}
-		n := attempts[it]
-		attempts[it] = n + 1
-		if n%10 == 0 {
+		n := it.produceAttempts
+		it.produceAttempts++
+		if onceASecond(&p.lastProduceEvent) {
 			p.event(EventError, fmt.Sprintf("produce to %s failed (retrying, commits of %s/%d wait): %v", perr.Msg.Topic, it.topic, it.partition, perr.Err))
 		}
 		d := p.backoff.delay(n)

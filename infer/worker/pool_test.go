@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -545,6 +548,50 @@ func TestPipelineRejectedRowsSplitOut(t *testing.T) {
 		t.Fatalf("errors %v", p.Stats().Errors)
 	}
 	t.Logf("%d Predict calls for %d records", calls.Load(), len(in.keys))
+}
+
+// Kafka refuses the results for a while: the produces are retried, nothing
+// is committed meanwhile, and every record arrives once Kafka takes writes.
+func TestPipelineProduceFailuresBlockCommits(t *testing.T) {
+	e := newTestEnv(t)
+	fault := e.broker.Cluster().Fault(kfake.Fault{
+		Keys: []kmsg.Key{kmsg.Produce}, Topic: DefaultOutput, Err: kerr.NotEnoughReplicas, Count: -1,
+	})
+	in := newInput()
+	e.produce(0, 1000, 0, in)
+	p := e.pool(Config{Workers: 2, Group: "produce_fault_group"})
+	waitFor(t, "produce errors to reach the worker", 30*time.Second, func() bool { return p.Stats().Errors["produce"] > 0 })
+	if s := p.Stats(); s.Produced != 0 {
+		t.Fatalf("%d results acked while Kafka refused every write", s.Produced)
+	}
+	admin, err := sarama.NewClusterAdmin(e.kafka.Brokers, mustSarama(t, e.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	time.Sleep(1500 * time.Millisecond) // > the auto-commit interval
+	offs, err := admin.ListConsumerGroupOffsets("produce_fault_group", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blocks := range offs.Blocks {
+		for part, blk := range blocks {
+			if blk.Offset > 0 {
+				t.Fatalf("partition %d committed offset %d although no result was acked", part, blk.Offset)
+			}
+		}
+	}
+	fault.Remove()
+	o := e.collect(in, 60*time.Second)
+	t.Logf("produce errors=%d duplicates=%d", p.Stats().Errors["produce"], o.duplicates())
+}
+
+func mustSarama(t *testing.T, c cluster.Config) *sarama.Config {
+	sc, err := c.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
 }
 
 func TestTwoPoolsShareTheGroup(t *testing.T) {

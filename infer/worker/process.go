@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -29,6 +30,8 @@ type item struct {
 	feats     []float32
 	ts        time.Time // record timestamp, for end-to-end latency
 	dlq       bool
+
+	produceAttempts int // failed produces so far, for the retry backoff
 
 	out []byte // result value
 	src []byte // inferops-source header value
@@ -64,18 +67,19 @@ func (p *Pool) deadLetter(it *item, rerr *recordError) {
 	p.countError(rerr.Reason)
 	p.recent.add(DLQRecord{Time: time.Now(), Reason: rerr.Reason, Topic: it.topic, Partition: it.partition, Offset: it.offset,
 		Preview: append([]byte(nil), it.value[:min(len(it.value), 200)]...)})
-	if p.dlqEventAllowed() {
+	if onceASecond(&p.lastDLQEvent) {
 		p.event(EventDLQ, fmt.Sprintf("%s/%d/%d -> %s: %s", it.topic, it.partition, it.offset, p.cfg.DLQ, rerr.Error()))
 	}
 	p.send(it)
 }
 
-// dlqEventAllowed rate-limits DLQ events so a flood of bad input cannot push
-// everything else out of the event ring.
-func (p *Pool) dlqEventAllowed() bool {
+// onceASecond rate-limits an event kind so a flood of bad input or failed
+// writes cannot push everything else out of the event ring (the counters
+// still count every one).
+func onceASecond(last *atomic.Int64) bool {
 	now := time.Now().Unix()
-	last := p.lastDLQEvent.Load()
-	return last != now && p.lastDLQEvent.CompareAndSwap(last, now)
+	l := last.Load()
+	return l != now && last.CompareAndSwap(l, now)
 }
 
 // process predicts one micro-batch and produces its results.

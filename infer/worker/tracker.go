@@ -2,6 +2,7 @@ package worker
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // partitionTracker keeps at-least-once for one claimed partition: records are
@@ -23,7 +24,16 @@ type partitionTracker struct {
 	revoked bool  // the session that owned this claim has ended
 	mark    func(next int64)
 	onMark  func(topic string, partition int32, next int64)
+
+	// inflight counts records handed to the pipeline (batcher, Predict,
+	// producer) and not yet acked or handed back; a draining claim waits for
+	// it to reach zero.
+	inflight atomic.Int64
 }
+
+func (t *partitionTracker) begin()        { t.inflight.Add(1) }
+func (t *partitionTracker) end()          { t.inflight.Add(-1) }
+func (t *partitionTracker) inFlight() int { return int(t.inflight.Load()) }
 
 func newPartitionTracker(topic string, partition int32, mark func(next int64)) *partitionTracker {
 	return &partitionTracker{topic: topic, partition: partition, marked: -1, mark: mark}
