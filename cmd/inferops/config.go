@@ -70,6 +70,7 @@ type effectiveKey struct {
 type effectiveConfig struct {
 	File       string         `json:"config_file"`
 	FileSource string         `json:"config_file_source,omitempty"`
+	Warnings   []string       `json:"warnings,omitempty"`
 	Keys       []effectiveKey `json:"keys"`
 }
 
@@ -108,6 +109,7 @@ func configPrint(w io.Writer, args []string) error {
 	ec := effectiveConfig{Keys: make([]effectiveKey, 0, len(config.Keys))}
 	if layers.File != nil {
 		ec.File = layers.File.Path
+		ec.Warnings = layers.File.Warnings
 		ec.FileSource = layers.Origins["config"].Source.String()
 		if o := layers.Origins["config"]; o.Source != config.SourceDefault {
 			ec.FileSource = o.Where

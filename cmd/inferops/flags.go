@@ -77,6 +77,9 @@ func parseFlagLayers(fs *flag.FlagSet, args []string) (*config.Layers, error) {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		layers.File = f
+		for _, w := range f.Warnings {
+			fmt.Fprintf(os.Stderr, "inferops: warning: %s\n", w)
+		}
 	}
 	if err := layers.Apply(fs); err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)

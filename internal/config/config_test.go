@@ -284,6 +284,22 @@ func TestResolvePath(t *testing.T) {
 			}
 		})
 	}
+	withPW := filepath.Join(dir, "pw.yaml")
+	for mode, wantWarn := range map[os.FileMode]bool{0o644: true, 0o640: false} {
+		if err := os.WriteFile(withPW, []byte("kafka: {sasl: {password: warn-me-123}}\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(withPW, mode); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Load(withPW)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(f.Warnings) == 1 && strings.Contains(f.Warnings[0], "chmod 0640"); got != wantWarn {
+			t.Errorf("mode %04o: warnings %q, want a chmod warning: %v", mode, f.Warnings, wantWarn)
+		}
+	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing file: %v", err)
 	}

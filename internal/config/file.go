@@ -16,6 +16,9 @@ import (
 type File struct {
 	Path   string
 	Values map[string]Value // by key path
+	// Warnings are problems that do not stop a command, e.g. a password in
+	// a file every local user can read.
+	Warnings []string
 }
 
 // Value is one key the file sets.
@@ -44,7 +47,19 @@ func Load(path string) (*File, error) {
 		}
 		return nil, fmt.Errorf("config file %s: %v", path, errors.Unwrap(err))
 	}
-	return Parse(path, b)
+	f, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o004 != 0 {
+		for _, k := range Keys {
+			if _, set := f.Values[k.Path]; set && k.Secret {
+				f.Warnings = append(f.Warnings, fmt.Sprintf("%s holds %s and every local user can read it (mode %04o): chmod 0640 it, or move the password to %s or %s.password_file",
+					path, k.Path, st.Mode().Perm(), k.Env(), strings.TrimSuffix(k.Path, ".password")))
+			}
+		}
+	}
+	return f, nil
 }
 
 // Parse checks data (the contents of path) against the schema. Errors name
