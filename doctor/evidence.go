@@ -1,7 +1,10 @@
 package doctor
 
 import (
+	"sort"
+
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/worker"
 )
 
 // KafkaEvidence fills the Kafka half of Evidence from the collector's recent
@@ -48,4 +51,81 @@ func WorstStatus(s *cluster.Snapshot) (string, int32) {
 		return "", -1
 	}
 	return worst.String(), part
+}
+
+// dlqReasons are the worker's dead-letter reasons; its Errors map also
+// counts consume/produce/predict failures, which are not the producer's
+// fault and stay out of the DLQ evidence.
+var dlqReasons = []string{
+	worker.ReasonInvalidJSON, worker.ReasonMissingFeatures, worker.ReasonNonNumeric, worker.ReasonWrongWidth,
+	worker.ReasonNonFinite, worker.ReasonOversized, worker.ReasonBadID, worker.ReasonRejected,
+}
+
+// WorkerEvidence fills the inference half of Evidence from the pool's
+// stats over the recent window (oldest first). maxBatch is --max-batch.
+// Rates come from the counters' change across the window, so one snapshot
+// gives latency and batching but no DLQ rate.
+func WorkerEvidence(window []worker.Stats, maxBatch int) Evidence {
+	e := Evidence{MaxBatch: maxBatch}
+	var first, last *worker.Stats
+	for i := range window {
+		s := &window[i]
+		if s.Time.IsZero() {
+			continue
+		}
+		if first == nil {
+			first = s
+		}
+		last = s
+		if s.Predict.Count > 0 {
+			e.PredictP99 = append(e.PredictP99, s.Predict.P99)
+		}
+	}
+	if last == nil {
+		return e
+	}
+	e.AvgBatchSize = last.AvgBatch
+	e.PredictLatency = last.Predict.P50
+	if last.AvgBatch > 0 {
+		// QPS counts rows answered; each Predict call carries AvgBatch rows.
+		e.PredictQPS = last.QPS / last.AvgBatch
+	}
+	e.BreakerState = last.Breaker
+	e.Workers = last.Workers
+	dt := last.Time.Sub(first.Time).Seconds()
+	if dt <= 0 {
+		return e
+	}
+	// A restarted pool resets its counters: a negative delta is no rate.
+	delta := func(a, b uint64) float64 {
+		if b < a {
+			return 0
+		}
+		return float64(b - a)
+	}
+	e.DLQRate = delta(first.DLQ, last.DLQ) / dt
+	e.RecordsPerSec = delta(first.Consumed, last.Consumed) / dt
+	for _, r := range dlqReasons {
+		if d := delta(first.Errors[r], last.Errors[r]); d > 0 {
+			e.DLQTopReasons = append(e.DLQTopReasons, ReasonCount{Reason: r, Count: int64(d)})
+		}
+	}
+	sort.SliceStable(e.DLQTopReasons, func(i, j int) bool { return e.DLQTopReasons[i].Count > e.DLQTopReasons[j].Count })
+	return e
+}
+
+// MergeEvidence combines KafkaEvidence and WorkerEvidence into what Advise
+// takes: the Kafka fields from k, the inference fields from w.
+func MergeEvidence(k, w Evidence) Evidence {
+	k.PredictP99, k.AvgBatchSize, k.MaxBatch = w.PredictP99, w.AvgBatchSize, w.MaxBatch
+	k.PredictLatency, k.PredictQPS, k.RecordsPerSec = w.PredictLatency, w.PredictQPS, w.RecordsPerSec
+	k.DLQRate, k.DLQTopReasons = w.DLQRate, w.DLQTopReasons
+	k.BreakerState = w.BreakerState
+	if w.TFServingAddr != "" {
+		k.TFServingAddr = w.TFServingAddr
+	}
+	if w.Workers > 0 {
+		k.Workers = w.Workers
+	}
+	return k
 }

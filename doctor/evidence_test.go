@@ -1,9 +1,12 @@
 package doctor
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/worker"
 )
 
 func snap(lag int64, members int, parts ...cluster.PartitionLag) *cluster.Snapshot {
@@ -62,4 +65,78 @@ func TestKafkaEvidence(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWorkerEvidence(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	stat := func(sec int, consumed, dlq uint64, p99ms int, avg, qps float64, breaker string, errs map[string]uint64) worker.Stats {
+		return worker.Stats{Time: t0.Add(time.Duration(sec) * time.Second), Consumed: consumed, DLQ: dlq, Errors: errs,
+			Predict:  worker.LatencySummary{P50: time.Duration(p99ms) * time.Millisecond / 2, P99: time.Duration(p99ms) * time.Millisecond, Count: 10},
+			AvgBatch: avg, QPS: qps, Breaker: breaker, Workers: 4}
+	}
+	tests := []struct {
+		name      string
+		window    []worker.Stats
+		wantRules []string
+		check     func(t *testing.T, e Evidence)
+	}{
+		{"empty", nil, nil, func(t *testing.T, e Evidence) {
+			if e.MaxBatch != 64 || e.DLQRate != 0 {
+				t.Errorf("%+v", e)
+			}
+		}},
+		{"bad producer: DLQ rate and top reasons from counter deltas", []worker.Stats{
+			stat(0, 1000, 10, 5, 32, 2000, "closed", map[string]uint64{worker.ReasonInvalidJSON: 10, "produce": 3}),
+			stat(10, 21000, 510, 5, 32, 2000, "closed", map[string]uint64{worker.ReasonInvalidJSON: 410, worker.ReasonWrongWidth: 100, "produce": 90}),
+		}, []string{"dlq-bad-producer"}, func(t *testing.T, e Evidence) {
+			if e.DLQRate != 50 || e.RecordsPerSec != 2000 {
+				t.Errorf("rates %v dlq/s %v rec/s", e.DLQRate, e.RecordsPerSec)
+			}
+			if len(e.DLQTopReasons) != 2 || e.DLQTopReasons[0] != (ReasonCount{worker.ReasonInvalidJSON, 400}) || e.DLQTopReasons[1].Count != 100 {
+				t.Errorf("reasons %+v (produce errors must not count)", e.DLQTopReasons)
+			}
+		}},
+		{"p99 rising while batches stay at one row", []worker.Stats{
+			stat(0, 0, 0, 10, 1.2, 300, "closed", nil), stat(5, 1500, 0, 16, 1.1, 300, "closed", nil), stat(10, 3000, 0, 30, 1.0, 300, "closed", nil),
+		}, []string{"batching"}, func(t *testing.T, e Evidence) {
+			if len(e.PredictP99) != 3 || e.PredictQPS != 300 {
+				t.Errorf("%+v", e)
+			}
+		}},
+		{"breaker open", []worker.Stats{stat(0, 0, 0, 5, 10, 0, "open", nil)}, []string{"breaker-open"}, nil},
+		{"counters reset by a restart give no rate", []worker.Stats{
+			stat(0, 5000, 400, 5, 32, 100, "closed", nil), stat(10, 100, 2, 5, 32, 100, "closed", nil),
+		}, nil, func(t *testing.T, e Evidence) {
+			if e.DLQRate != 0 || e.RecordsPerSec != 0 {
+				t.Errorf("rates after a reset: %+v", e)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := WorkerEvidence(tc.window, 64)
+			e := MergeEvidence(KafkaEvidence([]*cluster.Snapshot{snap(10, 12, twelveOK()...)}, []string{"b:9092"}), w)
+			if e.Topic != "ai_input" || e.Members != 12 {
+				t.Errorf("Kafka half lost in the merge: %+v", e)
+			}
+			var got []string
+			for _, a := range Advise(e) {
+				got = append(got, a.Rule)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.wantRules) {
+				t.Fatalf("rules %v, want %v (evidence %+v)", got, tc.wantRules, e)
+			}
+			if tc.check != nil {
+				tc.check(t, w)
+			}
+		})
+	}
+}
+
+func twelveOK() []cluster.PartitionLag {
+	var ps []cluster.PartitionLag
+	for p := int32(0); p < 12; p++ {
+		ps = append(ps, part(p, 10, cluster.StatusOK))
+	}
+	return ps
 }
