@@ -154,12 +154,46 @@ func (m *Model) Predict(dst, x []float32, rows int) error {
 	return nil
 }
 
-// dense is y = act(xW + b) for a batch. The loop order (row, input, output)
-// streams each weight row once per input and skips zero inputs, which ReLU
-// layers produce in abundance.
+// dense is y = act(xW + b) for a batch. Rows go four at a time so each
+// weight row is loaded once per four rows (the loop is bound by loads, not
+// multiplies); zero inputs, which ReLU layers produce in abundance, are
+// skipped when a whole group of rows has them.
 func dense(l *Layer, x, y []float32, rows int) {
 	in, out := l.In, l.Out
-	for r := 0; r < rows; r++ {
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		y0 := y[(r+0)*out : (r+1)*out : (r+1)*out]
+		y1 := y[(r+1)*out : (r+2)*out : (r+2)*out]
+		y2 := y[(r+2)*out : (r+3)*out : (r+3)*out]
+		y3 := y[(r+3)*out : (r+4)*out : (r+4)*out]
+		copy(y0, l.B)
+		copy(y1, l.B)
+		copy(y2, l.B)
+		copy(y3, l.B)
+		x0 := x[(r+0)*in : (r+1)*in : (r+1)*in]
+		x1 := x[(r+1)*in : (r+2)*in : (r+2)*in]
+		x2 := x[(r+2)*in : (r+3)*in : (r+3)*in]
+		x3 := x[(r+3)*in : (r+4)*in : (r+4)*in]
+		for i := range x0 {
+			a, b, c, d := x0[i], x1[i], x2[i], x3[i]
+			if a == 0 && b == 0 && c == 0 && d == 0 {
+				continue
+			}
+			w := l.W[i*out : (i+1)*out : (i+1)*out]
+			w = w[:len(y0)]
+			y1, y2, y3 := y1[:len(w)], y2[:len(w)], y3[:len(w)]
+			for j, wj := range w {
+				y0[j] += a * wj
+				y1[j] += b * wj
+				y2[j] += c * wj
+				y3[j] += d * wj
+			}
+		}
+		for _, yr := range [4][]float32{y0, y1, y2, y3} {
+			activate(l.Act, yr)
+		}
+	}
+	for ; r < rows; r++ {
 		yr := y[r*out : (r+1)*out : (r+1)*out]
 		copy(yr, l.B)
 		xr := x[r*in : (r+1)*in : (r+1)*in]
@@ -168,21 +202,26 @@ func dense(l *Layer, x, y []float32, rows int) {
 				continue
 			}
 			w := l.W[i*out : (i+1)*out : (i+1)*out]
-			for j := range yr {
-				yr[j] += v * w[j]
+			w = w[:len(yr)]
+			for j, wj := range w {
+				yr[j] += v * wj
 			}
 		}
-		switch l.Act {
-		case ReLU:
-			for j, v := range yr {
-				if v < 0 {
-					yr[j] = 0
-				}
+		activate(l.Act, yr)
+	}
+}
+
+func activate(act Activation, y []float32) {
+	switch act {
+	case ReLU:
+		for j, v := range y {
+			if v < 0 {
+				y[j] = 0
 			}
-		case Sigmoid:
-			for j, v := range yr {
-				yr[j] = float32(1 / (1 + math.Exp(-float64(v))))
-			}
+		}
+	case Sigmoid:
+		for j, v := range y {
+			y[j] = float32(1 / (1 + math.Exp(-float64(v))))
 		}
 	}
 }
