@@ -122,6 +122,46 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 	}
 }
 
+// TestPlantedSecretNotInStatusReport runs `status --report` (when the status
+// command has it) with a planted password and greps both report files.
+func TestPlantedSecretNotInStatusReport(t *testing.T) {
+	bin := inferopsBinary(t)
+	help, _ := exec.Command(bin, "status", "--help").CombinedOutput()
+	if !strings.Contains(string(help), "--report") {
+		t.Skip("status has no --report yet")
+	}
+	const planted = "Planted-Report-Secret-4e4e"
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	broker, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true,
+		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLPlain, Users: map[string]string{"svc": planted}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	file := filepath.Join(dir, "incident.md")
+	cmd := exec.CommandContext(ctx, bin, "status", "--brokers", broker.Addr(), "--sasl-mechanism", "PLAIN", "--sasl-username", "svc", "--sample", "0", "--report", file)
+	cmd.Env = append(os.Environ(), "INFEROPS_CONFIG=", "INFEROPS_SASL_PASSWORD="+planted, "XDG_STATE_HOME="+dir, "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("status --report: %v\n%s", err, out)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "incident.*"))
+	if len(files) < 2 {
+		t.Fatalf("want the Markdown report and its JSON twin, got %v", files)
+	}
+	for _, f := range append(files, "(output)") {
+		b := out
+		if f != "(output)" {
+			b, _ = os.ReadFile(f)
+		}
+		if strings.Contains(string(b), planted) {
+			t.Errorf("%s contains the planted password", f)
+		}
+	}
+}
+
 // TestSecretsStayOutOfLogs logs what a careless caller might: the whole
 // cluster.Config (its Password is a plain string) and an auth error that
 // quotes the password. The registry that parseFlags fills scrubs both.
