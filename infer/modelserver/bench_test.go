@@ -1,0 +1,106 @@
+package modelserver
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tfserving"
+)
+
+// BenchmarkPredictGRPC is one client calling Predict over loopback gRPC,
+// one call at a time (unloaded): rows/s and the call latency percentiles.
+// Compare rows/s with infer/model's BenchmarkPredict (in-process compute).
+//
+//	go test -run '^$' -bench 'PredictGRPC|InProcess' ./infer/modelserver
+func BenchmarkPredictGRPC(b *testing.B) {
+	for _, batching := range []bool{false, true} {
+		s := startServer(b, Config{EnableBatching: batching, RESTAddr: "-"})
+		c := dial(b, s)
+		for _, rows := range []int{1, 8, 64} {
+			name := "batch=" + strconv.Itoa(rows)
+			if batching {
+				name += "/server-batching"
+			}
+			b.Run(name, func(b *testing.B) {
+				req := tfserving.PredictRequest{Model: model.Name, Input: model.Input, Rows: rows, Width: model.Width, Data: features(rows)}
+				ctx := context.Background()
+				if _, err := c.Predict(ctx, req); err != nil { // connect and warm up
+					b.Fatal(err)
+				}
+				h := hdrhistogram.New(1, int64(time.Second/time.Microsecond), 3)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					start := time.Now()
+					if _, err := c.Predict(ctx, req); err != nil {
+						b.Fatal(err)
+					}
+					_ = h.RecordValue(time.Since(start).Microseconds())
+				}
+				b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+			})
+		}
+	}
+}
+
+// BenchmarkPredictGRPCParallel keeps several calls in flight (like a pool
+// of workers) to measure the server's throughput on all cores.
+func BenchmarkPredictGRPCParallel(b *testing.B) {
+	for _, batching := range []bool{false, true} {
+		s := startServer(b, Config{EnableBatching: batching, RESTAddr: "-"})
+		c := dial(b, s)
+		for _, rows := range []int{1, 64} {
+			name := "batch=" + strconv.Itoa(rows)
+			if batching {
+				name += "/server-batching"
+			}
+			b.Run(name, func(b *testing.B) {
+				req := tfserving.PredictRequest{Model: model.Name, Input: model.Input, Rows: rows, Width: model.Width, Data: features(rows)}
+				var mu sync.Mutex
+				h := hdrhistogram.New(1, int64(time.Second/time.Microsecond), 3)
+				b.SetParallelism(4)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					local := hdrhistogram.New(1, int64(time.Second/time.Microsecond), 3)
+					for pb.Next() {
+						start := time.Now()
+						if _, err := c.Predict(context.Background(), req); err != nil {
+							b.Error(err)
+							return
+						}
+						_ = local.RecordValue(time.Since(start).Microseconds())
+					}
+					mu.Lock()
+					h.Merge(local)
+					mu.Unlock()
+				})
+				b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+				b.ReportMetric(float64(h.ValueAtQuantile(50)), "p50-µs")
+				b.ReportMetric(float64(h.ValueAtQuantile(99)), "p99-µs")
+			})
+		}
+	}
+}
+
+// BenchmarkInProcess is the floor the gRPC figures are compared with: the
+// same batch through the network in this process, no server.
+func BenchmarkInProcess(b *testing.B) {
+	m := model.CTR(2)
+	for _, rows := range []int{1, 8, 64} {
+		b.Run("batch="+strconv.Itoa(rows), func(b *testing.B) {
+			x, out := features(rows), make([]float32, rows)
+			b.ReportAllocs()
+			for range b.N {
+				_ = m.Predict(out, x, rows)
+			}
+			b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
