@@ -60,6 +60,7 @@ type generator struct {
 	builder   *payloadBuilder
 	streams   []*stream
 	producers []sarama.AsyncProducer
+	clients   []sarama.Client
 	ld        *load
 	seq       atomic.Int64
 	sendLag   *shardedHist // actual hand-off minus scheduled time
@@ -101,7 +102,11 @@ func tuneProducer(c *sarama.Config, payloadBytes int, compression sarama.Compres
 	c.Producer.MaxMessageBytes = payloadBytes + 64<<10
 	c.Producer.Partitioner = sarama.NewHashPartitioner
 	c.Net.MaxOpenRequests = 5
-	c.ChannelBufferSize = 4096
+	// Small internal queues: when Kafka cannot take the rate, records should
+	// wait at the producer's door (where their scheduled time keeps running
+	// and the shortfall shows as unsent) rather than pile up by the hundred
+	// thousand inside sarama and stretch the run's end by minutes.
+	c.ChannelBufferSize = 256
 }
 
 func newGenerator(sc Scenario, run string, cfg generatorConfig, ld *load) (*generator, error) {
@@ -117,12 +122,19 @@ func newGenerator(sc Scenario, run string, cfg generatorConfig, ld *load) (*gene
 	g.msgs.New = func() any { return &outMsg{buf: make([]byte, 0, sc.PayloadBytes)} }
 	n := max(cfg.Producers, 1)
 	for i := 0; i < n; i++ {
-		p, err := sarama.NewAsyncProducer(cfg.Brokers, cfg.Sarama)
+		client, err := connectLeaders(cfg.Brokers, cfg.Sarama, cfg.Topic)
 		if err != nil {
 			g.closeProducers()
 			return nil, err
 		}
+		p, err := sarama.NewAsyncProducerFromClient(client)
+		if err != nil {
+			client.Close()
+			g.closeProducers()
+			return nil, err
+		}
 		g.producers = append(g.producers, p)
+		g.clients = append(g.clients, client)
 		g.readers.Add(2)
 		go g.readSuccesses(p)
 		go g.readErrors(p)
@@ -172,7 +184,39 @@ func (g *generator) closeProducers() {
 		p.AsyncClose()
 	}
 	g.readers.Wait()
-	g.producers = nil
+	for _, c := range g.clients {
+		c.Close()
+	}
+	g.producers, g.clients = nil, nil
+}
+
+// connectLeaders returns a client already connected to the leader of every
+// partition of topic. Otherwise the first records of a run would wait for
+// metadata, TCP, TLS and SASL handshakes, and that setup would be charged to
+// the pipeline's latency.
+func connectLeaders(brokers []string, cfg *sarama.Config, topic string) (sarama.Client, error) {
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		client.Close()
+		return nil, fmt.Errorf("topic %q: %w", topic, err)
+	}
+	for _, p := range parts {
+		b, err := client.Leader(topic, p)
+		if err != nil {
+			client.Close()
+			return nil, fmt.Errorf("leader of %s/%d: %w", topic, p, err)
+		}
+		// Connected waits for the handshake Leader started.
+		if ok, err := b.Connected(); !ok && err != nil {
+			client.Close()
+			return nil, fmt.Errorf("connect to the leader of %s/%d at %s: %w", topic, p, b.Addr(), err)
+		}
+	}
+	return client, nil
 }
 
 // stream is one producer's open-loop schedule.
