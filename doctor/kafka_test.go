@@ -214,3 +214,41 @@ func TestCheckKafkaNotKafka(t *testing.T) {
 		t.Fatalf("got %+v", c)
 	}
 }
+
+// Doctor reads a SASL cluster with the operator's credentials; a wrong
+// password is a protocol FAIL that says authentication, within the budget.
+func TestCheckKafkaSASL(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka"),
+		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"ops": "s3cret"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tests := []struct {
+		name, password string
+		id             string
+		want           Status
+		seen           string
+	}{
+		{"right password", "s3cret", "kafka.topic", Pass, "12 partitions"},
+		{"wrong password", "guess", "kafka.protocol", Fail, "authentication failed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{SectionTimeout: 8 * time.Second, Kafka: cluster.Config{Brokers: []string{b.Addr()},
+				SASL: cluster.SASLConfig{Mechanism: "SCRAM-SHA-256", Username: "ops", Password: tc.password}}}
+			o.SetDefaults()
+			sctx, cancel := context.WithTimeout(context.Background(), o.SectionTimeout)
+			defer cancel()
+			c := find(t, CheckKafka(sctx, o), tc.id)
+			if c.Status != tc.want || !strings.Contains(c.Seen, tc.seen) {
+				t.Fatalf("got %s %q, want %s containing %q", c.Status, c.Seen, tc.want, tc.seen)
+			}
+			if strings.Contains(c.Seen, tc.password) {
+				t.Errorf("the password leaked into the report: %q", c.Seen)
+			}
+		})
+	}
+}

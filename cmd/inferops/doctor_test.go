@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
@@ -173,5 +176,44 @@ func TestDoctorHealthyStackExitsZero(t *testing.T) {
 	}
 	if t.Failed() || testing.Verbose() {
 		t.Log("\n" + text)
+	}
+}
+
+// Colour only on a terminal, and never with NO_COLOR (https://no-color.org).
+func TestDoctorColourOnlyOnATerminal(t *testing.T) {
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty here: %v", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tests := []struct {
+		name    string
+		w       io.Writer
+		noColor bool
+		want    bool
+	}{
+		{"terminal", tty, false, true},
+		{"terminal with NO_COLOR", tty, true, false},
+		{"file", f, false, false},
+		{"buffer", &bytes.Buffer{}, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.noColor {
+				t.Setenv("NO_COLOR", "1")
+			} else {
+				t.Setenv("NO_COLOR", "") // registers the restore of any outer value
+				os.Unsetenv("NO_COLOR")
+			}
+			if got := colourOK(tc.w); got != tc.want {
+				t.Fatalf("colourOK = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
