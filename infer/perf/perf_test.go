@@ -2,6 +2,7 @@ package perf
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -271,6 +272,50 @@ func TestFindMax(t *testing.T) {
 			if res.Pass != (tc.maxRate > 0) || (tc.maxRate > 0 && res.TargetRate != tc.maxRate) {
 				t.Errorf("reported step: target %v pass %v; want the best passing step", res.TargetRate, res.Pass)
 			}
+		})
+	}
+}
+
+// A run against a pipeline that is not there fails with an error naming
+// what to fix, promptly, instead of hanging.
+func TestUnreachablePipeline(t *testing.T) {
+	closed := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	for _, tc := range []struct {
+		name string
+		mod  func(*Options)
+		want string
+	}{
+		{"kafka down", func(o *Options) { o.Kafka = cluster.Config{Brokers: []string{closed()}} }, "--brokers"},
+		{"tf serving down", func(o *Options) { o.TFServing, o.TFServingAddress = nil, closed() }, "--tfserving"},
+		{"no such topic", func(o *Options) { o.Input, o.NoWorker, o.Width = "no_such_topic", true, 32 }, "no_such_topic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{Scenario: smallScenario(10, time.Second), Kafka: kc, TFServing: tfs}
+			tc.mod(&o)
+			r, err := Start(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-r.Done():
+			case <-time.After(60 * time.Second):
+				r.Cancel()
+				t.Fatal("no answer within 60 s")
+			}
+			res, err := r.Result()
+			if err == nil || res != nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Result() = %v, %v; want an error naming %s", res, err, tc.want)
+			}
+			t.Log(err)
 		})
 	}
 }
