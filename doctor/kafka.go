@@ -56,7 +56,7 @@ func CheckKafka(ctx context.Context, o Options) []Check {
 		reach.Status = Pass
 		reach.Seen = strings.Join(ok, ", ")
 	}
-	facts, err := GatherKafka(ctx, o)
+	facts, err := gatherWithin(ctx, o)
 	if err != nil {
 		// TCP works but Kafka does not answer: TLS/SASL mismatch, a
 		// non-Kafka port, or a timeout. The explained error names the flag.
@@ -68,6 +68,29 @@ func CheckKafka(ctx context.Context, o Options) []Check {
 		return []Check{reach, proto}
 	}
 	return append([]Check{reach}, JudgeKafka(facts)...)
+}
+
+// gatherWithin returns when GatherKafka does or when ctx ends, whichever is
+// first: sarama calls take no context, and a cluster that answers each one
+// just under its timeout must not stretch doctor past its budget. The
+// abandoned reads end on their own client timeouts.
+func gatherWithin(ctx context.Context, o Options) (KafkaFacts, error) {
+	type result struct {
+		f   KafkaFacts
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := GatherKafka(ctx, o)
+		ch <- result{f, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.f, r.err
+	case <-ctx.Done():
+		return KafkaFacts{}, fmt.Errorf("Kafka at %s did not answer every read within the section's time limit (%w): is it overloaded? raise --timeout",
+			strings.Join(o.Kafka.Brokers, ","), ctx.Err())
+	}
 }
 
 // GatherKafka reads the cluster: metadata, topic and broker configs, a
