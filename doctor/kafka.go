@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -65,6 +66,9 @@ func CheckKafka(ctx context.Context, o Options) []Check {
 		proto.Want = "metadata, configs and group offsets readable"
 		proto.Why = "doctor reads what every worker reads; if it cannot, neither can they"
 		proto.Fix = "check --kafka-tls / --sasl-mechanism / --sasl-username against the broker's listeners, and that the user may describe the topic and group"
+		if errors.Is(err, context.DeadlineExceeded) {
+			proto.Fix = "the brokers accept connections but answer slowly: check their load and GC pauses, or raise --timeout (now " + o.SectionTimeout.String() + ")"
+		}
 		return []Check{reach, proto}
 	}
 	return append([]Check{reach}, JudgeKafka(facts)...)

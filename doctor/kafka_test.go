@@ -273,7 +273,7 @@ func TestCheckKafkaSilentBrokerKeepsBudget(t *testing.T) {
 	defer cancel()
 	c := find(t, CheckKafka(ctx, o), "kafka.protocol")
 	// The budget, not sarama's own timeouts and retries, ended the section.
-	if c.Status != Fail || !strings.Contains(c.Seen, "within the section's time limit") || !strings.Contains(c.Seen, "--timeout") {
+	if c.Status != Fail || !strings.Contains(c.Seen, "within the section's time limit") || !strings.Contains(c.Fix, "raise --timeout (now 1.5s)") {
 		t.Fatalf("got %+v", c)
 	}
 }
