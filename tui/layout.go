@@ -61,15 +61,17 @@ func computeLayout(w, h int) layout {
 		r1 := pct(body, 42)
 		r2 := pct(body, 30)
 		return layout{name: "large", header: 2, bands: []band{
-			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pFlow}}}},
+			// Perf results share the tallest slot with throughput: a results
+			// table needs more rows than the bottom band has.
+			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pFlow, pPerf}}}},
 			{h: r2, slots: []slot{{w: pct(w, 37), panels: []panelID{pLatency}}, {w: pct(w, 28), panels: []panelID{pModels}}, {w: w - pct(w, 37) - pct(w, 28), panels: []panelID{pWorkers}}}},
-			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ, pPerf}}}},
+			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
 	case w >= 100 && h >= 28:
 		r1 := pct(body, 55)
 		return layout{name: "medium", header: 2, bands: []band{
-			{h: r1, slots: []slot{{w: pct(w, 55), panels: []panelID{pLag}}, {w: w - pct(w, 55), panels: []panelID{pFlow, pLatency, pModels}}}},
-			{h: body - r1, slots: []slot{{w: w / 2, panels: []panelID{pWorkers, pEvents}}, {w: w - w/2, panels: []panelID{pDLQ, pPerf}}}},
+			{h: r1, slots: []slot{{w: pct(w, 55), panels: []panelID{pLag}}, {w: w - pct(w, 55), panels: []panelID{pFlow, pLatency, pModels, pPerf}}}},
+			{h: body - r1, slots: []slot{{w: w / 2, panels: []panelID{pWorkers, pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
 	}
 	all := make([]panelID, 0, numPanels)

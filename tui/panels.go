@@ -380,10 +380,10 @@ func (m *Model) perfPanel(w, h int) []string {
 		for _, mt := range res.Metrics {
 			prev, change := "-", ""
 			if mt.HasPrev {
-				prev = exact(mt.Prev)
+				prev = exact(mt.Prev) + unitSuffix(mt.Unit)
 				change = delta(st, mt)
 			}
-			lines = append(lines, left(mt.Name, 18)+right(exact(mt.Value)+unitSuffix(mt.Unit), 11)+right(prev+unitSuffix(mt.Unit), 11)+"  "+change)
+			lines = append(lines, left(mt.Name, 18)+right(exact(mt.Value)+unitSuffix(mt.Unit), 11)+right(prev, 11)+"  "+change)
 		}
 	}
 	if pf.Running == nil && pf.Result == nil {

@@ -51,6 +51,7 @@ type consoleConfig struct {
 	Refresh   time.Duration
 	SLO       time.Duration
 	PerfDur   time.Duration
+	PerfRate  float64
 	Env       serveEnv
 	// DemoLabels: the console configured the embedded model server itself
 	// (both versions, labels stable=1 and canary=2).
@@ -66,6 +67,8 @@ func (c *consoleConfig) Validate() error {
 		return fmt.Errorf("--demo-rate %.0f: want 0..%d msg/s", c.DemoRate, demo.MaxRate)
 	case c.Refresh < 200*time.Millisecond || c.Refresh > time.Minute:
 		return fmt.Errorf("--refresh %s: want 200ms..1m", c.Refresh)
+	case c.PerfRate < 0:
+		return fmt.Errorf("--perf-rate %.0f: want 0 (the scenario's) or more", c.PerfRate)
 	case c.PerfDur < 0 || c.PerfDur > time.Hour:
 		return fmt.Errorf("--perf-duration %s: want 0 (the scenario's) up to 1h", c.PerfDur)
 	case len(c.Kafka.Brokers) > 0 && c.TFServing == "" && !c.NoWorker:
@@ -107,6 +110,7 @@ func runConsole(ctx context.Context, args []string) error {
 	fs.DurationVar(&cfg.Refresh, "refresh", time.Second, "how often the screen's data is refreshed")
 	fs.DurationVar(&cfg.SLO, "slo", 50*time.Millisecond, "end-to-end p99 the console flags as a breach")
 	fs.DurationVar(&cfg.PerfDur, "perf-duration", 0, "how long a perf run started with p sends; 0 = the scenario's own (30s)")
+	fs.Float64Var(&cfg.PerfRate, "perf-rate", 0, "target msg/s of a perf run started with p; 0 = the scenario's (the seed's 55,000/45,000/32,000)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -295,7 +299,7 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 	if w.tfs != nil && !cfg.ReadOnly {
 		// Perf runs use their own topics and worker group against the same
 		// TF Serving, so they never feed the production output.
-		lcfg.Perf = &live.PerfRunner{Duration: cfg.PerfDur, Base: perf.Options{
+		lcfg.Perf = &live.PerfRunner{Duration: cfg.PerfDur, Rate: cfg.PerfRate, Base: perf.Options{
 			Kafka: *cfg.Kafka, TFServing: w.tfs, Model: cfg.Model, Embedded: embedded,
 			HistoryPath: filepath.Join(env.DataDir, perf.HistoryFile), Logger: log.With("part", "perf"),
 		}}

@@ -162,7 +162,6 @@ func perfResult(r *perf.Result) *tui.PerfResult {
 	}
 	l := r.Latency
 	out := &tui.PerfResult{Scenario: r.Scenario, At: r.StartedAt, Pass: r.Pass, Metrics: []tui.PerfMetric{
-		row("target msg/s", "", "", r.TargetRate, true),
 		row("kafka msg/s", "kafka_msgs_per_sec", "", r.KafkaMsgsPerSec, true),
 		row("inference msg/s", "tf_qps", "", r.TFQPS, true),
 		row("latency avg", "latency_avg_ms", "ms", l.Avg, false),
@@ -183,6 +182,7 @@ func perfResult(r *perf.Result) *tui.PerfResult {
 	default:
 		out.Verdict = fmt.Sprintf("p99 %.1fms over SLO %.0fms", l.P99, r.SLOms)
 	}
+	out.Verdict += fmt.Sprintf(" · target %.0f msg/s", r.TargetRate)
 	if r.Comparison != nil && !r.Comparison.SameTarget {
 		out.Verdict += " (last run had another target)"
 	}
