@@ -309,6 +309,17 @@ func TestRPM(t *testing.T) {
 	if string(out) != "inferops 1.2.3 1 x86_64" {
 		t.Errorf("rpm header %q", out)
 	}
+
+	// The README's install section, as make install-check runs it.
+	t.Run("install-check", func(t *testing.T) {
+		cmd := exec.Command("packaging/install-check.sh", rpmPath)
+		cmd.Dir = repoRoot
+		cmd.Env = append(os.Environ(), "TMPDIR="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "install-check: PASS") {
+			t.Errorf("install-check.sh: %v\n%s", err, out)
+		}
+	})
 }
 
 // TestDist runs packaging/dist.sh (what make dist runs) and lists the tarball.
