@@ -64,6 +64,7 @@ type generator struct {
 	ld        *load
 	seq       atomic.Int64
 	sendLag   *shardedHist // actual hand-off minus scheduled time
+	ackLat    *shardedHist // Kafka ack minus scheduled time
 	readers   sync.WaitGroup
 	msgs      sync.Pool
 }
@@ -71,9 +72,10 @@ type generator struct {
 // outMsg is a pooled producer message with its buffer: a record is returned
 // by sarama on ack, so its memory is reused instead of collected.
 type outMsg struct {
-	pm  sarama.ProducerMessage
-	buf []byte
-	seq int64
+	pm    sarama.ProducerMessage
+	buf   []byte
+	seq   int64
+	sched time.Duration
 }
 
 // generatorConfig is what a generator needs beyond the scenario.
@@ -115,7 +117,7 @@ func newGenerator(sc Scenario, run string, cfg generatorConfig, ld *load) (*gene
 	if err := b.checkSize(rng); err != nil {
 		return nil, err
 	}
-	g := &generator{topic: cfg.Topic, scenario: sc, builder: b, ld: ld, sendLag: newShardedHist()}
+	g := &generator{topic: cfg.Topic, scenario: sc, builder: b, ld: ld, sendLag: newShardedHist(), ackLat: newShardedHist()}
 	for i := 0; i < sc.Streams; i++ {
 		g.streams = append(g.streams, b.newStream(i, rng))
 	}
@@ -136,19 +138,21 @@ func newGenerator(sc Scenario, run string, cfg generatorConfig, ld *load) (*gene
 		g.producers = append(g.producers, p)
 		g.clients = append(g.clients, client)
 		g.readers.Add(2)
-		go g.readSuccesses(p)
+		go g.readSuccesses(p, i)
 		go g.readErrors(p)
 	}
 	return g, nil
 }
 
-func (g *generator) readSuccesses(p sarama.AsyncProducer) {
+func (g *generator) readSuccesses(p sarama.AsyncProducer, shard int) {
 	defer g.readers.Done()
 	for pm := range p.Successes() {
 		m := pm.Metadata.(*outMsg)
 		g.ld.ledger.acked(m.seq)
 		g.ld.acked.Add(1)
-		maxAtomic(&g.ld.lastAckNs, int64(time.Since(g.ld.start)))
+		now := time.Since(g.ld.start)
+		maxAtomic(&g.ld.lastAckNs, int64(now))
+		g.ackLat.record(shard, now-m.sched)
 		g.msgs.Put(m)
 	}
 }
@@ -252,7 +256,7 @@ func (g *generator) stream(ctx context.Context, idx int, s *stream) {
 		}
 		seq := g.seq.Add(1) - 1
 		m := g.msgs.Get().(*outMsg)
-		m.seq = seq
+		m.seq, m.sched = seq, sched
 		m.buf = g.builder.build(m.buf, s, seq, wallStart+int64(sched))
 		m.pm = sarama.ProducerMessage{Topic: g.topic, Key: sarama.ByteEncoder(s.key), Value: sarama.ByteEncoder(m.buf), Metadata: m}
 		if !g.ld.ledger.sent(seq, int64(sched)) {

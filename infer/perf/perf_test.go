@@ -105,6 +105,9 @@ func TestHealthyPipelineLosesNothing(t *testing.T) {
 		if !(l.P50 > 0 && l.P50 <= l.P95 && l.P95 <= l.P99 && l.P99 <= l.P999 && l.P999 <= l.Max) {
 			t.Errorf("run %d: percentiles out of order: %+v", i, l)
 		}
+		if pl := res.ProduceLatency; pl.P50 <= 0 || pl.P50 > l.P50 || pl.Max > l.Max {
+			t.Errorf("run %d: Kafka's share %+v is not part of the end-to-end %+v", i, pl, l)
+		}
 		if res.TFQPS < 300 || res.KafkaMsgsPerSec < 300 {
 			t.Errorf("run %d: kafka %.0f/s, tf %.0f/s; want about the 500/s sent", i, res.KafkaMsgsPerSec, res.TFQPS)
 		}

@@ -49,8 +49,12 @@ type Result struct {
 	// producer compared with their schedule: producer back-pressure or a
 	// saturated machine. It is part of Latency, not added to it.
 	GeneratorLagP99 float64 `json:"generator_lag_ms_p99"`
-	SLOms           float64 `json:"slo_ms"`
-	Pass            bool    `json:"pass"`
+	// ProduceLatency is the Kafka share of Latency: from the scheduled send
+	// time until the broker acked the record (acks=all). What Latency adds on
+	// top is the worker, TF Serving and the result's trip back.
+	ProduceLatency LatencyMS `json:"produce_latency_ms"`
+	SLOms          float64   `json:"slo_ms"`
+	Pass           bool      `json:"pass"`
 
 	Input    string   `json:"input_topic"`
 	Output   string   `json:"output_topic"`
@@ -78,6 +82,7 @@ func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generat
 	res.KafkaMsgsPerSec = perSecond(res.Acked, time.Duration(ld.lastAckNs.Load()))
 	res.TFQPS = perSecond(res.Received, time.Duration(ld.lastRecvNs.Load()))
 	res.GeneratorLagP99 = msFromMicros(g.sendLag.merged().ValueAtQuantile(99))
+	res.ProduceLatency = summarize(g.ackLat.merged())
 	if want := uint64(sc.records()); want > res.Sent {
 		res.Unsent = want - res.Sent
 	}

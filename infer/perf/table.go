@@ -27,6 +27,14 @@ func FormatTable(results []Result, previous map[string]Result) string {
 	}
 	tw.Flush()
 	for _, r := range results {
+		if r.Received > 0 {
+			// Where the time went: Kafka's share (scheduled -> acked) and the
+			// rest (worker, TF Serving, the result's way back).
+			fmt.Fprintf(&b, "%s: Kafka produce (scheduled -> acked) p50 %s ms, p99 %s ms; sent %s msg/s of %s targeted, generator lag p99 %s ms\n",
+				r.Scenario, ms(r.ProduceLatency.P50), ms(r.ProduceLatency.P99), thousands(r.SendRate), thousands(r.TargetRate), ms(r.GeneratorLagP99))
+		}
+	}
+	for _, r := range results {
 		if r.FindMax != nil {
 			fmt.Fprintf(&b, "%s: highest rate meeting the %s ms SLO: %s msg/s (%d steps:", r.Scenario, ms(r.SLOms), thousands(r.FindMax.MaxRate), len(r.FindMax.Steps))
 			for _, s := range r.FindMax.Steps {
