@@ -91,6 +91,7 @@ func CheckHost(root string) []Check {
 		out = append(out, checkSysctl(root, s))
 	}
 	out = append(out, checkNofile(root))
+	out = append(out, checkNetwork(root))
 	rel, _ := ReadOSRelease(root)
 	out = append(out, checkClock(root, rel))
 	return out
@@ -411,4 +412,68 @@ func shortErr(err error) string {
 		return pe.Path + ": " + pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// NetworkWantMbps is the seed's answer to a network bottleneck: 25 Gbps.
+const NetworkWantMbps = 25000
+
+// checkNetwork reads the link speed of the physical interfaces that are up
+// (<root>/sys/class/net/*/speed, in Mb/s; virtual ones have no device link).
+func checkNetwork(root string) Check {
+	c := hostCheck("network", "network link speed")
+	c.Want = fmt.Sprintf(">= %d Gb/s", NetworkWantMbps/1000)
+	c.Why = "the seed's high load (2,000 streams of 10 KB records, replicated 3 times, plus results) saturates slower links; its fix for a network bottleneck is 25+ Gbps"
+	c.Fix = "move brokers and workers to 25 Gb/s NICs (or bond links); meanwhile keep compression.type=zstd to cut the bytes on the wire"
+	dir := filepath.Join(root, "sys", "class", "net")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		c.Status, c.Seen = Info, "unknown ("+shortErr(err)+")"
+		c.Fix = ""
+		return c
+	}
+	var known, unknown []string
+	best := int64(-1)
+	for _, e := range entries {
+		name := e.Name()
+		nic := filepath.Join(dir, name)
+		if !exists(filepath.Join(nic, "device")) {
+			continue // lo, bridges, veths, tunnels
+		}
+		if st, _ := os.ReadFile(filepath.Join(nic, "operstate")); strings.TrimSpace(string(st)) != "up" {
+			continue
+		}
+		raw, _ := os.ReadFile(filepath.Join(nic, "speed"))
+		v, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+		if err != nil || v <= 0 {
+			unknown = append(unknown, name)
+			continue
+		}
+		known = append(known, fmt.Sprintf("%s %s", name, mbps(v)))
+		best = max(best, v)
+	}
+	switch {
+	case best >= NetworkWantMbps:
+		c.Status = Pass
+	case best > 0:
+		c.Status = Warn
+	default:
+		c.Status = Info
+		c.Fix = ""
+	}
+	parts := known
+	if len(unknown) > 0 {
+		parts = append(parts, strings.Join(unknown, ", ")+" speed not reported (virtual NIC?)")
+	}
+	if len(parts) == 0 {
+		parts = []string{"no physical interface up"}
+	}
+	c.Seen = strings.Join(parts, "; ")
+	return c
+}
+
+func mbps(v int64) string {
+	if v >= 1000 && v%1000 == 0 {
+		return fmt.Sprintf("%d Gb/s", v/1000)
+	}
+	return fmt.Sprintf("%d Mb/s", v)
 }

@@ -53,6 +53,12 @@ func tunedHost() map[string]string {
 		"proc/self/limits": limits("1048576", "1048576"),
 		"proc/812/comm":    "chronyd\n",
 		"proc/1/comm":      "systemd\n",
+		// A 25 Gb/s NIC, plus loopback (no device link) to be ignored.
+		"sys/class/net/ens1f0/device/vendor": "0x15b3\n",
+		"sys/class/net/ens1f0/operstate":     "up\n",
+		"sys/class/net/ens1f0/speed":         "25000\n",
+		"sys/class/net/lo/operstate":         "unknown\n",
+		"sys/class/net/lo/speed":             "",
 	}
 	for _, s := range Sysctls {
 		m["proc/sys/"+strings.ReplaceAll(s.Key, ".", "/")] = strconv.FormatInt(s.Want, 10) + "\n"
@@ -88,8 +94,8 @@ func find(t *testing.T, cs []Check, id string) Check {
 
 func TestCheckHostTunedRHEL8AllPass(t *testing.T) {
 	cs := CheckHost(fakeRoot(t, tunedHost()))
-	if len(cs) != len(Sysctls)+3 {
-		t.Fatalf("got %d checks, want %d", len(cs), len(Sysctls)+3)
+	if len(cs) != len(Sysctls)+4 {
+		t.Fatalf("got %d checks, want %d", len(cs), len(Sysctls)+4)
 	}
 	for _, c := range cs {
 		if c.Status != Pass {
@@ -201,6 +207,45 @@ func TestCheckHostClock(t *testing.T) {
 			c := find(t, CheckHost(fakeRoot(t, tc.files)), "clock")
 			if c.Status != tc.want || !strings.Contains(c.Seen, tc.seen) || !strings.Contains(c.Fix, tc.fix) {
 				t.Fatalf("got %s %q fix %q, want %s %q fix %q", c.Status, c.Seen, c.Fix, tc.want, tc.seen, tc.fix)
+			}
+		})
+	}
+}
+
+func TestCheckHostNetwork(t *testing.T) {
+	nic := "sys/class/net/ens1f0/"
+	tests := []struct {
+		name  string
+		files map[string]string
+		want  Status
+		seen  string
+	}{
+		{"25 Gb/s", tunedHost(), Pass, "ens1f0 25 Gb/s"},
+		{"100 Gb/s", with(tunedHost(), nic+"speed", "100000\n"), Pass, "100 Gb/s"},
+		{"10 Gb/s", with(tunedHost(), nic+"speed", "10000\n"), Warn, "ens1f0 10 Gb/s"},
+		{"2.5 Gb/s", with(tunedHost(), nic+"speed", "2500\n"), Warn, "2500 Mb/s"},
+		{"fast NIC down, slow NIC up", with(tunedHost(), nic+"operstate", "down\n",
+			"sys/class/net/eno1/device/x", "", "sys/class/net/eno1/operstate", "up\n", "sys/class/net/eno1/speed", "1000\n"), Warn, "eno1 1 Gb/s"},
+		{"virtio reports -1", with(tunedHost(), nic+"speed", "-1\n"), Info, "ens1f0 speed not reported"},
+		{"no physical NIC", with(tunedHost(), nic+"device/vendor", "<delete>", nic+"operstate", "<delete>", nic+"speed", "<delete>"), Info, "no physical interface up"},
+		{"no sysfs", with(tunedHost(), nic+"device/vendor", "<delete>", nic+"operstate", "<delete>", nic+"speed", "<delete>",
+			"sys/class/net/lo/operstate", "<delete>", "sys/class/net/lo/speed", "<delete>"), Info, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeRoot(t, tc.files)
+			if tc.name == "no sysfs" || tc.name == "no physical NIC" {
+				os.RemoveAll(filepath.Join(root, nic))
+			}
+			if tc.name == "no sysfs" {
+				os.RemoveAll(filepath.Join(root, "sys"))
+			}
+			c := find(t, CheckHost(root), "network")
+			if c.Status != tc.want || !strings.Contains(c.Seen, tc.seen) {
+				t.Fatalf("got %s %q, want %s containing %q", c.Status, c.Seen, tc.want, tc.seen)
+			}
+			if c.Status == Warn && !strings.Contains(c.Fix, "25 Gb/s") {
+				t.Errorf("fix %q", c.Fix)
 			}
 		})
 	}
