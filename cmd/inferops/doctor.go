@@ -19,8 +19,9 @@ func init() {
 // the report itself already said everything, so main adds only a short line.
 var errDoctorFailed = fmt.Errorf("at least one check FAILED (see the report above)")
 
-const doctorHelp = `Checks this host (kernel settings, open-files limit, clock sync, distribution),
-the Kafka cluster (brokers, the input topic's partitions, replication,
+const doctorHelp = `Checks this host (kernel settings, open-files limit, clock sync, NIC speed,
+distribution), the Kafka cluster (brokers, the input topic's partitions, the
+output and DLQ topics, replication,
 min.insync.replicas, message size limits, retention, compression, the group's
 status) and TF Serving (reachable, model AVAILABLE, versions and labels,
 batching, Predict p99 from a short probe). Each check reports PASS, WARN or
