@@ -39,7 +39,7 @@ func CheckTFServing(ctx context.Context, o Options) []Check {
 	_, failed := dialAll(ctx, []string{o.TF.Address})
 	if len(failed) > 0 {
 		reach.Status = Fail
-		reach.Seen = o.TF.Address + ": " + dialReason(failed[o.TF.Address])
+		reach.Seen = unreachable(failed, []string{o.TF.Address})
 		reach.Fix = o.startTFFix()
 		out = append(out, reach)
 	} else {
