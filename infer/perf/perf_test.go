@@ -322,3 +322,38 @@ func TestUnreachablePipeline(t *testing.T) {
 		})
 	}
 }
+
+// Cancel ends a run early with the figures so far, never a pass, and keeps
+// it out of the history.
+func TestCancel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	history := filepath.Join(t.TempDir(), HistoryFile)
+	r, err := Start(context.Background(), Options{Scenario: smallScenario(200, time.Minute), Kafka: kc, TFServing: tfs, HistoryPath: history})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Progress().Sent < 100 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.Cancel()
+	select {
+	case <-r.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Cancel did not end the run within 30 s")
+	}
+	res, err := r.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pass || res.Sent < 100 || res.Sent > 5000 || !strings.Contains(strings.Join(res.Warnings, ";"), "cancelled") {
+		t.Errorf("cancelled run: pass %v sent %d warnings %q; want FAIL, the records sent so far, a warning", res.Pass, res.Sent, res.Warnings)
+	}
+	if runs, _, _ := ReadHistory(history); len(runs) != 0 {
+		t.Errorf("a cancelled run went into the history: %d runs", len(runs))
+	}
+}

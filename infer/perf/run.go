@@ -357,7 +357,9 @@ func (r *Run) main() {
 		return
 	}
 	res.StartedAt = started.UTC()
-	if r.opts.HistoryPath != "" {
+	// A cancelled run is reported but not kept: its partial figures would
+	// make the next complete run look better or worse than it is.
+	if r.opts.HistoryPath != "" && r.ctx.Err() == nil {
 		prev, herr := LastRun(r.opts.HistoryPath, res.Scenario)
 		if herr != nil {
 			res.Warnings = append(res.Warnings, herr.Error())
@@ -539,6 +541,7 @@ func (r *Run) warmup(p *pipeline, sc Scenario, run string) (warning string) {
 // runLoad warms the pipeline up, sends sc for its duration, drains and
 // measures.
 func (r *Run) runLoad(p *pipeline, sc Scenario, run string) (*Result, error) {
+	r.cur.Store(nil) // the previous step's counts are not this one's
 	r.curDur.Store(int64(sc.Duration))
 	r.curRate.Store(float64bits(sc.Rate))
 	var warnings []string
