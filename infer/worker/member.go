@@ -21,6 +21,7 @@ type member struct {
 
 	in      chan *item
 	batches chan []*item
+	quit    chan struct{} // closed by stop: the batcher exits
 
 	ctx        context.Context // consuming; cancelled to leave
 	cancel     context.CancelFunc
@@ -58,6 +59,7 @@ func (p *Pool) newMember() *member {
 		in:       make(chan *item, 2*p.cfg.MaxBatch),
 		batches:  make(chan []*item, 1),
 		runDone:  make(chan struct{}),
+		quit:     make(chan struct{}),
 		claims:   map[int32]*claimState{},
 	}
 	m.ctx, m.cancel = context.WithCancel(p.ctx)
@@ -170,11 +172,23 @@ func (m *member) stop(ctx context.Context, graceful bool) {
 		// LeaveGroup, so the others rebalance at once. A "crashed" member
 		// (graceful=false) leaves too, but it committed nothing since the
 		// crash, so its in-flight records are re-delivered to the others.
-		_ = g.Close()
+		// Close waits for a Consume that is stuck (a dead broker), so it is
+		// bounded by ctx like everything else here.
+		closed := make(chan struct{})
+		go func() { _ = g.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-ctx.Done():
+		}
 	}
-	<-m.runDone
-	close(m.in)
-	m.pipeWG.Wait()
+	close(m.quit)
+	done := make(chan struct{})
+	go func() { m.pipeWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		m.p.event(EventError, m.clientID+": did not stop before the deadline; its unfinished records stay uncommitted")
+	}
 }
 
 // handler is the sarama ConsumerGroupHandler view of a member.
@@ -298,9 +312,18 @@ func (m *member) batcher() {
 	max := m.p.cfg.MaxBatch
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	// On quit, records still queued are handed back uncommitted.
+	handBack := func(batch []*item) {
+		for _, it := range batch {
+			it.tr.end()
+			m.p.putItem(it)
+		}
+	}
 	for {
-		first, ok := <-m.in
-		if !ok {
+		var first *item
+		select {
+		case first = <-m.in:
+		case <-m.quit:
 			return
 		}
 		batch := make([]*item, 0, max)
@@ -309,11 +332,7 @@ func (m *member) batcher() {
 	fill:
 		for len(batch) < max {
 			select {
-			case it, ok := <-m.in:
-				if !ok {
-					m.batches <- batch
-					return
-				}
+			case it := <-m.in:
 				batch = append(batch, it)
 			default:
 				break fill
@@ -324,20 +343,24 @@ func (m *member) batcher() {
 		wait:
 			for len(batch) < max {
 				select {
-				case it, ok := <-m.in:
-					if !ok {
-						timer.Stop()
-						m.batches <- batch
-						return
-					}
+				case it := <-m.in:
 					batch = append(batch, it)
 				case <-timer.C:
 					break wait
+				case <-m.quit:
+					timer.Stop()
+					handBack(batch)
+					return
 				}
 			}
 			timer.Stop()
 		}
-		m.batches <- batch
+		select {
+		case m.batches <- batch:
+		case <-m.quit:
+			handBack(batch)
+			return
+		}
 	}
 }
 

@@ -489,6 +489,10 @@ func (p *Pool) readErrors() {
 			p.event(EventError, fmt.Sprintf("produce to %s failed (retrying, commits of %s/%d wait): %v", perr.Msg.Topic, it.topic, it.partition, perr.Err))
 		}
 		d := p.backoff.delay(n)
+		// A fresh message: sarama keeps retry and sequence state in the one
+		// it gave back, and may still read it.
+		old := perr.Msg
+		retry := &sarama.ProducerMessage{Topic: old.Topic, Key: old.Key, Value: old.Value, Headers: old.Headers, Metadata: it}
 		go func() {
 			if !sleepCtx(p.ctx, d) {
 				it.tr.end()
@@ -502,11 +506,7 @@ func (p *Pool) readErrors() {
 					p.pending.Add(-1)
 				}
 			}()
-			// A fresh message: sarama keeps retry and sequence state in
-			// the one it gave back.
-			old := it.msg
-			it.msg = sarama.ProducerMessage{Topic: old.Topic, Key: old.Key, Value: old.Value, Headers: old.Headers, Metadata: it}
-			p.producer.Input() <- &it.msg
+			p.producer.Input() <- retry
 		}()
 	}
 }

@@ -46,6 +46,11 @@ func (p *Pool) getItem() *item {
 }
 
 func (p *Pool) putItem(it *item) {
+	if it.produceAttempts > 0 {
+		// sarama may still read the message it returned on Errors; let
+		// the garbage collector have this one rather than reuse it.
+		return
+	}
 	*it = item{feats: it.feats[:0], out: it.out[:0], src: it.src[:0], ver: it.ver[:0]}
 	p.itemPool.Put(it)
 }
