@@ -40,11 +40,20 @@ tmux -L "$sock" set-option -g status off >/dev/null
 pane() { tmux -L "$sock" capture-pane -e -p -t 0; }
 waitfor() { # waitfor PATTERN SECONDS
   for _ in $(seq "$2"); do
-    if pane | sed 's/\x1b\[[0-9;]*m//g' | grep -q -- "$1"; then return 0; fi
+    if pane | sed 's/\x1b\[[0-9;]*m//g' | grep -Eq -- "$1"; then return 0; fi
     sleep 1
   done
   echo "screenshots: gave up waiting for '$1'; the pane shows:" >&2
   pane | sed 's/\x1b\[[0-9;]*m//g' >&2
+  exit 1
+}
+
+waitgone() { # waitgone PATTERN SECONDS: until the pane no longer shows it
+  for _ in $(seq "$2"); do
+    if ! pane | sed 's/\x1b\[[0-9;]*m//g' | grep -Eq -- "$1"; then return 0; fi
+    sleep 1
+  done
+  echo "screenshots: '$1' still on screen after $2 s" >&2
   exit 1
 }
 
@@ -75,8 +84,8 @@ if "$BIN" perf --help >/dev/null 2>&1; then
     tmux -L "$sock" send-keys p
     waitfor "perf scenario" 5
     tmux -L "$sock" send-keys Enter
-    waitfor "running small" 60
-    waitfor "this run" 300
+    waitfor "perf small (starting|warmup|running|draining)" 60
+    waitgone "perf small (starting|warmup|running|draining)" 300
   done
   sleep 2
   render perf

@@ -198,6 +198,7 @@ type Scenario struct {
 // PerfProgress is a running perf run.
 type PerfProgress struct {
 	Scenario string
+	Phase    string // starting, warmup, running, draining
 	Elapsed  time.Duration
 	Duration time.Duration
 	Sent     int64

@@ -65,7 +65,12 @@ func (m *Model) latencyPanel(w, h int) []string {
 			}
 			return out
 		}
-		lines = append(lines, sweepChart(st, w, chartH, d.Now, func(v float64) string { return num(v) + "ms" },
+		lines = append(lines, sweepChart(st, w, chartH, d.Now, func(v float64) string {
+			if v == 0 {
+				return "0"
+			}
+			return dur(time.Duration(v * float64(time.Millisecond)))
+		},
 			series{toMs(func(s LatencySample) time.Duration { return s.P50 }), st.P50},
 			series{toMs(func(s LatencySample) time.Duration { return s.P95 }), st.P95},
 			series{toMs(func(s LatencySample) time.Duration { return s.P99 }), st.P99},
@@ -365,7 +370,7 @@ func (m *Model) perfPanel(w, h int) []string {
 		bw := max(w-30, 10)
 		fill := int(frac * float64(bw))
 		lines = append(lines,
-			st.Warn.Render("running "+r.Scenario)+"  "+r.Elapsed.Truncate(time.Second).String()+"/"+r.Duration.String(),
+			st.Warn.Render(r.Scenario+" "+orDash(r.Phase))+"  "+r.Elapsed.Truncate(time.Second).String()+"/"+r.Duration.String(),
 			st.OK.Render(strings.Repeat("█", fill))+st.Dim.Render(strings.Repeat("░", bw-fill))+" "+strconv.Itoa(int(frac*100))+"%",
 			"sent "+inum(r.Sent)+" · received "+inum(r.Received)+" · p99 "+dur(r.P99),
 			st.Dim.Render("p cancels"))

@@ -208,7 +208,7 @@ func (m *Model) header(w int) []string {
 		line2 = append(line2, segment{st.Dim.Render("demo " + num(d.DemoRate) + "/s [ ]"), 5})
 	}
 	if d.Perf.Running != nil {
-		line2 = append(line2, segment{st.Warn.Render("perf " + d.Perf.Running.Scenario + " running"), 1})
+		line2 = append(line2, segment{st.Warn.Render("perf " + d.Perf.Running.Scenario + " " + orDash(d.Perf.Running.Phase)), 1})
 	}
 	return []string{joinSegments(st, w, line1), joinSegments(st, w, line2)}
 }

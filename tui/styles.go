@@ -80,7 +80,7 @@ func DefaultStyles(noColor bool) Styles {
 		OK:            s().Foreground(c(2)),
 		Warn:          s().Foreground(c(3)),
 		Err:           s().Foreground(c(1)).Bold(true),
-		Info:          s().Foreground(c(4)),
+		Info:          s(), // blue is unreadable on dark backgrounds
 		Header:        s(),
 		HeaderBrand:   s().Bold(true).Foreground(c(6)),
 		Selected:      s().Reverse(true),

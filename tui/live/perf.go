@@ -88,7 +88,7 @@ func (a *Adapter) StartPerf(ctx context.Context, name string) error {
 	a.mu.Lock()
 	a.perf = perfState{run: run, scenario: sc}
 	a.d.Perf.Err = ""
-	a.d.Perf.Running = &tui.PerfProgress{Scenario: sc.Name, Duration: sc.Duration}
+	a.d.Perf.Running = &tui.PerfProgress{Scenario: sc.Name, Phase: perf.PhaseStarting, Duration: sc.Duration}
 	a.addEventLocked(tui.Event{T: time.Now(), Kind: "perf", Level: tui.Info,
 		Text: fmt.Sprintf("perf %s started: %d streams, %d B, %.0f msg/s for %s on %s", sc.Name, sc.Streams, sc.PayloadBytes, sc.Rate, sc.Duration, opts.Input)})
 	a.mu.Unlock()
@@ -119,7 +119,7 @@ func (a *Adapter) perfLoop(ctx context.Context) {
 	default:
 		p := run.Progress()
 		a.mu.Lock()
-		a.d.Perf.Running = &tui.PerfProgress{Scenario: sc.Name + " · " + p.Phase, Elapsed: p.Elapsed, Duration: p.Duration,
+		a.d.Perf.Running = &tui.PerfProgress{Scenario: sc.Name, Phase: p.Phase, Elapsed: p.Elapsed, Duration: p.Duration,
 			Sent: int64(p.Sent), Received: int64(p.Received), P99: time.Duration(p.CurrentP99 * float64(time.Millisecond))}
 		a.mu.Unlock()
 		return

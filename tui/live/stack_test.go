@@ -33,7 +33,9 @@ type stack struct {
 	model *tui.Model
 }
 
-func startStack(t *testing.T, workers int) *stack {
+func startStack(t *testing.T, workers int) *stack { return startStackMode(t, workers, "embedded") }
+
+func startStackMode(t *testing.T, workers int, mode string) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -99,7 +101,7 @@ func startStack(t *testing.T, workers int) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = col.Close() })
-	ad, err := New(Config{Collector: col, Demo: gen, TFS: tfs, Pool: pool, Mode: "embedded", Brokers: b.Addrs(),
+	ad, err := New(Config{Collector: col, Demo: gen, TFS: tfs, Pool: pool, Mode: mode, Brokers: b.Addrs(),
 		Input: cluster.TopicInput, Output: cluster.TopicOutput, DLQ: cluster.TopicDLQ, Group: cluster.GroupInfer, Model: "my_model",
 		Interval: 300 * time.Millisecond, Labels: map[int64][]string{1: {"stable"}, 2: {"canary"}},
 		Perf: &PerfRunner{Duration: 3 * time.Second, Rate: 1000, Base: perf.Options{Kafka: kc, TFServing: tfs, Model: "my_model",
@@ -128,6 +130,8 @@ func (s *stack) press(t *testing.T, keys ...string) {
 			msg = tea.KeyPressMsg{Code: tea.KeyEnter}
 		case "down":
 			msg = tea.KeyPressMsg{Code: tea.KeyDown}
+		case "esc":
+			msg = tea.KeyPressMsg{Code: tea.KeyEscape}
 		default:
 			msg = tea.KeyPressMsg{Code: []rune(k)[0], Text: k}
 		}
@@ -160,6 +164,29 @@ func TestKeysScaleTheGroup(t *testing.T) {
 	if scr := s.model.View().Content; !strings.Contains(scr, "workers 1") {
 		t.Errorf("screen does not show workers 1:\n%s", scr)
 	}
+}
+
+// TestAttachedAsksFirst: on an attached cluster + asks y/n; n changes
+// nothing, y scales.
+func TestAttachedAsksFirst(t *testing.T) {
+	s := startStackMode(t, 2, "attached")
+	members := func(n int) func(tui.Data) bool {
+		return func(d tui.Data) bool {
+			return d.Header.Workers == n && len(d.Workers.Members) == n && d.Header.GroupState == "Stable"
+		}
+	}
+	eventually(t, s.ad, "2 members", 30*time.Second, members(2))
+	s.press(t, "+")
+	if scr := s.model.View().Content; !strings.Contains(scr, "scale group tf_serving_group to 3 local workers?") {
+		t.Fatalf("no confirmation on an attached cluster:\n%s", scr)
+	}
+	s.press(t, "n")
+	time.Sleep(2 * time.Second)
+	if d := s.ad.Snapshot(); d.Header.Workers != 2 {
+		t.Fatalf("n still scaled: %d workers", d.Header.Workers)
+	}
+	s.press(t, "+", "y")
+	eventually(t, s.ad, "3 members after + y", 30*time.Second, members(3))
 }
 
 // TestVersionSwitchChangesServedVersion: picking version 1 in the v menu
