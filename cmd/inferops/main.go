@@ -52,10 +52,13 @@ func main() {
 
 func realMain(args []string, stdout, stderr io.Writer) int {
 	name := defaultCommand()
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	named := len(args) > 0 && !strings.HasPrefix(args[0], "-")
+	if named {
 		name, args = args[0], args[1:]
 	}
-	if name == "help" || (len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help")) && len(args) == 1 && name == defaultCommand() {
+	// A bare `inferops --help` lists the commands; `inferops console --help`
+	// shows the console's flags like every other command.
+	if name == "help" || (len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help")) && len(args) == 1 && !named {
 		usage(stdout)
 		return 0
 	}
