@@ -244,6 +244,9 @@ loop:
 			if !ok {
 				break loop
 			}
+			if m.p.stopped.Load() && !m.p.waitResumed(done) {
+				break loop // the record is re-read by whoever owns the partition next
+			}
 			if !m.handle(sess, tr, msg) {
 				break loop
 			}

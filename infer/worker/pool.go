@@ -76,6 +76,10 @@ type Pool struct {
 
 	lastDLQEvent, lastProduceEvent atomic.Int64
 
+	gateMu  sync.Mutex
+	stopped atomic.Bool   // fetching stopped (Pause or breaker)
+	resumed chan struct{} // closed when stopped goes false
+
 	// predictHook lets tests inject TF Serving's INVALID_ARGUMENT for chosen
 	// rows (the real model server accepts every finite row we validated).
 	predictHook  func(rows int, data []float32, width int) error
@@ -130,6 +134,7 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 		recent:   newRing[DLQRecord](64),
 		lastN:    cfg.Workers,
 		metrics:  newMetrics(),
+		resumed:  make(chan struct{}),
 	}
 	t := cfg.Target
 	p.target.Store(&t)
@@ -341,6 +346,7 @@ func (p *Pool) Pause() {
 	p.paused = true
 	ms := append([]*member(nil), p.members...)
 	p.mu.Unlock()
+	p.updateGate()
 	for _, m := range ms {
 		m.pauseFetch()
 	}
@@ -363,6 +369,7 @@ func (p *Pool) Resume() {
 		}
 		return
 	}
+	p.updateGate()
 	if p.breaker.State() == BreakerClosed {
 		for _, m := range ms {
 			m.resumeFetch()
@@ -380,7 +387,7 @@ func (p *Pool) Paused() bool {
 	return p.paused || len(p.members) == 0
 }
 
-// fetchPaused is whether new members and sessions must start paused.
+// fetchPaused is whether fetching must stop: a Pause or an open breaker.
 func (p *Pool) fetchPaused() bool {
 	p.mu.Lock()
 	paused := p.paused
@@ -388,9 +395,45 @@ func (p *Pool) fetchPaused() bool {
 	return paused || p.breaker.State() != BreakerClosed
 }
 
+// updateGate recomputes the gate that ConsumeClaim checks per record. sarama's
+// PauseAll only reaches partition consumers that exist, so a session that
+// starts during a pause needs this gate to hold its records back.
+func (p *Pool) updateGate() {
+	stop := p.fetchPaused()
+	p.gateMu.Lock()
+	defer p.gateMu.Unlock()
+	if stop == p.stopped.Load() {
+		return
+	}
+	p.stopped.Store(stop)
+	if !stop {
+		close(p.resumed)
+		p.resumed = make(chan struct{})
+	}
+}
+
+// waitResumed blocks while fetching is stopped, until done closes.
+func (p *Pool) waitResumed(done <-chan struct{}) bool {
+	for p.stopped.Load() {
+		p.gateMu.Lock()
+		ch := p.resumed
+		p.gateMu.Unlock()
+		if !p.stopped.Load() {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
 func (p *Pool) breakerChanged(from, to string) {
 	p.metrics.breaker.Set(breakerGauge(to))
 	p.event(EventBreaker, fmt.Sprintf("TF Serving circuit breaker %s -> %s", from, to))
+	p.updateGate()
 	p.mu.Lock()
 	ms := append([]*member(nil), p.members...)
 	paused := p.paused
@@ -582,6 +625,7 @@ func (p *Pool) tick() {
 		case <-p.ctx.Done():
 			return
 		case now := <-t.C:
+			p.probeIfIdle()
 			p.predictLat.rotate()
 			p.e2eLat.rotate()
 			p.verMu.Lock()
@@ -617,6 +661,29 @@ func (p *Pool) tick() {
 			p.metrics.workers.Set(float64(len(ms)))
 		}
 	}
+}
+
+// probeIfIdle lets the breaker recover when no batch is left retrying (the
+// member that held it was stopped): once the cooldown has passed and nobody
+// else probes, a GetModelMetadata call tells whether TF Serving is back.
+func (p *Pool) probeIfIdle() {
+	if p.breaker.State() == BreakerClosed {
+		return
+	}
+	actx, cancel := context.WithTimeout(p.ctx, 5*time.Millisecond)
+	probe, err := p.breaker.acquire(actx)
+	cancel()
+	if err != nil || !probe {
+		return
+	}
+	mctx, cancel := context.WithTimeout(p.ctx, p.cfg.PredictTimeout)
+	_, err = p.tfs.Metadata(mctx, p.cfg.Model, p.Target())
+	cancel()
+	if err != nil {
+		p.breaker.failure(true)
+		return
+	}
+	p.breaker.success(true)
 }
 
 // Stats returns an immutable snapshot.

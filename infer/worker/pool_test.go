@@ -381,11 +381,26 @@ func TestPipelineModelServerRestart(t *testing.T) {
 	e.model.stop()
 	waitFor(t, "the breaker to open", 15*time.Second, func() bool { return p.Stats().Breaker == BreakerOpen })
 	time.Sleep(500 * time.Millisecond)
+	// While TF Serving is down the backlog stays in Kafka: what the pool
+	// holds is bounded by its queues (input queue, batch being filled, batch
+	// handed over, one per predictor, per member; one per claim), whatever
+	// the backlog.
+	s := p.Stats()
+	inFlight := 0
+	for _, m := range s.Members {
+		inFlight += m.InFlight
+	}
+	if bound := 2*(2+1+1+DefaultConcurrency)*DefaultMaxBatch + 12; inFlight > bound {
+		t.Fatalf("%d records held in memory while the breaker is open, bound %d", inFlight, bound)
+	}
+	if !p.fetchPaused() {
+		t.Fatal("fetching is not paused while the breaker is open")
+	}
 	e.model.restart()
 	wait()
 	o := e.collect(in, 60*time.Second)
 	waitFor(t, "the breaker to close", 10*time.Second, func() bool { return p.Stats().Breaker == BreakerClosed })
-	s := p.Stats()
+	s = p.Stats()
 	if s.Retries == 0 {
 		t.Fatal("no retries counted while TF Serving was down")
 	}
@@ -592,6 +607,56 @@ func mustSarama(t *testing.T, c cluster.Config) *sarama.Config {
 		t.Fatal(err)
 	}
 	return sc
+}
+
+// The batch that kept probing TF Serving can leave with its member; the
+// breaker must still notice that TF Serving is back.
+func TestBreakerRecoversWithoutTraffic(t *testing.T) {
+	e := newTestEnv(t)
+	in := newInput()
+	p := e.pool(Config{Workers: 1})
+	e.model.stop()
+	e.produce(0, 200, 0, in)
+	waitFor(t, "the breaker to open", 15*time.Second, func() bool { return p.Stats().Breaker == BreakerOpen })
+	if err := p.ScaleTo(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ScaleTo(1); err != nil {
+		t.Fatal(err)
+	}
+	e.model.restart()
+	waitFor(t, "the breaker to close", 15*time.Second, func() bool { return p.Stats().Breaker == BreakerClosed })
+	e.collect(in, 30*time.Second)
+}
+
+func TestPauseAndScaleToZero(t *testing.T) {
+	e := newTestEnv(t)
+	in := newInput()
+	p := e.pool(Config{Workers: 2})
+	p.Pause()
+	if !p.Paused() || !p.Stats().Paused {
+		t.Fatal("Paused() false after Pause")
+	}
+	e.produce(0, 500, 0, in)
+	time.Sleep(1500 * time.Millisecond)
+	if s := p.Stats(); s.Produced != 0 {
+		t.Fatalf("%d results while paused", s.Produced)
+	}
+	p.Resume()
+	e.collect(in, 30*time.Second)
+	if err := p.ScaleTo(0); err != nil {
+		t.Fatal(err)
+	}
+	if p.Workers() != 0 || !p.Paused() {
+		t.Fatalf("after ScaleTo(0): workers %d paused %v", p.Workers(), p.Paused())
+	}
+	more := newInput()
+	e.produce(500, 300, 0, more)
+	p.Resume() // restores the last worker count
+	if p.Workers() != 2 {
+		t.Fatalf("Resume after ScaleTo(0) runs %d workers, want 2", p.Workers())
+	}
+	e.collect(more, 30*time.Second)
 }
 
 func TestTwoPoolsShareTheGroup(t *testing.T) {
