@@ -48,8 +48,9 @@ type Options struct {
 	Model         string
 
 	SectionTimeout time.Duration
-	ProbeRequests  int // Predict calls in the latency probe
-	SampleRecords  int // records read from the input topic to find the largest
+	ProbeRequests  int           // Predict calls in the latency probe
+	PredictSLO     time.Duration // p99 the probe must meet; 0 = DefaultPredictSLO
+	SampleRecords  int           // records read from the input topic to find the largest
 
 	// embeddedKafka / embeddedTF record that the address was defaulted, so
 	// a failure says how to start the embedded stack.
@@ -105,6 +106,9 @@ func (o *Options) SetDefaults() {
 	}
 	if o.Model == "" {
 		o.Model = DefaultModel
+	}
+	if o.PredictSLO <= 0 {
+		o.PredictSLO = DefaultPredictSLO
 	}
 	if o.ProbeRequests <= 0 {
 		o.ProbeRequests = DefaultProbeRequests

@@ -34,7 +34,9 @@ func TestJudgeTF(t *testing.T) {
 		}, "tfserving.versions", Warn, "3 END (NOT_FOUND", "/models/my_model/3"},
 		{"no labels", func(f *TFFacts) { f.Labels = nil }, "tfserving.versions", Info, "no labels", ""},
 		{"slow model", func(f *TFFacts) { f.P99 = 120 * time.Millisecond }, "tfserving.predict", Warn, "p99 120ms", "GPU"},
-		{"very slow model", func(f *TFFacts) { f.P99 = 900 * time.Millisecond }, "tfserving.predict", Fail, "p99 900ms", "200 ms"},
+		{"very slow model", func(f *TFFacts) { f.P99 = 900 * time.Millisecond }, "tfserving.predict", Fail, "p99 900ms", "4x the SLO"},
+		{"120 ms within a 200 ms SLO", func(f *TFFacts) { f.P99 = 120 * time.Millisecond; f.SLO = 200 * time.Millisecond }, "tfserving.predict", Pass, "p99 120ms", ""},
+		{"120 ms over a 100 ms SLO", func(f *TFFacts) { f.P99 = 120 * time.Millisecond; f.SLO = 100 * time.Millisecond }, "tfserving.predict", Warn, "p99 120ms", "GPU"},
 		{"probe errors", func(f *TFFacts) { f.ProbeErrors = 50; f.ProbeErr = "UNAVAILABLE: queue full" }, "tfserving.predict", Fail, "50 failed: UNAVAILABLE", "batching queue"},
 		{"no signature", func(f *TFFacts) { f.SignatureErr = "no serving_default signature"; f.ProbeN = 0 }, "tfserving.predict", Warn, "not probed", "saved_model_cli"},
 	}

@@ -73,7 +73,7 @@ func CheckTFServing(ctx context.Context, o Options) []Check {
 // a missing model or failing Predict are facts for JudgeTF.
 func GatherTF(ctx context.Context, o Options) (TFFacts, error) {
 	o.SetDefaults()
-	f := TFFacts{Addr: o.TF.Address, Model: o.Model}
+	f := TFFacts{Addr: o.TF.Address, Model: o.Model, SLO: o.PredictSLO}
 	client, err := tfserving.Dial(o.TF)
 	if err != nil {
 		return f, err

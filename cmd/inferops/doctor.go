@@ -62,6 +62,7 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.Group, "group", doctor.DefaultGroup, "inference workers' consumer group")
 	fs.IntVar(&o.Workers, "workers", doctor.DefaultWorkers, "configured number of inference workers, compared with the partitions")
 	fs.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")
+	fs.DurationVar(&o.PredictSLO, "predict-slo", doctor.DefaultPredictSLO, "p99 the single-row Predict probe must meet (the seed's scenarios: 50ms, 100ms, 200ms); 4x it is a FAIL")
 	fs.DurationVar(&o.SectionTimeout, "timeout", doctor.DefaultSectionTimeout, "time limit for each of the Kafka and TF Serving sections")
 	host := fs.Bool("host", true, "run the host checks (--host=false when checking a remote cluster from another machine)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
@@ -79,6 +80,9 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if o.Workers <= 0 {
 		return fmt.Errorf("%w: --workers %d: must be at least 1", errUsage, o.Workers)
+	}
+	if o.PredictSLO <= 0 {
+		return fmt.Errorf("%w: --predict-slo %s: must be positive (e.g. 50ms)", errUsage, o.PredictSLO)
 	}
 	if o.SectionTimeout <= 0 || o.SectionTimeout > 5*time.Minute {
 		return fmt.Errorf("%w: --timeout %s: want between 1ms and 5m (e.g. 5s)", errUsage, o.SectionTimeout)
