@@ -341,6 +341,8 @@ func (m *manager) checkStartupLabels() error {
 
 // close stops every poller.
 func (m *manager) close() {
+	m.reloadMu.Lock() // no reload may start a poller after this
+	defer m.reloadMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, mm := range m.models {
@@ -419,10 +421,16 @@ func diskVersions(base string) (map[int64]string, error) {
 	}
 	out := map[int64]string{}
 	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
 		name := e.Name()
+		if !e.IsDir() {
+			// A symlink to a directory counts, as in TF.
+			if e.Type()&os.ModeSymlink == 0 {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(base, name)); err != nil || !fi.IsDir() {
+				continue
+			}
+		}
 		if name == "" || name[0] < '0' || name[0] > '9' {
 			continue
 		}
@@ -471,8 +479,11 @@ func (mm *managedModel) poll(m *manager) {
 
 	onDisk, err := diskVersions(cfg.GetBasePath())
 	if err != nil {
+		// Like TF's source: a failed poll changes nothing, so a base path
+		// that is briefly unreadable (remount, permissions) does not
+		// unload every version.
 		m.log.Warn("model base path poll failed", "model", mm.name, "err", status.Convert(err).Message())
-		onDisk = nil
+		return
 	} else if len(onDisk) == 0 {
 		m.log.Warn("no versions of model found under base path", "model", mm.name, "base_path", cfg.GetBasePath())
 	}

