@@ -151,7 +151,7 @@ func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
-	c.Consumer.Fetch.Default = 4 << 20
+	c.Consumer.Fetch.Default = 1 << 20
 	c.Consumer.Fetch.Min = 1
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.ChannelBufferSize = 512
