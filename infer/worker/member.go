@@ -83,6 +83,9 @@ func (m *member) run() {
 	defer close(m.runDone)
 	cfg := *m.p.consumerCfg
 	cfg.ClientID = m.clientID
+	// The sticky strategy keeps state in Plan: members sharing one instance
+	// race when each becomes group leader (found by perf's -race tests).
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	attempt := 0
 	for m.ctx.Err() == nil {
 		if m.group == nil {
