@@ -55,13 +55,28 @@ func (r Retention) Configs() map[string]string {
 	return m
 }
 
+// MaxMessageBytes is the seed's message.max.bytes (2,000,000): the pipeline
+// topics accept records that large, and the worker dead-letters larger ones.
+const MaxMessageBytes = 2_000_000
+
+// dlqMaxMessageBytes leaves room on the DLQ for a maximal input record plus
+// the reason and source headers the worker adds (the seed's
+// replica.fetch.max.bytes, 3,000,000, still fetches it).
+const dlqMaxMessageBytes = 2_500_000
+
 // PipelineTopics are the seed's topics: ai_input (12), ai_output (12) and
-// ai_input.dlq (3), each with the given retention.
+// ai_input.dlq (3), each with the given retention and the seed's record size
+// limit, so doctor finds the embedded default tuned as it recommends.
 func PipelineTopics(r Retention) []TopicSpec {
+	with := func(maxBytes int) map[string]string {
+		m := r.Configs()
+		m["max.message.bytes"] = strconv.Itoa(maxBytes)
+		return m
+	}
 	return []TopicSpec{
-		{Name: TopicInput, Partitions: 12, Configs: r.Configs()},
-		{Name: TopicOutput, Partitions: 12, Configs: r.Configs()},
-		{Name: TopicDLQ, Partitions: 3, Configs: r.Configs()},
+		{Name: TopicInput, Partitions: 12, Configs: with(MaxMessageBytes)},
+		{Name: TopicOutput, Partitions: 12, Configs: with(MaxMessageBytes)},
+		{Name: TopicDLQ, Partitions: 3, Configs: with(dlqMaxMessageBytes)},
 	}
 }
 
