@@ -12,6 +12,7 @@ import (
 
 	"github.com/inferops/inferops/infer/tfpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -57,6 +58,13 @@ func Dial(cfg Config) (*Client, error) {
 		// pings interleaved with every batch.
 		grpc.WithInitialWindowSize(1<<20),
 		grpc.WithInitialConnWindowSize(1<<20),
+		// Reconnect within seconds of a restarted server (gRPC's default
+		// backoff grows to 2 minutes, during which every call fails fast
+		// with UNAVAILABLE although the server is back).
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("--tfserving %q: %v", cfg.Address, err)

@@ -246,3 +246,46 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestReconnectAfterRestart: a client outlives its server's restart on the
+// same address (the worker keeps one client across model-server restarts).
+func TestReconnectAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	cfg := modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: dir}
+	s, err := modelserver.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.GRPCAddr()
+	c := dialT(t, addr)
+	req := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
+	if _, err := c.Predict(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	// Several failed calls while down push gRPC's reconnect backoff up.
+	for range 5 {
+		if _, err := c.Predict(context.Background(), req); status.Code(err) != codes.Unavailable {
+			t.Fatalf("while down: %v", err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	cfg.GRPCAddr = addr
+	s2, err := modelserver.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	// Backoff is capped at 3 s; allow generous slack for a loaded CI box.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := c.Predict(context.Background(), req)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client did not reconnect: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
