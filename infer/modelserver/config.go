@@ -1,10 +1,3 @@
-// Package modelserver is the embedded TF-Serving-compatible model server:
-// TF Serving's gRPC API (PredictionService, ModelService) and REST API
-// (/v1/models/...), its Prometheus metric names, version lifecycle, version
-// policies and labels, file-system polling, config reload and server-side
-// batching, over models in inferops' own format (infer/model). A real TF
-// Serving client cannot tell it from tensorflow_model_server for the subset
-// in docs/tfserving-api.md.
 package modelserver
 
 import (

@@ -1,0 +1,31 @@
+// Package modelserver is the embedded TF-Serving-compatible model server:
+// TF Serving's gRPC API (PredictionService Predict and GetModelMetadata,
+// ModelService GetModelStatus and HandleReloadConfigRequest) and REST API
+// (/v1/models/...), its Prometheus metric names, version lifecycle, version
+// policies and labels, file-system polling, config reload and server-side
+// batching, over models in inferops' own format (infer/model). A TF Serving
+// client cannot tell it from tensorflow_model_server for the subset in
+// docs/tfserving-api.md; the seed's consumer_inference.py works unchanged.
+//
+// Where it differs from TF Serving 2.12, on purpose:
+//
+//   - Input shapes are checked strictly ([N, D] float32), with the messages
+//     TF's MatMul kernel gives; TF itself leaves that to the model.
+//   - Classify, Regress and MultiInference are UNIMPLEMENTED (gRPC) / 501
+//     (REST): the shipped models are plain predict signatures.
+//   - One request is bounded (Config.MaxMessageBytes, 64 MiB by default;
+//     TF allows 2 GiB) so a hostile client cannot exhaust a small VM. REST
+//     bodies over the bound get 413.
+//   - Labels in the startup config are checked after the first load (TF
+//     checks them against what is loaded at that moment).
+//   - Relative base paths in --model-config-file are resolved against the
+//     file's directory (TF requires absolute ones); reloads over gRPC still
+//     require absolute paths, as TF.
+//   - The REST JSON parser does not accept NaN/Infinity tokens in requests
+//     (it writes them in responses, as TF does).
+//
+// Lifecycle: every version goes START -> LOADING -> AVAILABLE, or END with
+// its load error; unloading goes UNLOADING -> END. Ended versions stay in
+// GetModelStatus. New versions load before old ones unload, and the last
+// available version is kept while a replacement is pending.
+package modelserver
