@@ -629,6 +629,33 @@ func TestBreakerRecoversWithoutTraffic(t *testing.T) {
 	e.collect(in, 30*time.Second)
 }
 
+// An unknown label is TF Serving's INVALID_ARGUMENT too, but about the
+// request, not the rows: nothing may go to the DLQ; the worker retries and
+// says why until the operator switches to a target that exists.
+func TestUnknownLabelIsNotDeadLettered(t *testing.T) {
+	e := newTestEnv(t)
+	in := newInput()
+	p := e.pool(Config{Workers: 1, Target: tfserving.Target{Version: 1}})
+	p.SetTarget(tfserving.Target{Label: "nope"})
+	e.produce(0, 200, 0, in)
+	waitFor(t, "an event naming the label", 20*time.Second, func() bool {
+		for _, ev := range p.Events() {
+			if ev.Kind == EventError && strings.Contains(ev.Message, "nope") {
+				return true
+			}
+		}
+		return false
+	})
+	if s := p.Stats(); s.DLQ != 0 || s.Produced != 0 {
+		t.Fatalf("with an unknown label: %d results, %d dead letters", s.Produced, s.DLQ)
+	}
+	p.SetTarget(tfserving.Target{})
+	o := e.collect(in, 30*time.Second)
+	if len(o.dlq) != 0 {
+		t.Fatalf("%d records dead-lettered", len(o.dlq))
+	}
+}
+
 func TestPauseAndScaleToZero(t *testing.T) {
 	e := newTestEnv(t)
 	in := newInput()
