@@ -146,8 +146,8 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 // tuneConsumer sets what the worker needs from a consumer: 1 MiB per
 // partition per fetch with deep per-partition buffers for throughput (4 MiB
 // cost more CPU in the broker for no gain), the seed's
-// auto.offset.reset=earliest, sticky assignment so a scale step moves as few
-// partitions as possible.
+// auto.offset.reset=earliest. Each member adds its own sticky strategy
+// (member.run) so a scale step moves as few partitions as possible.
 func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Return.Errors = true
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -157,7 +157,6 @@ func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Fetch.Min = 1
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.ChannelBufferSize = 512
-	c.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	c.Consumer.Group.Session.Timeout = 10 * time.Second
 	c.Consumer.Group.Heartbeat.Interval = time.Second
 	c.Consumer.Group.Rebalance.Timeout = 30 * time.Second
