@@ -193,10 +193,15 @@ func tuneProducer(c *sarama.Config, maxMessageBytes int) {
 // Start learns the model signature, checks the topics, starts the producer
 // and the configured number of members. It fails with an explanation when
 // Kafka or TF Serving cannot be reached.
-func (p *Pool) Start(ctx context.Context) error {
+func (p *Pool) Start(ctx context.Context) (err error) {
 	if !p.started.CompareAndSwap(false, true) {
 		return errors.New("worker: pool already started")
 	}
+	defer func() {
+		if err != nil && p.producer == nil {
+			p.started.Store(false) // nothing runs yet: Start may be tried again
+		}
+	}()
 	if err := p.loadSignature(ctx, p.Target()); err != nil {
 		return err
 	}
