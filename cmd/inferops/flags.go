@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -59,7 +60,12 @@ func parseFlagLayers(fs *flag.FlagSet, args []string) (*config.Layers, error) {
 		fs.String("config", "", "YAML config file (default "+config.DefaultPath+" when it exists; --config= for none)")
 	}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err // --help: exit 0
+		}
+		// An unknown flag or a bad value is a usage error like any other
+		// (exit 2); flag already printed the flags to stderr.
+		return nil, fmt.Errorf("%w: %v (see 'inferops %s --help')", errUsage, err, fs.Name())
 	}
 	// The config file is located from the parsed --config rather than by
 	// scanning args: flag parsing already knows --config=x, -config x and

@@ -122,14 +122,12 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 	}
 }
 
-// TestPlantedSecretNotInStatusReport runs `status --report` (when the status
-// command has it) with a planted password and greps both report files.
+// TestPlantedSecretNotInStatusReport runs `status --report` against a
+// broker that requires SASL PLAIN with a planted password (from
+// INFEROPS_SASL_PASSWORD, and from a password file) and greps both report
+// files and the output.
 func TestPlantedSecretNotInStatusReport(t *testing.T) {
 	bin := inferopsBinary(t)
-	help, _ := exec.Command(bin, "status", "--help").CombinedOutput()
-	if !strings.Contains(string(help), "--report") {
-		t.Skip("status has no --report yet")
-	}
 	const planted = "Planted-Report-Secret-4e4e"
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -140,25 +138,45 @@ func TestPlantedSecretNotInStatusReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	file := filepath.Join(dir, "incident.md")
-	cmd := exec.CommandContext(ctx, bin, "status", "--brokers", broker.Addr(), "--sasl-mechanism", "PLAIN", "--sasl-username", "svc", "--sample", "0", "--report", file)
-	cmd.Env = append(os.Environ(), "INFEROPS_CONFIG=", "INFEROPS_SASL_PASSWORD="+planted, "XDG_STATE_HOME="+dir, "HOME="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("status --report: %v\n%s", err, out)
+	pwFile := filepath.Join(dir, "kafka.password")
+	writeFile(t, pwFile, planted+"\n")
+	base := []string{"status", "--brokers", broker.Addr(), "--sasl-mechanism", "PLAIN", "--sasl-username", "svc", "--sample", "0"}
+	tests := []struct {
+		name string
+		args []string
+		env  string
+	}{
+		{"env password", nil, "INFEROPS_SASL_PASSWORD=" + planted},
+		{"password file", []string{"--sasl-password-file", pwFile}, "INFEROPS_SASL_PASSWORD="},
+		{"env password, JSON on stdout", []string{"--json"}, "INFEROPS_SASL_PASSWORD=" + planted},
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "incident.*"))
-	if len(files) < 2 {
-		t.Fatalf("want the Markdown report and its JSON twin, got %v", files)
-	}
-	for _, f := range append(files, "(output)") {
-		b := out
-		if f != "(output)" {
-			b, _ = os.ReadFile(f)
-		}
-		if strings.Contains(string(b), planted) {
-			t.Errorf("%s contains the planted password", f)
-		}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			file := filepath.Join(dir, fmt.Sprintf("incident-%d.md", i))
+			args := append(append(append([]string{}, base...), tt.args...), "--report", file)
+			cmd := exec.CommandContext(ctx, bin, args...)
+			cmd.Env = append(os.Environ(), "INFEROPS_CONFIG=", tt.env, "XDG_STATE_HOME="+dir, "HOME="+dir)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("status --report: %v\n%s", err, out)
+			}
+			files, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("incident-%d.*", i)))
+			if len(files) != 2 {
+				t.Fatalf("want the Markdown report and its JSON twin, got %v", files)
+			}
+			for _, f := range append(files, "(output)") {
+				b := out
+				if f != "(output)" {
+					b, _ = os.ReadFile(f)
+					if !strings.Contains(string(b), "ai_input") {
+						t.Errorf("%s lacks the lag table (did status read the broker?):\n%s", f, b)
+					}
+				}
+				if strings.Contains(string(b), planted) {
+					t.Errorf("%s contains the planted password", f)
+				}
+			}
+		})
 	}
 }
 

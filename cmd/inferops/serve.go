@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/internal/paths"
 )
 
@@ -60,6 +61,10 @@ func runServe(ctx context.Context, args []string) error {
 	var env serveEnv
 	fs.StringVar(&env.DataDir, "data-dir", paths.StateDir(), "root directory for embedded state (broker data in <data-dir>/kafka, models in <data-dir>/models)")
 	fs.BoolVar(&env.Ephemeral, "ephemeral", false, "keep all embedded state in memory; nothing is written to --data-dir")
+	// JSON to stderr like every headless command (journald keeps each line
+	// whole); the handler redacts secrets, e.g. a --kafka-sasl-user password
+	// quoted in an error.
+	logOpts := addLogFlags(fs, logging.Options{Format: "json"})
 	parts := orderedServeParts()
 	for _, p := range parts {
 		if p.flags != nil {
@@ -79,7 +84,12 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		env.DataDir = abs
 	}
-	env.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, closeLog, err := logging.New(*logOpts)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	defer closeLog()
+	env.Log = log
 	limitMemory()
 
 	type running struct {

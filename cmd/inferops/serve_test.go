@@ -3,7 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -66,6 +73,11 @@ func TestCommandsOverTCP(t *testing.T) {
 		{"status text", testStatusText},
 		{"status errors", testStatusErrors},
 		{"status no embedded broker", testStatusNoEmbeddedBroker},
+		{"status topic alias", testStatusTopicAlias},
+		{"status report", testStatusReport},
+		{"status report of an unreachable broker", testStatusReportOfUnreachableBroker},
+		{"status read-only", testStatusReadOnly},
+		{"status against serve with SASL and TLS", testStatusAgainstSecuredServe},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, bin) })
 	}
@@ -202,6 +214,9 @@ func testServeStartErrors(t *testing.T, bin string) {
 		{"bad address", []string{"--ephemeral", "--kafka-addr", "localhost"}, 1, []string{"--kafka-addr", "host:port"}},
 		{"unwritable data dir", []string{"--data-dir", filepath.Join(file, "sub")}, 1, []string{"--data-dir"}},
 		{"bad sasl user", []string{"--ephemeral", "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-user", "nopassword"}, 1, []string{"--kafka-sasl-user", "user:password"}},
+		{"unknown flag", []string{"--ephemeral", "--no-such-flag"}, 2, []string{"no-such-flag", "inferops serve --help"}},
+		{"bad flag value", []string{"--ephemeral=maybe"}, 2, []string{"-ephemeral", "maybe"}},
+		{"bad log level", []string{"--ephemeral", "--log-level", "loud"}, 2, []string{"--log-level", "loud"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,4 +348,145 @@ func TestParseSASLUsers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startServe runs `inferops serve` with the given flags and environment and
+// returns its ready line's fields; the process is stopped at cleanup.
+func startServe(t *testing.T, bin string, env []string, args ...string) map[string]string {
+	t.Helper()
+	cmd := serveCmd(t, bin, args...)
+	cmd.Env = append(cmd.Env, env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	lineCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			lineCh <- sc.Text()
+		}
+		close(lineCh)
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case line := <-lineCh:
+		f := readyFields(line)
+		if f == nil || f["kafka"] == "" {
+			t.Fatalf("serve %v: ready line %q; stderr:\n%s", args, line, stderr.String())
+		}
+		return f
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve %v: no ready line; stderr:\n%s", args, stderr.String())
+	}
+	return nil
+}
+
+// testStatusAgainstSecuredServe: the broker `inferops serve` starts with
+// --kafka-sasl-* (users from the environment, not the command line) and
+// with --kafka-tls-server-*; `inferops status` reaches it with the
+// operator's flags and INFEROPS_SASL_PASSWORD, and fails clearly otherwise.
+func testStatusAgainstSecuredServe(t *testing.T, bin string) {
+	const password = "s3rve-Secret-pw"
+	ca, cert, key := kafkaTestPKI(t, t.TempDir())
+	users := []string{"INFEROPS_KAFKA_SASL_USER=svc:" + password}
+	scram := startServe(t, bin, users, "--ephemeral", "--model-server=false", "--kafka-sasl-mechanism", "SCRAM-SHA-512")["kafka"]
+	tlsOnly := startServe(t, bin, nil, "--ephemeral", "--model-server=false", "--kafka-tls-server-cert-file", cert, "--kafka-tls-server-key-file", key)["kafka"]
+	saslTLS := startServe(t, bin, users, "--ephemeral", "--model-server=false", "--kafka-sasl-mechanism", "PLAIN",
+		"--kafka-tls-server-cert-file", cert, "--kafka-tls-server-key-file", key)["kafka"]
+
+	pw := "INFEROPS_SASL_PASSWORD=" + password
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		want string // in stdout when code is 0, else in stderr
+	}{
+		{"SCRAM-SHA-512, env password", []string{pw}, []string{"--brokers", scram, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "svc"}, 0, "topic ai_input"},
+		{"SCRAM-SHA-512, wrong password", []string{"INFEROPS_SASL_PASSWORD=wrong"}, []string{"--brokers", scram, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-username", "svc"}, 1, "authentication failed"},
+		{"SCRAM-SHA-512, no SASL", nil, []string{"--brokers", scram}, 1, scram},
+		{"TLS with the CA", nil, []string{"--brokers", tlsOnly, "--kafka-tls-ca-file", ca}, 0, "topic ai_input"},
+		{"TLS without the CA", nil, []string{"--brokers", tlsOnly, "--kafka-tls"}, 1, "certificate"},
+		{"TLS broker, plaintext client", nil, []string{"--brokers", tlsOnly}, 1, tlsOnly},
+		{"PLAIN over TLS", []string{pw}, []string{"--brokers", saslTLS, "--kafka-tls-ca-file", ca, "--sasl-mechanism", "PLAIN", "--sasl-username", "svc"}, 0, "topic ai_input"},
+		{"PLAIN over TLS from env only", []string{pw, "INFEROPS_BROKERS=" + saslTLS, "INFEROPS_KAFKA_TLS_CA_FILE=" + ca, "INFEROPS_SASL_MECHANISM=PLAIN", "INFEROPS_SASL_USERNAME=svc"}, nil, 0, "topic ai_input"},
+		{"PLAIN over TLS, wrong user", []string{pw}, []string{"--brokers", saslTLS, "--kafka-tls-ca-file", ca, "--sasl-mechanism", "PLAIN", "--sasl-username", "nobody"}, 1, "authentication failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runInferopsEnv(t, bin, tt.env, append([]string{"status", "--sample", "0"}, tt.args...)...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			got := out
+			if tt.code != 0 {
+				got = errOut
+			}
+			if !strings.Contains(got, tt.want) {
+				t.Errorf("output lacks %q\nstdout: %s\nstderr: %s", tt.want, out, errOut)
+			}
+			if strings.Contains(out+errOut, password) {
+				t.Errorf("password leaked:\n%s%s", out, errOut)
+			}
+		})
+	}
+}
+
+// kafkaTestPKI writes a throwaway CA and a server certificate for
+// 127.0.0.1 signed by it.
+func kafkaTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "inferops serve test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", keyDER)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/internal/config"
 )
 
 func init() {
@@ -56,25 +57,51 @@ window of observations, so a one-shot status can only report OK; watch the
 console for WARN/STALL/STOP.
 
 Without --brokers it reads the embedded broker of 'inferops serve' at
-127.0.0.1:9092.`
+127.0.0.1:9092.
+
+status only observes: it never joins the consumer group, commits, produces
+or reloads a model, so it is safe on a production cluster. --read-only
+(INFEROPS_READ_ONLY) is accepted so one setting works for every command.
+
+--report FILE also writes a triage report for an incident ticket: FILE as
+Markdown (".md" is added when FILE has no extension) and its JSON twin next
+to it, with the lag table, the model's versions, advice derived from the two
+samples, the effective configuration and what could not be read. Secrets
+are redacted.`
 
 func runStatus(ctx context.Context, args []string) error {
-	fs := newFlagSet("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s]", statusHelp)
+	fs := newFlagSet("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
 	kcfg := addKafkaFlags(fs)
-	topic := fs.String("input", cluster.TopicInput, "topic the workers consume")
+	fs.String("input", cluster.TopicInput, "topic the workers consume")
+	fs.String("topic", "", "the same as --input (the name perf and Kafka tools use)")
 	group := fs.String("group", cluster.GroupInfer, "consumer group of the workers")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	sample := fs.Duration("sample", time.Second, "time between the two samples the rates come from; 0 = one sample, no rates")
+	reportFile := fs.String("report", "", "also write a Markdown triage report to this file and its JSON twin (FILE.json); secrets redacted")
+	// status never writes to the pipeline, so --read-only changes nothing;
+	// it exists so INFEROPS_READ_ONLY=true in a shared environment file
+	// does not make status fail as an unknown flag would.
+	fs.Bool("read-only", false, "observe only; status always does (never joins the group, commits, produces or reloads)")
 	for _, s := range statusSections {
 		if s.flags != nil {
 			s.flags(fs)
 		}
 	}
-	if err := parseFlags(fs, args); err != nil {
+	layers, err := parseFlagLayers(fs, args)
+	if err != nil {
+		return err
+	}
+	topic, err := aliasValue(fs, layers.Origins, "input", "topic")
+	if err != nil {
 		return err
 	}
 	if *sample < 0 {
 		return fmt.Errorf("%w: --sample %v is negative", errUsage, *sample)
+	}
+	if *reportFile != "" {
+		if err := checkReportDir(*reportFile); err != nil {
+			return err
+		}
 	}
 	embedded := len(kcfg.Brokers) == 0
 	if embedded {
@@ -87,7 +114,7 @@ func runStatus(ctx context.Context, args []string) error {
 
 	report := &statusReport{}
 	var errs []error
-	snap, err := kafkaStatus(ctx, *kcfg, *topic, *group, *sample)
+	first, snap, err := kafkaStatus(ctx, *kcfg, topic, *group, *sample)
 	if err != nil {
 		if embedded && errors.Is(err, syscall.ECONNREFUSED) {
 			err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve` (or `make run`), or pass --brokers", cluster.DefaultEmbeddedAddr)
@@ -119,29 +146,66 @@ func runStatus(ctx context.Context, args []string) error {
 			}
 		}
 	}
+	if *reportFile != "" {
+		in := statusReportInput(report, first, kcfg.Brokers, *sample, errs)
+		in.Config = reportConfig(fs)
+		in.Secrets = []string{kcfg.SASL.Password}
+		md, js, err := writeStatusReport(*reportFile, in)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintf(os.Stderr, "inferops status: triage report written to %s (JSON twin %s)\n", md, js)
+		}
+	}
 	return errors.Join(errs...)
 }
 
-// kafkaStatus takes two snapshots sample apart and returns the second, whose
-// rates are real.
-func kafkaStatus(ctx context.Context, cfg cluster.Config, topic, group string, sample time.Duration) (*cluster.Snapshot, error) {
+// aliasValue is the value of a setting that two flags name (--input and
+// its alias --topic): whichever came from the higher layer (flag > env >
+// file > default) wins; two different values from the same layer are a
+// usage error, since guessing would read the wrong topic.
+func aliasValue(fs *flag.FlagSet, origins map[string]config.Origin, name, alias string) (string, error) {
+	v, av := fs.Lookup(name).Value.String(), fs.Lookup(alias).Value.String()
+	o, ao := origins[name], origins[alias]
+	switch {
+	case av == "" || ao.Source < o.Source:
+		return v, nil
+	case ao.Source > o.Source:
+		// The report's configuration section (reportConfig) shows the
+		// key by its canonical flag: make that the value actually used.
+		if err := fs.Set(name, av); err != nil {
+			return "", fmt.Errorf("%w: --%s %q: %v", errUsage, alias, av, err)
+		}
+		origins[name] = ao
+		return av, nil
+	case av == v:
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: --%s %q (%s) and --%s %q (%s) name different topics: give one", errUsage, name, v, o, alias, av, ao)
+}
+
+// kafkaStatus takes two snapshots sample apart and returns both; the
+// second's rates are real, and the pair shows whether lag is growing. With
+// sample 0 there is one snapshot and first is nil.
+func kafkaStatus(ctx context.Context, cfg cluster.Config, topic, group string, sample time.Duration) (first, last *cluster.Snapshot, err error) {
 	// Two samples rarely let the interpolation place a committed offset, so
 	// read the record timestamps instead (one Fetch per leader).
 	c, err := cluster.NewCollector(cfg, topic, group, cluster.WithExactLagTime())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer c.Close()
 	snap, err := c.Refresh(ctx)
 	if err != nil || sample == 0 {
-		return snap, err
+		return nil, snap, err
 	}
 	select {
 	case <-time.After(sample):
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
-	return c.Refresh(ctx)
+	last, err = c.Refresh(ctx)
+	return snap, last, err
 }
 
 func printKafkaStatus(w io.Writer, s *cluster.Snapshot) {
