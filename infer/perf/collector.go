@@ -22,6 +22,7 @@ type collector struct {
 	wg       sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
+	noDLQ    string // why dead letters are not watched, if they are not
 }
 
 func tuneConsumer(c *sarama.Config) {
@@ -33,30 +34,70 @@ func tuneConsumer(c *sarama.Config) {
 	c.ChannelBufferSize = 1024
 }
 
-// newCollector starts consuming topic at its current end.
-func newCollector(brokers []string, sc *sarama.Config, topic string) (*collector, error) {
+// newCollector starts consuming the output topic, and the dead-letter topic
+// when it exists, at their current ends. A record the worker dead-letters
+// has no result; seeing it in the DLQ tells an error from a loss.
+func newCollector(brokers []string, sc *sarama.Config, output, dlq string) (*collector, error) {
 	consumer, err := sarama.NewConsumer(brokers, sc)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := consumer.Partitions(topic)
+	c := &collector{consumer: consumer}
+	parts, err := consumer.Partitions(output)
 	if err != nil {
 		consumer.Close()
-		return nil, fmt.Errorf("output topic %q: %w", topic, err)
+		return nil, fmt.Errorf("output topic %q: %w", output, err)
 	}
-	c := &collector{consumer: consumer}
+	if err := c.consume(output, parts, false); err != nil {
+		c.close()
+		return nil, err
+	}
+	if dlq == "" {
+		return c, nil
+	}
+	if parts, err = consumer.Partitions(dlq); err != nil {
+		c.noDLQ = fmt.Sprintf("dead-letter topic %q not readable (%v): dead-lettered records count as lost", dlq, err)
+		return c, nil
+	}
+	if err := c.consume(dlq, parts, true); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *collector) consume(topic string, parts []int32, dlq bool) error {
 	for _, p := range parts {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetNewest)
+		pc, err := c.consumer.ConsumePartition(topic, p, sarama.OffsetNewest)
 		if err != nil {
-			c.close()
-			return nil, fmt.Errorf("consume %s/%d: %w", topic, p, err)
+			return fmt.Errorf("consume %s/%d: %w", topic, p, err)
 		}
 		c.pcs = append(c.pcs, pc)
 		c.wg.Add(2)
-		go c.readMessages(pc)
+		if dlq {
+			go c.readDLQ(pc)
+		} else {
+			go c.readMessages(pc)
+		}
 		go c.readErrors(pc)
 	}
-	return c, nil
+	return nil
+}
+
+// readDLQ counts this load's records among the dead letters. The worker
+// copies the input value, which starts with our id, so the result parser
+// reads it too.
+func (c *collector) readDLQ(pc sarama.PartitionConsumer) {
+	defer c.wg.Done()
+	for m := range pc.Messages() {
+		ld := c.cur.Load()
+		if ld == nil {
+			continue
+		}
+		if _, ok := resultID(m.Value, ld.prefix); ok {
+			ld.deadLettered.Add(1)
+		}
+	}
 }
 
 // follow switches matching to ld; results of the previous load that arrive

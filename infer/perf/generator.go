@@ -23,6 +23,7 @@ type load struct {
 
 	sent, acked, failed          atomic.Uint64
 	received, duplicates, strays atomic.Uint64
+	deadLettered                 atomic.Uint64
 	lastAckNs, lastRecvNs        atomic.Int64 // since start
 	firstErr                     atomic.Pointer[string]
 }

@@ -366,3 +366,23 @@ func TestCancel(t *testing.T) {
 		t.Errorf("a cancelled run went into the history: %d runs", len(runs))
 	}
 }
+
+// Records the worker refuses (here: 16 features for a 32-wide model) are
+// counted as dead-lettered errors, not silently lost, and the drain ends as
+// soon as each is accounted for.
+func TestDeadLetteredRecordsAreErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	res := runToEnd(t, Options{Scenario: smallScenario(50, time.Second), Kafka: kc, TFServing: tfs, Width: 16,
+		WarmupTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second})
+	if res.Sent == 0 || res.DeadLettered != res.Sent || res.Errors != res.Sent || res.Lost != res.Sent || res.Received != 0 || res.Pass {
+		t.Errorf("sent %d dead-lettered %d errors %d lost %d received %d pass %v; want every record dead-lettered and FAIL",
+			res.Sent, res.DeadLettered, res.Errors, res.Lost, res.Received, res.Pass)
+	}
+	if w := strings.Join(res.Warnings, ";"); !strings.Contains(w, "dead-lettered") || !strings.Contains(w, "warm-up: the worker dead-lettered") {
+		t.Errorf("warnings %q do not mention the dead letters", res.Warnings)
+	}
+}

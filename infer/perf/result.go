@@ -17,16 +17,17 @@ type Result struct {
 	DurationSec  float64   `json:"duration_s"`
 
 	// Sent records were handed to Kafka; Acked were acknowledged by it;
-	// Errors failed to produce; Received have a result on the output topic
-	// (first result per record; Duplicates counts redeliveries); Lost were
-	// sent but had no result by the end of the drain (produce failures
-	// included).
-	Sent       uint64 `json:"sent"`
-	Acked      uint64 `json:"acked"`
-	Received   uint64 `json:"received"`
-	Lost       uint64 `json:"lost"`
-	Errors     uint64 `json:"errors"`
-	Duplicates uint64 `json:"duplicates"`
+	// Received have a result on the output topic (first result per record;
+	// Duplicates counts redeliveries); Lost were sent but had no result by
+	// the end of the drain. Errors are records that failed to produce plus
+	// those the worker dead-lettered (DeadLettered); they are lost too.
+	Sent         uint64 `json:"sent"`
+	Acked        uint64 `json:"acked"`
+	Received     uint64 `json:"received"`
+	Lost         uint64 `json:"lost"`
+	Errors       uint64 `json:"errors"`
+	Duplicates   uint64 `json:"duplicates"`
+	DeadLettered uint64 `json:"dead_lettered"`
 	// Unsent were scheduled within the duration but could not be handed to
 	// Kafka before it ended (back-pressure): an open-loop run that did not
 	// offer its load has not shown the pipeline can take it.
@@ -71,10 +72,11 @@ func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generat
 		RunID: run, Scenario: sc.Name, Streams: sc.Streams, PayloadBytes: sc.PayloadBytes,
 		TargetRate: sc.Rate, DurationSec: round3(sc.Duration.Seconds()),
 		Sent: ld.sent.Load(), Acked: ld.acked.Load(), Received: ld.received.Load(),
-		Errors: ld.failed.Load(), Duplicates: ld.duplicates.Load(),
+		Duplicates: ld.duplicates.Load(), DeadLettered: ld.deadLettered.Load(),
 		Latency: ld.lat.summary(), SLOms: round3(float64(sc.SLO) / float64(time.Millisecond)),
 		Input: r.opts.Input, Output: r.opts.Output, Embedded: r.opts.Embedded,
 	}
+	res.Errors = ld.failed.Load() + res.DeadLettered
 	if res.Sent > res.Received {
 		res.Lost = res.Sent - res.Received
 	}
@@ -88,7 +90,13 @@ func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generat
 	}
 	res.Pass = res.Received > 0 && res.Lost == 0 && res.Latency.P99 <= res.SLOms && res.Unsent <= res.Sent/100
 	if e := ld.firstErr.Load(); e != nil {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("%d produce errors, first: %s", res.Errors, *e))
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d produce errors, first: %s", ld.failed.Load(), *e))
+	}
+	if res.DeadLettered > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the worker dead-lettered %d records to %s (see its inferops-error header)", res.DeadLettered, r.opts.DLQ))
+	}
+	if p.coll.noDLQ != "" {
+		res.Warnings = append(res.Warnings, p.coll.noDLQ)
 	}
 	if err := p.coll.firstErr(); err != nil {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("reading results from %s: %v", r.opts.Output, err))

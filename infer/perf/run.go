@@ -435,7 +435,7 @@ func (r *Run) setup() (*pipeline, error) {
 	}
 	// The collector starts at the output's end before anything is sent, so
 	// every result of this run is seen and nothing older is.
-	if p.coll, err = newCollector(p.brokers, cc, o.Output); err != nil {
+	if p.coll, err = newCollector(p.brokers, cc, o.Output, o.DLQ); err != nil {
 		return nil, o.Kafka.Explain(fmt.Errorf("perf: %w", err))
 	}
 	if !o.NoWorker {
@@ -525,6 +525,9 @@ func (r *Run) warmup(p *pipeline, sc Scenario, run string) (warning string) {
 			if len(answered) == len(p.inputPart) {
 				return ""
 			}
+			if n := ld.deadLettered.Load(); n > 0 {
+				return fmt.Sprintf("warm-up: the worker dead-lettered %d probes to %s: it rejects these records (does the model take %d features? see the DLQ's inferops-error header)", n, r.opts.DLQ, p.width)
+			}
 			if time.Now().After(deadline) {
 				return fmt.Sprintf("warm-up: %d of %d partitions of %s answered no probe within %v (is a worker consuming %s and writing to %s?)",
 					len(p.inputPart)-len(answered), len(p.inputPart), r.opts.Input, r.opts.WarmupTimeout, r.opts.Input, r.opts.Output)
@@ -584,7 +587,7 @@ func (r *Run) runLoad(p *pipeline, sc Scenario, run string) (*Result, error) {
 	r.setPhase(PhaseDraining)
 	cancelled := r.ctx.Err() != nil
 	drainUntil := time.Now().Add(r.opts.DrainTimeout)
-	for !cancelled && ld.received.Load() < ld.acked.Load() && time.Now().Before(drainUntil) {
+	for !cancelled && ld.received.Load()+ld.deadLettered.Load() < ld.acked.Load() && time.Now().Before(drainUntil) {
 		select {
 		case <-r.ctx.Done():
 			cancelled = true
