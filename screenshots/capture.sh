@@ -16,7 +16,7 @@ FREEZE=${FREEZE:-github.com/charmbracelet/freeze@v0.2.2}
 for tool in tmux rsvg-convert fc-list; do
   command -v "$tool" >/dev/null || { echo "screenshots: $tool is missing (apt-get install tmux librsvg2-bin fontconfig fonts-unifont)" >&2; exit 1; }
 done
-fc-list | grep -qi unifont || { echo "screenshots: the Unifont font is missing (apt-get install fonts-unifont)" >&2; exit 1; }
+fc-list : family | grep -i unifont >/dev/null || { echo "screenshots: the Unifont font is missing (apt-get install fonts-unifont)" >&2; exit 1; }
 [ -x "$BIN" ] || { echo "screenshots: $BIN is not built (run make build)" >&2; exit 1; }
 
 work=$(mktemp -d)
@@ -38,19 +38,22 @@ tmux -L "$sock" -f /dev/null new-session -d -x "$COLS" -y "$ROWS" "$BIN ${args[*
 tmux -L "$sock" set-option -g status off >/dev/null
 
 pane() { tmux -L "$sock" capture-pane -e -p -t 0; }
+# plain is the pane without colours, read whole before grep looks at it
+# (grep -q closing a pipe early would fail the pipeline under pipefail).
+plain() { tmux -L "$sock" capture-pane -p -t 0; }
 waitfor() { # waitfor PATTERN SECONDS
   for _ in $(seq "$2"); do
-    if pane | sed 's/\x1b\[[0-9;]*m//g' | grep -Eq -- "$1"; then return 0; fi
+    if grep -Eq -- "$1" <<<"$(plain)"; then return 0; fi
     sleep 1
   done
   echo "screenshots: gave up waiting for '$1'; the pane shows:" >&2
-  pane | sed 's/\x1b\[[0-9;]*m//g' >&2
+  plain >&2
   exit 1
 }
 
 waitgone() { # waitgone PATTERN SECONDS: until the pane no longer shows it
   for _ in $(seq "$2"); do
-    if ! pane | sed 's/\x1b\[[0-9;]*m//g' | grep -Eq -- "$1"; then return 0; fi
+    if ! grep -Eq -- "$1" <<<"$(plain)"; then return 0; fi
     sleep 1
   done
   echo "screenshots: '$1' still on screen after $2 s" >&2

@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"io"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -143,4 +142,3 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-var _ = io.Discard
