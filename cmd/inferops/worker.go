@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,6 +73,12 @@ func runWorker(ctx context.Context, args []string) error {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// The worker's live heap is small and bounded by its queues while it
+	// allocates a little per record: collecting at 400% instead of 100% saved
+	// about 8% CPU per message in BenchmarkDrain. GOGC, when set, still wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
 	}
 	log, closeLog, err := logging.New(*logOpts)
 	if err != nil {
