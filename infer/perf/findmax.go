@@ -24,10 +24,10 @@ type FindMaxStep struct {
 }
 
 // findMax searches the rate with short runs: from the scenario's rate it
-// doubles while runs pass or drops while they fail (to the throughput the
-// failed run actually achieved, when that is lower than half), then bisects
-// between the highest pass and the lowest failure until they are within 10%
-// or the step budget is spent. Every step starts with a warm-up, so backlog
+// doubles while runs pass or drops while they fail (to 90% of the throughput
+// the failed run actually achieved, when that is lower than half), then
+// bisects geometrically between the highest pass and the lowest failure
+// until they are within 10% or the step budget is spent. Every step starts with a warm-up, so backlog
 // left by a failed step is served before the next one is timed.
 func (r *Run) findMax(p *pipeline) (*Result, error) {
 	sc := r.opts.Scenario
@@ -75,7 +75,7 @@ func (r *Run) findMax(p *pipeline) (*Result, error) {
 				step = maxSteps // converged
 				continue
 			}
-			next = (lo + hi) / 2
+			next = math.Sqrt(lo * hi) // rates span decades: halve the ratio, not the gap
 		}
 		next = math.Round(next)
 		if next < 1 || next == rate {

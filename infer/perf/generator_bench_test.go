@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/inferops/inferops/cluster"
 )
 
@@ -74,4 +76,56 @@ func BenchmarkGenerator(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
+}
+
+// BenchmarkHeadroom shows, side by side on the same machine and moment, the
+// generator alone into the embedded broker and the whole pipeline (perf
+// worker + embedded model server) absorbing the small scenario at a rate it
+// cannot take. headroom_x = generator msg/s / pipeline results/s; a run
+// measures the pipeline, not the generator, when it is at least 2.
+//
+//	go test -run '^$' -bench Headroom -benchtime 1x ./infer/perf/
+func BenchmarkHeadroom(b *testing.B) {
+	if testing.Short() {
+		b.Skip("runs the real pipeline")
+	}
+	kcfg := startTestBroker(b)
+	tfs := startModelServer(b, 0)
+	sc, _ := Lookup(Small)
+	sc.Duration = 4 * time.Second
+	var genRate, pipeRate float64
+	for i := 0; i < b.N; i++ {
+		// The generator alone: a topic nobody consumes.
+		pc, err := kcfg.Sarama()
+		if err != nil {
+			b.Fatal(err)
+		}
+		tuneProducer(pc, sc.PayloadBytes, sarama.CompressionZSTD)
+		gsc := sc
+		gsc.Rate = 1e6
+		ld := newLoad("headroom", time.Now())
+		g, err := newGenerator(gsc, "headroom", generatorConfig{Topic: DefaultDLQ, Width: 32, Producers: DefaultProducers, Sarama: pc, Brokers: kcfg.Brokers}, ld)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ld.start = time.Now()
+		g.run(context.Background())
+		genRate += float64(ld.acked.Load()) / time.Since(ld.start).Seconds()
+
+		// The pipeline at the seed's 55,000 msg/s, far above what one
+		// machine running everything absorbs.
+		r, err := Start(context.Background(), Options{Scenario: sc, Kafka: kcfg, TFServing: tfs, DrainTimeout: 2 * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := r.Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		pipeRate += res.TFQPS
+	}
+	b.ReportMetric(genRate/float64(b.N), "generator_msgs/s")
+	b.ReportMetric(pipeRate/float64(b.N), "pipeline_results/s")
+	b.ReportMetric(genRate/pipeRate, "headroom_x")
+	b.ReportMetric(0, "ns/op")
 }

@@ -16,7 +16,7 @@ import (
 
 // startModelServer runs the embedded TF-Serving-compatible server on a
 // random loopback port, with inject added to every Predict.
-func startModelServer(t *testing.T, inject time.Duration) *tfserving.Client {
+func startModelServer(t testing.TB, inject time.Duration) *tfserving.Client {
 	t.Helper()
 	ms, err := modelserver.Start(context.Background(), modelserver.Config{
 		GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: t.TempDir(), InjectLatency: inject,
