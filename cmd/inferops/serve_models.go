@@ -42,6 +42,7 @@ func modelServerPart() *servePart {
 			fs.Int64Var(&micros, "batching-timeout-micros", 1000, "server-side batching: longest wait to fill a batch (batch_timeout_micros)")
 			fs.IntVar(&b.MaxEnqueuedBatches, "batching-max-enqueued-batches", 10, "server-side batching: queued batches before requests get UNAVAILABLE")
 			fs.IntVar(&b.NumBatchThreads, "batching-num-batch-threads", 0, "server-side batching: batches run in parallel; 0 = number of CPUs")
+			fs.BoolVar(&cfg.AllowVersionLabelsForUnavailableModels, "allow-version-labels-for-unavailable-models", false, "let new version labels point at versions not yet AVAILABLE (TF Serving's flag of that name)")
 			fs.DurationVar(&cfg.InjectLatency, "inject-latency", 0, "fault injection: extra delay added to every Predict (e.g. 50ms)")
 			fs.StringVar(&cfg.TLS.CertFile, "grpc-tls-cert-file", "", "PEM certificate: the model server's gRPC and REST listeners use TLS")
 			fs.StringVar(&cfg.TLS.KeyFile, "grpc-tls-key-file", "", "PEM key for --grpc-tls-cert-file")

@@ -21,6 +21,8 @@
 //   - Relative base paths in --model-config-file are resolved against the
 //     file's directory (TF requires absolute ones); reloads over gRPC still
 //     require absolute paths, as TF.
+//   - Prometheus metrics are always on the REST port at
+//     /monitoring/prometheus/metrics (TF needs --monitoring_config_file).
 //   - The REST JSON parser does not accept NaN/Infinity tokens in requests
 //     (it writes them in responses, as TF does).
 //
