@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/internal/paths"
 )
@@ -241,6 +242,9 @@ func parseSASLUsers(list []string, file string) (map[string]string, error) {
 			return nil, fmt.Errorf("%s: want user:password entries", e.where)
 		}
 		users[u] = p
+		// Scrubbed from every log line and error from now on: the broker
+		// or a client error may quote what it was given.
+		config.RegisterSecret(p)
 	}
 	return users, nil
 }

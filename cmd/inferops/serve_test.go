@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/internal/config"
 )
 
 var (
@@ -78,6 +80,7 @@ func TestCommandsOverTCP(t *testing.T) {
 		{"status report of an unreachable broker", testStatusReportOfUnreachableBroker},
 		{"status read-only", testStatusReadOnly},
 		{"status against serve with SASL and TLS", testStatusAgainstSecuredServe},
+		{"serve logs", testServeLogs},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, bin) })
 	}
@@ -345,6 +348,9 @@ func TestParseSASLUsers(t *testing.T) {
 				if got[k] != v {
 					t.Errorf("user %s: got %q, want %q", k, got[k], v)
 				}
+				if s := config.Scrub("rejected " + v); strings.Contains(s, v) {
+					t.Errorf("password of %s not registered for scrubbing: %q", k, s)
+				}
 			}
 		})
 	}
@@ -354,21 +360,34 @@ func TestParseSASLUsers(t *testing.T) {
 // returns its ready line's fields; the process is stopped at cleanup.
 func startServe(t *testing.T, bin string, env []string, args ...string) map[string]string {
 	t.Helper()
+	f, _ := startServeStop(t, bin, env, args...)
+	return f
+}
+
+// startServeStop is startServe that also returns stop: SIGTERM, wait, and
+// the process's stderr.
+func startServeStop(t *testing.T, bin string, env []string, args ...string) (map[string]string, func() string) {
+	t.Helper()
 	cmd := serveCmd(t, bin, args...)
 	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
+	var once sync.Once
+	stop := func() string {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
+		return stderr.String()
+	}
+	t.Cleanup(func() { stop() })
 	lineCh := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -384,11 +403,77 @@ func startServe(t *testing.T, bin string, env []string, args ...string) map[stri
 		if f == nil || f["kafka"] == "" {
 			t.Fatalf("serve %v: ready line %q; stderr:\n%s", args, line, stderr.String())
 		}
-		return f
+		return f, stop
 	case <-time.After(60 * time.Second):
 		t.Fatalf("serve %v: no ready line; stderr:\n%s", args, stderr.String())
 	}
-	return nil
+	return nil, stop
+}
+
+// syncBuffer is a bytes.Buffer that a process may write while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testServeLogs: serve logs through internal/logging: JSON lines on stderr
+// by default (stdout keeps only the ready and stopped lines), text to
+// --log-file on request, and a broker user's password never appears, even
+// at debug level after a client failed to authenticate with it wrong.
+func testServeLogs(t *testing.T, bin string) {
+	const planted = "Planted-Serve-Secret-1a2b"
+	users := []string{"INFEROPS_KAFKA_SASL_USER=svc:" + planted}
+	t.Run("json to stderr", func(t *testing.T) {
+		f, stop := startServeStop(t, bin, users, "--ephemeral", "--model-server=false", "--kafka-sasl-mechanism", "PLAIN", "--log-level", "debug")
+		// A failed login, then a good one, so the broker has something to log.
+		_, _, _ = runInferopsEnv(t, bin, []string{"INFEROPS_SASL_PASSWORD=wrong-" + planted}, "status", "--brokers", f["kafka"], "--sasl-mechanism", "PLAIN", "--sasl-username", "svc", "--sample", "0")
+		if _, errOut, code := runInferopsEnv(t, bin, []string{"INFEROPS_SASL_PASSWORD=" + planted}, "status", "--brokers", f["kafka"], "--sasl-mechanism", "PLAIN", "--sasl-username", "svc", "--sample", "0"); code != 0 {
+			t.Fatalf("status with the right password: exit %d: %s", code, errOut)
+		}
+		logText := stop()
+		var msgs []string
+		for _, line := range strings.Split(strings.TrimSpace(logText), "\n") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Errorf("stderr line is not JSON: %q", line)
+				continue
+			}
+			msg, _ := rec["msg"].(string)
+			msgs = append(msgs, msg)
+		}
+		if !strings.Contains(strings.Join(msgs, "|"), "embedded kafka ready") || !strings.Contains(strings.Join(msgs, "|"), "shutting down") {
+			t.Errorf("log lacks the ready and shutdown records: %v", msgs)
+		}
+		if strings.Contains(logText, planted) {
+			t.Errorf("serve log leaked the broker password:\n%s", logText)
+		}
+	})
+	t.Run("text to --log-file", func(t *testing.T) {
+		file := filepath.Join(t.TempDir(), "serve.log")
+		_, stop := startServeStop(t, bin, nil, "--ephemeral", "--model-server=false", "--log-format", "text", "--log-file", file)
+		if errOut := stop(); strings.TrimSpace(errOut) != "" {
+			t.Errorf("stderr not empty with --log-file: %q", errOut)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `msg="embedded kafka ready"`) {
+			t.Errorf("--log-file lacks the text record of the ready broker:\n%s", b)
+		}
+	})
 }
 
 // testStatusAgainstSecuredServe: the broker `inferops serve` starts with
