@@ -391,3 +391,28 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("missing base path: %v", err)
 	}
 }
+
+func TestAllowLabelsForUnavailableModels(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "my_model")
+	copyVersion(t, base, 1, "1")
+	copyVersion(t, base, 2, "2")
+	s := startServer(t, Config{ModelBasePath: base, AllowVersionLabelsForUnavailableModels: true})
+	c := dial(t, s)
+	ctx := context.Background()
+	mc := func(labels map[string]int64) *tfpb.ModelServerConfig {
+		return reloadCfg(&tfpb.ModelConfig{Name: model.Name, BasePath: base, ModelVersionPolicy: specific(1, 2), VersionLabels: labels})
+	}
+	// A new label may point at version 1 before it loads ...
+	if err := c.Reload(ctx, mc(map[string]int64{"stable": 2, "next": 1})); err != nil {
+		t.Fatal(err)
+	}
+	// ... but moving an existing label still needs an AVAILABLE target.
+	if err := c.Reload(ctx, mc(map[string]int64{"stable": 3, "next": 1})); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("moving a label to a missing version: %v", err)
+	}
+	waitFor(t, "version 1 AVAILABLE", 5*time.Second, func() bool { return stateOf(t, c, model.Name)[1] == "AVAILABLE" })
+	res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Label: "next"}, Input: "features", Rows: 1, Width: 32, Data: features(1)})
+	if err != nil || res.Version != 1 {
+		t.Fatalf("label next: %v %v", res, err)
+	}
+}
