@@ -12,6 +12,11 @@ import (
 
 func startTestBroker(tb testing.TB) cluster.Config {
 	tb.Helper()
+	return startTestBrokerHandle(tb).ClientConfig()
+}
+
+func startTestBrokerHandle(tb testing.TB) *cluster.Broker {
+	tb.Helper()
 	br, err := cluster.StartBroker(context.Background(), cluster.BrokerConfig{
 		Addr: "127.0.0.1:0", DataDir: tb.TempDir(), Topics: PerfTopics(), RetentionInterval: 2 * time.Second,
 	})
@@ -19,7 +24,7 @@ func startTestBroker(tb testing.TB) cluster.Config {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { br.Close() })
-	return br.ClientConfig()
+	return br
 }
 
 // BenchmarkGenerator measures the open-loop generator alone into the embedded

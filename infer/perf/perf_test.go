@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
@@ -384,5 +388,27 @@ func TestDeadLetteredRecordsAreErrors(t *testing.T) {
 	}
 	if w := strings.Join(res.Warnings, ";"); !strings.Contains(w, "dead-lettered") || !strings.Contains(w, "warm-up: the worker dead-lettered") {
 		t.Errorf("warnings %q do not mention the dead letters", res.Warnings)
+	}
+}
+
+// Records the broker refuses are counted as errors (and lost), the rest of
+// the run is measured as usual, and the first error is quoted.
+func TestProduceErrorsAreCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	br := startTestBrokerHandle(t)
+	tfs := startModelServer(t, 0)
+	// Partition 0 of the perf input refuses every produce, non-retriably.
+	br.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: DefaultInput, Partitions: []int32{0}, Err: kerr.InvalidRecord, Count: -1})
+	res := runToEnd(t, Options{Scenario: smallScenario(200, 2*time.Second), Kafka: br.ClientConfig(), TFServing: tfs, Workers: 2,
+		WarmupTimeout: 5 * time.Second})
+	failed := res.Sent - res.Acked
+	if res.Errors == 0 || res.Errors != failed || res.Received != res.Acked || res.Lost != failed || res.Pass {
+		t.Errorf("sent %d acked %d errors %d received %d lost %d pass %v; want the refused records as errors and lost, the rest back, FAIL",
+			res.Sent, res.Acked, res.Errors, res.Received, res.Lost, res.Pass)
+	}
+	if w := strings.Join(res.Warnings, ";"); !strings.Contains(w, "produce errors, first: produce to "+DefaultInput) {
+		t.Errorf("warnings %q do not quote the produce error", res.Warnings)
 	}
 }
