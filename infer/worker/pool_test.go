@@ -168,6 +168,7 @@ type outcome struct {
 	dlq      map[string]int   // key -> times seen in the DLQ
 	versions map[string]int64 // key -> model_version of the last result
 	reasons  map[string]string
+	dlqSize  map[string]int // key -> bytes of the DLQ value
 }
 
 // collect reads ai_output and ai_input.dlq from the start until every key of
@@ -183,7 +184,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 		e.t.Fatal(err)
 	}
 	defer c.Close()
-	o := outcome{out: map[string]int{}, dlq: map[string]int{}, versions: map[string]int64{}, reasons: map[string]string{}}
+	o := outcome{out: map[string]int{}, dlq: map[string]int{}, versions: map[string]int64{}, reasons: map[string]string{}, dlqSize: map[string]int{}}
 	var mu sync.Mutex
 	missing := func() int {
 		n := 0
@@ -236,6 +237,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 						} else {
 							o.dlq[k]++
 							o.reasons[k] = header(m, HeaderError)
+							o.dlqSize[k] = len(m.Value)
 							if !strings.HasPrefix(header(m, HeaderSource), DefaultInput+"/") {
 								e.t.Errorf("DLQ record %s without a source header", k)
 							}
@@ -341,8 +343,27 @@ func TestPipelineMalformedGoToDLQ(t *testing.T) {
 	e := newTestEnv(t)
 	in := newInput()
 	e.produce(0, 3000, 100, in) // 1% malformed
-	p := e.pool(Config{Workers: 2})
+	// One valid record over --max-message-bytes: dead-lettered, its copy cut
+	// to 64 KiB (the original would be refused by the DLQ topic too).
+	big := goodRecord("big", 1, e.width)
+	big = append(big[:len(big)-1], []byte(`,"pad":"`+strings.Repeat("x", 100_000)+`"}`)...)
+	sc := mustSarama(t, e.kafka)
+	sc.Producer.Return.Successes = true
+	sp, err := sarama.NewSyncProducer(e.kafka.Brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: DefaultInput, Key: sarama.StringEncoder("big"), Value: sarama.ByteEncoder(big)}); err != nil {
+		t.Fatal(err)
+	}
+	_ = sp.Close()
+	in.keys["big"] = true
+	p := e.pool(Config{Workers: 2, MaxMessageBytes: 50_000})
 	o := e.collect(in, 60*time.Second)
+	if o.reasons["big"] != ReasonOversized || o.dlqSize["big"] != dlqMaxValue {
+		t.Fatalf("oversized record: DLQ reason %q, %d bytes kept", o.reasons["big"], o.dlqSize["big"])
+	}
+	delete(in.keys, "big")
 	bad := 0
 	for k, isBad := range in.keys {
 		if isBad {
