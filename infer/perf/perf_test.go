@@ -16,6 +16,7 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/worker"
 )
 
 // startModelServer runs the embedded TF-Serving-compatible server on a
@@ -410,5 +411,51 @@ func TestProduceErrorsAreCounted(t *testing.T) {
 	}
 	if w := strings.Join(res.Warnings, ";"); !strings.Contains(w, "produce errors, first: produce to "+DefaultInput) {
 		t.Errorf("warnings %q do not quote the produce error", res.Warnings)
+	}
+}
+
+// A worker that stops mid-run leaves the records after it without results:
+// they are reported lost once the drain timeout passes, and the run ends.
+func TestStoppedWorkerReportsLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t)
+	tfs := startModelServer(t, 0)
+	// The worker under test is someone else's (as with --topic): perf only
+	// produces and collects.
+	pool, err := worker.NewPool(kc, tfs, worker.Config{Input: DefaultInput, Output: DefaultOutput, DLQ: DefaultDLQ, Group: "external_worker", Workers: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Start(context.Background(), Options{Scenario: smallScenario(100, 5*time.Second), Kafka: kc, TFServing: tfs, NoWorker: true, DrainTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Progress().Received < 50 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	err = pool.Close(ctx)
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(60 * time.Second):
+		r.Cancel()
+		t.Fatalf("run did not end after its worker stopped: %+v", r.Progress())
+	}
+	res, err := r.Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Received < 50 || res.Lost == 0 || res.Lost != res.Sent-res.Received || res.Pass {
+		t.Errorf("sent %d received %d lost %d pass %v; want the records after the stop lost and FAIL", res.Sent, res.Received, res.Lost, res.Pass)
 	}
 }
