@@ -1,9 +1,3 @@
-// Package worker is the inference worker: a Kafka consumer group that reads
-// feature records, micro-batches them across partitions into TF Serving
-// Predict calls and writes each result (or a dead letter) back to Kafka,
-// at-least-once. A Pool runs N group members in one process and is the
-// controller the console and `inferops worker` drive (ScaleTo, SetTarget,
-// Pause/Resume) and read (Stats, Events, RecentDLQ).
 package worker
 
 import (
