@@ -87,6 +87,7 @@ type Adapter struct {
 	labels map[int64][]string
 	pool   poolState
 	perf   perfState
+	advice adviceState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it
@@ -269,6 +270,11 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 	}
 	ps.groupState, ps.health, ps.members = s.GroupState, s.Status.String(), len(s.Members)
 	a.last = s
+	a.advice.window = push(a.advice.window, s)
+	if len(a.advice.window) > adviceWindow {
+		a.advice.window = a.advice.window[len(a.advice.window)-adviceWindow:]
+	}
+	a.adviseLocked(now)
 }
 
 // mergeMembersLocked shows the group's members from Kafka's point of view;

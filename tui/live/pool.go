@@ -82,6 +82,10 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 	}
 	l.Errors = int64(st.Errors["predict"])
 	a.lat = push(a.lat, tui.LatencySample{T: now, Percentiles: l.Predict})
+	a.advice.p99 = append(a.advice.p99, st.Predict.P99)
+	if len(a.advice.p99) > adviceWindow {
+		a.advice.p99 = a.advice.p99[len(a.advice.p99)-adviceWindow:]
+	}
 	l.History = a.lat
 	a.out = push(a.out, tui.Sample{T: now, V: st.QPS})
 	a.d.Flow.Out = a.out

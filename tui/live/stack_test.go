@@ -273,3 +273,29 @@ func TestPerfRunFromTheConsole(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseShowsAdvice: space pauses consumption; the lag then grows and
+// doctor's advice rules put the fix in the event log; space resumes.
+func TestPauseShowsAdvice(t *testing.T) {
+	s := startStack(t, 2)
+	// Pause only once the group has committed, so its lag is measured.
+	eventually(t, s.ad, "results flowing", 30*time.Second, func(d tui.Data) bool { return d.Header.Workers == 2 && d.Header.Served == 2 })
+	time.Sleep(2 * time.Second)
+	s.press(t, "space")
+	eventually(t, s.ad, "paused in the header", 10*time.Second, func(d tui.Data) bool { return d.Header.Paused })
+	d := eventually(t, s.ad, "advice while paused", 60*time.Second, func(d tui.Data) bool {
+		for _, e := range d.Events.Items {
+			if e.Kind == "advice" && e.Level != tui.Info {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range d.Events.Items {
+		if e.Kind == "advice" {
+			t.Logf("advice: %s", e.Text)
+		}
+	}
+	s.press(t, "space")
+	eventually(t, s.ad, "resumed", 10*time.Second, func(d tui.Data) bool { return !d.Header.Paused })
+}
