@@ -248,10 +248,13 @@ func (g *Generator) run(ctx context.Context) {
 			carry -= float64(k)
 			for i := 0; i < k; i++ {
 				n++
-				msg := g.record(rng, n)
+				msg, bad := g.record(rng, n)
 				select {
 				case g.prod.Input() <- msg:
 					g.sent.Add(1)
+					if bad {
+						g.bad.Add(1)
+					}
 				case <-ctx.Done():
 					return
 				}
@@ -262,20 +265,20 @@ func (g *Generator) run(ctx context.Context) {
 
 // record builds record n: usually a valid model input, sometimes one of
 // the kinds of garbage producers really send.
-func (g *Generator) record(rng *rand.Rand, n uint64) *sarama.ProducerMessage {
+func (g *Generator) record(rng *rand.Rand, n uint64) (*sarama.ProducerMessage, bool) {
 	id := "demo-" + strconv.FormatUint(n, 10)
 	key := id
 	if rng.Float64() < g.cfg.HotKeyShare {
 		key = "hot-customer"
 	}
+	bad := rng.Float64() < g.cfg.MalformedRatio
 	var v []byte
-	if rng.Float64() < g.cfg.MalformedRatio {
-		g.bad.Add(1)
+	if bad {
 		v = malformed(rng, id, g.cfg.FeatureWidth)
 	} else {
 		v = Valid(rng, id, g.cfg.FeatureWidth)
 	}
-	return &sarama.ProducerMessage{Topic: g.cfg.Topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(v)}
+	return &sarama.ProducerMessage{Topic: g.cfg.Topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(v)}, bad
 }
 
 // Valid returns a well-formed record in the seed's shape:
