@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -126,6 +127,9 @@ func (s *Server) listen() error {
 		// (measured: ~60 µs less per batch-64 Predict on loopback).
 		grpc.InitialWindowSize(1 << 20),
 		grpc.InitialConnWindowSize(1 << 20),
+		// Long-lived handler goroutines keep their grown stacks: a fresh
+		// goroutine per request paid for stack copying (~3% in profiles).
+		grpc.NumStreamWorkers(uint32(runtime.NumCPU())),
 	}
 	if tc != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
