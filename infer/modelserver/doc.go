@@ -15,7 +15,7 @@
 //     (REST): the shipped models are plain predict signatures.
 //   - One request is bounded (Config.MaxMessageBytes, 64 MiB by default;
 //     TF allows 2 GiB) so a hostile client cannot exhaust a small VM. REST
-//     bodies over the bound get 413.
+//     bodies are capped at 16 MiB (or that bound, if lower) and get 413.
 //   - Labels in the startup config are checked after the first load (TF
 //     checks them against what is loaded at that moment).
 //   - Relative base paths in --model-config-file are resolved against the

@@ -31,6 +31,11 @@ var (
 	postRe = regexp.MustCompile(`(?i)^/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)$`)
 )
 
+// maxRESTBody caps a JSON body below the gRPC bound: decoded JSON numbers
+// take several times their text size, so 16 MiB of JSON stays a few hundred
+// MiB at worst instead of gigabytes.
+const maxRESTBody = 16 << 20
+
 // httpStatus is TF's TF-code -> HTTP mapping (http_server.cc).
 func httpStatus(c codes.Code) int {
 	switch c {
@@ -180,11 +185,12 @@ func (s *Server) route(r *http.Request, path string) restResult {
 			res.err = status.Errorf(codes.Unimplemented, "%s is not served by the inferops model server: use :predict", verb)
 			return res
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, int64(s.cfg.MaxMessageBytes)))
+		limit := min(s.cfg.MaxMessageBytes, maxRESTBody)
+		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, int64(limit)))
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				res.err = status.Errorf(codes.InvalidArgument, "request body is larger than %d bytes: send fewer instances per request", s.cfg.MaxMessageBytes)
+				res.err = status.Errorf(codes.InvalidArgument, "request body is larger than %d bytes: send fewer instances per request (or use gRPC)", limit)
 				res.code = http.StatusRequestEntityTooLarge
 				return res
 			}
