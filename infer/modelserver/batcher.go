@@ -3,6 +3,7 @@ package modelserver
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/inferops/inferops/infer/model"
@@ -23,11 +24,12 @@ type task struct {
 // batcher merges concurrent requests for the same model version into
 // batches of up to MaxBatchSize rows, like TF's BasicBatchScheduler: a batch
 // closes when full or BatchTimeout after its first task, and NumBatchThreads
-// batches run in parallel. The queue holds MaxEnqueuedBatches batches' worth
-// of tasks; beyond that requests are rejected with UNAVAILABLE.
+// batches run in parallel. The queue holds MaxEnqueuedBatches full batches'
+// worth of rows; beyond that requests are rejected with UNAVAILABLE.
 type batcher struct {
 	p       BatchingParameters
 	metrics *metrics
+	queued  atomic.Int64 // rows submitted and not yet running
 	in      chan *task
 	ready   chan []*task
 	stop    chan struct{}
@@ -77,10 +79,17 @@ func (b *batcher) submit(ctx context.Context, m *model.Model, x, out []float32, 
 	for off := 0; off < rows; off += b.p.MaxBatchSize {
 		n := min(b.p.MaxBatchSize, rows-off)
 		t := &task{model: m, x: x[off*in : (off+n)*in], out: out[off*ow : (off+n)*ow], rows: n, enqueued: time.Now(), done: make(chan error, 1)}
-		select {
-		case b.in <- t:
-			tasks = append(tasks, t)
-		default:
+		full := b.queued.Add(int64(n)) > int64(b.p.MaxEnqueuedBatches*b.p.MaxBatchSize)
+		if !full {
+			select {
+			case b.in <- t:
+				tasks = append(tasks, t)
+			default:
+				full = true
+			}
+		}
+		if full {
+			b.queued.Add(-int64(n))
 			// Tasks already queued still run; their results are discarded.
 			return status.Error(codes.Unavailable, "The batch scheduling queue to which this task was submitted is full")
 		}
@@ -192,6 +201,7 @@ func (b *batcher) execute(batch []*task) {
 	now := time.Now()
 	for _, t := range batch {
 		rows += t.rows
+		b.queued.Add(-int64(t.rows))
 		b.metrics.queuingLatency.WithLabelValues(b.p.ThreadPoolName).Observe(micros(now.Sub(t.enqueued)))
 	}
 	padded := rows
