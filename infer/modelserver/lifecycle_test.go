@@ -251,6 +251,19 @@ model_config_list {
 	if err != nil || res.Version != 1 {
 		t.Fatalf("label from config file: %v %v", res, err)
 	}
+	// The same through REST paths with versions and labels.
+	base := "http://" + s.RESTAddr() + "/v1/models/my_model"
+	for _, tt := range []struct{ method, path, body, want string }{
+		{"POST", "/labels/stable:predict", `{"instances": [` + jsonFloats(features(1)) + `]}`, `"predictions"`},
+		{"GET", "/labels/canary/metadata", "", `"version": "2"`},
+		{"GET", "/versions/1/metadata", "", `"version": "1"`},
+		{"GET", "/versions/1", "", `"state": "AVAILABLE"`},
+	} {
+		code, body, _ := httpDo(t, tt.method, base+tt.path, tt.body, nil)
+		if code != 200 || !strings.Contains(body, tt.want) {
+			t.Errorf("%s %s: %d %s", tt.method, tt.path, code, body)
+		}
+	}
 
 	// Startup refuses bad files with the flag named.
 	badCases := []struct{ name, text, msg string }{
