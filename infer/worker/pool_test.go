@@ -451,13 +451,14 @@ func TestPipelineScaleUnderTraffic(t *testing.T) {
 		}
 		total := 0
 		for _, m := range s.Members {
-			if len(m.Partitions) == 0 {
+			if len(m.Partitions) == 0 || m.ID == "" || m.ClientID == "" {
 				return false
 			}
 			total += len(m.Partitions)
 		}
 		return total == 12
 	})
+
 	time.Sleep(200 * time.Millisecond)
 	if err := p.ScaleTo(1); err != nil {
 		t.Fatal(err)
