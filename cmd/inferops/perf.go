@@ -200,8 +200,15 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cleanup = append(cleanup, func() { ms.Close() })
 			f.tfs.Address = ms.GRPCAddr()
 		}
-		fmt.Fprintf(stderr, "inferops perf: no --brokers/--tfserving: running against an embedded broker (%s) and model server (%s) in %s, removed afterwards; figures are this machine's, all in one process\n",
-			strings.Join(kcfg.Brokers, ","), f.tfs.Address, dir)
+		var parts []string
+		if embeddedKafka {
+			parts = append(parts, "an embedded Kafka broker at "+strings.Join(kcfg.Brokers, ",")+" (no --brokers)")
+		}
+		if embeddedTFS {
+			parts = append(parts, "an embedded model server at "+f.tfs.Address+" (no --tfserving)")
+		}
+		fmt.Fprintf(stderr, "inferops perf: running against %s, state in %s (removed afterwards); figures are this machine's, everything in one process\n",
+			strings.Join(parts, " and "), dir)
 	}
 	kcfg.SetDefaults()
 	if err := kcfg.Validate(); err != nil {

@@ -100,7 +100,7 @@ func TestPerfAllJSONEmbedded(t *testing.T) {
 			t.Errorf("%s: target_rate %v, want the --rate 100", name, r["target_rate"])
 		}
 	}
-	if !strings.Contains(errOut.String(), "ignoring --output from file") || !strings.Contains(errOut.String(), "embedded broker") {
+	if !strings.Contains(errOut.String(), "ignoring --output from file") || !strings.Contains(errOut.String(), "embedded Kafka broker") {
 		t.Errorf("stderr does not say it ignored the config file's pipeline and ran embedded:\n%s", errOut.String())
 	}
 	runs, _, err := perf.ReadHistory(history)

@@ -14,14 +14,21 @@ import (
 func FormatTable(results []Result, previous map[string]Result) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SCENARIO\tSTREAMS\tPAYLOAD B\tTARGET msg/s\tKAFKA msg/s\tTF QPS\tAVG ms\tP50\tP95\tP99\tP99.9\tMAX\tSLO ms\tLOST\tERRORS\tRESULT\t")
+	// The tabwriter right-aligns every column (numbers read best that way);
+	// padding the names to one width keeps the first column left-aligned.
+	nameWidth := len("SCENARIO")
+	for _, r := range results {
+		nameWidth = max(nameWidth, len(r.Scenario))
+	}
+	pad := func(s string) string { return s + strings.Repeat(" ", nameWidth-len(s)) }
+	fmt.Fprintln(tw, pad("SCENARIO")+"\tSTREAMS\tPAYLOAD B\tTARGET msg/s\tKAFKA msg/s\tTF QPS\tAVG ms\tP50\tP95\tP99\tP99.9\tMAX\tSLO ms\tLOST\tERRORS\tRESULT\t")
 	for _, r := range results {
 		verdict := "PASS"
 		if !r.Pass {
 			verdict = "FAIL"
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t\n",
-			r.Scenario, r.Streams, r.PayloadBytes, thousands(r.TargetRate), thousands(r.KafkaMsgsPerSec), thousands(r.TFQPS),
+			pad(r.Scenario), r.Streams, r.PayloadBytes, thousands(r.TargetRate), thousands(r.KafkaMsgsPerSec), thousands(r.TFQPS),
 			ms(r.Latency.Avg), ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max),
 			ms(r.SLOms), r.Lost, r.Errors, verdict)
 	}
