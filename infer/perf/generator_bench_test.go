@@ -2,6 +2,7 @@ package perf
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -133,4 +134,63 @@ func BenchmarkHeadroom(b *testing.B) {
 	b.ReportMetric(pipeRate/float64(b.N), "pipeline_results/s")
 	b.ReportMetric(genRate/pipeRate, "headroom_x")
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkLoopback measures the floor perf itself adds: records go from the
+// generator straight to the output topic, where the collector matches them
+// (they start with the id, like results do), with no worker in between. The
+// latency reported here is Kafka's two hops (produce with the seed's 5 ms
+// linger, then fetch) plus the harness; a pipeline run's latency above it
+// is the worker's and TF Serving's.
+//
+//	go test -run '^$' -bench Loopback -benchtime 1x ./infer/perf/
+func BenchmarkLoopback(b *testing.B) {
+	kcfg := startTestBroker(b)
+	for _, rate := range []float64{1000, 5000} {
+		b.Run(fmt.Sprintf("2KB/%.0fmsgs", rate), func(b *testing.B) {
+			sc, _ := Lookup(Small)
+			sc.Rate, sc.Duration = rate, 3*time.Second
+			pc, err := kcfg.Sarama()
+			if err != nil {
+				b.Fatal(err)
+			}
+			tuneProducer(pc, sc.PayloadBytes, sarama.CompressionZSTD)
+			cc, err := kcfg.Sarama()
+			if err != nil {
+				b.Fatal(err)
+			}
+			tuneConsumer(cc)
+			coll, err := newCollector(kcfg.Brokers, cc, DefaultOutput, "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer coll.close()
+			var p50, p99, prodP99 float64
+			for i := 0; i < b.N; i++ {
+				run := fmt.Sprintf("loop%d", i)
+				ld := newLoad(run, time.Now())
+				g, err := newGenerator(sc, run, generatorConfig{Topic: DefaultOutput, Width: 32, Producers: DefaultProducers, Sarama: pc, Brokers: kcfg.Brokers}, ld)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ld.start = time.Now()
+				coll.follow(ld)
+				g.run(context.Background())
+				for deadline := time.Now().Add(10 * time.Second); ld.received.Load() < ld.acked.Load() && time.Now().Before(deadline); {
+					time.Sleep(10 * time.Millisecond)
+				}
+				s := ld.lat.summary()
+				p50 += s.P50
+				p99 += s.P99
+				prod := summarize(g.ackLat.merged())
+				prodP99 += prod.P99
+				b.Logf("end to end %+v; of which produce (scheduled -> acked) %+v; generator lag p99 %.1f ms",
+					s, prod, msFromMicros(g.sendLag.merged().ValueAtQuantile(99)))
+			}
+			b.ReportMetric(p50/float64(b.N), "p50_ms")
+			b.ReportMetric(p99/float64(b.N), "p99_ms")
+			b.ReportMetric(prodP99/float64(b.N), "produce_p99_ms")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }
