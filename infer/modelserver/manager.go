@@ -18,6 +18,7 @@ import (
 	"github.com/inferops/inferops/infer/tfpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // State is a version's lifecycle state, TF's ModelVersionStatus.State.
@@ -185,6 +186,8 @@ func (m *manager) labelsOf(name string) map[string]int64 {
 func (m *manager) apply(ctx context.Context, cfg *tfpb.ModelServerConfig, first bool) error {
 	m.reloadMu.Lock()
 	defer m.reloadMu.Unlock()
+	// Own a copy: in-process callers (Server.Reload) may reuse theirs.
+	cfg = proto.Clone(cfg).(*tfpb.ModelServerConfig)
 	list := cfg.GetModelConfigList()
 	if list == nil {
 		return status.Error(codes.InvalidArgument, "ServerCore::HandleReloadConfigRequest only supports model_config_list")
