@@ -129,30 +129,41 @@ func (m *Model) Predict(dst, x []float32, rows int) error {
 	if rows == 0 {
 		return nil
 	}
-	need := 2 * rows * m.maxWidth
+	// Rows go through every layer in blocks, so a block's activations
+	// stay in L1 next to the weights instead of a whole batch's streaming
+	// through it layer by layer.
+	block := min(rows, blockRows)
+	need := 2 * block * m.maxWidth
 	bp, _ := m.scratch.Get().(*[]float32)
 	if bp == nil || cap(*bp) < need {
 		b := make([]float32, need)
 		bp = &b
 	}
 	buf := (*bp)[:need]
-	a, b := buf[:rows*m.maxWidth], buf[rows*m.maxWidth:]
-	cur := x
-	for li := range m.Layers {
-		l := &m.Layers[li]
-		var next []float32
-		if li == len(m.Layers)-1 {
-			next = dst
-		} else {
-			next = a[:rows*l.Out]
-			a, b = b, a
+	for r0 := 0; r0 < rows; r0 += block {
+		n := min(block, rows-r0)
+		a, b := buf[:n*m.maxWidth], buf[block*m.maxWidth:block*m.maxWidth+n*m.maxWidth]
+		cur := x[r0*in : (r0+n)*in]
+		for li := range m.Layers {
+			l := &m.Layers[li]
+			var next []float32
+			if li == len(m.Layers)-1 {
+				next = dst[r0*out : (r0+n)*out]
+			} else {
+				next = a[:n*l.Out]
+				a, b = b, a
+			}
+			dense(l, cur, next, n)
+			cur = next
 		}
-		dense(l, cur, next, rows)
-		cur = next
 	}
 	m.scratch.Put(bp)
 	return nil
 }
+
+// blockRows is the rows that go through the network together: a multiple of
+// dense's four-row groups, small enough that activations stay in L1.
+const blockRows = 16
 
 // dense is y = act(xW + b) for a batch. Rows go four at a time so each
 // weight row is loaded once per four rows (the loop is bound by loads, not
