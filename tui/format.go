@@ -155,8 +155,11 @@ func age(now, at time.Time) string {
 		return "no data"
 	}
 	d := now.Sub(at)
-	if d < time.Second {
-		return "0s"
+	// Sources refresh every second on their own timers, so a fresh panel is
+	// 0-1.9 s old; calling that "live" keeps the title from flipping
+	// between 0s and 1s (bytes over SSH) while a stalled source still shows.
+	if d < 2*time.Second {
+		return "live"
 	}
 	if d < time.Minute {
 		return strconv.Itoa(int(d.Seconds())) + "s"

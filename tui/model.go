@@ -125,7 +125,7 @@ func New(opt Options) (*Model, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{opt: opt, keys: DefaultKeyMap(), st: DefaultStyles(opt.NoColor), dirty: true, sortCol: colLag, scaleTo: -1}
+	m := &Model{opt: opt, keys: DefaultKeyMap(), st: DefaultStyles(opt.NoColor), dirty: true, sortCol: colPartition, sortAsc: true, scaleTo: -1}
 	m.setData(opt.Backend.Snapshot())
 	return m, nil
 }
@@ -133,7 +133,7 @@ func New(opt Options) (*Model, error) {
 // NewStatic returns a model that renders fixed data (golden tests,
 // screenshots of a given state); its keys still move focus and overlays.
 func NewStatic(d Data, noColor bool) *Model {
-	m := &Model{opt: Options{}, keys: DefaultKeyMap(), st: DefaultStyles(noColor), dirty: true, sortCol: colLag, scaleTo: -1}
+	m := &Model{opt: Options{}, keys: DefaultKeyMap(), st: DefaultStyles(noColor), dirty: true, sortCol: colPartition, sortAsc: true, scaleTo: -1}
 	m.opt.SetDefaults()
 	m.setData(d)
 	return m

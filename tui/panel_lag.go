@@ -107,7 +107,7 @@ func (m *Model) lagPanel(w, h int) ([]string, string) {
 		out = append(out, st.Err.Render(d.Kafka.Err))
 	}
 	// Fixed widths; owner takes what is left.
-	widths := [numCols]int{4, 7, 6, 7, 7, 0, 6}
+	widths := [numCols]int{5, 7, 6, 7, 7, 0, 6}
 	fixed := 0
 	for _, x := range widths {
 		fixed += x + 1

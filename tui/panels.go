@@ -310,8 +310,10 @@ func (m *Model) eventsPanel(w, h int) []string {
 func (m *Model) dlqPanel(w, h int) []string {
 	d, st := &m.data, m.st
 	recs := d.DLQ.Records
-	lines := []string{"total " + errCount(st, d.DLQ.Total) + st.Dim.Render(" · newest first, grouped by reason")}
-	// Group by reason, keeping the order in which each reason was last seen.
+	lines := []string{"total " + errCount(st, d.DLQ.Total) + st.Dim.Render(" · by reason, newest first")}
+	// Groups in reason order, so a new dead letter changes its own group's
+	// lines and does not reshuffle the panel (every moved line is bytes
+	// over SSH).
 	type group struct {
 		reason string
 		recs   []DeadLetter
@@ -327,10 +329,20 @@ func (m *Model) dlqPanel(w, h int) []string {
 		}
 		g.recs = append(g.recs, r)
 	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].reason < groups[j].reason })
+	// Unfocused: a fixed block per reason (its newest records). Focused:
+	// every record, scrollable, for reading what the producer sends.
+	per := 1 << 30
+	if m.focus != pDLQ && len(groups) > 0 {
+		per = max((h-1)/len(groups)-1, 1)
+	}
 	var body []string
 	for _, g := range groups {
 		body = append(body, st.Err.Render("× "+itoa(len(g.recs)))+" "+st.Bold.Render(g.reason))
-		for _, r := range g.recs {
+		for i, r := range g.recs {
+			if i >= per {
+				break
+			}
 			body = append(body, "  "+st.Dim.Render(r.Source)+" "+printable(r.Preview))
 		}
 	}

@@ -178,11 +178,13 @@ func TestSortAndFilter(t *testing.T) {
 		first int32
 		rows  int
 	}{
-		{nil, 7, 12}, // default: lag descending, the hot partition first
-		{[]string{"s", "s", "s", "s", "s", "s"}, 0, 12}, // wraps to partition ascending
-		{[]string{"/", "1", "enter"}, 11, 4},            // 1, 10, 11 and inferops-w1 owns 6
+		{nil, 0, 12},                // default: partition order, rows stay put between refreshes
+		{[]string{"s"}, 7, 12},      // lag descending: the hot partition first
+		{[]string{"s", "S"}, 0, 12}, // lag ascending (ties by partition)
+		{[]string{"s", "s", "s", "s", "s", "s", "s"}, 0, 12}, // wraps to partition ascending
+		{[]string{"/", "1", "enter"}, 1, 4},                  // 1, 10, 11 and inferops-w1 owns 6
 		{[]string{"/", "w", "a", "r", "n", "enter"}, 7, 1},
-		{[]string{"/", "x", "esc"}, 7, 12},
+		{[]string{"/", "x", "esc"}, 0, 12},
 	}
 	for _, tc := range cases {
 		m := NewStatic(fixture(12), true)

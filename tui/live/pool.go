@@ -116,7 +116,9 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 	// SLO breaches: once when end-to-end p99 crosses the SLO, once when it
 	// recovers, not every second in between.
 	if slo := a.cfg.SLO; st.EndToEnd.Count > 0 {
-		breach := st.EndToEnd.P99 > slo
+		// Recovery needs p99 under 80% of the SLO: a p99 hovering at the
+		// SLO would otherwise log a breach and a recovery every second.
+		breach := st.EndToEnd.P99 > slo || (a.pool.breached && st.EndToEnd.P99 > slo*8/10)
 		if breach != a.pool.breached {
 			if breach {
 				a.addEventLocked(tui.Event{T: now, Kind: "slo", Level: tui.Warn, Text: fmt.Sprintf("end-to-end p99 %s is over the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
