@@ -22,6 +22,7 @@ type modelEnv struct {
 	srv      *modelserver.Server
 	client   *tfserving.Client
 	restAddr string
+	base     string // <base>/<version>/ of my_model
 }
 
 func startModel(t testing.TB) *modelEnv {
@@ -36,7 +37,7 @@ func startModel(t testing.TB) *modelEnv {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &modelEnv{t: t, cfg: modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: dir, ModelConfigFile: conf}}
+	m := &modelEnv{t: t, base: base, cfg: modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: dir, ModelConfigFile: conf}}
 	m.start()
 	// Later restarts reuse the addresses, like a restarted tensorflow_model_server.
 	m.cfg.GRPCAddr, m.cfg.RESTAddr = m.srv.GRPCAddr(), m.srv.RESTAddr()

@@ -333,13 +333,32 @@ func (p *Pool) ScaleTo(n int) error {
 	return nil
 }
 
-// SetTarget switches the model version (or label) for the next batch.
+// SetTarget switches the model version (or label) for the next batch. A
+// running pool first reads the new target's signature (a few ms): a version
+// whose input differs from the one records are validated against would get
+// every batch rejected and dead-lettered, so the switch is refused with an
+// event instead. When TF Serving cannot answer, the switch happens and the
+// Predict retries report why.
 func (p *Pool) SetTarget(t tfserving.Target) {
 	old := p.Target()
-	p.target.Store(&t)
-	if old != t {
-		p.event(EventVersion, fmt.Sprintf("target %s -> %s", old, t))
+	if old == t {
+		return
 	}
+	if p.started.Load() && !p.closed.Load() && p.width > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		md, err := p.tfs.Metadata(ctx, p.cfg.Model, t)
+		cancel()
+		if err == nil {
+			in, width, _, derr := md.DefaultInput()
+			if derr == nil && (width != p.width || in != p.inputName) {
+				p.event(EventError, fmt.Sprintf("not switching to %s %s: it takes %d features as %q, the running worker validates records for %d as %q (restart the worker to serve it)",
+					p.cfg.Model, t, width, in, p.width, p.inputName))
+				return
+			}
+		}
+	}
+	p.target.Store(&t)
+	p.event(EventVersion, fmt.Sprintf("target %s -> %s", old, t))
 }
 
 // Target is the model version (or label) batches are sent to.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfserving"
 )
 
@@ -675,6 +677,49 @@ func TestUnknownLabelIsNotDeadLettered(t *testing.T) {
 	o := e.collect(in, 30*time.Second)
 	if len(o.dlq) != 0 {
 		t.Fatalf("%d records dead-lettered", len(o.dlq))
+	}
+}
+
+// A new version with another input width must not take the pipeline down
+// (every batch rejected and dead-lettered): the switch is refused.
+func TestSetTargetRefusesOtherInputWidth(t *testing.T) {
+	e := newTestEnv(t)
+	narrow, err := model.New(model.Input, model.Output, []model.Layer{{In: 8, Out: 1, Act: model.Sigmoid, W: make([]float32, 8), B: make([]float32, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := model.Save(filepath.Join(e.model.base, "3"), narrow); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "version 3 to load", 20*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := e.tfs.Metadata(ctx, DefaultModel, tfserving.Target{Version: 3})
+		return err == nil
+	})
+	p := e.pool(Config{Workers: 1, Target: tfserving.Target{Version: 2}})
+	p.SetTarget(tfserving.Target{Version: 3})
+	if p.Target().Version != 2 {
+		t.Fatalf("switched to version %d with another input width", p.Target().Version)
+	}
+	refused := false
+	for _, ev := range p.Events() {
+		refused = refused || (ev.Kind == EventError && strings.Contains(ev.Message, "takes 8 features"))
+	}
+	if !refused {
+		t.Fatalf("no event explains the refusal: %v", p.Events())
+	}
+	p.SetTarget(tfserving.Target{Version: 1}) // same width: allowed
+	if p.Target().Version != 1 {
+		t.Fatal("switch to version 1 refused")
+	}
+	in := newInput()
+	e.produce(0, 300, 0, in)
+	o := e.collect(in, 30*time.Second)
+	for k, v := range o.versions {
+		if v != 1 {
+			t.Fatalf("%s served by version %d", k, v)
+		}
 	}
 }
 
