@@ -275,7 +275,7 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 	})
 
 	var gen *demo.Generator
-	if embedded && cfg.DemoRate > 0 && w.featureWidth > 0 {
+	if embedded && cfg.DemoRate > 0 && w.featureWidth > 0 && !cfg.ReadOnly { // read-only never produces
 		gen, err = demo.Start(ctx, demo.Config{Kafka: *cfg.Kafka, Topic: cfg.Input, Rate: cfg.DemoRate, FeatureWidth: w.featureWidth, Logger: log.With("part", "demo")})
 		if err != nil {
 			return err
