@@ -67,6 +67,8 @@ type perfFlags struct {
 	findMaxSteps int
 	drain        time.Duration
 	warmup       time.Duration
+	ramp         time.Duration
+	noRamp       bool
 	topic        string
 	output       string
 	dlq          string
@@ -106,6 +108,8 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&f.findMax, "find-max", false, "search (bounded steps of --duration) for the highest rate that still meets the SLO")
 	fs.IntVar(&f.findMaxSteps, "find-max-steps", perf.DefaultFindMaxSteps, "most runs --find-max makes per scenario")
 	fs.DurationVar(&f.drain, "drain-timeout", perf.DefaultDrainTimeout, "how long to wait for results after the last send; later ones count as lost")
+	fs.DurationVar(&f.ramp, "ramp", 0, "send at the target rate this long before measuring; 0 = a fifth of --duration within 1-5s")
+	fs.BoolVar(&f.noRamp, "no-ramp", false, "measure from the first record (a cold pipeline's first second counts)")
 	fs.DurationVar(&f.warmup, "warmup-timeout", perf.DefaultWarmupTimeout, "how long to wait for the pipeline to answer a probe on every partition before timing starts")
 	fs.StringVar(&f.topic, "topic", perf.DefaultInput, "input topic to load; anything but "+perf.DefaultInput+" must be given on the command line and is served by whatever consumes it")
 	fs.StringVar(&f.output, "output", "", "where results of --topic appear (default ai_output; "+perf.DefaultOutput+" for the perf topic)")
@@ -225,7 +229,7 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Input: f.topic, Output: f.output, DLQ: f.dlq, Group: f.group, NoWorker: custom,
 		Workers: f.workers, MaxBatch: f.maxBatch, BatchTimeout: f.batchTimeout,
 		Producers: f.producers, Compression: f.compression,
-		DrainTimeout: f.drain, WarmupTimeout: f.warmup,
+		DrainTimeout: f.drain, WarmupTimeout: f.warmup, Ramp: f.ramp, NoRamp: f.noRamp,
 		FindMax: f.findMax, FindMaxSteps: f.findMaxSteps, FindMaxStepDuration: f.duration,
 		HistoryPath: f.history, Embedded: embeddedKafka, Logger: log,
 	}

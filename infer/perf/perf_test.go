@@ -351,7 +351,7 @@ func TestCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for r.Progress().Sent < 100 && time.Now().Before(deadline) {
+	for p := r.Progress(); (p.Phase != PhaseRunning || p.Sent < 100) && time.Now().Before(deadline); p = r.Progress() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	r.Cancel()
@@ -400,8 +400,9 @@ func TestProduceErrorsAreCounted(t *testing.T) {
 	}
 	br := startTestBrokerHandle(t)
 	tfs := startModelServer(t, 0)
-	// Partition 0 of the perf input refuses every produce, non-retriably.
-	br.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: DefaultInput, Partitions: []int32{0}, Err: kerr.InvalidRecord, Count: -1})
+	// Half the perf input's partitions refuse every produce, non-retriably
+	// (half, so that some of the 20 stream keys surely hash there).
+	br.Cluster().Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: DefaultInput, Partitions: []int32{0, 1, 2, 3, 4, 5}, Err: kerr.InvalidRecord, Count: -1})
 	res := runToEnd(t, Options{Scenario: smallScenario(200, 2*time.Second), Kafka: br.ClientConfig(), TFServing: tfs, Workers: 2,
 		WarmupTimeout: 5 * time.Second})
 	failed := res.Sent - res.Acked
@@ -436,7 +437,7 @@ func TestStoppedWorkerReportsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for r.Progress().Received < 50 && time.Now().Before(deadline) {
+	for p := r.Progress(); (p.Phase != PhaseRunning || p.Received < 50) && time.Now().Before(deadline); p = r.Progress() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

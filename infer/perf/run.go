@@ -89,6 +89,13 @@ type Options struct {
 	// DrainTimeout is how long to wait for results after the last send;
 	// what has not arrived by then is lost.
 	DrainTimeout time.Duration
+	// Ramp is how long the generator sends at the target rate before the
+	// clock starts: the first second of a fresh pipeline (heap growth, new
+	// log segments, batches not yet full) is not its steady state and would
+	// be most of a short run's p99. 0 picks a fifth of the duration within
+	// 1-5 s; NoRamp skips it.
+	Ramp   time.Duration
+	NoRamp bool
 	// WarmupTimeout bounds the wait for a probe result on every input
 	// partition before the clock starts (group join, model load, backlog).
 	WarmupTimeout time.Duration
@@ -183,6 +190,9 @@ func (o Options) Validate() error {
 	if o.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--drain-timeout %v: must not be negative", o.DrainTimeout))
 	}
+	if o.Ramp < 0 || o.Ramp > time.Hour {
+		errs = append(errs, fmt.Errorf("--ramp %v: want 0 (automatic) up to 1h", o.Ramp))
+	}
 	if o.WarmupTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--warmup-timeout %v: must not be negative", o.WarmupTimeout))
 	}
@@ -193,6 +203,17 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--duration %v per --find-max step: want at least 500ms", o.FindMaxStepDuration))
 	}
 	return errors.Join(errs...)
+}
+
+// rampFor is the ramp before a load of sc.
+func (o Options) rampFor(sc Scenario) time.Duration {
+	switch {
+	case o.NoRamp:
+		return 0
+	case o.Ramp > 0:
+		return o.Ramp
+	}
+	return min(max(sc.Duration/5, time.Second), 5*time.Second)
 }
 
 func compressionCodec(s string) (sarama.CompressionCodec, error) {
@@ -215,6 +236,7 @@ func compressionCodec(s string) (sarama.CompressionCodec, error) {
 const (
 	PhaseStarting = "starting" // connecting, creating topics, starting the perf worker
 	PhaseWarmup   = "warmup"   // waiting for a probe result on every partition
+	PhaseRamp     = "ramp"     // sending at the target rate, not yet measured
 	PhaseRunning  = "running"  // the generator is sending
 	PhaseDraining = "draining" // waiting for the last results
 	PhaseDone     = "done"
@@ -301,7 +323,7 @@ func (r *Run) Progress() Progress {
 	}
 	if ld := r.cur.Load(); ld != nil {
 		p.Elapsed = min(time.Since(ld.start), p.Duration)
-		if p.Phase != PhaseRunning {
+		if p.Phase != PhaseRunning && p.Phase != PhaseRamp {
 			p.Elapsed = p.Duration
 		}
 		p.Sent = ld.sent.Load()
@@ -555,12 +577,36 @@ func (r *Run) runLoad(p *pipeline, sc Scenario, run string) (*Result, error) {
 	if err := r.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("perf run cancelled during warm-up")
 	}
+	gcfg := generatorConfig{Topic: r.opts.Input, Width: p.width, Producers: r.opts.Producers, Sarama: p.prodCfg, Brokers: p.brokers}
+	// Both generators connect before either sends, so the measured load
+	// follows the ramp without a gap.
+	var rampGen *generator
+	var rampLd *load
+	if ramp := r.opts.rampFor(sc); ramp > 0 {
+		rsc := sc
+		rsc.Duration = ramp
+		rampLd = newLoad(run+"r", time.Now())
+		var err error
+		if rampGen, err = newGenerator(rsc, run+"r", gcfg, rampLd); err != nil {
+			return nil, r.opts.Kafka.Explain(fmt.Errorf("perf generator: %w", err))
+		}
+	}
 	ld := newLoad(run, time.Now())
-	g, err := newGenerator(sc, run, generatorConfig{
-		Topic: r.opts.Input, Width: p.width, Producers: r.opts.Producers, Sarama: p.prodCfg, Brokers: p.brokers,
-	}, ld)
+	g, err := newGenerator(sc, run, gcfg, ld)
 	if err != nil {
+		if rampGen != nil {
+			rampGen.closeProducers()
+		}
 		return nil, r.opts.Kafka.Explain(fmt.Errorf("perf generator: %w", err))
+	}
+	if rampGen != nil {
+		r.curDur.Store(int64(rampGen.scenario.Duration))
+		rampLd.start = time.Now()
+		p.coll.follow(rampLd)
+		r.cur.Store(rampLd)
+		r.setPhase(PhaseRamp)
+		rampGen.run(r.ctx)
+		r.curDur.Store(int64(sc.Duration))
 	}
 	ld.start = time.Now()
 	p.coll.follow(ld)
