@@ -82,6 +82,9 @@ func TestGRPCErrors(t *testing.T) {
 		{"huge claimed shape", with(func(r *tfpb.PredictRequest) {
 			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tfserving.ShapeProto(1<<40, 32), FloatVal: []float32{1}}
 		}), codes.InvalidArgument, "tensor parsing error: features"},
+		{"tiny message, huge filled shape", with(func(r *tfpb.PredictRequest) {
+			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tfserving.ShapeProto(1<<24, 32), FloatVal: []float32{1}}
+		}), codes.InvalidArgument, "tensor parsing error: features"},
 		{"unknown output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"logits"} }), codes.InvalidArgument, "output tensor alias not found in signature: logits"},
 		{"duplicate output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"score", "score"} }), codes.InvalidArgument, "duplicate output tensor alias: score"},
 		{"oversized message", with(func(r *tfpb.PredictRequest) {

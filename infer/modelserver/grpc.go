@@ -55,7 +55,9 @@ func (g *grpcService) predict(ctx context.Context, req *tfpb.PredictRequest) (*t
 	if err := checkOutputFilter(sv.model, req.GetOutputFilter()); err != nil {
 		return nil, err
 	}
-	t, err := tfserving.DecodeTensor(req.GetInputs()[sv.model.Input])
+	// A decoded tensor may hold no more values than a maximal message of
+	// float32s could carry (one float_val may "fill" any shape).
+	t, err := tfserving.DecodeTensorMax(req.GetInputs()[sv.model.Input], int64(g.s.cfg.MaxMessageBytes/4))
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "tensor parsing error: %s", sv.model.Input)
 	}

@@ -28,6 +28,7 @@ const DefaultSignature = "serving_default"
 type Client struct {
 	addr    string
 	timeout time.Duration
+	maxMsg  int
 	conn    *grpc.ClientConn
 	predict tfpb.PredictionServiceClient
 	models  tfpb.ModelServiceClient
@@ -72,6 +73,7 @@ func Dial(cfg Config) (*Client, error) {
 	return &Client{
 		addr:    cfg.Address,
 		timeout: cfg.Timeout,
+		maxMsg:  cfg.MaxMessageBytes,
 		conn:    conn,
 		predict: tfpb.NewPredictionServiceClient(conn),
 		models:  tfpb.NewModelServiceClient(conn),
@@ -278,7 +280,8 @@ func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult,
 		Outputs:   make(map[string]Tensor, len(resp.GetOutputs())),
 	}
 	for alias, tp := range resp.GetOutputs() {
-		t, err := DecodeTensor(tp)
+		t, err := DecodeTensorMax(tp, int64(c.maxMsg/4)) // bounded like the server's
+
 		if err != nil {
 			return nil, c.wrap(op, r.Model, status.Errorf(codes.Internal, "output %q: %v", alias, err))
 		}

@@ -148,14 +148,16 @@ func ShapeProto(dims ...int64) *tfpb.TensorShapeProto {
 const maxElements = 1 << 31
 
 // elements multiplies the dims, rejecting negative sizes and overflow.
-func elements(shape []int64) (int, error) {
+func elements(shape []int64) (int, error) { return elementsMax(shape, maxElements) }
+
+func elementsMax(shape []int64, limit int64) (int, error) {
 	n := int64(1)
 	for _, d := range shape {
 		if d < 0 {
 			return 0, fmt.Errorf("shape %v has an unknown (negative) dimension", shape)
 		}
-		if d != 0 && n > maxElements/d {
-			return 0, fmt.Errorf("shape %v has more than %d elements", shape, int64(maxElements))
+		if d != 0 && n > limit/d {
+			return 0, fmt.Errorf("shape %v has more than %d elements", shape, limit)
 		}
 		n *= d
 	}
@@ -193,7 +195,13 @@ func elemSize(dt tfpb.DataType) int {
 // The values may share memory with p (DT_FLOAT tensor_content on
 // little-endian hosts, and typed fields of the right length): treat p as
 // read-only while the Tensor is in use.
-func DecodeTensor(p *tfpb.TensorProto) (Tensor, error) {
+func DecodeTensor(p *tfpb.TensorProto) (Tensor, error) { return DecodeTensorMax(p, maxElements) }
+
+// DecodeTensorMax is DecodeTensor refusing shapes of more than limit
+// elements. Servers pass a bound derived from their message size limit: a
+// 20-byte tensor with one float_val and a huge shape would otherwise make
+// them allocate gigabytes (TF's single-value fill rule).
+func DecodeTensorMax(p *tfpb.TensorProto, limit int64) (Tensor, error) {
 	if p == nil {
 		return Tensor{}, fmt.Errorf("missing tensor")
 	}
@@ -201,7 +209,7 @@ func DecodeTensor(p *tfpb.TensorProto) (Tensor, error) {
 	if p.TensorShape == nil || p.TensorShape.UnknownRank {
 		t.Shape = []int64{}
 	}
-	n, err := elements(t.Shape)
+	n, err := elementsMax(t.Shape, min(limit, maxElements))
 	if err != nil {
 		return Tensor{}, err
 	}
