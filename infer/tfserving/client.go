@@ -281,7 +281,6 @@ func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult,
 	}
 	for alias, tp := range resp.GetOutputs() {
 		t, err := DecodeTensorMax(tp, int64(c.maxMsg/4)) // bounded like the server's
-
 		if err != nil {
 			return nil, c.wrap(op, r.Model, status.Errorf(codes.Internal, "output %q: %v", alias, err))
 		}
