@@ -87,8 +87,8 @@ if "$BIN" perf --help >/dev/null 2>&1; then
     tmux -L "$sock" send-keys p
     waitfor "perf scenario" 5
     tmux -L "$sock" send-keys Enter
-    waitfor "perf small (starting|warmup|running|draining)" 60
-    waitgone "perf small (starting|warmup|running|draining)" 300
+    waitfor "perf small (starting|warmup|running|draining|done)" 60
+    waitgone "perf small (starting|warmup|running|draining|done)" 300
   done
   sleep 2
   render perf

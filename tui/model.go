@@ -298,10 +298,13 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.openPicker()
 	case key.Matches(k, ks.Perf):
 		if m.data.Perf.Running != nil {
+			// Cancelling throws the run's figures away: always ask.
 			m.focusOn(pPerf)
-			return m.ask("cancel the running perf test ("+m.data.Perf.Running.Scenario+")?", true, func() tea.Msg {
+			m.ov = ovConfirm
+			m.confirm = &pending{prompt: "cancel the running perf test (" + m.data.Perf.Running.Scenario + ")?", run: func() tea.Msg {
 				return actionMsg{what: "perf test cancelled", err: m.opt.Backend.CancelPerf()}
-			})
+			}}
+			return nil
 		}
 		if m.denied("run a perf test") {
 			return nil

@@ -53,7 +53,10 @@ func (m *Model) drawOverlay(lines []string, w, h int) {
 		body = append(body, "", st.Dim.Render("runs on "+m.data.Input+".perf, not the production topic · enter run · esc close"))
 	case ovConfirm:
 		title = "confirm"
-		body = []string{st.Warn.Render("attached to a live cluster"), "", m.confirm.prompt, "", st.Key.Render("y") + " yes   " + st.Key.Render("n") + " no"}
+		body = []string{m.confirm.prompt, "", st.Key.Render("y") + " yes   " + st.Key.Render("n") + " no"}
+		if m.data.Attached {
+			body = append([]string{st.Warn.Render("attached to a live cluster"), ""}, body...)
+		}
 	}
 	bw := len(title) + 8
 	for _, l := range body {

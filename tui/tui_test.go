@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
@@ -244,5 +245,27 @@ func TestOwnerTrimAndTargetLabel(t *testing.T) {
 		if got := targetLabel(in); got != want {
 			t.Errorf("targetLabel(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCancelPerfAsks: p during a run asks before throwing the run away,
+// embedded or not.
+func TestCancelPerfAsks(t *testing.T) {
+	d := fixture(12)
+	d.Perf.Running = &PerfProgress{Scenario: "small", Phase: "running", Duration: 30 * time.Second}
+	m := NewStatic(d, true)
+	m.opt.Backend = nopBackend{d}
+	m.SetSize(120, 40)
+	_, cmd := m.Update(tea.KeyPressMsg{Code: 'p', Text: "p"})
+	if cmd != nil || m.ov != ovConfirm || !strings.Contains(m.View().Content, "cancel the running perf test (small)?") {
+		t.Fatalf("p during a run did not ask first:\n%s", m.View().Content)
+	}
+	_, cmd = m.Update(tea.KeyPressMsg{Code: 'n', Text: "n"})
+	if cmd != nil || m.ov != ovNone {
+		t.Fatal("n did not close the question without cancelling")
+	}
+	m.Update(tea.KeyPressMsg{Code: 'p', Text: "p"})
+	if _, cmd = m.Update(tea.KeyPressMsg{Code: 'y', Text: "y"}); cmd == nil {
+		t.Fatal("y did not cancel the run")
 	}
 }
