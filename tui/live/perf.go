@@ -135,7 +135,7 @@ func (a *Adapter) perfLoop(ctx context.Context) {
 		a.addEventLocked(tui.Event{T: now, Kind: "perf", Level: tui.Error, Text: a.d.Perf.Err})
 		return
 	}
-	pr := perfResult(res)
+	pr := perfResult(res, err)
 	a.d.Perf.Result = pr
 	lv := tui.Info
 	if !pr.Pass {
@@ -146,7 +146,7 @@ func (a *Adapter) perfLoop(ctx context.Context) {
 
 // perfResult turns a perf.Result into the results table: each figure with
 // the previous run's value when there is one.
-func perfResult(r *perf.Result) *tui.PerfResult {
+func perfResult(r *perf.Result, runErr error) *tui.PerfResult {
 	prev := map[string]perf.Change{}
 	if r.Comparison != nil {
 		for _, f := range r.Comparison.Figures {
@@ -175,6 +175,11 @@ func perfResult(r *perf.Result) *tui.PerfResult {
 		row("errors", "errors", "", float64(r.Errors), false),
 	}}
 	switch {
+	case runErr != nil:
+		out.Pass = false
+		out.Verdict = "stopped: " + runErr.Error()
+	case r.Sent == 0:
+		out.Verdict = "nothing was sent"
 	case r.Pass:
 		out.Verdict = fmt.Sprintf("p99 %.1fms within SLO %.0fms, nothing lost", l.P99, r.SLOms)
 	case r.Lost > 0:
