@@ -26,7 +26,7 @@ func newFlagSet(name, synopsis, help string) *flag.FlagSet {
 		fmt.Fprintln(w, "\nFlags:")
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "[]" {
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "[]" && f.DefValue != "false" && f.DefValue != "0s" {
 				def = fmt.Sprintf(" (default %s)", f.DefValue)
 			}
 			key := ""
