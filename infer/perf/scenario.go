@@ -9,6 +9,16 @@
 // "send when ready" generator slows down exactly when the pipeline does and
 // then never measures the records it failed to send (coordinated omission);
 // with scheduled times a stall shows as the queueing delay it really causes.
+//
+// A run: create the perf topics if missing (ai_input.perf -> ai_output.perf,
+// never the production ones unless Options.Input says so) and start a perf
+// worker pool in its own group; warm up (a probe on every input partition
+// must come back, so group joins and any backlog are not timed); ramp (send
+// at the target rate, unmeasured, so a cold pipeline's first second is not a
+// short run's p99); send for the duration, stopping at its end in wall time
+// (what could not be handed to Kafka by then is "unsent" and fails the run);
+// drain until every record has a result or a dead letter, or the drain
+// timeout passes (the rest is "lost"); append to the history.
 package perf
 
 import (
