@@ -256,7 +256,7 @@ func TestFormatTable(t *testing.T) {
 	res := []Result{
 		{RunID: "r2", Scenario: Small, Streams: 100, PayloadBytes: 2048, TargetRate: 55000, KafkaMsgsPerSec: 54321.4, TFQPS: 52000,
 			Latency: LatencyMS{Avg: 40.25, P50: 38, P95: 45.5, P99: 49.9, P999: 60, Max: 120}, SLOms: 50, Pass: true,
-			Received: 10, SendRate: 54900, ProduceLatency: LatencyMS{P50: 6, P99: 12.5}, GeneratorLagP99: 0.5},
+			Received: 10, SendRate: 54900, ProduceLatency: LatencyMS{P50: 6, P99: 12.5}, GeneratorLagP99: 0.5, HostLoad1: 7.25, HostCPUs: 2},
 		{RunID: "r3", Scenario: High, Streams: 2000, PayloadBytes: 10240, TargetRate: 32000, KafkaMsgsPerSec: 20000, TFQPS: 19000,
 			Latency: LatencyMS{Avg: 300, P99: 900}, SLOms: 200, Lost: 12, Pass: false,
 			FindMax: &FindMax{MaxRate: 15000, Steps: []FindMaxStep{{Rate: 32000, P99: 900}, {Rate: 15000, P99: 150, Pass: true}}}},
@@ -268,7 +268,7 @@ func TestFormatTable(t *testing.T) {
 		"KAFKA msg/s", "TF QPS", "AVG ms", "P99.9", "SLO ms", "RESULT",
 		"54,321", "52,000", "40.2", "PASS", "FAIL", "32,000",
 		"high: highest rate meeting the 200 ms SLO: 15,000 msg/s",
-		"small vs previous run r1", "small: Kafka produce (scheduled -> acked) p50 6.00 ms, p99 12.5 ms; sent 54,900 msg/s of 55,000 targeted", "Kafka msg/s better (+8.6%)", "p99 worse (+10.9%)", "TF QPS same",
+		"small vs previous run r1", "small: Kafka produce (scheduled -> acked) p50 6.00 ms, p99 12.5 ms; sent 54,900 msg/s of 55,000 targeted, generator lag p99 0.50 ms; host load 7.2 on 2 CPUs", "Kafka msg/s better (+8.6%)", "p99 worse (+10.9%)", "TF QPS same",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

@@ -2,6 +2,10 @@ package perf
 
 import (
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -57,6 +61,12 @@ type Result struct {
 	SLOms          float64   `json:"slo_ms"`
 	Pass           bool      `json:"pass"`
 
+	// HostLoad1 is this host's 1-minute load average when the run ended
+	// (Linux; 0 elsewhere) and HostCPUs its CPU count: a load well above
+	// the CPUs means other work competed with the run and its tail latency.
+	HostLoad1 float64 `json:"host_load1,omitempty"`
+	HostCPUs  int     `json:"host_cpus"`
+
 	Input    string   `json:"input_topic"`
 	Output   string   `json:"output_topic"`
 	Embedded bool     `json:"embedded"`
@@ -77,6 +87,7 @@ func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generat
 		Input: r.opts.Input, Output: r.opts.Output, Embedded: r.opts.Embedded,
 	}
 	res.Errors = ld.failed.Load() + res.DeadLettered
+	res.HostLoad1, res.HostCPUs = loadAverage(), runtime.NumCPU()
 	if res.Sent > res.Received {
 		res.Lost = res.Sent - res.Received
 	}
@@ -108,6 +119,20 @@ func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generat
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d scheduled records were never sent (%.0f msg/s sent of the %.0f targeted): Kafka pushed back or the machine is saturated (generator lag p99 %.1f ms)", res.Unsent, res.SendRate, sc.Rate, res.GeneratorLagP99))
 	}
 	return res
+}
+
+// loadAverage is the 1-minute load average from /proc/loadavg, or 0.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func perSecond(n uint64, d time.Duration) float64 {

@@ -37,8 +37,12 @@ func FormatTable(results []Result, previous map[string]Result) string {
 		if r.Received > 0 {
 			// Where the time went: Kafka's share (scheduled -> acked) and the
 			// rest (worker, TF Serving, the result's way back).
-			fmt.Fprintf(&b, "%s: Kafka produce (scheduled -> acked) p50 %s ms, p99 %s ms; sent %s msg/s of %s targeted, generator lag p99 %s ms\n",
+			fmt.Fprintf(&b, "%s: Kafka produce (scheduled -> acked) p50 %s ms, p99 %s ms; sent %s msg/s of %s targeted, generator lag p99 %s ms",
 				r.Scenario, ms(r.ProduceLatency.P50), ms(r.ProduceLatency.P99), thousands(r.SendRate), thousands(r.TargetRate), ms(r.GeneratorLagP99))
+			if r.HostLoad1 > 0 {
+				fmt.Fprintf(&b, "; host load %.1f on %d CPUs", r.HostLoad1, r.HostCPUs)
+			}
+			b.WriteString("\n")
 		}
 	}
 	for _, r := range results {
