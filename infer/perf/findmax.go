@@ -21,26 +21,24 @@ type FindMaxStep struct {
 	P99      float64 `json:"p99_ms"`
 	Lost     uint64  `json:"lost"`
 	Pass     bool    `json:"pass"`
+	// Repeat marks the second run of a failed rate above a known pass.
+	Repeat bool `json:"repeat,omitempty"`
 }
 
-// findMax searches the rate with short runs: from the scenario's rate it
-// doubles while runs pass or drops while they fail (to 90% of the throughput
-// the failed run actually achieved, when that is lower than half), then
-// bisects geometrically between the highest pass and the lowest failure
-// until they are within 10% or the step budget is spent. Every step starts with a warm-up, so backlog
-// left by a failed step is served before the next one is timed.
+// findMax runs the search's steps as short loads. Every step starts with a
+// warm-up, so backlog left by a failed step is served before the next one is
+// timed.
 func (r *Run) findMax(p *pipeline) (*Result, error) {
 	sc := r.opts.Scenario
 	sc.Duration = r.opts.FindMaxStepDuration
 	var (
-		fm       FindMax
-		lo, hi   float64 // highest pass, lowest failure (0 = none yet)
-		best     *Result
-		last     *Result
-		rate     = sc.Rate
-		maxSteps = r.opts.FindMaxSteps
+		fm   FindMax
+		srch search
+		best *Result
+		last *Result
+		rate = sc.Rate
 	)
-	for step := 1; step <= maxSteps; step++ {
+	for step := 1; step <= r.opts.FindMaxSteps; step++ {
 		if err := r.ctx.Err(); err != nil {
 			break
 		}
@@ -55,30 +53,12 @@ func (r *Run) findMax(p *pipeline) (*Result, error) {
 			return nil, err
 		}
 		last = res
-		fm.Steps = append(fm.Steps, FindMaxStep{Rate: rate, SendRate: res.SendRate, TFQPS: res.TFQPS, P99: res.Latency.P99, Lost: res.Lost, Pass: res.Pass})
-		if res.Pass {
-			lo, best = rate, res
-		} else {
-			hi = rate
+		if res.Pass && (best == nil || rate > best.TargetRate) {
+			best = res
 		}
-		var next float64
-		switch {
-		case hi == 0:
-			next = lo * 2
-		case lo == 0:
-			next = hi / 2
-			if q := 0.9 * res.TFQPS; q > 0 && q < next {
-				next = q // the pipeline told us roughly what it can absorb
-			}
-		default:
-			if hi/lo < 1.1 {
-				step = maxSteps // converged
-				continue
-			}
-			next = math.Sqrt(lo * hi) // rates span decades: halve the ratio, not the gap
-		}
-		next = math.Round(next)
-		if next < 1 || next == rate {
+		fm.Steps = append(fm.Steps, FindMaxStep{Rate: rate, SendRate: res.SendRate, TFQPS: res.TFQPS, P99: res.Latency.P99, Lost: res.Lost, Pass: res.Pass, Repeat: srch.retried})
+		next, done := srch.observe(rate, res.Pass, res.TFQPS, r.opts.FindMaxSteps-step)
+		if done {
 			break
 		}
 		rate = next
@@ -86,7 +66,7 @@ func (r *Run) findMax(p *pipeline) (*Result, error) {
 	if last == nil {
 		return nil, fmt.Errorf("perf --find-max cancelled before its first step finished")
 	}
-	fm.MaxRate = lo
+	fm.MaxRate = srch.lo
 	out := last
 	if best != nil {
 		out = best
@@ -95,4 +75,55 @@ func (r *Run) findMax(p *pipeline) (*Result, error) {
 	cp.RunID = r.runID
 	cp.FindMax = &fm
 	return &cp, nil
+}
+
+// search is --find-max's decision rule, apart from the runs so it can be
+// tested on its own. From the scenario's rate it doubles while steps pass or
+// drops while they fail (to 90% of what the failed step achieved, when that
+// is below half), then bisects geometrically between the highest pass and
+// the lowest failure until they are within 10% or the budget is spent. The
+// first failure above a known pass is run once more before it counts: on a
+// shared machine a burst of someone else's work fails a step the pipeline
+// could take, while nothing makes a step pass that the pipeline cannot. (Only
+// the first: repeating every failure would halve what the budget can search.)
+type search struct {
+	lo, hi   float64 // highest pass, lowest confirmed failure (0 = none yet)
+	retried  bool    // the step just observed repeated the one before
+	repeated bool    // the one repeat has been spent
+}
+
+// observe takes one step's outcome and returns the next rate, or done.
+func (s *search) observe(rate float64, pass bool, achieved float64, stepsLeft int) (next float64, done bool) {
+	if !pass && s.lo > 0 && !s.repeated && stepsLeft > 0 {
+		s.repeated, s.retried = true, true
+		return rate, false
+	}
+	s.retried = false
+	if pass {
+		s.lo = max(s.lo, rate)
+	} else if s.hi == 0 || rate < s.hi {
+		s.hi = rate
+	}
+	if stepsLeft <= 0 {
+		return 0, true
+	}
+	switch {
+	case s.hi == 0:
+		next = s.lo * 2
+	case s.lo == 0:
+		next = s.hi / 2
+		if q := 0.9 * achieved; q > 0 && q < next {
+			next = q // the pipeline told us roughly what it can absorb
+		}
+	default:
+		if s.hi/s.lo < 1.1 {
+			return 0, true // converged
+		}
+		next = math.Sqrt(s.lo * s.hi) // rates span decades: halve the ratio, not the gap
+	}
+	next = math.Round(next)
+	if next < 1 || next == rate {
+		return 0, true
+	}
+	return next, false
 }

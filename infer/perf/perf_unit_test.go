@@ -2,6 +2,7 @@ package perf
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -276,5 +277,67 @@ func TestFormatTable(t *testing.T) {
 	}
 	if strings.Contains(out, "high vs previous") {
 		t.Errorf("compared a scenario with no previous run:\n%s", out)
+	}
+}
+
+// The --find-max rule against a pipeline of known capacity: it converges to
+// within 10% below the capacity inside its budget, and one noisy failure
+// above a known pass does not end the climb.
+func TestFindMaxSearchRule(t *testing.T) {
+	// simulate runs the rule; outcome says whether a step passes and what
+	// it achieved.
+	simulate := func(start float64, budget int, outcome func(step int, rate float64) (bool, float64)) (rates []float64, lo float64) {
+		var s search
+		rate := start
+		for step := 1; step <= budget; step++ {
+			rates = append(rates, rate)
+			pass, achieved := outcome(step, rate)
+			next, done := s.observe(rate, pass, achieved, budget-step)
+			if done {
+				break
+			}
+			rate = next
+		}
+		return rates, s.lo
+	}
+	capacity := func(c float64) func(int, float64) (bool, float64) {
+		return func(_ int, rate float64) (bool, float64) { return rate <= c, min(rate, c*1.05) }
+	}
+	for _, tc := range []struct {
+		name            string
+		start           float64
+		budget          int
+		outcome         func(int, float64) (bool, float64)
+		wantLo, wantMax float64 // lo must land in [wantLo, wantMax]
+		wantRates       []float64
+	}{
+		{"seed rate far above capacity", 55000, 8, capacity(13000), 13000 / 1.1, 13000, nil},
+		{"start below capacity doubles", 1000, 8, capacity(5000), 5000 / 1.1, 5000, nil},
+		{"every step passes", 100, 3, capacity(1e9), 400, 400, []float64{100, 200, 400}},
+		{"nothing passes", 100, 3, capacity(0), 0, 0, []float64{100, 50, 25}},
+		{"a noisy failure is repeated", 1000, 8, func(step int, rate float64) (bool, float64) {
+			if step == 2 { // 2000: someone else's burst
+				return false, rate
+			}
+			return rate <= 5000, rate
+		}, 5000 / 1.1, 5000, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rates, lo := simulate(tc.start, tc.budget, tc.outcome)
+			if lo < tc.wantLo || lo > tc.wantMax {
+				t.Errorf("max rate %v after steps %v, want %v..%v", lo, rates, tc.wantLo, tc.wantMax)
+			}
+			if tc.wantRates != nil && fmt.Sprint(rates) != fmt.Sprint(tc.wantRates) {
+				t.Errorf("steps %v, want %v", rates, tc.wantRates)
+			}
+			if len(rates) > tc.budget {
+				t.Errorf("%d steps, budget %d", len(rates), tc.budget)
+			}
+		})
+	}
+	// The noisy step was run twice at the same rate.
+	rates, _ := simulate(1000, 8, func(step int, rate float64) (bool, float64) { return step != 2 && rate <= 5000, rate })
+	if len(rates) < 3 || rates[1] != 2000 || rates[2] != 2000 {
+		t.Errorf("steps %v: want 2000 repeated after its first failure", rates)
 	}
 }

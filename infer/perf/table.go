@@ -53,6 +53,9 @@ func FormatTable(results []Result, previous map[string]Result) string {
 				if s.Pass {
 					v = "pass"
 				}
+				if s.Repeat {
+					v += " again"
+				}
 				fmt.Fprintf(&b, " %s %s p99 %s;", thousands(s.Rate), v, ms(s.P99))
 			}
 			b.WriteString(")\n")
