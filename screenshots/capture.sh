@@ -51,9 +51,11 @@ waitfor() { # waitfor PATTERN SECONDS
   exit 1
 }
 
-waitgone() { # waitgone PATTERN SECONDS: until the pane no longer shows it
+waitgone() { # waitgone PATTERN SECONDS: until the pane has not shown it for 3 s running
+  local miss=0
   for _ in $(seq "$2"); do
-    if ! grep -Eq -- "$1" <<<"$(plain)"; then return 0; fi
+    if grep -Eq -- "$1" <<<"$(plain)"; then miss=0; else miss=$((miss + 1)); fi
+    [ "$miss" -ge 3 ] && return 0
     sleep 1
   done
   echo "screenshots: '$1' still on screen after $2 s" >&2
@@ -89,6 +91,7 @@ if "$BIN" perf --help >/dev/null 2>&1; then
     tmux -L "$sock" send-keys Enter
     waitfor "perf small (starting|warmup|running|draining|done)" 60
     waitgone "perf small (starting|warmup|running|draining|done)" 300
+    waitfor "this run" 10
   done
   sleep 2
   render perf

@@ -446,6 +446,9 @@ func delta(st Styles, mt PerfMetric) string {
 		return ""
 	}
 	pct := (mt.Value - mt.Prev) / math.Abs(mt.Prev) * 100
+	if math.Abs(pct) < 0.05 {
+		pct = 0 // no "-0.0%"
+	}
 	s := strconv.FormatFloat(pct, 'f', 1, 64) + "%"
 	if pct >= 0 {
 		s = "+" + s
