@@ -94,7 +94,12 @@ func box(st Styles, title, info string, focused bool, w, h int, content []string
 	inner := w - 2
 	top := "─ " + ts.Render(title)
 	tw := 2 + width(title)
-	if info != "" && tw+len(info)+4 < inner {
+	// The info (source, sort, data age) is cut rather than dropped when the
+	// panel is narrow.
+	if avail := inner - tw - 4; info != "" && avail >= 6 {
+		if width(info) > avail {
+			info = fit(info, avail)
+		}
 		top += " " + st.Dim.Render(info)
 		tw += 1 + width(info)
 	}
