@@ -80,6 +80,9 @@ func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	}
 
 	sc, _ := b.ClientConfig().Sarama()
+	// Partitions are read one after the other: do not wait the default
+	// 500 ms for more data at the end of each.
+	sc.Consumer.MaxWaitTime = 20 * time.Millisecond
 	client, err := sarama.NewClient(b.Addrs(), sc)
 	if err != nil {
 		t.Fatal(err)
