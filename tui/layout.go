@@ -64,7 +64,7 @@ func computeLayout(w, h int) layout {
 			// Perf results share the tallest slot with throughput: a results
 			// table needs more rows than the bottom band has.
 			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pFlow, pPerf}}}},
-			{h: r2, slots: []slot{{w: pct(w, 37), panels: []panelID{pLatency}}, {w: pct(w, 28), panels: []panelID{pModels}}, {w: w - pct(w, 37) - pct(w, 28), panels: []panelID{pWorkers}}}},
+			{h: r2, slots: []slot{{w: pct(w, 35), panels: []panelID{pLatency}}, {w: pct(w, 30), panels: []panelID{pModels}}, {w: w - pct(w, 35) - pct(w, 30), panels: []panelID{pWorkers}}}},
 			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
 	case w >= 100 && h >= 28:

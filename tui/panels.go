@@ -54,7 +54,7 @@ func (m *Model) latencyPanel(w, h int) []string {
 		st.ColumnHead.Render(left("", 8)+right("p50", 7)+right("p95", 7)+right("p99", 7)+right("max", 7)),
 		row("predict", l.Predict, 0),
 		row("e2e", l.E2E, l.SLO),
-		"qps "+num(l.QPS)+" · rows "+num(l.Rows)+"/s · batch "+num(l.Batch)+" · err "+errCount(st, l.Errors),
+		"qps "+num(l.QPS)+"  rows "+num(l.Rows)+"/s  batch "+num(l.Batch)+"  err "+errCount(st, l.Errors),
 	)
 	chartH := h - len(lines)
 	if chartH >= 3 {
@@ -166,7 +166,12 @@ func (m *Model) modelsPanel(w, h int) []string {
 	if d.Models.Err != "" {
 		lines = append(lines, st.Err.Render(d.Models.Err))
 	}
-	cols := []column{{"", 1, 0, false}, {"ver", 3, 0, true}, {"state", 9, 0, false}, {"res/s", 5, 1, true}, {"p99", 6, 2, true}, {"labels", max(w-30, 6), 3, false}}
+	// Narrow panels abbreviate the state so labels and p99 both fit.
+	stateW, short := 9, func(s string) string { return s }
+	if w < 36 {
+		stateW, short = 5, shortState
+	}
+	cols := []column{{"", 1, 0, false}, {"ver", 3, 0, true}, {"state", stateW, 0, false}, {"res/s", 5, 1, true}, {"p99", 6, 2, true}, {"labels", max(w-26-stateW, 6), 3, false}}
 	keep := fitColumns(cols, w)
 	heads := make([]string, len(cols))
 	for i, c := range cols {
@@ -183,13 +188,26 @@ func (m *Model) modelsPanel(w, h int) []string {
 		}
 		state := v.State
 		lines = append(lines, tableRow(cols, keep,
-			[]string{mark, strconv.FormatInt(v.Version, 10), state, num(v.Rate), dur(v.P99), strings.Join(v.Labels, ",")},
+			[]string{mark, strconv.FormatInt(v.Version, 10), short(state), num(v.Rate), dur(v.P99), strings.Join(v.Labels, ",")},
 			[]func(string) string{sty(st.OK), nil, sty(st.status(state)), nil, nil, sty(st.Dim)}))
 	}
 	if len(vs) == 0 && d.Models.Err == "" {
 		lines = append(lines, st.Dim.Render("no versions reported yet"))
 	}
 	return lines
+}
+
+// shortState abbreviates TF Serving's version states to five cells.
+func shortState(s string) string {
+	switch s {
+	case "AVAILABLE":
+		return "AVAIL"
+	case "UNLOADING":
+		return "UNLD"
+	case "LOADING":
+		return "LOAD"
+	}
+	return s
 }
 
 func clampStart(s, n, rows int) int {
