@@ -46,6 +46,7 @@ func BenchmarkGenerator(b *testing.B) {
 		{"2KB/zstd/1producer", "zstd", 1},
 		{"2KB/none/1producer", "none", 1},
 		{"2KB/zstd/2producers", "zstd", 2},
+		{"2KB/zstd/4producers", "zstd", 4},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			kcfg := startTestBroker(b)

@@ -34,7 +34,7 @@ const (
 const (
 	DefaultDrainTimeout  = 10 * time.Second
 	DefaultWarmupTimeout = 30 * time.Second
-	DefaultProducers     = 1
+	DefaultProducers     = 2
 	DefaultFindMaxSteps  = 8
 	DefaultFindMaxStep   = 10 * time.Second
 	DefaultPartitions    = 12
