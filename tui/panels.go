@@ -468,7 +468,7 @@ func delta(st Styles, mt PerfMetric) string {
 		pct = 0 // no "-0.0%"
 	}
 	s := strconv.FormatFloat(pct, 'f', 1, 64) + "%"
-	if pct >= 0 {
+	if pct > 0 {
 		s = "+" + s
 	}
 	better := (pct > 0) == mt.HigherIsBetter
