@@ -225,3 +225,12 @@ func Skewness(vals []float64) (peakToAvg, cv float64) {
 	}
 	return max / mean, math.Sqrt(ss/float64(len(vals))) / mean
 }
+
+func ansiWidth(s string) int { return width(s) }
+
+func errCount(st Styles, n int64) string {
+	if n > 0 {
+		return st.Err.Render(inum(n))
+	}
+	return "0"
+}
