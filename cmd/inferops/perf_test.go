@@ -108,3 +108,33 @@ func TestPerfAllJSONEmbedded(t *testing.T) {
 		t.Errorf("history has %d runs (%v), want 3", len(runs), err)
 	}
 }
+
+// --topic on the command line moves perf onto another input topic, says so
+// loudly, starts no perf worker there, and reads results from that
+// pipeline's output: here nothing serves ai_input, so every record is lost.
+func TestPerfTopicIsExplicitAndLoud(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the embedded pipeline")
+	}
+	t.Setenv("INFEROPS_CONFIG", "")
+	var out, errOut bytes.Buffer
+	args := []string{"--topic", "ai_input", "--rate", "50", "--duration", "1s", "--no-ramp", "--warmup-timeout", "1s",
+		"--drain-timeout", "1s", "--json", "--history", ""}
+	err := perfMain(context.Background(), args, &out, &errOut)
+	if err == nil || !strings.HasPrefix(err.Error(), "FAIL") {
+		t.Fatalf("perf --topic ai_input with no worker: %v, want FAIL\nstderr:\n%s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), `WRITING PERF RECORDS INTO "ai_input"`) {
+		t.Errorf("no loud warning on stderr:\n%s", errOut.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out.String())
+	}
+	if r["input_topic"] != "ai_input" || r["output_topic"] != "ai_output" {
+		t.Errorf("ran on %v -> %v, want ai_input -> ai_output", r["input_topic"], r["output_topic"])
+	}
+	if sent := r["sent"].(float64); sent == 0 || r["lost"].(float64) != sent || r["received"].(float64) != 0 {
+		t.Errorf("sent %v received %v lost %v; with nothing serving ai_input all should be lost", r["sent"], r["received"], r["lost"])
+	}
+}
