@@ -39,7 +39,11 @@ streams, 10 KB, 200 ms, 32,000 msg/s. --rate and --duration change the load of
 a named scenario; --streams, --payload-bytes or --slo make it "custom".
 
 Latency is measured from each record's scheduled send time, so a stalled
-pipeline shows as the delay it causes (no coordinated omission).
+pipeline shows as the delay it causes (no coordinated omission). Before the
+clock starts, a probe must come back from every input partition
+(--warmup-timeout) and the load runs unmeasured for --ramp. Records not
+answered within --drain-timeout after the last send are lost; records the
+worker dead-letters count as errors.
 
 Safety: records go to ai_input.perf and results to ai_output.perf (created if
 missing), served by a perf worker in this process (group inferops_perf)
@@ -158,7 +162,7 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.inject > 0 && !embeddedTFS {
 		return fmt.Errorf("%w: --inject-latency works on the embedded model server only (drop --tfserving)", errUsage)
 	}
-	custom := f.topic != perf.DefaultInput
+	otherTopic := f.topic != perf.DefaultInput
 	if f.topic == "" {
 		return fmt.Errorf("%w: --topic is empty", errUsage)
 	}
@@ -226,14 +230,14 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	base := perf.Options{
 		Kafka: kcfg, TFServing: tfs, Model: f.model, Target: target,
-		Input: f.topic, Output: f.output, DLQ: f.dlq, Group: f.group, NoWorker: custom,
+		Input: f.topic, Output: f.output, DLQ: f.dlq, Group: f.group, NoWorker: otherTopic,
 		Workers: f.workers, MaxBatch: f.maxBatch, BatchTimeout: f.batchTimeout,
 		Producers: f.producers, Compression: f.compression,
 		DrainTimeout: f.drain, WarmupTimeout: f.warmup, Ramp: f.ramp, NoRamp: f.noRamp,
 		FindMax: f.findMax, FindMaxSteps: f.findMaxSteps, FindMaxStepDuration: f.duration,
 		HistoryPath: f.history, Embedded: embeddedKafka, Logger: log,
 	}
-	if custom {
+	if otherTopic {
 		out := f.output
 		if out == "" {
 			out = cluster.TopicOutput
