@@ -85,7 +85,8 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 		{
 			name: "batching off", rest: true, slo: 5 * time.Second,
 			want: map[string]Status{"tfserving.model": Pass, "tfserving.batching": Warn, "tfserving.predict": Pass},
-			seen: map[string]string{"tfserving.versions": "no labels", "tfserving.batching": "off"},
+			// The shipped model's default: both versions, labelled.
+			seen: map[string]string{"tfserving.versions": "1 AVAILABLE, 2 AVAILABLE; labels canary=2, stable=1", "tfserving.batching": "off"},
 			fix:  map[string]string{"tfserving.batching": "--enable_batching=true --batching_parameters_file"},
 		},
 		{

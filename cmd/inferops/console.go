@@ -53,8 +53,8 @@ type consoleConfig struct {
 	PerfDur   time.Duration
 	PerfRate  float64
 	Env       serveEnv
-	// DemoLabels: the console configured the embedded model server itself
-	// (both versions, labels stable=1 and canary=2).
+	// DemoLabels: the embedded model server serves the shipped model, whose
+	// labels (model.Labels) GetModelStatus cannot report.
 	DemoLabels bool
 }
 
@@ -124,11 +124,7 @@ func runConsole(ctx context.Context, args []string) error {
 		cfg.NoWorker = true
 	}
 	if len(cfg.Kafka.Brokers) == 0 && cfg.TFServing == "" {
-		applied, err := demoModelConfig(fs, cfg.Env)
-		if err != nil {
-			return err
-		}
-		cfg.DemoLabels = applied
+		cfg.DemoLabels = shippedModel(fs)
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -139,16 +135,10 @@ func runConsole(ctx context.Context, args []string) error {
 	return console(ctx, cfg, parts)
 }
 
-// demoModelConfig makes the embedded model server serve both shipped
-// versions of my_model with the labels stable (1) and canary (2), unless
-// the operator gave their own model flags: TF Serving's default policy
-// serves only the latest version, and a console demo of switching versions
-// needs two.
-func demoModelConfig(fs *flag.FlagSet, env serveEnv) (bool, error) {
-	mf := fs.Lookup("model-config-file")
-	if mf == nil || env.Ephemeral {
-		return false, nil
-	}
+// shippedModel reports whether the embedded model server serves the shipped
+// my_model (both versions, labelled stable and canary: see model.Labels),
+// i.e. the operator gave none of the model flags.
+func shippedModel(fs *flag.FlagSet) bool {
 	given := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
@@ -156,34 +146,12 @@ func demoModelConfig(fs *flag.FlagSet, env serveEnv) (bool, error) {
 			given = true
 		}
 	})
-	if given || os.Getenv(envName("model-config-file")) != "" || os.Getenv(envName("model-base-path")) != "" {
-		return false, nil
+	for _, name := range []string{"model-config-file", "model-base-path", "model-name", "model-server"} {
+		if os.Getenv(envName(name)) != "" {
+			given = true
+		}
 	}
-	dir, err := filepath.Abs(env.DataDir)
-	if err != nil {
-		return false, fmt.Errorf("--data-dir %q: %v", env.DataDir, err)
-	}
-	base := filepath.Join(dir, "models", model.Name)
-	if _, err := model.Materialize(base); err != nil {
-		return false, fmt.Errorf("%v (check --data-dir permissions)", err)
-	}
-	path := filepath.Join(dir, "console-models.config")
-	text := fmt.Sprintf(`# Written by inferops console: both shipped versions, labelled.
-model_config_list {
-  config {
-    name: %q
-    base_path: %q
-    model_platform: "tensorflow"
-    model_version_policy { all {} }
-    version_labels { key: "stable" value: 1 }
-    version_labels { key: "canary" value: 2 }
-  }
-}
-`, model.Name, base)
-	if err := os.WriteFile(path, []byte(text), 0o640); err != nil {
-		return false, fmt.Errorf("--data-dir %s: %v", dir, err)
-	}
-	return true, fs.Set("model-config-file", path)
+	return !given
 }
 
 // console starts what the mode needs, runs the screen, then stops
@@ -293,7 +261,10 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 		Model: cfg.Model, TFServing: cfg.TFServing, SLO: cfg.SLO, Interval: cfg.Refresh,
 	}
 	if cfg.DemoLabels {
-		lcfg.Labels = map[int64][]string{1: {"stable"}, 2: {"canary"}}
+		lcfg.Labels = map[int64][]string{}
+		for label, v := range model.Labels {
+			lcfg.Labels[v] = append(lcfg.Labels[v], label)
+		}
 	}
 	w.attach(&lcfg)
 	if w.tfs != nil && !cfg.ReadOnly {

@@ -85,7 +85,8 @@ print(r.status_code, r.json()["predictions"][0][0])`
 	}
 	defer c.Close()
 	st, err := c.ModelStatus(context.Background(), "my_model")
-	if err != nil || len(st) != 1 || st[0].State != "AVAILABLE" {
+	// `inferops serve` with no model flags serves my_model versions 1 and 2.
+	if err != nil || len(st) != 2 || st[0].State != "AVAILABLE" || st[1].State != "AVAILABLE" {
 		t.Fatalf("status over gRPC: %v %v", st, err)
 	}
 

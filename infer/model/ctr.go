@@ -19,6 +19,11 @@ const (
 // Versions are the shipped versions of my_model.
 var Versions = []int64{1, 2}
 
+// Labels are the version labels the embedded server gives the shipped model:
+// a stable version and a canary, so a version switch (by number or label)
+// can be tried on a machine with nothing else installed.
+var Labels = map[string]int64{"stable": 1, "canary": 2}
+
 // CTR builds version v of my_model: 32 -> 64 ReLU -> 32 ReLU -> 1 sigmoid.
 // Deterministic: the same v gives bit-identical weights everywhere.
 func CTR(v int64) *Model {

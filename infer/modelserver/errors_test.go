@@ -31,7 +31,9 @@ func rawClients(t *testing.T, s *Server) (tfpb.PredictionServiceClient, tfpb.Mod
 func spec(name string) *tfpb.ModelSpec { return &tfpb.ModelSpec{Name: name} }
 
 func TestGRPCErrors(t *testing.T) {
-	s := startServer(t, Config{MaxMessageBytes: 1 << 20})
+	// A base path, not the shipped default: TF's latest policy, so v1 is
+	// unloaded.
+	s := startServer(t, Config{MaxMessageBytes: 1 << 20, ModelBasePath: shippedBasePath(t)})
 	pc, mc := rawClients(t, s)
 	ctx := context.Background()
 	good := func() *tfpb.PredictRequest {

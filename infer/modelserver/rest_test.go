@@ -73,7 +73,7 @@ func TestRESTPredict(t *testing.T) {
 }
 
 func TestRESTStatusAndMetadata(t *testing.T) {
-	s := startServer(t, Config{})
+	s := startServer(t, Config{ModelBasePath: shippedBasePath(t)})
 	base := "http://" + s.RESTAddr()
 	for _, path := range []string{"/v1/models/my_model", "/v1/models/my_model/versions/2", "/v1/models/my_model/labels/anything"} {
 		code, body, _ := httpDo(t, "GET", base+path, "", nil)

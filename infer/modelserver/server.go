@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +77,8 @@ func (s *Server) initialConfig() (*tfpb.ModelServerConfig, error) {
 		return ReadModelConfigFile(s.cfg.ModelConfigFile)
 	}
 	base := s.cfg.ModelBasePath
-	if base == "" {
+	shipped := base == ""
+	if shipped {
 		root := s.cfg.DataDir
 		if root == "" {
 			d, err := os.MkdirTemp("", "inferops-models-")
@@ -106,8 +108,20 @@ func (s *Server) initialConfig() (*tfpb.ModelServerConfig, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("--model-base-path %q: %v (it must hold version directories like %s/1)", base, err, base)
 	}
+	mc := &tfpb.ModelConfig{Name: s.cfg.ModelName, BasePath: abs, ModelPlatform: "tensorflow"}
+	if shipped {
+		// The shipped model is served whole: both versions, labelled, so
+		// switching versions works out of the box. A --model-base-path gets
+		// TF Serving's default (the latest version only, no labels).
+		mc.ModelVersionPolicy = &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{
+			PolicyChoice: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All_{
+				All: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All{},
+			},
+		}
+		mc.VersionLabels = maps.Clone(model.Labels)
+	}
 	return &tfpb.ModelServerConfig{Config: &tfpb.ModelServerConfig_ModelConfigList{ModelConfigList: &tfpb.ModelConfigList{
-		Config: []*tfpb.ModelConfig{{Name: s.cfg.ModelName, BasePath: abs, ModelPlatform: "tensorflow"}},
+		Config: []*tfpb.ModelConfig{mc},
 	}}}, nil
 }
 

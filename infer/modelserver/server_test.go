@@ -117,6 +117,9 @@ func TestShippedModelOverGRPC(t *testing.T) {
 		{"latest is v2", tfserving.Target{}, 2, 3},
 		{"latest batch 64", tfserving.Target{}, 2, 64},
 		{"pinned v2", tfserving.Target{Version: 2}, 2, 1},
+		{"pinned v1", tfserving.Target{Version: 1}, 1, 2},
+		{"label stable is v1", tfserving.Target{Label: "stable"}, 1, 2},
+		{"label canary is v2", tfserving.Target{Label: "canary"}, 2, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,9 +146,35 @@ func TestShippedModelOverGRPC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The shipped model is served whole (both versions, labelled), unlike a
+	// --model-base-path, which gets TF's latest-only default.
 	st, err := c.ModelStatus(ctx, model.Name)
-	if err != nil || len(st) != 1 || st[0].Version != 2 || st[0].State != "AVAILABLE" || st[0].ErrorCode != "OK" {
-		t.Fatalf("default latest policy serves only v2: %+v %v", st, err)
+	if err != nil || len(st) != 2 {
+		t.Fatalf("shipped model serves v1 and v2: %+v %v", st, err)
+	}
+	for i, v := range []int64{1, 2} {
+		if st[i].Version != v || st[i].State != "AVAILABLE" || st[i].ErrorCode != "OK" {
+			t.Fatalf("shipped model serves v1 and v2: %+v", st)
+		}
+	}
+}
+
+// shippedBasePath writes the shipped model into a temp dir and returns it as
+// a --model-base-path: served with TF Serving's default policy (latest only).
+func shippedBasePath(t testing.TB) string {
+	t.Helper()
+	base := filepath.Join(t.TempDir(), model.Name)
+	if _, err := model.Materialize(base); err != nil {
+		t.Fatal(err)
+	}
+	return base
+}
+
+func TestBasePathGetsLatestPolicy(t *testing.T) {
+	s := startServer(t, Config{ModelBasePath: shippedBasePath(t)})
+	st, err := dial(t, s).ModelStatus(context.Background(), model.Name)
+	if err != nil || len(st) != 1 || st[0].Version != 2 || st[0].State != "AVAILABLE" {
+		t.Fatalf("a base path gets TF's default latest policy, v2 only: %+v %v", st, err)
 	}
 }
 

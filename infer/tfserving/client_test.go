@@ -89,7 +89,8 @@ func TestClientAgainstServer(t *testing.T) {
 	}
 
 	st, err := c.ModelStatus(ctx, model.Name)
-	if err != nil || len(st) != 1 || st[0].Version != 2 || st[0].State != "AVAILABLE" || st[0].ErrorCode != "OK" {
+	// The shipped model: both versions AVAILABLE, ascending.
+	if err != nil || len(st) != 2 || st[0].Version != 1 || st[1].Version != 2 || st[1].State != "AVAILABLE" || st[1].ErrorCode != "OK" {
 		t.Fatalf("status %+v %v", st, err)
 	}
 }
