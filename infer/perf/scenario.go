@@ -24,7 +24,6 @@ package perf
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -123,21 +122,4 @@ func (s Scenario) Validate() error {
 // records is how many records the scenario sends at its rate.
 func (s Scenario) records() int64 {
 	return int64(s.Rate * s.Duration.Seconds())
-}
-
-// sortScenarioNames orders names the seed's way (small, medium, high), then
-// anything else alphabetically; tables and JSON arrays read the same each run.
-func sortScenarioNames(names []string) {
-	rank := map[string]int{Small: 0, Medium: 1, High: 2}
-	sort.SliceStable(names, func(i, j int) bool {
-		ri, oki := rank[names[i]]
-		rj, okj := rank[names[j]]
-		switch {
-		case oki && okj:
-			return ri < rj
-		case oki != okj:
-			return oki
-		}
-		return names[i] < names[j]
-	})
 }
