@@ -103,18 +103,22 @@ func runStatus(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	embedded := len(kcfg.Brokers) == 0
+	// Work on a copy: the sections read the --brokers flag itself to tell
+	// embedded mode (where they read the embedded model server too) from a
+	// real cluster, so the flag's value must stay as given.
+	kc := *kcfg
+	embedded := len(kc.Brokers) == 0
 	if embedded {
-		kcfg.Brokers = []string{cluster.DefaultEmbeddedAddr}
+		kc.Brokers = []string{cluster.DefaultEmbeddedAddr}
 	}
-	kcfg.SetDefaults()
-	if err := kcfg.Validate(); err != nil {
+	kc.SetDefaults()
+	if err := kc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
 	report := &statusReport{}
 	var errs []error
-	first, snap, err := kafkaStatus(ctx, *kcfg, topic, *group, *sample)
+	first, snap, err := kafkaStatus(ctx, kc, topic, *group, *sample)
 	if err != nil {
 		if embedded && errors.Is(err, syscall.ECONNREFUSED) {
 			err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve` (or `make run`), or pass --brokers", cluster.DefaultEmbeddedAddr)
@@ -147,9 +151,9 @@ func runStatus(ctx context.Context, args []string) error {
 		}
 	}
 	if *reportFile != "" {
-		in := statusReportInput(report, first, kcfg.Brokers, *sample, errs)
+		in := statusReportInput(report, first, kc.Brokers, *sample, errs)
 		in.Config = reportConfig(fs)
-		in.Secrets = []string{kcfg.SASL.Password}
+		in.Secrets = []string{kc.SASL.Password}
 		md, js, err := writeStatusReport(*reportFile, in)
 		if err != nil {
 			errs = append(errs, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
+	"github.com/inferops/inferops/infer/tfserving"
 )
 
 // statusBroker starts an embedded broker with records in ai_input and a
@@ -229,6 +230,14 @@ func testStatusNoEmbeddedBroker(t *testing.T, bin string) {
 	_, errOut, code := runInferops(t, bin, "status")
 	if code != 1 || !strings.Contains(errOut, "start it with `inferops serve` (or `make run`), or pass --brokers") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	// Embedded mode reads the embedded model server too, and says so.
+	if c, err := net.DialTimeout("tcp", tfserving.DefaultAddress, time.Second); err == nil {
+		c.Close()
+		return
+	}
+	if !strings.Contains(errOut, "no embedded model server at "+tfserving.DefaultAddress) {
+		t.Fatalf("embedded mode skipped the model section: stderr %q", errOut)
 	}
 }
 
