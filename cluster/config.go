@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/inferops/inferops/internal/tlsfiles"
 	"net"
 	"os"
 	"strconv"
@@ -261,26 +262,8 @@ func (s SASLConfig) password() (string, error) {
 }
 
 func (t TLSConfig) build() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the operator asked for it with --kafka-tls-insecure-skip-verify
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-tls-ca-file: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--kafka-tls-ca-file %s: no PEM certificates in it", t.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-tls-cert-file/--kafka-tls-key-file: %v", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
+	return tlsfiles.Client{Prefix: "--kafka-tls", CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		InsecureSkipVerify: t.InsecureSkipVerify}.Config()
 }
 
 // scramClient adapts xdg-go/scram to sarama's SCRAMClient interface.

@@ -2,9 +2,9 @@ package modelserver
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/inferops/inferops/internal/tlsfiles"
 	"log/slog"
 	"net"
 	"os"
@@ -274,19 +274,15 @@ func (t ServerTLS) tlsConfig() (*tls.Config, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	cert, err := tlsfiles.KeyPair("--grpc-tls-cert-file/--grpc-tls-key-file", t.CertFile, t.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("--grpc-tls-cert-file/--grpc-tls-key-file: %v", err)
+		return nil, err
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
+		pool, err := tlsfiles.CertPool("--grpc-tls-client-ca-file", t.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("--grpc-tls-client-ca-file: %v", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--grpc-tls-client-ca-file %s: no PEM certificate found", t.ClientCAFile)
+			return nil, err
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
