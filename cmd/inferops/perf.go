@@ -124,7 +124,7 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&f.workers, "workers", 4, "perf worker members (at most the input's partitions)")
 	fs.IntVar(&f.maxBatch, "max-batch", 64, "rows per Predict call of the perf worker")
 	fs.DurationVar(&f.batchTimeout, "batch-timeout", time.Millisecond, "longest wait to fill a batch in the perf worker")
-	fs.IntVar(&f.producers, "producers", perf.DefaultProducers, "sarama producers the streams share")
+	fs.IntVar(&f.producers, "producers", perf.DefaultProducers, "sarama producers the streams share; 0 = one per 20,000 msg/s of target rate (1 to 4)")
 	fs.StringVar(&f.compression, "compression", "zstd", "producer compression: zstd (the seed's), lz4, snappy, gzip, none")
 	fs.StringVar(&f.history, "history", filepath.Join(paths.StateDir(), perf.HistoryFile), "history file (JSON lines); empty = keep none")
 	fs.DurationVar(&f.inject, "inject-latency", 0, "embedded model server only: add this delay to every Predict (to see a slow model fail its SLO)")

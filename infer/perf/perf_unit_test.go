@@ -341,3 +341,22 @@ func TestFindMaxSearchRule(t *testing.T) {
 		t.Errorf("steps %v: want 2000 repeated after its first failure", rates)
 	}
 }
+
+func TestProducersFor(t *testing.T) {
+	tests := []struct {
+		rate float64
+		want int
+	}{
+		{0, 1}, {500, 1}, {20_000, 1}, {20_001, 2}, {32_000, 2}, {45_000, 3}, {55_000, 3}, {1e6, MaxAutoProducers},
+	}
+	for _, tt := range tests {
+		if got := ProducersFor(tt.rate); got != tt.want {
+			t.Errorf("ProducersFor(%v) = %d, want %d", tt.rate, got, tt.want)
+		}
+	}
+	o := Options{Scenario: Scenario{Name: "small", Streams: 10, PayloadBytes: 2048, Rate: 45_000, Duration: time.Second, SLO: time.Second}}
+	o.SetDefaults()
+	if o.Producers != 3 {
+		t.Fatalf("SetDefaults: %d producers for 45,000 msg/s, want 3", o.Producers)
+	}
+}
