@@ -26,4 +26,8 @@ type Backend interface {
 	StartPerf(ctx context.Context, scenario string) error
 	// CancelPerf stops a running perf run.
 	CancelPerf() error
+	// ExportReport writes the triage report of this moment (Markdown and
+	// its JSON twin) from what the backend already holds and returns both
+	// paths. It only writes local files, so read-only consoles may call it.
+	ExportReport() (md, js string, err error)
 }

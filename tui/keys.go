@@ -8,7 +8,7 @@ import "charm.land/bubbles/v2/key"
 type KeyMap struct {
 	ScaleUp, ScaleDown key.Binding
 	Version, Perf      key.Binding
-	Pause              key.Binding
+	Pause, Export      key.Binding
 	Next, Prev         key.Binding
 	Up, Down           key.Binding
 	PageUp, PageDown   key.Binding
@@ -34,6 +34,7 @@ func DefaultKeyMap() KeyMap {
 		Version:   b("v", "pick model version", "v"),
 		Perf:      b("p", "perf test", "p"),
 		Pause:     b("space", "pause/resume", "space"),
+		Export:    b("e", "export triage report", "e"),
 		Next:      b("tab", "next panel", "tab"),
 		Prev:      b("shift+tab", "previous panel", "shift+tab"),
 		Up:        b("↑/k", "scroll up", "up", "k"),
@@ -64,7 +65,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is the help overlay, one column per group.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.ScaleUp, k.ScaleDown, k.Pause, k.Version, k.Perf, k.Slower, k.Faster},
+		{k.ScaleUp, k.ScaleDown, k.Pause, k.Version, k.Perf, k.Export, k.Slower, k.Faster},
 		{k.Next, k.Prev, k.Up, k.Down, k.PageUp, k.PageDown, k.Top},
 		{k.Sort, k.Reverse, k.Filter, k.Select, k.Back, k.Help, k.Quit},
 	}

@@ -310,6 +310,8 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 			return nil
 		}
 		m.ov, m.pickIdx = ovPerfMenu, 0
+	case key.Matches(k, ks.Export):
+		return m.export()
 	case key.Matches(k, ks.Slower), key.Matches(k, ks.Faster):
 		step := 1
 		if key.Matches(k, ks.Slower) {
@@ -407,6 +409,25 @@ func (m *Model) pause() tea.Cmd {
 		defer cancel()
 		return actionMsg{what: what, err: m.opt.Backend.SetPaused(ctx, p)}
 	})
+}
+
+// export writes the triage report off the UI goroutine (it reads the
+// backend's held state and writes two files). Not gated by read-only: it
+// changes nothing but a local file.
+func (m *Model) export() tea.Cmd {
+	if m.opt.Backend == nil {
+		m.setStatus(Warn, "cannot export a report: static view")
+		return nil
+	}
+	m.setStatus(Info, "writing the triage report…")
+	b := m.opt.Backend
+	return func() tea.Msg {
+		md, js, err := b.ExportReport()
+		if err != nil {
+			return actionMsg{what: "export triage report", err: err}
+		}
+		return actionMsg{what: "report written to " + md + " (JSON twin " + js + ")"}
+	}
 }
 
 func (m *Model) openPicker() {

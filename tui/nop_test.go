@@ -15,3 +15,4 @@ func (nopBackend) SetPaused(context.Context, bool) error   { return errors.New("
 func (nopBackend) AdjustDemoRate(int) (float64, error)     { return 0, errors.New("static") }
 func (nopBackend) StartPerf(context.Context, string) error { return errors.New("static") }
 func (nopBackend) CancelPerf() error                       { return errors.New("static") }
+func (nopBackend) ExportReport() (string, string, error)   { return "", "", errors.New("static") }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -61,3 +62,6 @@ func (s *simBackend) SetPaused(context.Context, bool) error   { return nil }
 func (s *simBackend) AdjustDemoRate(int) (float64, error)     { return 0, nil }
 func (s *simBackend) StartPerf(context.Context, string) error { return nil }
 func (s *simBackend) CancelPerf() error                       { return nil }
+func (s *simBackend) ExportReport() (string, string, error) {
+	return "", "", errors.New("simulated backend writes no reports")
+}

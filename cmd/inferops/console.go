@@ -19,6 +19,7 @@ import (
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/internal/paths"
+	"github.com/inferops/inferops/internal/report"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
 )
@@ -56,6 +57,8 @@ type consoleConfig struct {
 	// DemoLabels: the embedded model server serves the shipped model, whose
 	// labels (model.Labels) GetModelStatus cannot report.
 	DemoLabels bool
+	// Report is the effective configuration for the triage report (e).
+	Report []report.Setting
 }
 
 // Validate names the flag to fix.
@@ -123,6 +126,7 @@ func runConsole(ctx context.Context, args []string) error {
 	if cfg.ReadOnly {
 		cfg.NoWorker = true
 	}
+	cfg.Report = reportConfig(fs)
 	if len(cfg.Kafka.Brokers) == 0 && cfg.TFServing == "" {
 		cfg.DemoLabels = shippedModel(fs)
 	}
@@ -259,6 +263,10 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 		Collector: col, Demo: gen, Logger: log, Mode: mode, Brokers: cfg.Kafka.Brokers, ReadOnly: readOnly,
 		NoWorker: cfg.NoWorker, Input: cfg.Input, Output: cfg.Output, DLQ: cfg.DLQ, Group: cfg.Group,
 		Model: cfg.Model, TFServing: cfg.TFServing, SLO: cfg.SLO, Interval: cfg.Refresh,
+		// The export key (e) writes triage reports next to the rest of the
+		// state; the SASL password is cut out even if it leaks into an error.
+		ReportDir: filepath.Join(env.DataDir, "reports"), ReportConfig: cfg.Report,
+		Secrets: []string{cfg.Kafka.SASL.Password}, Version: version,
 	}
 	if cfg.DemoLabels {
 		lcfg.Labels = map[int64][]string{}

@@ -18,6 +18,7 @@ import (
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/internal/report"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -45,6 +46,15 @@ type Config struct {
 	Input, Output, DLQ, Group, Model, TFServing string
 	SLO                                         time.Duration
 	Interval                                    time.Duration // refresh; default 1 s
+
+	// ReportDir is where the export key writes triage reports (the
+	// console passes <state dir>/reports); empty: exporting is refused.
+	ReportDir string
+	// ReportConfig is the effective configuration for the report, and
+	// Secrets are values (SASL password) the report must never contain.
+	ReportConfig []report.Setting
+	Secrets      []string
+	Version      string // inferops version, shown in the report
 }
 
 // SetDefaults fills zero fields.

@@ -25,6 +25,8 @@ type adviceState struct {
 	// arrive in bursts and a per-second rate would flap the advice.
 	dlqRate    float64
 	dlqReasons []doctor.ReasonCount
+	// last is the latest evaluation's advice, for the triage report.
+	last []doctor.Advice
 }
 
 const dlqSpan = 10 * time.Second
@@ -73,7 +75,8 @@ func (a *Adapter) adviseLocked(now time.Time) {
 		as.active = map[string]int{}
 	}
 	firing := map[string]bool{}
-	for _, ad := range doctor.Advise(e) {
+	as.last = doctor.Advise(e)
+	for _, ad := range as.last {
 		firing[ad.Rule] = true
 		if _, ok := as.active[ad.Rule]; ok {
 			as.active[ad.Rule] = 0

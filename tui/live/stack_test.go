@@ -20,6 +20,7 @@ import (
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/internal/report"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -104,6 +105,8 @@ func startStackMode(t *testing.T, workers int, mode string) *stack {
 	ad, err := New(Config{Collector: col, Demo: gen, TFS: tfs, Pool: pool, Mode: mode, Brokers: b.Addrs(),
 		Input: cluster.TopicInput, Output: cluster.TopicOutput, DLQ: cluster.TopicDLQ, Group: cluster.GroupInfer, Model: "my_model",
 		Interval: 300 * time.Millisecond, Labels: map[int64][]string{1: {"stable"}, 2: {"canary"}},
+		ReportDir: filepath.Join(t.TempDir(), "reports"), Secrets: []string{plantedSecret}, Version: "test",
+		ReportConfig: []report.Setting{{Key: "kafka.sasl.user", Value: "ops", Source: "flag"}},
 		Perf: &PerfRunner{Duration: 3 * time.Second, Rate: 1000, Base: perf.Options{Kafka: kc, TFServing: tfs, Model: "my_model",
 			Embedded: true, Workers: 1, HistoryPath: t.TempDir() + "/perf-history.jsonl"}}})
 	if err != nil {
