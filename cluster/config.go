@@ -132,20 +132,8 @@ func (c Config) Validate() error {
 	if c.DialTimeout <= 0 || c.RequestTimeout <= 0 {
 		return errors.New("Kafka dial and request timeouts must be positive")
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return errors.New("--kafka-tls-cert-file and --kafka-tls-key-file go together: set both or neither")
-	}
-	for _, f := range []struct{ flag, path string }{
-		{"--kafka-tls-ca-file", c.TLS.CAFile},
-		{"--kafka-tls-cert-file", c.TLS.CertFile},
-		{"--kafka-tls-key-file", c.TLS.KeyFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("%s %s: %v", f.flag, f.path, errors.Unwrap(err))
-		}
+	if err := c.TLS.files().Validate(); err != nil {
+		return err
 	}
 	switch c.SASL.Mechanism {
 	case "":
@@ -261,10 +249,12 @@ func (s SASLConfig) password() (string, error) {
 	return pw, nil
 }
 
-func (t TLSConfig) build() (*tls.Config, error) {
+func (t TLSConfig) files() tlsfiles.Client {
 	return tlsfiles.Client{Prefix: "--kafka-tls", CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
-		InsecureSkipVerify: t.InsecureSkipVerify}.Config()
+		InsecureSkipVerify: t.InsecureSkipVerify}
 }
+
+func (t TLSConfig) build() (*tls.Config, error) { return t.files().Config() }
 
 // scramClient adapts xdg-go/scram to sarama's SCRAMClient interface.
 type scramClient struct {

@@ -6,11 +6,9 @@ package tfserving
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"github.com/inferops/inferops/internal/tlsfiles"
 	"net"
-	"os"
 	"strconv"
 	"time"
 )
@@ -87,22 +85,7 @@ func (c *Config) Validate() error {
 	if c.MaxMessageBytes < 0 {
 		return fmt.Errorf("tfserving max message size %d: must be positive", c.MaxMessageBytes)
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return errors.New("--tfserving-tls-cert-file and --tfserving-tls-key-file go together: give both for a client certificate, or neither")
-	}
-	for _, f := range []struct{ flag, path string }{
-		{"--tfserving-tls-ca-file", c.TLS.CAFile},
-		{"--tfserving-tls-cert-file", c.TLS.CertFile},
-		{"--tfserving-tls-key-file", c.TLS.KeyFile},
-	} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("%s %q: %v", f.flag, f.path, err)
-		}
-	}
-	return nil
+	return c.TLS.files().Validate()
 }
 
 // tlsConfig builds the crypto/tls config, or nil when TLS is off.
@@ -110,6 +93,10 @@ func (t TLSConfig) tlsConfig() (*tls.Config, error) {
 	if !t.Enable {
 		return nil, nil
 	}
+	return t.files().Config()
+}
+
+func (t TLSConfig) files() tlsfiles.Client {
 	return tlsfiles.Client{Prefix: "--tfserving-tls", CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
-		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}.Config()
+		ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 }

@@ -6,6 +6,7 @@ package tlsfiles
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -42,6 +43,25 @@ type Client struct {
 	CertFile, KeyFile  string
 	ServerName         string
 	InsecureSkipVerify bool
+}
+
+// Validate checks the files before anything dials: a certificate and its key
+// come together, and every named file exists.
+func (c Client) Validate() error {
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return fmt.Errorf("%s-cert-file and %s-key-file go together: set both for a client certificate, or neither", c.Prefix, c.Prefix)
+	}
+	for _, f := range []struct{ suffix, path string }{
+		{"-ca-file", c.CAFile}, {"-cert-file", c.CertFile}, {"-key-file", c.KeyFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%s%s %s: %v", c.Prefix, f.suffix, f.path, errors.Unwrap(err))
+		}
+	}
+	return nil
 }
 
 // Config builds the client's *tls.Config (TLS 1.2 or newer).
