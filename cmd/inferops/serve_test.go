@@ -3,15 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
+	"github.com/inferops/inferops/internal/testpki"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -482,7 +476,7 @@ func testServeLogs(t *testing.T, bin string) {
 // operator's flags and INFEROPS_SASL_PASSWORD, and fails clearly otherwise.
 func testStatusAgainstSecuredServe(t *testing.T, bin string) {
 	const password = "s3rve-Secret-pw"
-	ca, cert, key := kafkaTestPKI(t, t.TempDir())
+	ca, cert, key := testpki.WriteServer(t, t.TempDir())
 	users := []string{"INFEROPS_KAFKA_SASL_USER=svc:" + password}
 	scram := startServe(t, bin, users, "--ephemeral", "--model-server=false", "--kafka-sasl-mechanism", "SCRAM-SHA-512")["kafka"]
 	tlsOnly := startServe(t, bin, nil, "--ephemeral", "--model-server=false", "--kafka-tls-server-cert-file", cert, "--kafka-tls-server-key-file", key)["kafka"]
@@ -525,53 +519,4 @@ func testStatusAgainstSecuredServe(t *testing.T, bin string) {
 			}
 		})
 	}
-}
-
-// kafkaTestPKI writes a throwaway CA and a server certificate for
-// 127.0.0.1 signed by it.
-func kafkaTestPKI(t *testing.T, dir string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "inferops serve test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name, typ string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	return write("ca.pem", "CERTIFICATE", caDER), write("server.pem", "CERTIFICATE", der), write("server-key.pem", "EC PRIVATE KEY", keyDER)
 }
