@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func TestAdmin(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true; c.Nodes = 3 })
 	cfg := b.ClientConfig()
-	commit(t, cfg, "g-one", TopicInput, map[int32]int64{0: 0})
-	commit(t, cfg, "g-two", TopicInput, map[int32]int64{0: 0})
+	commit(t, cfg, "g-one", pipeline.DefaultInput, map[int32]int64{0: 0})
+	commit(t, cfg, "g-two", pipeline.DefaultInput, map[int32]int64{0: 0})
 
 	a, err := NewAdmin(context.Background(), cfg)
 	if err != nil {
@@ -38,7 +39,7 @@ func TestAdmin(t *testing.T) {
 	if _, err := a.TopicPartitions("nope"); !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 		t.Errorf("TopicPartitions(nope) err = %v", err)
 	}
-	cfgs, err := a.TopicConfigs(TopicInput)
+	cfgs, err := a.TopicConfigs(pipeline.DefaultInput)
 	if err != nil {
 		t.Fatal(err)
 	}

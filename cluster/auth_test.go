@@ -1,11 +1,13 @@
 package cluster
 
 import (
-	"github.com/inferops/inferops/internal/testpki"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferops/inferops/internal/testpki"
+	"github.com/inferops/inferops/pipeline"
 
 	"github.com/IBM/sarama"
 )
@@ -22,10 +24,10 @@ func TestSASL(t *testing.T) {
 				t.Fatalf("ClientConfig SASL = %+v", good.SASL)
 			}
 			c := newTestClient(t, good)
-			if got := partitionCounts(t, c, TopicInput)[TopicInput]; got != 12 {
+			if got := partitionCounts(t, c, pipeline.DefaultInput)[pipeline.DefaultInput]; got != 12 {
 				t.Errorf("with the right password: ai_input has %d partitions, want 12", got)
 			}
-			if s := refresh(t, newTestCollector(t, good, TopicInput, GroupInfer)); len(s.Partitions) != 12 {
+			if s := refresh(t, newTestCollector(t, good, pipeline.DefaultInput, pipeline.DefaultGroup)); len(s.Partitions) != 12 {
 				t.Errorf("collector over SASL saw %d partitions", len(s.Partitions))
 			}
 
@@ -67,7 +69,7 @@ func connectErr(t *testing.T, cfg Config) error {
 		return cfg.Explain(err)
 	}
 	defer c.Close()
-	if err := c.RefreshMetadata(TopicInput); err != nil {
+	if err := c.RefreshMetadata(pipeline.DefaultInput); err != nil {
 		return cfg.Explain(err)
 	}
 	return nil

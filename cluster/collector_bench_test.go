@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // BenchmarkCollectorRefresh measures one steady-state lag refresh (log-end
@@ -22,7 +23,7 @@ func BenchmarkCollectorRefresh(b *testing.B) {
 			br := startTestBroker(b, func(c *BrokerConfig) {
 				c.Ephemeral = true
 				c.Nodes = bc.brokers
-				c.Topics = []TopicSpec{{Name: "bench", Partitions: int32(bc.partitions)}}
+				c.Topics = []pipeline.TopicSpec{{Name: "bench", Partitions: int32(bc.partitions)}}
 			})
 			cfg := br.ClientConfig()
 			commitAll(b, cfg, "bench-group", "bench", bc.partitions)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -103,10 +104,10 @@ func TestCollectorLagExact(t *testing.T) {
 		}
 	}
 	committed[3] = 23 // fully caught up: lag 0
-	produce(t, cfg, TopicInput, produced)
-	commit(t, cfg, "lag-test", TopicInput, committed)
+	produce(t, cfg, pipeline.DefaultInput, produced)
+	commit(t, cfg, "lag-test", pipeline.DefaultInput, committed)
 
-	c := newTestCollector(t, cfg, TopicInput, "lag-test")
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, "lag-test")
 	s := refresh(t, c)
 	if len(s.Partitions) != 12 {
 		t.Fatalf("%d partitions, want 12", len(s.Partitions))
@@ -141,13 +142,13 @@ func TestCollectorLagExact(t *testing.T) {
 	if s.GroupState != "Empty" || len(s.Members) != 0 {
 		t.Errorf("group state %q members %v, want Empty with none", s.GroupState, s.Members)
 	}
-	if s.Brokers != 1 || s.Topic != TopicInput || s.Group != "lag-test" {
+	if s.Brokers != 1 || s.Topic != pipeline.DefaultInput || s.Group != "lag-test" {
 		t.Errorf("snapshot header %+v", s)
 	}
 
 	// Rates come from offset deltas between refreshes.
-	produce(t, cfg, TopicInput, map[int32]int{0: 30})
-	commit(t, cfg, "lag-test", TopicInput, map[int32]int64{0: 10})
+	produce(t, cfg, pipeline.DefaultInput, map[int32]int{0: 30})
+	commit(t, cfg, "lag-test", pipeline.DefaultInput, map[int32]int64{0: 10})
 	s2 := refresh(t, c)
 	dt := s2.Time.Sub(s.Time).Seconds()
 	p0 := s2.Partitions[0]
@@ -181,12 +182,12 @@ func TestCollectorLagExact(t *testing.T) {
 func TestCollectorLogStart(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
 	cfg := b.ClientConfig()
-	produce(t, cfg, TopicDLQ, map[int32]int{0: 10})
-	if err := b.Cluster().DeleteRecords(TopicDLQ, 0, 4); err != nil {
+	produce(t, cfg, pipeline.DefaultDLQ, map[int32]int{0: 10})
+	if err := b.Cluster().DeleteRecords(pipeline.DefaultDLQ, 0, 4); err != nil {
 		t.Fatal(err)
 	}
-	commit(t, cfg, "g", TopicDLQ, map[int32]int64{0: 6})
-	s := refresh(t, newTestCollector(t, cfg, TopicDLQ, "g"))
+	commit(t, cfg, "g", pipeline.DefaultDLQ, map[int32]int64{0: 6})
+	s := refresh(t, newTestCollector(t, cfg, pipeline.DefaultDLQ, "g"))
 	if p := s.Partitions[0]; p.LogStart != 4 || p.HighWatermark != 10 || p.Lag != 4 {
 		t.Errorf("p0 = %+v, want log 4..10 lag 4", p)
 	}
@@ -224,7 +225,7 @@ func joinGroup(t *testing.T, cfg Config, group, clientID string) (stop func()) {
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
-			if err := g.Consume(ctx, []string{TopicInput}, nopHandler{}); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			if err := g.Consume(ctx, []string{pipeline.DefaultInput}, nopHandler{}); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
 				t.Logf("%s consume: %v", clientID, err)
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -280,7 +281,7 @@ func assignment(s *Snapshot) map[string][]int32 {
 func TestCollectorMembersJoinAndLeave(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
 	cfg := b.ClientConfig()
-	c := newTestCollector(t, cfg, TopicInput, "workers")
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, "workers")
 
 	stopA := joinGroup(t, cfg, "workers", "worker-a")
 	defer stopA()
@@ -346,12 +347,12 @@ func TestCollectorUnknownTopicAndGroup(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
 	cfg := b.ClientConfig()
 
-	_, err := newTestCollector(t, cfg, "no_such_topic", GroupInfer).Refresh(context.Background())
+	_, err := newTestCollector(t, cfg, "no_such_topic", pipeline.DefaultGroup).Refresh(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `"no_such_topic" does not exist`) || !strings.Contains(err.Error(), "--input") {
 		t.Errorf("unknown topic: err = %v", err)
 	}
 
-	s := refresh(t, newTestCollector(t, cfg, TopicInput, "no_such_group"))
+	s := refresh(t, newTestCollector(t, cfg, pipeline.DefaultInput, "no_such_group"))
 	if s.GroupState != "Dead" && s.GroupState != "Empty" {
 		t.Errorf("unknown group state %q, want Dead", s.GroupState)
 	}
@@ -372,7 +373,7 @@ func TestCollectorUnreachable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = NewCollector(Config{Brokers: []string{addr}, DialTimeout: time.Second}, TopicInput, GroupInfer)
+	_, err = NewCollector(Config{Brokers: []string{addr}, DialTimeout: time.Second}, pipeline.DefaultInput, pipeline.DefaultGroup)
 	if err == nil || !strings.Contains(err.Error(), addr) || !strings.Contains(err.Error(), "--brokers") {
 		t.Fatalf("err = %v, want it to name %s and --brokers", err, addr)
 	}
@@ -383,9 +384,9 @@ func TestCollectorUnreachable(t *testing.T) {
 func TestCollectorBurrowStop(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
 	cfg := b.ClientConfig()
-	produce(t, cfg, TopicDLQ, map[int32]int{0: 10, 1: 10, 2: 10})
-	commit(t, cfg, "stopped", TopicDLQ, map[int32]int64{0: 5, 1: 10, 2: 10})
-	c := newTestCollector(t, cfg, TopicDLQ, "stopped", WithWindow(3))
+	produce(t, cfg, pipeline.DefaultDLQ, map[int32]int{0: 10, 1: 10, 2: 10})
+	commit(t, cfg, "stopped", pipeline.DefaultDLQ, map[int32]int64{0: 5, 1: 10, 2: 10})
+	c := newTestCollector(t, cfg, pipeline.DefaultDLQ, "stopped", WithWindow(3))
 	var s *Snapshot
 	for i := 0; i < 3; i++ {
 		s = refresh(t, c)
@@ -400,7 +401,7 @@ func TestCollectorBurrowStop(t *testing.T) {
 		t.Errorf("group status %v, want ERR (a STOP partition)", s.Status)
 	}
 	// The consumer comes back and catches up: OK again.
-	commit(t, cfg, "stopped", TopicDLQ, map[int32]int64{0: 10})
+	commit(t, cfg, "stopped", pipeline.DefaultDLQ, map[int32]int64{0: 10})
 	if s = refresh(t, c); s.Partitions[0].Status != StatusOK || s.Status != StatusOK {
 		t.Errorf("after catching up: p0 %v group %v, want OK", s.Partitions[0].Status, s.Status)
 	}
@@ -411,8 +412,8 @@ func TestCollectorBurrowStop(t *testing.T) {
 func TestCollectorPerBrokerRequests(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true; c.Nodes = 3 })
 	cfg := b.ClientConfig()
-	produce(t, cfg, TopicInput, map[int32]int{0: 5, 5: 7})
-	c := newTestCollector(t, cfg, TopicInput, GroupInfer)
+	produce(t, cfg, pipeline.DefaultInput, map[int32]int{0: 5, 5: 7})
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, pipeline.DefaultGroup)
 	s := refresh(t, c)
 	leaders := map[int32]bool{}
 	for _, p := range s.Partitions {
@@ -433,10 +434,10 @@ func TestCollectorPerBrokerRequests(t *testing.T) {
 
 	old := s.Partitions[5].Leader
 	next := (old + 1) % 3
-	if err := b.Cluster().MoveTopicPartition(TopicInput, 5, next); err != nil {
+	if err := b.Cluster().MoveTopicPartition(pipeline.DefaultInput, 5, next); err != nil {
 		t.Fatal(err)
 	}
-	produce(t, cfg, TopicInput, map[int32]int{5: 1})
+	produce(t, cfg, pipeline.DefaultInput, map[int32]int{5: 1})
 	s = waitSnapshot(t, c, "partition 5 on its new leader", func(s *Snapshot) bool {
 		return s.Partitions[5].Leader == next && s.Partitions[5].HighWatermark == 8
 	})
@@ -447,7 +448,7 @@ func TestCollectorPerBrokerRequests(t *testing.T) {
 
 func TestCollectorRun(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
-	c := newTestCollector(t, b.ClientConfig(), TopicInput, GroupInfer)
+	c := newTestCollector(t, b.ClientConfig(), pipeline.DefaultInput, pipeline.DefaultGroup)
 	ctx, cancel := context.WithCancel(context.Background())
 	var got []*Snapshot
 	c.Run(ctx, 10*time.Millisecond, func(s *Snapshot, err error) {
@@ -489,19 +490,19 @@ func TestCollectorExactLagTime(t *testing.T) {
 	hourAgo := time.Now().Add(-time.Hour)
 	var msgs []*sarama.ProducerMessage
 	for i := 0; i < 10; i++ {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: TopicInput, Partition: 2, Value: sarama.StringEncoder("x"), Timestamp: hourAgo.Add(time.Duration(i) * time.Minute)})
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: 2, Value: sarama.StringEncoder("x"), Timestamp: hourAgo.Add(time.Duration(i) * time.Minute)})
 	}
 	if err := p.SendMessages(msgs); err != nil {
 		t.Fatal(err)
 	}
 	p.Close()
-	commit(t, cfg, "slow", TopicInput, map[int32]int64{2: 4, 3: 0})
+	commit(t, cfg, "slow", pipeline.DefaultInput, map[int32]int64{2: 4, 3: 0})
 
-	plain := refresh(t, newTestCollector(t, cfg, TopicInput, "slow"))
+	plain := refresh(t, newTestCollector(t, cfg, pipeline.DefaultInput, "slow"))
 	if got := plain.Partitions[2].LagSeconds; got != -1 {
 		t.Errorf("without exact lag time, first refresh lag seconds = %v, want -1 (unknown)", got)
 	}
-	s := refresh(t, newTestCollector(t, cfg, TopicInput, "slow", WithExactLagTime()))
+	s := refresh(t, newTestCollector(t, cfg, pipeline.DefaultInput, "slow", WithExactLagTime()))
 	// Record 4 was stamped an hour ago plus 4 minutes: 56 minutes behind.
 	if got, want := s.Partitions[2].LagSeconds, 56*60.0; got < want-30 || got > want+30 {
 		t.Errorf("exact lag seconds = %v, want about %v", got, want)
@@ -525,9 +526,9 @@ func TestCollectorSurvivesBrokerRestart(t *testing.T) {
 	addr := b1.Addr()
 	cfg := b1.ClientConfig()
 	cfg.DialTimeout, cfg.RequestTimeout = time.Second, time.Second
-	produce(t, cfg, TopicInput, map[int32]int{1: 7})
-	commit(t, cfg, "g", TopicInput, map[int32]int64{1: 2})
-	c := newTestCollector(t, cfg, TopicInput, "g")
+	produce(t, cfg, pipeline.DefaultInput, map[int32]int{1: 7})
+	commit(t, cfg, "g", pipeline.DefaultInput, map[int32]int64{1: 2})
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, "g")
 	if s := refresh(t, c); s.Partitions[1].Lag != 5 {
 		t.Fatalf("p1 lag %d, want 5", s.Partitions[1].Lag)
 	}
@@ -550,7 +551,7 @@ func TestCollectorSurvivesBrokerRestart(t *testing.T) {
 // waits, and gives up when its context ends.
 func TestCollectorOneRefreshInFlight(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
-	c := newTestCollector(t, b.ClientConfig(), TopicInput, GroupInfer)
+	c := newTestCollector(t, b.ClientConfig(), pipeline.DefaultInput, pipeline.DefaultGroup)
 	refresh(t, c) // warm: coordinator and log start known
 	slow := make(chan struct{})
 	b.Cluster().ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -580,7 +581,7 @@ func TestCollectorRefreshTimeout(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
 	cfg := b.ClientConfig()
 	cfg.RequestTimeout = 300 * time.Millisecond
-	c := newTestCollector(t, cfg, TopicInput, GroupInfer)
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, pipeline.DefaultGroup)
 	refresh(t, c)
 	b.Cluster().ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
 		b.Cluster().KeepControl()

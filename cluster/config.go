@@ -9,12 +9,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/inferops/inferops/internal/tlsfiles"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/inferops/inferops/internal/tlsfiles"
+	"github.com/inferops/inferops/pipeline"
 
 	"github.com/IBM/sarama"
 	"github.com/xdg-go/scram"
@@ -22,9 +24,6 @@ import (
 
 // Defaults from the seed: Kafka 3.5, the embedded broker on loopback.
 const (
-	DefaultVersion        = "3.5.0"
-	DefaultClientID       = "inferops"
-	DefaultEmbeddedAddr   = "127.0.0.1:9092"
 	DefaultDialTimeout    = 5 * time.Second
 	DefaultRequestTimeout = 10 * time.Second
 )
@@ -72,10 +71,10 @@ type SASLConfig struct {
 // SetDefaults fills every zero field with the seed's default.
 func (c *Config) SetDefaults() {
 	if c.Version == "" {
-		c.Version = DefaultVersion
+		c.Version = pipeline.DefaultKafkaVersion
 	}
 	if c.ClientID == "" {
-		c.ClientID = DefaultClientID
+		c.ClientID = pipeline.DefaultClientID
 	}
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = DefaultDialTimeout

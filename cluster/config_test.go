@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -67,7 +68,7 @@ func TestConfigSarama(t *testing.T) {
 	if sc.Version != sarama.V3_5_0_0 {
 		t.Errorf("Version = %v, want 3.5.0 (the seed)", sc.Version)
 	}
-	if sc.ClientID != DefaultClientID {
+	if sc.ClientID != pipeline.DefaultClientID {
 		t.Errorf("ClientID = %q", sc.ClientID)
 	}
 	if !sc.Net.SASL.Enable || sc.Net.SASL.Mechanism != sarama.SASLTypeSCRAMSHA256 || sc.Net.SASL.User != "alice" {

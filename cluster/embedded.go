@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/inferops/inferops/pipeline"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -34,9 +35,9 @@ type BrokerConfig struct {
 	Nodes int
 	SASL  BrokerSASL
 	TLS   BrokerTLS
-	// Topics are created when missing; nil means PipelineTopics(Retention).
-	Topics    []TopicSpec
-	Retention Retention
+	// Topics are created when missing; nil means pipeline.Topics(Retention).
+	Topics    []pipeline.TopicSpec
+	Retention pipeline.Retention
 	// RetentionInterval is how often expired segments are freed
 	// (log.cleaner.backoff.ms); kfake's default of an hour lets a busy demo
 	// fill the disk first.
@@ -61,13 +62,13 @@ type BrokerTLS struct {
 // SetDefaults fills the seed's defaults.
 func (c *BrokerConfig) SetDefaults() {
 	if c.Addr == "" {
-		c.Addr = DefaultEmbeddedAddr
+		c.Addr = pipeline.DefaultKafkaAddr
 	}
 	if c.Nodes <= 0 {
 		c.Nodes = 1
 	}
-	if c.Retention == (Retention{}) {
-		c.Retention = DefaultRetention
+	if c.Retention == (pipeline.Retention{}) {
+		c.Retention = pipeline.DefaultRetention
 	}
 	if c.RetentionInterval <= 0 {
 		c.RetentionInterval = time.Minute
@@ -76,7 +77,7 @@ func (c *BrokerConfig) SetDefaults() {
 		c.MessageMaxBytes = 2000000
 	}
 	if c.Topics == nil {
-		c.Topics = PipelineTopics(c.Retention)
+		c.Topics = pipeline.Topics(c.Retention)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // startTestBroker runs an embedded broker on a random loopback port with its
@@ -63,7 +64,7 @@ func partitionCounts(t testing.TB, c sarama.Client, topics ...string) map[string
 	return got
 }
 
-var wantPipeline = map[string]int{TopicInput: 12, TopicOutput: 12, TopicDLQ: 3}
+var wantPipeline = map[string]int{pipeline.DefaultInput: 12, pipeline.DefaultOutput: 12, pipeline.DefaultDLQ: 3}
 
 func TestEmbeddedBrokerTopicsAndRestart(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kafka")
@@ -73,14 +74,14 @@ func TestEmbeddedBrokerTopicsAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newTestClient(t, b.ClientConfig())
-	got := partitionCounts(t, c, TopicInput, TopicOutput, TopicDLQ)
+	got := partitionCounts(t, c, pipeline.DefaultInput, pipeline.DefaultOutput, pipeline.DefaultDLQ)
 	for tp, n := range wantPipeline {
 		if got[tp] != n {
 			t.Errorf("%s has %d partitions, want %d", tp, got[tp], n)
 		}
 	}
 	// Topic-level retention, or kfake never trims (kfake.md).
-	ti := b.Cluster().TopicInfo(TopicInput)
+	ti := b.Cluster().TopicInfo(pipeline.DefaultInput)
 	for _, k := range []string{"retention.bytes", "retention.ms", "segment.bytes"} {
 		if v := ti.Configs[k]; v == nil || *v == "" {
 			t.Errorf("ai_input has no topic-level %s", k)
@@ -94,7 +95,7 @@ func TestEmbeddedBrokerTopicsAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 5; i++ {
-		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: TopicInput, Partition: 0, Value: sarama.StringEncoder("x")}); err != nil {
+		if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: 0, Value: sarama.StringEncoder("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,14 +109,14 @@ func TestEmbeddedBrokerTopicsAndRestart(t *testing.T) {
 	}
 	defer b2.Close()
 	var total int64
-	for _, pi := range b2.Cluster().PartitionInfos(TopicInput) {
+	for _, pi := range b2.Cluster().PartitionInfos(pipeline.DefaultInput) {
 		total += pi.HighWatermark
 	}
 	if total != 5 {
 		t.Errorf("after restart ai_input holds %d records, want 5", total)
 	}
 	c2 := newTestClient(t, b2.ClientConfig())
-	got = partitionCounts(t, c2, TopicInput, TopicOutput, TopicDLQ)
+	got = partitionCounts(t, c2, pipeline.DefaultInput, pipeline.DefaultOutput, pipeline.DefaultDLQ)
 	for tp, n := range wantPipeline {
 		if got[tp] != n {
 			t.Errorf("after restart %s has %d partitions, want %d", tp, got[tp], n)
@@ -182,10 +183,10 @@ func TestEmbeddedBrokerDataDirLock(t *testing.T) {
 
 func TestEnsureTopics(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
-	specs := []TopicSpec{
-		{Name: "ai_input.perf", Partitions: 12, Configs: DefaultRetention.Configs()},
+	specs := []pipeline.TopicSpec{
+		{Name: "ai_input.perf", Partitions: 12, Configs: pipeline.DefaultRetention.Configs()},
 		{Name: "ai_output.perf", Partitions: 6},
-		{Name: TopicInput, Partitions: 99}, // exists: must be left alone
+		{Name: pipeline.DefaultInput, Partitions: 99}, // exists: must be left alone
 	}
 	created, err := EnsureTopics(context.Background(), b.ClientConfig(), specs)
 	if err != nil {
@@ -196,8 +197,8 @@ func TestEnsureTopics(t *testing.T) {
 		t.Errorf("created = %v", created)
 	}
 	c := newTestClient(t, b.ClientConfig())
-	got := partitionCounts(t, c, "ai_input.perf", "ai_output.perf", TopicInput)
-	if got["ai_input.perf"] != 12 || got["ai_output.perf"] != 6 || got[TopicInput] != 12 {
+	got := partitionCounts(t, c, "ai_input.perf", "ai_output.perf", pipeline.DefaultInput)
+	if got["ai_input.perf"] != 12 || got["ai_output.perf"] != 6 || got[pipeline.DefaultInput] != 12 {
 		t.Errorf("partitions = %v", got)
 	}
 	if v := b.Cluster().TopicInfo("ai_input.perf").Configs["retention.bytes"]; v == nil || *v != "67108864" {
@@ -208,7 +209,7 @@ func TestEnsureTopics(t *testing.T) {
 	if err != nil || len(created) != 0 {
 		t.Errorf("second EnsureTopics = %v, %v; want nothing created", created, err)
 	}
-	if _, err := EnsureTopics(context.Background(), b.ClientConfig(), []TopicSpec{{Name: "x", Partitions: 0}}); err == nil {
+	if _, err := EnsureTopics(context.Background(), b.ClientConfig(), []pipeline.TopicSpec{{Name: "x", Partitions: 0}}); err == nil {
 		t.Error("EnsureTopics accepted 0 partitions")
 	}
 }
@@ -245,7 +246,7 @@ func TestEmbeddedRetentionBounded(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kafka")
 	cfg := BrokerConfig{
 		Addr: "127.0.0.1:0", DataDir: dir,
-		Retention:         Retention{Bytes: 8 << 10, Time: 72 * time.Hour, SegmentBytes: 2 << 10},
+		Retention:         pipeline.Retention{Bytes: 8 << 10, Time: 72 * time.Hour, SegmentBytes: 2 << 10},
 		RetentionInterval: 50 * time.Millisecond,
 	}
 	fill := func(b *Broker) {
@@ -260,7 +261,7 @@ func TestEmbeddedRetentionBounded(t *testing.T) {
 		}
 		defer p.Close()
 		for i := 0; i < 200; i++ { // one record per batch: many small segments
-			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: TopicInput, Partition: 0, Value: sarama.StringEncoder(payload)}); err != nil {
+			if _, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: 0, Value: sarama.StringEncoder(payload)}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -269,7 +270,7 @@ func TestEmbeddedRetentionBounded(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			pi := b.Cluster().PartitionInfo(TopicInput, 0)
+			pi := b.Cluster().PartitionInfo(pipeline.DefaultInput, 0)
 			if pi.LogStartOffset > 0 && pi.NumBytes <= 16<<10 {
 				return
 			}
@@ -292,10 +293,10 @@ func TestEmbeddedRetentionBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	start := b.Cluster().PartitionInfo(TopicInput, 0).LogStartOffset
+	start := b.Cluster().PartitionInfo(pipeline.DefaultInput, 0).LogStartOffset
 	fill(b)
 	trimmed(b, "after restart")
-	if got := b.Cluster().PartitionInfo(TopicInput, 0).LogStartOffset; got <= start {
+	if got := b.Cluster().PartitionInfo(pipeline.DefaultInput, 0).LogStartOffset; got <= start {
 		t.Errorf("after restart log start stayed at %d", got)
 	}
 }

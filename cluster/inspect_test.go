@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func TestAdminInspect(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) {
 		c.Nodes = 3
-		c.Topics = []TopicSpec{{Name: "in", Partitions: 4}, {Name: "empty", Partitions: 2}}
+		c.Topics = []pipeline.TopicSpec{{Name: "in", Partitions: 4}, {Name: "empty", Partitions: 2}}
 	})
 	cfg := b.ClientConfig()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -5,56 +5,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/inferops/inferops/pipeline"
 )
-
-// Evidence is what the console (and the triage report) knows about the live
-// pipeline at one refresh. Every field is plain data so the rules stay pure
-// functions that are trivial to table-test; a zero field means "not known"
-// and a rule that needs it stays silent rather than guessing.
-type Evidence struct {
-	// Kafka side.
-	Topic   string   // input topic, for the kafka-topics.sh command
-	Brokers []string // bootstrap brokers, for the kafka-topics.sh command
-	Group   string   // consumer group
-
-	// Lag is the group's total lag (records) over the recent window, oldest
-	// first. With fewer than MinSamples points LagTrend is used instead.
-	Lag []int64
-	// LagTrend is the lag growth in records per second (positive = falling
-	// behind) when the caller already computed a trend.
-	LagTrend float64
-
-	Members    int // consumer group members
-	Partitions int // input topic partitions
-	Workers    int // configured --workers (the pool target)
-
-	// BurrowStatus is the group's Burrow-style status: OK, WARN, STALL,
-	// STOP, REWIND, ERR (empty = unknown).
-	BurrowStatus string
-
-	// Inference side.
-	PredictP99     []time.Duration // p99 of Predict over the window, oldest first
-	AvgBatchSize   float64         // average records per Predict call
-	MaxBatch       int             // configured --max-batch
-	PredictLatency time.Duration   // recent mean (or p50) Predict latency
-	PredictQPS     float64         // Predict calls per second
-	RecordsPerSec  float64         // records consumed per second (for the DLQ share)
-
-	// DLQ.
-	DLQRate       float64       // records per second sent to the DLQ
-	DLQTopReasons []ReasonCount // most frequent DLQ reasons, largest first
-
-	// BreakerState is the worker's circuit breaker towards TF Serving:
-	// "closed", "open" or "half-open" (empty = unknown).
-	BreakerState  string
-	TFServingAddr string
-}
-
-// ReasonCount is one DLQ reason and how often it was seen in the window.
-type ReasonCount struct {
-	Reason string `json:"reason"`
-	Count  int64  `json:"count"`
-}
 
 // Severity orders advice: the console shows the most severe first.
 type Severity string
@@ -156,7 +109,7 @@ func (t Thresholds) Validate() error {
 // Rule is one advice rule: a pure function of the evidence.
 type Rule struct {
 	Name  string
-	Check func(Evidence, Thresholds) (Advice, bool)
+	Check func(pipeline.Evidence, Thresholds) (Advice, bool)
 }
 
 // Rules is every advice rule, in the order they are evaluated.
@@ -174,7 +127,7 @@ var Rules = []Rule{
 // Advise applies every rule with the default thresholds. It is cheap (no
 // I/O, no allocation beyond the result) so the console calls it on every
 // refresh.
-func Advise(e Evidence) []Advice {
+func Advise(e pipeline.Evidence) []Advice {
 	var t Thresholds
 	t.SetDefaults()
 	return t.Advise(e)
@@ -182,7 +135,7 @@ func Advise(e Evidence) []Advice {
 
 // Advise applies every rule with these thresholds and returns the advice,
 // most severe first (rule order breaks ties).
-func (t Thresholds) Advise(e Evidence) []Advice {
+func (t Thresholds) Advise(e pipeline.Evidence) []Advice {
 	t.SetDefaults()
 	var out []Advice
 	for _, r := range Rules {
@@ -197,7 +150,7 @@ func (t Thresholds) Advise(e Evidence) []Advice {
 
 // lagGrowing reports whether the group is falling behind, and a short
 // description of the evidence.
-func lagGrowing(e Evidence, t Thresholds) (bool, string) {
+func lagGrowing(e pipeline.Evidence, t Thresholds) (bool, string) {
 	if len(e.Lag) >= t.MinSamples {
 		first, last := e.Lag[0], e.Lag[len(e.Lag)-1]
 		xs := make([]float64, len(e.Lag))
@@ -237,21 +190,21 @@ func slope(xs []float64) float64 {
 	return (n*sxy - sx*sy) / d
 }
 
-func brokerList(e Evidence) string {
+func brokerList(e pipeline.Evidence) string {
 	if len(e.Brokers) == 0 {
 		return "<broker:9092>"
 	}
 	return strings.Join(e.Brokers, ",")
 }
 
-func topicName(e Evidence) string {
+func topicName(e pipeline.Evidence) string {
 	if e.Topic == "" {
-		return "ai_input"
+		return pipeline.DefaultInput
 	}
 	return e.Topic
 }
 
-func ruleLagScaleWorkers(e Evidence, t Thresholds) (Advice, bool) {
+func ruleLagScaleWorkers(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 	grow, ev := lagGrowing(e, t)
 	if !grow || e.Partitions <= 0 || e.Members >= e.Partitions {
 		return Advice{}, false
@@ -269,7 +222,7 @@ func ruleLagScaleWorkers(e Evidence, t Thresholds) (Advice, bool) {
 	}, true
 }
 
-func ruleLagAddPartitions(e Evidence, t Thresholds) (Advice, bool) {
+func ruleLagAddPartitions(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 	grow, ev := lagGrowing(e, t)
 	if !grow || e.Partitions <= 0 || e.Members < e.Partitions {
 		return Advice{}, false
@@ -284,7 +237,7 @@ func ruleLagAddPartitions(e Evidence, t Thresholds) (Advice, bool) {
 	}, true
 }
 
-func ruleBatching(e Evidence, t Thresholds) (Advice, bool) {
+func ruleBatching(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 	if len(e.PredictP99) < t.MinSamples || e.AvgBatchSize <= 0 {
 		return Advice{}, false
 	}
@@ -316,7 +269,7 @@ func ruleBatching(e Evidence, t Thresholds) (Advice, bool) {
 	}, true
 }
 
-func ruleModelHeavy(e Evidence, t Thresholds) (Advice, bool) {
+func ruleModelHeavy(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 	if e.PredictLatency < t.HeavyLatency || e.PredictQPS <= 0 || e.PredictQPS >= t.LowQPS {
 		return Advice{}, false
 	}
@@ -328,7 +281,7 @@ func ruleModelHeavy(e Evidence, t Thresholds) (Advice, bool) {
 	}, true
 }
 
-func ruleDLQ(e Evidence, t Thresholds) (Advice, bool) {
+func ruleDLQ(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 	if e.DLQRate <= 0 {
 		return Advice{}, false
 	}
@@ -363,7 +316,7 @@ func ruleDLQ(e Evidence, t Thresholds) (Advice, bool) {
 	}, true
 }
 
-func ruleBreakerOpen(e Evidence, _ Thresholds) (Advice, bool) {
+func ruleBreakerOpen(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
 	if !strings.EqualFold(e.BreakerState, "open") {
 		return Advice{}, false
 	}
@@ -387,26 +340,26 @@ func addrOr(a, def string) string {
 	return a
 }
 
-func ruleBurrowStop(e Evidence, _ Thresholds) (Advice, bool) {
+func ruleBurrowStop(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
 	if !strings.EqualFold(e.BurrowStatus, "STOP") {
 		return Advice{}, false
 	}
 	return Advice{
 		Severity: SeverityCritical,
 		Title:    "consumer group stopped committing (Burrow STOP)",
-		Evidence: fmt.Sprintf("group %s has lag but no commit within the window; %d members", addrOr(e.Group, "tf_serving_group"), e.Members),
+		Evidence: fmt.Sprintf("group %s has lag but no commit within the window; %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
 		Fix:      "the workers are gone or wedged: check they run (press + to start one, or restart 'inferops worker'), then the worker log",
 	}, true
 }
 
-func ruleBurrowStall(e Evidence, _ Thresholds) (Advice, bool) {
+func ruleBurrowStall(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
 	if !strings.EqualFold(e.BurrowStatus, "STALL") {
 		return Advice{}, false
 	}
 	return Advice{
 		Severity: SeverityCritical,
 		Title:    "consumer stuck: offsets not moving while lag remains (Burrow STALL)",
-		Evidence: fmt.Sprintf("group %s commits the same offsets every sample; %d members", addrOr(e.Group, "tf_serving_group"), e.Members),
+		Evidence: fmt.Sprintf("group %s commits the same offsets every sample; %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
 		Fix:      "a worker is blocked, usually on Predict: check the breaker and TF Serving latency, then restart the stuck worker (- then +)",
 	}, true
 }

@@ -10,20 +10,12 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
-// Embedded defaults: what doctor checks when no address is given, i.e. the
-// stack `make run` / `inferops serve` starts.
+// Doctor checks the embedded stack (pipeline.Default*) when no address is
+// given, i.e. what `make run` / `inferops serve` starts.
 const (
-	DefaultKafka         = cluster.DefaultEmbeddedAddr
-	DefaultTFServing     = "127.0.0.1:8500"
-	DefaultTFServingREST = "127.0.0.1:8501"
-	DefaultInput         = "ai_input"
-	DefaultOutput        = "ai_output"
-	DefaultDLQ           = "ai_input.dlq"
-	DefaultGroup         = "tf_serving_group"
-	DefaultModel         = "my_model"
-	DefaultWorkers       = 4
 	// DefaultSectionTimeout bounds each section: doctor runs in incidents,
 	// when a hung connect is the last thing the operator needs.
 	DefaultSectionTimeout = 5 * time.Second
@@ -63,7 +55,7 @@ func (o *Options) SetDefaults() {
 		o.ProcRoot = "/"
 	}
 	if len(o.Kafka.Brokers) == 0 {
-		o.Kafka.Brokers = []string{DefaultKafka}
+		o.Kafka.Brokers = []string{pipeline.DefaultKafkaAddr}
 		o.embeddedKafka = true
 	}
 	o.Kafka.SetDefaults()
@@ -78,25 +70,25 @@ func (o *Options) SetDefaults() {
 		o.Kafka.RequestTimeout = o.SectionTimeout / 2
 	}
 	if o.Input == "" {
-		o.Input = DefaultInput
+		o.Input = pipeline.DefaultInput
 	}
 	if o.Output == "" {
-		o.Output = DefaultOutput
+		o.Output = pipeline.DefaultOutput
 	}
 	if o.DLQ == "" {
-		o.DLQ = DefaultDLQ
+		o.DLQ = pipeline.DefaultDLQ
 	}
 	if o.Group == "" {
-		o.Group = DefaultGroup
+		o.Group = pipeline.DefaultGroup
 	}
 	if o.Workers <= 0 {
-		o.Workers = DefaultWorkers
+		o.Workers = pipeline.DefaultWorkers
 	}
 	if o.TF.Address == "" {
-		o.TF.Address = DefaultTFServing
+		o.TF.Address = pipeline.DefaultGRPCAddr
 		o.embeddedTF = true
 		if o.TFServingREST == "" {
-			o.TFServingREST = DefaultTFServingREST
+			o.TFServingREST = pipeline.DefaultRESTAddr
 		}
 	}
 	o.TF.SetDefaults()
@@ -105,7 +97,7 @@ func (o *Options) SetDefaults() {
 		o.TF.Timeout = o.SectionTimeout / 2
 	}
 	if o.Model == "" {
-		o.Model = DefaultModel
+		o.Model = pipeline.DefaultModel
 	}
 	if o.PredictSLO <= 0 {
 		o.PredictSLO = DefaultPredictSLO

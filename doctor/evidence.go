@@ -5,14 +5,15 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/pipeline"
 )
 
-// KafkaEvidence fills the Kafka half of Evidence from the collector's recent
+// KafkaEvidence fills the Kafka half of pipeline.Evidence from the collector's recent
 // snapshots (oldest first), so the console and the triage report derive lag
 // trend, members and status the same way. The inference half (Predict
 // latency, batches, DLQ, breaker) comes from the worker's stats.
-func KafkaEvidence(window []*cluster.Snapshot, brokers []string) Evidence {
-	var e Evidence
+func KafkaEvidence(window []*cluster.Snapshot, brokers []string) pipeline.Evidence {
+	var e pipeline.Evidence
 	e.Brokers = brokers
 	var last *cluster.Snapshot
 	for _, s := range window {
@@ -53,20 +54,12 @@ func WorstStatus(s *cluster.Snapshot) (string, int32) {
 	return worst.String(), part
 }
 
-// dlqReasons are the worker's dead-letter reasons; its Errors map also
-// counts consume/produce/predict failures, which are not the producer's
-// fault and stay out of the DLQ evidence.
-var dlqReasons = []string{
-	worker.ReasonInvalidJSON, worker.ReasonMissingFeatures, worker.ReasonNonNumeric, worker.ReasonWrongWidth,
-	worker.ReasonNonFinite, worker.ReasonOversized, worker.ReasonBadID, worker.ReasonRejected,
-}
-
-// WorkerEvidence fills the inference half of Evidence from the pool's
+// WorkerEvidence fills the inference half of pipeline.Evidence from the pool's
 // stats over the recent window (oldest first). maxBatch is --max-batch.
 // Rates come from the counters' change across the window, so one snapshot
 // gives latency and batching but no DLQ rate.
-func WorkerEvidence(window []worker.Stats, maxBatch int) Evidence {
-	e := Evidence{MaxBatch: maxBatch}
+func WorkerEvidence(window []worker.Stats, maxBatch int) pipeline.Evidence {
+	e := pipeline.Evidence{MaxBatch: maxBatch}
 	var first, last *worker.Stats
 	for i := range window {
 		s := &window[i]
@@ -105,9 +98,9 @@ func WorkerEvidence(window []worker.Stats, maxBatch int) Evidence {
 	}
 	e.DLQRate = delta(first.DLQ, last.DLQ) / dt
 	e.RecordsPerSec = delta(first.Consumed, last.Consumed) / dt
-	for _, r := range dlqReasons {
+	for _, r := range pipeline.Reasons {
 		if d := delta(first.Errors[r], last.Errors[r]); d > 0 {
-			e.DLQTopReasons = append(e.DLQTopReasons, ReasonCount{Reason: r, Count: int64(d)})
+			e.DLQTopReasons = append(e.DLQTopReasons, pipeline.ReasonCount{Reason: r, Count: int64(d)})
 		}
 	}
 	sort.SliceStable(e.DLQTopReasons, func(i, j int) bool { return e.DLQTopReasons[i].Count > e.DLQTopReasons[j].Count })
@@ -116,7 +109,7 @@ func WorkerEvidence(window []worker.Stats, maxBatch int) Evidence {
 
 // MergeEvidence combines KafkaEvidence and WorkerEvidence into what Advise
 // takes: the Kafka fields from k, the inference fields from w.
-func MergeEvidence(k, w Evidence) Evidence {
+func MergeEvidence(k, w pipeline.Evidence) pipeline.Evidence {
 	k.PredictP99, k.AvgBatchSize, k.MaxBatch = w.PredictP99, w.AvgBatchSize, w.MaxBatch
 	k.PredictLatency, k.PredictQPS, k.RecordsPerSec = w.PredictLatency, w.PredictQPS, w.RecordsPerSec
 	k.DLQRate, k.DLQTopReasons = w.DLQRate, w.DLQTopReasons

@@ -7,6 +7,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func snap(lag int64, members int, parts ...cluster.PartitionLag) *cluster.Snapshot {
@@ -78,27 +79,27 @@ func TestWorkerEvidence(t *testing.T) {
 		name      string
 		window    []worker.Stats
 		wantRules []string
-		check     func(t *testing.T, e Evidence)
+		check     func(t *testing.T, e pipeline.Evidence)
 	}{
-		{"empty", nil, nil, func(t *testing.T, e Evidence) {
+		{"empty", nil, nil, func(t *testing.T, e pipeline.Evidence) {
 			if e.MaxBatch != 64 || e.DLQRate != 0 {
 				t.Errorf("%+v", e)
 			}
 		}},
 		{"bad producer: DLQ rate and top reasons from counter deltas", []worker.Stats{
-			stat(0, 1000, 10, 5, 32, 2000, "closed", map[string]uint64{worker.ReasonInvalidJSON: 10, "produce": 3}),
-			stat(10, 21000, 510, 5, 32, 2000, "closed", map[string]uint64{worker.ReasonInvalidJSON: 410, worker.ReasonWrongWidth: 100, "produce": 90}),
-		}, []string{"dlq-bad-producer"}, func(t *testing.T, e Evidence) {
+			stat(0, 1000, 10, 5, 32, 2000, "closed", map[string]uint64{pipeline.ReasonInvalidJSON: 10, "produce": 3}),
+			stat(10, 21000, 510, 5, 32, 2000, "closed", map[string]uint64{pipeline.ReasonInvalidJSON: 410, pipeline.ReasonWrongWidth: 100, "produce": 90}),
+		}, []string{"dlq-bad-producer"}, func(t *testing.T, e pipeline.Evidence) {
 			if e.DLQRate != 50 || e.RecordsPerSec != 2000 {
 				t.Errorf("rates %v dlq/s %v rec/s", e.DLQRate, e.RecordsPerSec)
 			}
-			if len(e.DLQTopReasons) != 2 || e.DLQTopReasons[0] != (ReasonCount{worker.ReasonInvalidJSON, 400}) || e.DLQTopReasons[1].Count != 100 {
+			if len(e.DLQTopReasons) != 2 || e.DLQTopReasons[0] != (pipeline.ReasonCount{Reason: pipeline.ReasonInvalidJSON, Count: 400}) || e.DLQTopReasons[1].Count != 100 {
 				t.Errorf("reasons %+v (produce errors must not count)", e.DLQTopReasons)
 			}
 		}},
 		{"p99 rising while batches stay at one row", []worker.Stats{
 			stat(0, 0, 0, 10, 1.2, 300, "closed", nil), stat(5, 1500, 0, 16, 1.1, 300, "closed", nil), stat(10, 3000, 0, 30, 1.0, 300, "closed", nil),
-		}, []string{"batching"}, func(t *testing.T, e Evidence) {
+		}, []string{"batching"}, func(t *testing.T, e pipeline.Evidence) {
 			if len(e.PredictP99) != 3 || e.PredictQPS != 300 {
 				t.Errorf("%+v", e)
 			}
@@ -106,7 +107,7 @@ func TestWorkerEvidence(t *testing.T) {
 		{"breaker open", []worker.Stats{stat(0, 0, 0, 5, 10, 0, "open", nil)}, []string{"breaker-open"}, nil},
 		{"counters reset by a restart give no rate", []worker.Stats{
 			stat(0, 5000, 400, 5, 32, 100, "closed", nil), stat(10, 100, 2, 5, 32, 100, "closed", nil),
-		}, nil, func(t *testing.T, e Evidence) {
+		}, nil, func(t *testing.T, e pipeline.Evidence) {
 			if e.DLQRate != 0 || e.RecordsPerSec != 0 {
 				t.Errorf("rates after a reset: %+v", e)
 			}

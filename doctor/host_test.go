@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // fakeRoot writes files (path relative to root -> content) under a temp dir.
@@ -440,7 +442,7 @@ func TestSetDefaultsBoundsClientTimeouts(t *testing.T) {
 	if o.Kafka.DialTimeout > time.Second || o.Kafka.RequestTimeout > time.Second || o.TF.Timeout > time.Second {
 		t.Fatalf("client timeouts exceed half the section: kafka dial %s req %s, tf %s", o.Kafka.DialTimeout, o.Kafka.RequestTimeout, o.TF.Timeout)
 	}
-	if !o.embeddedKafka || !o.embeddedTF || o.TFServingREST != DefaultTFServingREST {
+	if !o.embeddedKafka || !o.embeddedTF || o.TFServingREST != pipeline.DefaultRESTAddr {
 		t.Fatalf("defaults should be the embedded stack: %+v", o)
 	}
 }

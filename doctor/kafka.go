@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func kafkaCheck(id, name string) Check {
@@ -18,7 +19,7 @@ func kafkaCheck(id, name string) Check {
 // startKafkaFix is how to get a broker when none answers.
 func (o Options) startKafkaFix() string {
 	if o.embeddedKafka {
-		return "no --brokers given, so doctor checked the embedded default " + DefaultKafka +
+		return "no --brokers given, so doctor checked the embedded default " + pipeline.DefaultKafkaAddr +
 			": start it with 'make run' or 'inferops serve', or pass --brokers host:9092[,host:9092...]"
 	}
 	return "is Kafka running there? check --brokers, the listeners/advertised.listeners in server.properties, and firewalls (TCP " +

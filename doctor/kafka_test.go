@@ -14,9 +14,10 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/pipeline"
 )
 
-func startBroker(t *testing.T, topics []cluster.TopicSpec) *cluster.Broker {
+func startBroker(t *testing.T, topics []pipeline.TopicSpec) *cluster.Broker {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -82,7 +83,7 @@ func produceAndCommit(t *testing.T, cfg cluster.Config, topic string, partitions
 
 func TestCheckKafkaEmbedded(t *testing.T) {
 	day := fmt.Sprint((24 * time.Hour).Milliseconds())
-	b := startBroker(t, []cluster.TopicSpec{
+	b := startBroker(t, []pipeline.TopicSpec{
 		{Name: "thin", Partitions: 3, Configs: map[string]string{"retention.ms": day, "max.message.bytes": "1048588"}},
 		{Name: "seeded", Partitions: 12, Configs: map[string]string{"retention.ms": "259200000", "compression.type": "zstd", "max.message.bytes": "2000000"}},
 	})

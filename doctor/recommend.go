@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // The seed's numbers, shared by the checks and the printed files so the two
@@ -15,7 +17,7 @@ const (
 	SeedMessageMaxBytes   = 2000000
 	SeedReplicaFetchBytes = 3000000
 	SeedRetentionHours    = 72
-	SeedCompression       = "zstd"
+	SeedCompression       = pipeline.DefaultCompression
 	SeedBatchSize         = 65536
 	SeedLingerMs          = 5
 	SeedMaxBatchSize      = 64

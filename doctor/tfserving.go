@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func tfCheck(id, name string) Check {
@@ -19,7 +20,7 @@ func tfCheck(id, name string) Check {
 
 func (o Options) startTFFix() string {
 	if o.embeddedTF {
-		return "no --tfserving given, so doctor checked the embedded default " + DefaultTFServing +
+		return "no --tfserving given, so doctor checked the embedded default " + pipeline.DefaultGRPCAddr +
 			": start it with 'make run' or 'inferops serve', or pass --tfserving host:8500"
 	}
 	return "is tensorflow_model_server running there with --port " + portsOf([]string{o.TF.Address}) + "? check --tfserving and firewalls"

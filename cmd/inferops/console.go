@@ -20,6 +20,7 @@ import (
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/internal/paths"
 	"github.com/inferops/inferops/internal/report"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
 )
@@ -100,12 +101,12 @@ func runConsole(ctx context.Context, args []string) error {
 		fs.StringVar(&cfg.TFServing, "tfserving", "", "TF Serving gRPC address host:port; empty = the embedded model server")
 	}
 	if fs.Lookup("model") == nil {
-		fs.StringVar(&cfg.Model, "model", "my_model", "model name")
+		fs.StringVar(&cfg.Model, "model", pipeline.DefaultModel, "model name")
 	}
-	fs.StringVar(&cfg.Input, "input", cluster.TopicInput, "input topic the worker consumes")
-	fs.StringVar(&cfg.Output, "output", cluster.TopicOutput, "output topic for results")
-	fs.StringVar(&cfg.DLQ, "dlq", cluster.TopicDLQ, "dead-letter topic for bad input")
-	fs.StringVar(&cfg.Group, "group", cluster.GroupInfer, "consumer group of the workers")
+	fs.StringVar(&cfg.Input, "input", pipeline.DefaultInput, "input topic the worker consumes")
+	fs.StringVar(&cfg.Output, "output", pipeline.DefaultOutput, "output topic for results")
+	fs.StringVar(&cfg.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for bad input")
+	fs.StringVar(&cfg.Group, "group", pipeline.DefaultGroup, "consumer group of the workers")
 	fs.IntVar(&cfg.Workers, "workers", 4, "local workers (group members) to start with; + and - change it live")
 	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
 	fs.BoolVar(&cfg.NoWorker, "no-worker", false, "watch the group without consuming (triage without touching it)")

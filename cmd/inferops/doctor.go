@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/doctor"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func init() {
@@ -48,19 +49,19 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("doctor", "doctor [--brokers ...] [--tfserving ...] [--json] [--print NAME]", doctorHelp)
 	kafka := addKafkaFlags(fs)
 	var o doctor.Options
-	fs.StringVar(&o.TF.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+doctor.DefaultTFServing)
+	fs.StringVar(&o.TF.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+pipeline.DefaultGRPCAddr)
 	fs.BoolVar(&o.TF.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
 	fs.StringVar(&o.TF.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
 	fs.StringVar(&o.TF.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
 	fs.StringVar(&o.TF.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
 	fs.BoolVar(&o.TF.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
-	fs.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+doctor.DefaultTFServingREST+" with the embedded default, otherwise not read")
-	fs.StringVar(&o.Model, "model", doctor.DefaultModel, "model name on TF Serving")
-	fs.StringVar(&o.Input, "input", doctor.DefaultInput, "input topic")
-	fs.StringVar(&o.Output, "output", doctor.DefaultOutput, "results topic the workers produce to")
-	fs.StringVar(&o.DLQ, "dlq", doctor.DefaultDLQ, "dead-letter topic for bad input")
-	fs.StringVar(&o.Group, "group", doctor.DefaultGroup, "inference workers' consumer group")
-	fs.IntVar(&o.Workers, "workers", doctor.DefaultWorkers, "configured number of inference workers, compared with the partitions")
+	fs.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+pipeline.DefaultRESTAddr+" with the embedded default, otherwise not read")
+	fs.StringVar(&o.Model, "model", pipeline.DefaultModel, "model name on TF Serving")
+	fs.StringVar(&o.Input, "input", pipeline.DefaultInput, "input topic")
+	fs.StringVar(&o.Output, "output", pipeline.DefaultOutput, "results topic the workers produce to")
+	fs.StringVar(&o.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for bad input")
+	fs.StringVar(&o.Group, "group", pipeline.DefaultGroup, "inference workers' consumer group")
+	fs.IntVar(&o.Workers, "workers", pipeline.DefaultWorkers, "configured number of inference workers, compared with the partitions")
 	fs.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")
 	fs.DurationVar(&o.PredictSLO, "predict-slo", doctor.DefaultPredictSLO, "p99 the single-row Predict probe must meet (the seed's scenarios: 50ms, 100ms, 200ms); 4x it is a FAIL")
 	fs.DurationVar(&o.SectionTimeout, "timeout", doctor.DefaultSectionTimeout, "time limit for each of the Kafka and TF Serving sections")

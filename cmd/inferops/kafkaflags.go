@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // addKafkaFlags registers the Kafka client flags from DESIGN.md on fs and
@@ -14,8 +15,8 @@ import (
 // never from a flag that ps(1) would show. Defaults are applied by the
 // cluster package (Config.SetDefaults), not here.
 func addKafkaFlags(fs *flag.FlagSet) *cluster.Config {
-	c := &cluster.Config{Version: cluster.DefaultVersion, ClientID: cluster.DefaultClientID}
-	fs.Var((*commaList)(&c.Brokers), "brokers", "Kafka bootstrap brokers, comma separated host:port list; empty = the embedded broker at "+cluster.DefaultEmbeddedAddr)
+	c := &cluster.Config{Version: pipeline.DefaultKafkaVersion, ClientID: pipeline.DefaultClientID}
+	fs.Var((*commaList)(&c.Brokers), "brokers", "Kafka bootstrap brokers, comma separated host:port list; empty = the embedded broker at "+pipeline.DefaultKafkaAddr)
 	fs.StringVar(&c.Version, "kafka-version", c.Version, "Kafka protocol version the cluster runs")
 	fs.StringVar(&c.ClientID, "client-id", c.ClientID, "client id sent to Kafka (shows in broker logs and quotas)")
 	fs.BoolVar(&c.TLS.Enable, "kafka-tls", false, "connect to Kafka over TLS (implied by any --kafka-tls-* file)")

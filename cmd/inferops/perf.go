@@ -21,6 +21,7 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/paths"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func init() {
@@ -119,13 +120,13 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&f.output, "output", "", "where results of --topic appear (default ai_output; "+perf.DefaultOutput+" for the perf topic)")
 	fs.StringVar(&f.dlq, "dlq", "", "dead-letter topic of the perf worker (default "+perf.DefaultDLQ+")")
 	fs.StringVar(&f.group, "group", perf.DefaultGroup, "consumer group of the perf worker (never the production group)")
-	fs.StringVar(&f.model, "model", "my_model", "model name on TF Serving")
+	fs.StringVar(&f.model, "model", pipeline.DefaultModel, "model name on TF Serving")
 	fs.StringVar(&f.target, "target-version", "latest", "model version the perf worker calls: latest, 2, v2, label:stable")
 	fs.IntVar(&f.workers, "workers", 4, "perf worker members (at most the input's partitions)")
 	fs.IntVar(&f.maxBatch, "max-batch", 64, "rows per Predict call of the perf worker")
 	fs.DurationVar(&f.batchTimeout, "batch-timeout", time.Millisecond, "longest wait to fill a batch in the perf worker")
 	fs.IntVar(&f.producers, "producers", perf.DefaultProducers, "sarama producers the streams share; 0 = one per 20,000 msg/s of target rate (1 to 4)")
-	fs.StringVar(&f.compression, "compression", "zstd", "producer compression: zstd (the seed's), lz4, snappy, gzip, none")
+	fs.StringVar(&f.compression, "compression", pipeline.DefaultCompression, "producer compression: zstd (the seed's), lz4, snappy, gzip, none")
 	fs.StringVar(&f.history, "history", filepath.Join(paths.StateDir(), perf.HistoryFile), "history file (JSON lines); empty = keep none")
 	fs.DurationVar(&f.inject, "inject-latency", 0, "embedded model server only: add this delay to every Predict (to see a slow model fail its SLO)")
 	layers, err := parseFlagLayers(fs, args)
@@ -189,7 +190,7 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cleanup = append(cleanup, func() { os.RemoveAll(dir) })
 		limitMemory()
 		if embeddedKafka {
-			topics := append(perf.PerfTopics(), cluster.PipelineTopics(cluster.DefaultRetention)...)
+			topics := append(perf.PerfTopics(), pipeline.Topics(pipeline.DefaultRetention)...)
 			br, err := cluster.StartBroker(ctx, cluster.BrokerConfig{
 				Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Topics: topics,
 				RetentionInterval: 5 * time.Second, Logger: log,
@@ -240,7 +241,7 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if otherTopic {
 		out := f.output
 		if out == "" {
-			out = cluster.TopicOutput
+			out = pipeline.DefaultOutput
 		}
 		fmt.Fprintf(stderr, "\n*** inferops perf: WRITING PERF RECORDS INTO %q (--topic), NOT %s ***\n*** whatever consumes %s will process them and write results to %s, where downstream applications see them ***\n\n", f.topic, perf.DefaultInput, f.topic, out)
 	}

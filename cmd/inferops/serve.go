@@ -18,6 +18,7 @@ import (
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/internal/paths"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func init() {
@@ -184,7 +185,7 @@ func brokerPart() *servePart {
 			// Fresh state per run: tests call realMain more than once.
 			cfg, users = cluster.BrokerConfig{}, nil
 			fs.BoolVar(&enabled, "broker", true, "run the embedded Kafka broker (--broker=false when you point the pipeline at a real cluster)")
-			fs.StringVar(&cfg.Addr, "kafka-addr", cluster.DefaultEmbeddedAddr, "address the embedded broker listens on and advertises")
+			fs.StringVar(&cfg.Addr, "kafka-addr", pipeline.DefaultKafkaAddr, "address the embedded broker listens on and advertises")
 			fs.StringVar(&cfg.SASL.Mechanism, "kafka-sasl-mechanism", "", "make the embedded broker require SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 			fs.Var(&users, "kafka-sasl-user", "user:password the embedded broker accepts (repeat or comma-separate; prefer the env variable or --kafka-sasl-users-file)")
 			fs.StringVar(&usersFile, "kafka-sasl-users-file", "", "file of user:password lines the embedded broker accepts")

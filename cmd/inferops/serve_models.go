@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func init() {
@@ -30,9 +31,9 @@ func modelServerPart() *servePart {
 			cfg, micros = modelserver.Config{}, 0
 			b := &cfg.Batching
 			fs.BoolVar(&enabled, "model-server", true, "run the embedded TF-Serving-compatible model server (--model-server=false when workers call a real TF Serving)")
-			fs.StringVar(&cfg.GRPCAddr, "grpc-addr", modelserver.DefaultGRPCAddr, "model server gRPC listen address (TF Serving's --port)")
-			fs.StringVar(&cfg.RESTAddr, "rest-addr", modelserver.DefaultRESTAddr, "model server REST + Prometheus listen address (TF Serving's --rest_api_port); - = off")
-			fs.StringVar(&cfg.ModelName, "model-name", "my_model", "model name served from --model-base-path")
+			fs.StringVar(&cfg.GRPCAddr, "grpc-addr", pipeline.DefaultGRPCAddr, "model server gRPC listen address (TF Serving's --port)")
+			fs.StringVar(&cfg.RESTAddr, "rest-addr", pipeline.DefaultRESTAddr, "model server REST + Prometheus listen address (TF Serving's --rest_api_port); - = off")
+			fs.StringVar(&cfg.ModelName, "model-name", pipeline.DefaultModel, "model name served from --model-base-path")
 			fs.StringVar(&cfg.ModelBasePath, "model-base-path", "", "directory of numeric version subdirectories (<path>/1/model.iom); empty = the shipped my_model under <data-dir>/models")
 			fs.StringVar(&cfg.ModelConfigFile, "model-config-file", "", "TF Serving text-format ModelServerConfig (model_config_list { config { ... } }); overrides --model-name/--model-base-path")
 			fs.DurationVar(&cfg.PollWait, "file-system-poll-wait", time.Second, "how often base paths are re-read for new and removed versions; negative = only at start")

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"github.com/inferops/inferops/internal/testpki"
 	"io"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/inferops/inferops/internal/testpki"
 
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func init() {
@@ -72,9 +73,9 @@ are redacted.`
 func runStatus(ctx context.Context, args []string) error {
 	fs := newFlagSet("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
 	kcfg := addKafkaFlags(fs)
-	fs.String("input", cluster.TopicInput, "topic the workers consume")
+	fs.String("input", pipeline.DefaultInput, "topic the workers consume")
 	fs.String("topic", "", "the same as --input (the name perf and Kafka tools use)")
-	group := fs.String("group", cluster.GroupInfer, "consumer group of the workers")
+	group := fs.String("group", pipeline.DefaultGroup, "consumer group of the workers")
 	asJSON := fs.Bool("json", false, "print JSON instead of tables")
 	sample := fs.Duration("sample", time.Second, "time between the two samples the rates come from; 0 = one sample, no rates")
 	reportFile := fs.String("report", "", "also write a Markdown triage report to this file and its JSON twin (FILE.json); secrets redacted")
@@ -109,7 +110,7 @@ func runStatus(ctx context.Context, args []string) error {
 	kc := *kcfg
 	embedded := len(kc.Brokers) == 0
 	if embedded {
-		kc.Brokers = []string{cluster.DefaultEmbeddedAddr}
+		kc.Brokers = []string{pipeline.DefaultKafkaAddr}
 	}
 	kc.SetDefaults()
 	if err := kc.Validate(); err != nil {
@@ -121,7 +122,7 @@ func runStatus(ctx context.Context, args []string) error {
 	first, snap, err := kafkaStatus(ctx, kc, topic, *group, *sample)
 	if err != nil {
 		if embedded && errors.Is(err, syscall.ECONNREFUSED) {
-			err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve` (or `make run`), or pass --brokers", cluster.DefaultEmbeddedAddr)
+			err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve` (or `make run`), or pass --brokers", pipeline.DefaultKafkaAddr)
 		}
 		errs = append(errs, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -87,8 +88,8 @@ func modelStatusSection() *statusSection {
 				}
 				fs.BoolVar(p, name, false, usage)
 			}
-			model, labels = "my_model", "stable,canary"
-			str(&cfg.Address, "tfserving", "TF Serving gRPC host:port for the model section; empty = the embedded model server at "+tfserving.DefaultAddress+" when --brokers is empty too, otherwise no model section")
+			model, labels = pipeline.DefaultModel, "stable,canary"
+			str(&cfg.Address, "tfserving", "TF Serving gRPC host:port for the model section; empty = the embedded model server at "+pipeline.DefaultGRPCAddr+" when --brokers is empty too, otherwise no model section")
 			str(&model, "model", "model name on TF Serving")
 			str(&labels, "labels", "version labels to resolve (TF Serving cannot list them)")
 			boolean(&cfg.TLS.Enable, "tfserving-tls", "TLS to TF Serving (implied by any --tfserving-tls-* file)")
@@ -114,7 +115,7 @@ func modelStatusSection() *statusSection {
 			rep, err := collectModel(ctx, cfg, model, splitLabels(labels))
 			if err != nil {
 				if embedded && status.Code(err) == codes.Unavailable {
-					return fmt.Errorf("no embedded model server at %s: start it with `inferops serve` (or `make run`), or pass --tfserving", tfserving.DefaultAddress)
+					return fmt.Errorf("no embedded model server at %s: start it with `inferops serve` (or `make run`), or pass --tfserving", pipeline.DefaultGRPCAddr)
 				}
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/report"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // statusReportInput turns what `inferops status` collected into the triage
@@ -39,7 +40,7 @@ func statusReportInput(r *statusReport, first *cluster.Snapshot, brokers []strin
 // samples. Two points are fewer than a trend needs (Thresholds.MinSamples),
 // so the growth between them becomes LagTrend, but only when it is above
 // the rules' noise floor: one-shot lag jitters by a commit interval.
-func statusEvidence(first, last *cluster.Snapshot, brokers []string, sample time.Duration) doctor.Evidence {
+func statusEvidence(first, last *cluster.Snapshot, brokers []string, sample time.Duration) pipeline.Evidence {
 	e := doctor.KafkaEvidence([]*cluster.Snapshot{first, last}, brokers)
 	if first == nil || last == nil || sample <= 0 {
 		return e

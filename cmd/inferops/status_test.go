@@ -19,7 +19,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
-	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // statusBroker starts an embedded broker with records in ai_input and a
@@ -46,7 +46,7 @@ func statusBroker(t *testing.T) (*cluster.Broker, map[int32]int64) {
 	var msgs []*sarama.ProducerMessage
 	for p := int32(0); p < 12; p++ {
 		for i := 0; i < 10+int(p); i++ {
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: cluster.TopicInput, Partition: p, Value: sarama.StringEncoder("x")})
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: p, Value: sarama.StringEncoder("x")})
 		}
 	}
 	if err := prod.SendMessages(msgs); err != nil {
@@ -59,21 +59,21 @@ func statusBroker(t *testing.T) (*cluster.Broker, map[int32]int64) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	coord, err := client.Coordinator(cluster.GroupInfer)
+	coord, err := client.Coordinator(pipeline.DefaultGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: cluster.GroupInfer, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: pipeline.DefaultGroup, ConsumerGroupGeneration: -1, RetentionTime: -1}
 	committed := map[int32]int64{}
 	for p := int32(0); p < 11; p++ {
 		committed[p] = int64(p)
-		req.AddBlock(cluster.TopicInput, p, int64(p), 0, "")
+		req.AddBlock(pipeline.DefaultInput, p, int64(p), 0, "")
 	}
 	resp, err := coord.CommitOffset(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p, e := range resp.Errors[cluster.TopicInput] {
+	for p, e := range resp.Errors[pipeline.DefaultInput] {
 		if !errors.Is(e, sarama.ErrNoError) {
 			t.Fatalf("commit p%d: %v", p, e)
 		}
@@ -120,7 +120,7 @@ func testStatusJSON(t *testing.T, bin string) {
 			t.Errorf("JSON lacks %q", k)
 		}
 	}
-	if r["topic"] != cluster.TopicInput || r["group"] != cluster.GroupInfer || r["status"] != "OK" || r["group_state"] != "Empty" {
+	if r["topic"] != pipeline.DefaultInput || r["group"] != pipeline.DefaultGroup || r["status"] != "OK" || r["group_state"] != "Empty" {
 		t.Errorf("header = topic %v group %v status %v state %v", r["topic"], r["group"], r["status"], r["group_state"])
 	}
 	if r["total_lag"] != 110.0 { // 10 per committed partition x 11
@@ -223,20 +223,20 @@ func testStatusErrors(t *testing.T, bin string) {
 }
 
 func testStatusNoEmbeddedBroker(t *testing.T, bin string) {
-	if c, err := net.DialTimeout("tcp", cluster.DefaultEmbeddedAddr, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", pipeline.DefaultKafkaAddr, time.Second); err == nil {
 		c.Close()
-		t.Skipf("something listens on %s (a running inferops serve?): cannot test the 'nothing there' hint", cluster.DefaultEmbeddedAddr)
+		t.Skipf("something listens on %s (a running inferops serve?): cannot test the 'nothing there' hint", pipeline.DefaultKafkaAddr)
 	}
 	_, errOut, code := runInferops(t, bin, "status")
 	if code != 1 || !strings.Contains(errOut, "start it with `inferops serve` (or `make run`), or pass --brokers") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	// Embedded mode reads the embedded model server too, and says so.
-	if c, err := net.DialTimeout("tcp", tfserving.DefaultAddress, time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", pipeline.DefaultGRPCAddr, time.Second); err == nil {
 		c.Close()
 		return
 	}
-	if !strings.Contains(errOut, "no embedded model server at "+tfserving.DefaultAddress) {
+	if !strings.Contains(errOut, "no embedded model server at "+pipeline.DefaultGRPCAddr) {
 		t.Fatalf("embedded mode skipped the model section: stderr %q", errOut)
 	}
 }
@@ -268,10 +268,10 @@ func testStatusTopicAlias(t *testing.T, bin string) {
 		env  []string
 		args []string
 	}{
-		{"--topic alone", nil, []string{"--topic", cluster.TopicInput}},
-		{"--topic and --input agree", nil, []string{"--topic", cluster.TopicInput, "--input", cluster.TopicInput}},
-		{"--topic over INFEROPS_INPUT", []string{"INFEROPS_INPUT=nope"}, []string{"--topic", cluster.TopicInput}},
-		{"INFEROPS_TOPIC", []string{"INFEROPS_TOPIC=" + cluster.TopicInput}, nil},
+		{"--topic alone", nil, []string{"--topic", pipeline.DefaultInput}},
+		{"--topic and --input agree", nil, []string{"--topic", pipeline.DefaultInput, "--input", pipeline.DefaultInput}},
+		{"--topic over INFEROPS_INPUT", []string{"INFEROPS_INPUT=nope"}, []string{"--topic", pipeline.DefaultInput}},
+		{"INFEROPS_TOPIC", []string{"INFEROPS_TOPIC=" + pipeline.DefaultInput}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,8 +286,8 @@ func testStatusTopicAlias(t *testing.T, bin string) {
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, out)
 			}
-			if r.Topic != cluster.TopicInput || r.TotalLag != 110 {
-				t.Errorf("topic %q total_lag %d, want %s and 110", r.Topic, r.TotalLag, cluster.TopicInput)
+			if r.Topic != pipeline.DefaultInput || r.TotalLag != 110 {
+				t.Errorf("topic %q total_lag %d, want %s and 110", r.Topic, r.TotalLag, pipeline.DefaultInput)
 			}
 		})
 	}
@@ -299,7 +299,7 @@ func testStatusReport(t *testing.T, bin string) {
 	b, committed := statusBroker(t)
 	dir := t.TempDir()
 	base := filepath.Join(dir, "incident") // no extension: .md is added
-	out, errOut, code := runInferops(t, bin, "status", "--brokers", b.Addr(), "--topic", cluster.TopicInput, "--sample", "100ms", "--report", base)
+	out, errOut, code := runInferops(t, bin, "status", "--brokers", b.Addr(), "--topic", pipeline.DefaultInput, "--sample", "100ms", "--report", base)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -365,7 +365,7 @@ func testStatusReport(t *testing.T, bin string) {
 	if err := json.Unmarshal(jsText, &r); err != nil {
 		t.Fatalf("JSON twin: %v\n%s", err, jsText)
 	}
-	if r.Kafka.Topic != cluster.TopicInput || r.Kafka.TotalLag != 110 || len(r.Kafka.Partitions) != 12 {
+	if r.Kafka.Topic != pipeline.DefaultInput || r.Kafka.TotalLag != 110 || len(r.Kafka.Partitions) != 12 {
 		t.Errorf("JSON twin kafka = %s / %d / %d partitions, want ai_input / 110 / 12", r.Kafka.Topic, r.Kafka.TotalLag, len(r.Kafka.Partitions))
 	}
 	settings := map[string]string{}
@@ -374,7 +374,7 @@ func testStatusReport(t *testing.T, bin string) {
 	}
 	// --topic is the alias of --input: the report shows pipeline.input as
 	// given on the command line.
-	for key, want := range map[string]string{"kafka.brokers": b.Addr() + " from flag", "pipeline.input": cluster.TopicInput + " from flag", "pipeline.group": cluster.GroupInfer + " from default"} {
+	for key, want := range map[string]string{"kafka.brokers": b.Addr() + " from flag", "pipeline.input": pipeline.DefaultInput + " from flag", "pipeline.group": pipeline.DefaultGroup + " from default"} {
 		if settings[key] != want {
 			t.Errorf("config %s = %q, want %q", key, settings[key], want)
 		}
@@ -486,7 +486,7 @@ func testStatusReadOnly(t *testing.T, bin string) {
 // advises scaling workers; noise and a steady lag advise nothing.
 func TestStatusEvidence(t *testing.T) {
 	snap := func(lag int64, members int) *cluster.Snapshot {
-		s := &cluster.Snapshot{Topic: cluster.TopicInput, Group: cluster.GroupInfer, TotalLag: lag}
+		s := &cluster.Snapshot{Topic: pipeline.DefaultInput, Group: pipeline.DefaultGroup, TotalLag: lag}
 		for p := int32(0); p < 12; p++ {
 			s.Partitions = append(s.Partitions, cluster.PartitionLag{Partition: p, Committed: 0})
 		}

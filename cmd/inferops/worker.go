@@ -15,10 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/logging"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func init() {
@@ -43,22 +43,22 @@ func runWorker(ctx context.Context, args []string) error {
 	fs := newFlagSet("worker", "worker [--brokers host:port,...] [--tfserving host:port] [flags]", workerHelp)
 	kafka := addKafkaFlags(fs)
 	var tcfg tfserving.Config
-	fs.StringVar(&tcfg.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+tfserving.DefaultAddress)
+	fs.StringVar(&tcfg.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+pipeline.DefaultGRPCAddr)
 	fs.BoolVar(&tcfg.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
 	fs.StringVar(&tcfg.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
 	fs.StringVar(&tcfg.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
 	fs.StringVar(&tcfg.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
 	fs.BoolVar(&tcfg.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
 	var cfg worker.Config
-	fs.StringVar(&cfg.Model, "model", worker.DefaultModel, "model name on TF Serving")
-	fs.StringVar(&cfg.Group, "group", worker.DefaultGroup, "consumer group of the workers")
-	fs.StringVar(&cfg.Input, "input", worker.DefaultInput, "input topic")
-	fs.StringVar(&cfg.Output, "output", worker.DefaultOutput, "output topic for results")
-	fs.StringVar(&cfg.DLQ, "dlq", worker.DefaultDLQ, "dead-letter topic for records that cannot be served")
-	fs.IntVar(&cfg.Workers, "workers", worker.DefaultWorkers, "consumer-group members in this process (at most the input's partitions)")
-	fs.IntVar(&cfg.MaxBatch, "max-batch", worker.DefaultMaxBatch, "rows per Predict call")
-	fs.DurationVar(&cfg.BatchTimeout, "batch-timeout", worker.DefaultBatchTimeout, "longest wait to fill a batch")
-	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", worker.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
+	fs.StringVar(&cfg.Model, "model", pipeline.DefaultModel, "model name on TF Serving")
+	fs.StringVar(&cfg.Group, "group", pipeline.DefaultGroup, "consumer group of the workers")
+	fs.StringVar(&cfg.Input, "input", pipeline.DefaultInput, "input topic")
+	fs.StringVar(&cfg.Output, "output", pipeline.DefaultOutput, "output topic for results")
+	fs.StringVar(&cfg.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for records that cannot be served")
+	fs.IntVar(&cfg.Workers, "workers", pipeline.DefaultWorkers, "consumer-group members in this process (at most the input's partitions)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", pipeline.DefaultMaxBatch, "rows per Predict call")
+	fs.DurationVar(&cfg.BatchTimeout, "batch-timeout", pipeline.DefaultBatchTimeout, "longest wait to fill a batch")
+	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
 	target := fs.String("target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
 	logOpts := addLogFlags(fs, logging.Options{Format: "json"})
@@ -88,7 +88,7 @@ func runWorker(ctx context.Context, args []string) error {
 
 	embedded := len(kafka.Brokers) == 0 || tcfg.Address == ""
 	if len(kafka.Brokers) == 0 {
-		kafka.Brokers = []string{cluster.DefaultEmbeddedAddr}
+		kafka.Brokers = []string{pipeline.DefaultKafkaAddr}
 	}
 	tcfg.SetDefaults()
 	if err := tcfg.Validate(); err != nil {

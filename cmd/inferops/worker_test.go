@@ -16,6 +16,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // TestWorkerCommand runs `inferops worker` as a process against the embedded
@@ -55,7 +56,7 @@ func TestWorkerCommand(t *testing.T) {
 		if i == 7 {
 			v = `{"id":"w7","features":[1,2]}` // wrong width: the DLQ
 		}
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: cluster.TopicInput, Key: sarama.StringEncoder("w" + strconv.Itoa(i)), Value: sarama.StringEncoder(v)})
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder("w" + strconv.Itoa(i)), Value: sarama.StringEncoder(v)})
 	}
 	if err := prod.SendMessages(msgs); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // Config configures the generator.
@@ -50,7 +51,7 @@ const MaxRate = 50000
 // SetDefaults fills zero fields.
 func (c *Config) SetDefaults() {
 	if c.Topic == "" {
-		c.Topic = "ai_input"
+		c.Topic = pipeline.DefaultInput
 	}
 	if c.Rate == 0 {
 		c.Rate = 500
@@ -285,16 +286,12 @@ func (g *Generator) record(rng *rand.Rand, n uint64) (*sarama.ProducerMessage, b
 // {"id": "...", "features": [w numbers]}.
 func Valid(rng *rand.Rand, id string, w int) []byte {
 	b := make([]byte, 0, 24+w*8)
-	b = append(b, `{"id":"`...)
-	b = append(b, id...)
-	b = append(b, `","features":[`...)
-	for i := 0; i < w; i++ {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendFloat(b, math.Round(rng.NormFloat64()*1e4)/1e4, 'f', -1, 64)
-	}
-	return append(b, "]}"...)
+	b = append(b, '{')
+	b = pipeline.AppendKey(b, pipeline.FieldID)
+	b = pipeline.AppendJSONString(b, id)
+	b = pipeline.AppendKey(b, pipeline.FieldFeatures)
+	b = pipeline.AppendFeatures(b, w, func(int) float64 { return math.Round(rng.NormFloat64()*1e4) / 1e4 }, -1)
+	return append(b, '}')
 }
 
 // MalformedKinds names the bad records the generator sends, in the order

@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // The shipped model's name, aliases and input width.
 const (
-	Name   = "my_model"
+	Name   = pipeline.DefaultModel
 	Input  = "features"
 	Output = "score"
 	Width  = 32

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/inferops/inferops/internal/tlsfiles"
 	"log/slog"
 	"net"
 	"os"
@@ -12,16 +11,17 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/inferops/inferops/internal/tlsfiles"
+	"github.com/inferops/inferops/pipeline"
+
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfpb"
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// Defaults, from the seed and TF Serving's Docker image.
+// Defaults beyond the addresses (pipeline.DefaultGRPCAddr, DefaultRESTAddr).
 const (
-	DefaultGRPCAddr = "127.0.0.1:8500"
-	DefaultRESTAddr = "127.0.0.1:8501"
 	// DefaultMaxMessageBytes bounds one gRPC or REST request. TF Serving
 	// allows INT32_MAX; we keep a bound a 2-core VM survives (a 64-row batch
 	// of 32 floats is 8 KiB, so this is four orders of magnitude of room).
@@ -88,10 +88,10 @@ type ServerTLS struct {
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
 	if c.GRPCAddr == "" {
-		c.GRPCAddr = DefaultGRPCAddr
+		c.GRPCAddr = pipeline.DefaultGRPCAddr
 	}
 	if c.RESTAddr == "" {
-		c.RESTAddr = DefaultRESTAddr
+		c.RESTAddr = pipeline.DefaultRESTAddr
 	}
 	if c.ModelName == "" {
 		c.ModelName = model.Name

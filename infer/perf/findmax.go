@@ -28,7 +28,7 @@ type FindMaxStep struct {
 // findMax runs the search's steps as short loads. Every step starts with a
 // warm-up, so backlog left by a failed step is served before the next one is
 // timed.
-func (r *Run) findMax(p *pipeline) (*Result, error) {
+func (r *Run) findMax(p *rig) (*Result, error) {
 	sc := r.opts.Scenario
 	sc.Duration = r.opts.FindMaxStepDuration
 	var (

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // A perf record is a valid model input in the seed's format plus what the
@@ -46,15 +48,7 @@ func newPayloadBuilder(run string, size, width int, rng *rand.Rand) *payloadBuil
 }
 
 func (b *payloadBuilder) newStream(id int, rng *rand.Rand) *stream {
-	f := make([]byte, 0, 10*b.width+2)
-	f = append(f, '[')
-	for i := 0; i < b.width; i++ {
-		if i > 0 {
-			f = append(f, ',')
-		}
-		f = strconv.AppendFloat(f, rng.Float64(), 'f', 6, 64)
-	}
-	f = append(f, ']')
+	f := pipeline.AppendFeatures(make([]byte, 0, 10*b.width+2), b.width, func(int) float64 { return rng.Float64() }, 6)
 	return &stream{id: id, key: fmt.Appendf(nil, "%s-s%d", b.run, id), features: f}
 }
 
@@ -62,26 +56,24 @@ func (b *payloadBuilder) newStream(id int, rng *rand.Rand) *stream {
 // b.size bytes unless the fixed part alone is larger (checkSize rejects such
 // scenarios before a run starts).
 func (b *payloadBuilder) build(dst []byte, s *stream, seq int64, sentAtUnixNano int64) []byte {
-	dst = append(dst[:0], `{"id":"`...)
-	dst = append(dst, b.run...)
+	dst = append(dst[:0], '{')
+	dst = pipeline.AppendKey(dst, pipeline.FieldID)
+	dst = append(dst, '"')
+	dst = append(dst, b.run...) // run ids are [a-z0-9]: nothing to escape
 	dst = append(dst, '-')
 	dst = strconv.AppendInt(dst, seq, 10)
-	dst = append(dst, `","run":"`...)
+	dst = append(dst, '"')
+	dst = pipeline.AppendKey(dst, "run")
+	dst = append(dst, '"')
 	dst = append(dst, b.run...)
-	dst = append(dst, `","stream":`...)
+	dst = append(dst, '"')
+	dst = pipeline.AppendKey(dst, "stream")
 	dst = strconv.AppendInt(dst, int64(s.id), 10)
-	dst = append(dst, `,"sent_at_ns":`...)
+	dst = pipeline.AppendKey(dst, "sent_at_ns")
 	dst = strconv.AppendInt(dst, sentAtUnixNano, 10)
-	dst = append(dst, `,"features":`...)
+	dst = pipeline.AppendKey(dst, pipeline.FieldFeatures)
 	dst = append(dst, s.features...)
-	const tail = `,"pad":""}`
-	n := b.size - len(dst) - len(tail)
-	if n < 0 {
-		n = 0
-	}
-	dst = append(dst, `,"pad":"`...)
-	dst = append(dst, b.fill[:n]...)
-	return append(dst, `"}`...)
+	return pipeline.ClosePadded(dst, b.size, b.fill)
 }
 
 // checkSize fails when the scenario's payload cannot hold a record with this

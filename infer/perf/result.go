@@ -77,7 +77,7 @@ type Result struct {
 }
 
 // measure turns a finished load into a Result.
-func (r *Run) measure(p *pipeline, sc Scenario, run string, ld *load, g *generator, sendEnd time.Duration) *Result {
+func (r *Run) measure(p *rig, sc Scenario, run string, ld *load, g *generator, sendEnd time.Duration) *Result {
 	res := &Result{
 		RunID: run, Scenario: sc.Name, Streams: sc.Streams, PayloadBytes: sc.PayloadBytes,
 		TargetRate: sc.Rate, DurationSec: round3(sc.Duration.Seconds()),

@@ -19,6 +19,7 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // The perf pipeline's own topics and group: a perf run never feeds the
@@ -61,9 +62,9 @@ const (
 // PerfTopics are the topics a default perf run creates when missing: the
 // seed's 12 partitions, an hour of retention (perf records are worth nothing
 // after the run) and small segments so an embedded broker frees them soon.
-func PerfTopics() []cluster.TopicSpec {
-	r := cluster.Retention{Bytes: 256 << 20, Time: time.Hour, SegmentBytes: 16 << 20}
-	return []cluster.TopicSpec{
+func PerfTopics() []pipeline.TopicSpec {
+	r := pipeline.Retention{Bytes: 256 << 20, Time: time.Hour, SegmentBytes: 16 << 20}
+	return []pipeline.TopicSpec{
 		{Name: DefaultInput, Partitions: DefaultPartitions, Configs: r.Configs()},
 		{Name: DefaultOutput, Partitions: DefaultPartitions, Configs: r.Configs()},
 		{Name: DefaultDLQ, Partitions: 3, Configs: r.Configs()},
@@ -140,7 +141,7 @@ func (o *Options) SetDefaults() {
 	o.Scenario.SetDefaults()
 	o.Kafka.SetDefaults()
 	if o.Model == "" {
-		o.Model = worker.DefaultModel
+		o.Model = pipeline.DefaultModel
 	}
 	if o.Input == "" {
 		o.Input = DefaultInput
@@ -149,7 +150,7 @@ func (o *Options) SetDefaults() {
 		if o.Input == DefaultInput {
 			o.Output = DefaultOutput
 		} else {
-			o.Output = worker.DefaultOutput
+			o.Output = pipeline.DefaultOutput
 		}
 	}
 	if o.DLQ == "" {
@@ -166,7 +167,7 @@ func (o *Options) SetDefaults() {
 		o.Producers = ProducersFor(o.Scenario.Rate)
 	}
 	if o.Compression == "" {
-		o.Compression = "zstd"
+		o.Compression = pipeline.DefaultCompression
 	}
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = DefaultDrainTimeout
@@ -365,8 +366,9 @@ func newRunID() string {
 	return "perf" + time.Now().UTC().Format("20060102T150405") + hex.EncodeToString(b[:])
 }
 
-// pipeline is what a run sets up once and its loads share.
-type pipeline struct {
+// rig is what a run sets up once and its loads share: the topics, the perf
+// worker and the clients.
+type rig struct {
 	opts      Options
 	brokers   []string
 	prodCfg   *sarama.Config
@@ -419,10 +421,10 @@ func (r *Run) main() {
 	r.result = res
 }
 
-func (r *Run) setup() (*pipeline, error) {
+func (r *Run) setup() (*rig, error) {
 	o := r.opts
 	ctx := r.ctx
-	p := &pipeline{opts: o, brokers: o.Kafka.Brokers, tfs: o.TFServing}
+	p := &rig{opts: o, brokers: o.Kafka.Brokers, tfs: o.TFServing}
 	ok := false
 	defer func() {
 		if !ok {
@@ -499,7 +501,7 @@ func (r *Run) setup() (*pipeline, error) {
 	return p, nil
 }
 
-func (p *pipeline) close() {
+func (p *rig) close() {
 	if p.pool != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		if err := p.pool.Close(ctx); err != nil {
@@ -521,7 +523,7 @@ func (p *pipeline) close() {
 // served, so none of that is charged to the measured records. It gives up
 // after WarmupTimeout with a warning: a dead pipeline then shows as lost
 // records, not as a hang.
-func (r *Run) warmup(p *pipeline, sc Scenario, run string) (warning string) {
+func (r *Run) warmup(p *rig, sc Scenario, run string) (warning string) {
 	if r.opts.WarmupTimeout == 0 {
 		return ""
 	}
@@ -587,7 +589,7 @@ func (r *Run) warmup(p *pipeline, sc Scenario, run string) (warning string) {
 
 // runLoad warms the pipeline up, sends sc for its duration, drains and
 // measures.
-func (r *Run) runLoad(p *pipeline, sc Scenario, run string) (*Result, error) {
+func (r *Run) runLoad(p *rig, sc Scenario, run string) (*Result, error) {
 	r.cur.Store(nil) // the previous step's counts are not this one's
 	r.curDur.Store(int64(sc.Duration))
 	r.curRate.Store(float64bits(sc.Rate))

@@ -13,6 +13,7 @@ import (
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -236,7 +237,7 @@ func TestConfigValidate(t *testing.T) {
 			tt.cfg.SetDefaults()
 			err := tt.cfg.Validate()
 			if tt.wantErr == "" {
-				if err != nil || tt.cfg.Address != tfserving.DefaultAddress {
+				if err != nil || tt.cfg.Address != pipeline.DefaultGRPCAddr {
 					t.Fatalf("err %v, address %q", err, tt.cfg.Address)
 				}
 				return

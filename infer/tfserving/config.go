@@ -7,15 +7,13 @@ package tfserving
 import (
 	"crypto/tls"
 	"fmt"
-	"github.com/inferops/inferops/internal/tlsfiles"
 	"net"
 	"strconv"
 	"time"
-)
 
-// DefaultAddress is TF Serving's gRPC port on this host (the embedded
-// server's default too).
-const DefaultAddress = "127.0.0.1:8500"
+	"github.com/inferops/inferops/internal/tlsfiles"
+	"github.com/inferops/inferops/pipeline"
+)
 
 // DefaultTimeout bounds one call when Config.Timeout is zero: well above the
 // seed's 200 ms SLO so slow models show as latency, not as errors.
@@ -49,7 +47,7 @@ type TLSConfig struct {
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
 	if c.Address == "" {
-		c.Address = DefaultAddress
+		c.Address = pipeline.DefaultGRPCAddr
 	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout

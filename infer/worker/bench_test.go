@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // benchRecord is a perf-style 2 KB record: the seed's id and features plus
@@ -69,7 +70,7 @@ func (e *testEnv) preload(tb testing.TB, n, size int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < n; i++ {
 		v := benchRecord(nil, i, e.width, size, rng)
-		p.Input() <- &sarama.ProducerMessage{Topic: DefaultInput, Key: sarama.StringEncoder("b-" + strconv.Itoa(i)), Value: sarama.ByteEncoder(v)}
+		p.Input() <- &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder("b-" + strconv.Itoa(i)), Value: sarama.ByteEncoder(v)}
 	}
 	p.AsyncClose()
 	if err := <-errc; err != nil {
@@ -122,7 +123,7 @@ func median(v []float64) float64 {
 
 // drain runs a pool on a fresh group until n results are acked.
 func (e *testEnv) drain(tb testing.TB, n int, group string) (msgPerSec, cpuUsPerMsg float64) {
-	p, err := NewPool(e.kafka, e.tfs, Config{Group: group, Workers: benchEnvInt("WORKER_BENCH_WORKERS", DefaultWorkers)}, testLogger(tb))
+	p, err := NewPool(e.kafka, e.tfs, Config{Group: group, Workers: benchEnvInt("WORKER_BENCH_WORKERS", pipeline.DefaultWorkers)}, testLogger(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -198,9 +199,9 @@ func BenchmarkSeedConsumer(b *testing.B) {
 	var seed, work []float64
 	script, _ := filepath.Abs("testdata/consumer_inference.py")
 	for i := 0; b.Loop(); i++ {
-		url := "http://" + e.model.restAddr + "/v1/models/" + DefaultModel + ":predict"
+		url := "http://" + e.model.restAddr + "/v1/models/" + pipeline.DefaultModel + ":predict"
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		cmd := exec.CommandContext(ctx, "/usr/bin/python3", script, e.kafka.Brokers[0], url, DefaultInput, "seed-"+strconv.Itoa(i), strconv.Itoa(n))
+		cmd := exec.CommandContext(ctx, "/usr/bin/python3", script, e.kafka.Brokers[0], url, pipeline.DefaultInput, "seed-"+strconv.Itoa(i), strconv.Itoa(n))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()

@@ -7,23 +7,15 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
-// Defaults from the seed: topic and group names, TF Serving's batching
-// (max_batch_size 64, batch_timeout_micros 1000) and message.max.bytes.
+// The worker's own tuning; the pipeline's names, batching and message size
+// come from package pipeline (the seed's defaults).
 const (
-	DefaultModel           = "my_model"
-	DefaultInput           = "ai_input"
-	DefaultOutput          = "ai_output"
-	DefaultDLQ             = "ai_input.dlq"
-	DefaultGroup           = "tf_serving_group"
-	DefaultWorkers         = 4
-	DefaultMaxBatch        = 64
-	DefaultBatchTimeout    = time.Millisecond
-	DefaultMaxMessageBytes = 2_000_000
-	DefaultPredictTimeout  = 5 * time.Second
-	DefaultConcurrency     = 2
-	DefaultDrainTimeout    = 5 * time.Second
+	DefaultPredictTimeout = 5 * time.Second
+	DefaultConcurrency    = 2
+	DefaultDrainTimeout   = 5 * time.Second
 )
 
 // Config is the pipeline a Pool runs. Flag names are in DESIGN.md.
@@ -59,22 +51,22 @@ func (c *Config) SetDefaults() {
 			*s = v
 		}
 	}
-	def(&c.Model, DefaultModel)
-	def(&c.Input, DefaultInput)
-	def(&c.Output, DefaultOutput)
-	def(&c.DLQ, DefaultDLQ)
-	def(&c.Group, DefaultGroup)
+	def(&c.Model, pipeline.DefaultModel)
+	def(&c.Input, pipeline.DefaultInput)
+	def(&c.Output, pipeline.DefaultOutput)
+	def(&c.DLQ, pipeline.DefaultDLQ)
+	def(&c.Group, pipeline.DefaultGroup)
 	if c.Workers == 0 {
-		c.Workers = DefaultWorkers
+		c.Workers = pipeline.DefaultWorkers
 	}
 	if c.MaxBatch == 0 {
-		c.MaxBatch = DefaultMaxBatch
+		c.MaxBatch = pipeline.DefaultMaxBatch
 	}
 	if c.BatchTimeout == 0 {
-		c.BatchTimeout = DefaultBatchTimeout
+		c.BatchTimeout = pipeline.DefaultBatchTimeout
 	}
 	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = DefaultMaxMessageBytes
+		c.MaxMessageBytes = pipeline.DefaultMaxMessageBytes
 	}
 	if c.PredictTimeout == 0 {
 		c.PredictTimeout = DefaultPredictTimeout

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // member is one consumer-group member: its own sarama client and group
@@ -92,7 +93,7 @@ func (m *member) run() {
 			g, err := sarama.NewConsumerGroup(m.p.kafka.Brokers, m.p.cfg.Group, &cfg)
 			if err != nil {
 				m.p.countError("consume")
-				m.p.event(EventError, fmt.Sprintf("%s: join group %s: %v", m.clientID, m.p.cfg.Group, m.p.kafka.Explain(err)))
+				m.p.event(pipeline.KindError, fmt.Sprintf("%s: join group %s: %v", m.clientID, m.p.cfg.Group, m.p.kafka.Explain(err)))
 				sleepCtx(m.ctx, m.p.backoff.delay(attempt+3))
 				attempt++
 				continue
@@ -111,7 +112,7 @@ func (m *member) run() {
 				return
 			}
 			m.p.countError("consume")
-			m.p.event(EventError, fmt.Sprintf("%s: consume %s: %v", m.clientID, m.p.cfg.Input, m.p.kafka.Explain(err)))
+			m.p.event(pipeline.KindError, fmt.Sprintf("%s: consume %s: %v", m.clientID, m.p.cfg.Input, m.p.kafka.Explain(err)))
 			sleepCtx(m.ctx, m.p.backoff.delay(attempt+3))
 			attempt++
 			continue
@@ -190,7 +191,7 @@ func (m *member) stop(ctx context.Context, graceful bool) {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		m.p.event(EventError, m.clientID+": did not stop before the deadline; its unfinished records stay uncommitted")
+		m.p.event(pipeline.KindError, m.clientID+": did not stop before the deadline; its unfinished records stay uncommitted")
 	}
 }
 
@@ -203,7 +204,7 @@ func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
 	m.memberID = sess.MemberID()
 	m.mu.Unlock()
 	parts := sess.Claims()[m.p.cfg.Input]
-	m.p.event(EventRebalance, fmt.Sprintf("%s assigned %s partitions %v (generation %d)", m.clientID, m.p.cfg.Input, parts, sess.GenerationID()))
+	m.p.event(pipeline.KindRebalance, fmt.Sprintf("%s assigned %s partitions %v (generation %d)", m.clientID, m.p.cfg.Input, parts, sess.GenerationID()))
 	if m.p.fetchPaused() {
 		m.pauseFetch()
 	}
@@ -272,7 +273,7 @@ func (m *member) drain(tr *partitionTracker) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	if n := tr.inFlight(); n > 0 {
-		m.p.event(EventRebalance, fmt.Sprintf("%s: handing back %s/%d with %d records in flight (uncommitted; they will be re-delivered)", m.clientID, tr.topic, tr.partition, n))
+		m.p.event(pipeline.KindRebalance, fmt.Sprintf("%s: handing back %s/%d with %d records in flight (uncommitted; they will be re-delivered)", m.clientID, tr.topic, tr.partition, n))
 	}
 }
 
@@ -290,10 +291,10 @@ func (m *member) handle(sess sarama.ConsumerGroupSession, tr *partitionTracker, 
 	it.seq = tr.add(msg.Offset)
 	tr.begin()
 	if len(msg.Value) > p.cfg.MaxMessageBytes {
-		p.deadLetter(it, &recordError{Reason: ReasonOversized, Detail: fmt.Sprintf("%d bytes > --max-message-bytes %d", len(msg.Value), p.cfg.MaxMessageBytes)})
+		p.deadLetter(it, &pipeline.RecordError{Reason: pipeline.ReasonOversized, Detail: fmt.Sprintf("%d bytes > --max-message-bytes %d", len(msg.Value), p.cfg.MaxMessageBytes)})
 		return true
 	}
-	rec, rerr := parseRecord(msg.Value, it.feats[:0], p.width)
+	rec, rerr := pipeline.ParseRecord(msg.Value, it.feats[:0], p.width)
 	if rerr != nil {
 		p.deadLetter(it, rerr)
 		return true

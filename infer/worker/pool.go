@@ -15,6 +15,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // Pool runs the worker's consumer-group members in this process and is the
@@ -65,8 +66,8 @@ type Pool struct {
 	doneMu sync.Mutex
 	done   map[topicPartition]int64 // highest offset ever marked, to count re-deliveries
 
-	events  *ring[Event]
-	recent  *ring[DLQRecord]
+	events  *ring[pipeline.Event]
+	recent  *ring[pipeline.DeadLetter]
 	rateMu  sync.Mutex
 	lastQPS float64
 	lastAvg float64
@@ -130,8 +131,8 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 		predictLat: newWindow(), e2eLat: newWindow(),
 		versions: map[int64]*versionCounter{},
 		done:     map[topicPartition]int64{},
-		events:   newRing[Event](256),
-		recent:   newRing[DLQRecord](64),
+		events:   newRing[pipeline.Event](256),
+		recent:   newRing[pipeline.DeadLetter](64),
 		lastN:    cfg.Workers,
 		metrics:  newMetrics(),
 		resumed:  make(chan struct{}),
@@ -242,7 +243,7 @@ func (p *Pool) Start(ctx context.Context) (err error) {
 	n := p.cfg.Workers
 	if n > p.partitions {
 		n = p.partitions
-		p.event(EventScale, fmt.Sprintf("--workers %d is more than the %d partitions of %s: starting %d", p.cfg.Workers, p.partitions, p.cfg.Input, n))
+		p.event(pipeline.KindScale, fmt.Sprintf("--workers %d is more than the %d partitions of %s: starting %d", p.cfg.Workers, p.partitions, p.cfg.Input, n))
 	}
 	if err := p.ScaleTo(n); err != nil {
 		return err
@@ -271,10 +272,13 @@ func (p *Pool) loadSignature(ctx context.Context, t tfserving.Target) error {
 	p.mu.Lock()
 	p.inputName, p.width, p.outputName = in, width, out
 	p.outputFilter = []string{out}
-	p.modelJSON = appendJSONString(nil, p.cfg.Model)
+	p.modelJSON = pipeline.AppendJSONString(nil, p.cfg.Model)
 	p.mu.Unlock()
 	return nil
 }
+
+// Config is the configuration the pool runs with, defaults filled in.
+func (p *Pool) Config() Config { return p.cfg }
 
 // Workers is the number of members running in this process.
 func (p *Pool) Workers() int {
@@ -316,7 +320,7 @@ func (p *Pool) ScaleTo(n int) error {
 	}
 	p.mu.Unlock()
 	if n != cur {
-		p.event(EventScale, fmt.Sprintf("workers %d -> %d", cur, n))
+		p.event(pipeline.KindScale, fmt.Sprintf("workers %d -> %d", cur, n))
 	}
 	// Members leave concurrently: each drains within DrainTimeout.
 	var wg sync.WaitGroup
@@ -351,14 +355,14 @@ func (p *Pool) SetTarget(t tfserving.Target) {
 		if err == nil {
 			in, width, _, derr := md.DefaultInput()
 			if derr == nil && (width != p.width || in != p.inputName) {
-				p.event(EventError, fmt.Sprintf("not switching to %s %s: it takes %d features as %q, the running worker validates records for %d as %q (restart the worker to serve it)",
+				p.event(pipeline.KindError, fmt.Sprintf("not switching to %s %s: it takes %d features as %q, the running worker validates records for %d as %q (restart the worker to serve it)",
 					p.cfg.Model, t, width, in, p.width, p.inputName))
 				return
 			}
 		}
 	}
 	p.target.Store(&t)
-	p.event(EventVersion, fmt.Sprintf("target %s -> %s", old, t))
+	p.event(pipeline.KindVersion, fmt.Sprintf("target %s -> %s", old, t))
 }
 
 // Target is the model version (or label) batches are sent to.
@@ -376,7 +380,7 @@ func (p *Pool) Pause() {
 		m.pauseFetch()
 	}
 	if !was {
-		p.event(EventScale, "paused: fetching stopped")
+		p.event(pipeline.KindScale, "paused: fetching stopped")
 	}
 }
 
@@ -390,7 +394,7 @@ func (p *Pool) Resume() {
 	p.mu.Unlock()
 	if len(ms) == 0 && lastN > 0 {
 		if err := p.ScaleTo(lastN); err != nil {
-			p.event(EventError, "resume: "+err.Error())
+			p.event(pipeline.KindError, "resume: "+err.Error())
 		}
 		return
 	}
@@ -401,7 +405,7 @@ func (p *Pool) Resume() {
 		}
 	}
 	if was {
-		p.event(EventScale, "resumed")
+		p.event(pipeline.KindScale, "resumed")
 	}
 }
 
@@ -457,7 +461,11 @@ func (p *Pool) waitResumed(done <-chan struct{}) bool {
 
 func (p *Pool) breakerChanged(from, to string) {
 	p.metrics.breaker.Set(breakerGauge(to))
-	p.event(EventBreaker, fmt.Sprintf("TF Serving circuit breaker %s -> %s", from, to))
+	lvl := pipeline.Warn
+	if to == BreakerOpen {
+		lvl = pipeline.Error
+	}
+	p.emit(pipeline.KindBreaker, lvl, fmt.Sprintf("TF Serving circuit breaker %s -> %s", from, to))
 	p.updateGate()
 	p.mu.Lock()
 	ms := append([]*member(nil), p.members...)
@@ -554,7 +562,7 @@ func (p *Pool) readErrors() {
 		n := it.produceAttempts
 		it.produceAttempts++
 		if onceASecond(&p.lastProduceEvent) {
-			p.event(EventError, fmt.Sprintf("produce to %s failed (retrying, commits of %s/%d wait): %v", perr.Msg.Topic, it.topic, it.partition, perr.Err))
+			p.event(pipeline.KindError, fmt.Sprintf("produce to %s failed (retrying, commits of %s/%d wait): %v", perr.Msg.Topic, it.topic, it.partition, perr.Err))
 		}
 		d := p.backoff.delay(n)
 		// A fresh message: sarama keeps retry and sequence state in the one
@@ -624,20 +632,33 @@ func (p *Pool) countError(kind string) {
 	p.metrics.errors.WithLabelValues(kind).Inc()
 }
 
+// event records something the operator should see, graded by its kind:
+// errors are errors, breaker changes and dead letters warnings.
 func (p *Pool) event(kind, msg string) {
-	p.events.add(Event{Time: time.Now(), Kind: kind, Message: msg})
-	lvl := slog.LevelInfo
-	if kind == EventError || kind == EventBreaker {
-		lvl = slog.LevelWarn
+	lvl := pipeline.Info
+	switch kind {
+	case pipeline.KindError:
+		lvl = pipeline.Error
+	case pipeline.KindBreaker, pipeline.KindDLQ:
+		lvl = pipeline.Warn
 	}
-	p.log.Log(context.Background(), lvl, msg, "event", kind)
+	p.emit(kind, lvl, msg)
+}
+
+func (p *Pool) emit(kind string, lvl pipeline.Level, msg string) {
+	p.events.add(pipeline.Event{Time: time.Now(), Source: pipeline.SourceWorker, Kind: kind, Level: lvl, Message: msg})
+	slvl := slog.LevelInfo
+	if lvl > pipeline.Info {
+		slvl = slog.LevelWarn
+	}
+	p.log.Log(context.Background(), slvl, msg, "event", kind)
 }
 
 // Events returns the latest events, oldest first.
-func (p *Pool) Events() []Event { return p.events.list() }
+func (p *Pool) Events() []pipeline.Event { return p.events.list() }
 
 // RecentDLQ returns the latest dead letters, oldest first.
-func (p *Pool) RecentDLQ() []DLQRecord { return p.recent.list() }
+func (p *Pool) RecentDLQ() []pipeline.DeadLetter { return p.recent.list() }
 
 // tick rotates the latency windows and samples rates once a second.
 func (p *Pool) tick() {

@@ -23,6 +23,7 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // testEnv is the embedded broker and model server over loopback TCP.
@@ -47,7 +48,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	e := &testEnv{t: t, broker: b, kafka: b.ClientConfig()}
 	e.model = startModel(t)
 	e.tfs = e.model.client
-	md, err := e.tfs.Metadata(ctx, DefaultModel, tfserving.Target{})
+	md, err := e.tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
 	if err != nil {
 		t.Fatalf("metadata: %v", err)
 	}
@@ -143,7 +144,7 @@ func (e *testEnv) produce(start, n, badEvery int, in *input) {
 			v = goodRecord(id, i, e.width)
 		}
 		in.keys[id] = bad
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(v)})
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(v)})
 		if len(msgs) == cap(msgs) {
 			flush()
 		}
@@ -200,7 +201,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, topic := range []string{DefaultOutput, DefaultDLQ} {
+	for _, topic := range []string{pipeline.DefaultOutput, pipeline.DefaultDLQ} {
 		parts, err := c.Partitions(topic)
 		if err != nil {
 			e.t.Fatal(err)
@@ -221,7 +222,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 					case m := <-pc.Messages():
 						k := string(m.Key)
 						mu.Lock()
-						if topic == DefaultOutput {
+						if topic == pipeline.DefaultOutput {
 							o.out[k]++
 							var r struct {
 								ID           string    `json:"id"`
@@ -229,18 +230,18 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 								ModelVersion int64     `json:"model_version"`
 								Predictions  []float64 `json:"predictions"`
 							}
-							if err := json.Unmarshal(m.Value, &r); err != nil || r.ID != k || r.Model != DefaultModel || len(r.Predictions) == 0 {
+							if err := json.Unmarshal(m.Value, &r); err != nil || r.ID != k || r.Model != pipeline.DefaultModel || len(r.Predictions) == 0 {
 								e.t.Errorf("bad result for key %s: %s (%v)", k, m.Value, err)
 							}
 							o.versions[k] = r.ModelVersion
-							if h := header(m, HeaderModelVersion); h != strconv.FormatInt(r.ModelVersion, 10) {
+							if h := header(m, pipeline.HeaderModelVersion); h != strconv.FormatInt(r.ModelVersion, 10) {
 								e.t.Errorf("key %s: version header %q, body %d", k, h, r.ModelVersion)
 							}
 						} else {
 							o.dlq[k]++
-							o.reasons[k] = header(m, HeaderError)
+							o.reasons[k] = header(m, pipeline.HeaderError)
 							o.dlqSize[k] = len(m.Value)
-							if !strings.HasPrefix(header(m, HeaderSource), DefaultInput+"/") {
+							if !strings.HasPrefix(header(m, pipeline.HeaderSource), pipeline.DefaultInput+"/") {
 								e.t.Errorf("DLQ record %s without a source header", k)
 							}
 						}
@@ -281,7 +282,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 		if len(lost) > 10 {
 			lost = lost[:10]
 		}
-		e.t.Fatalf("%d of %d inputs never reached %s or %s, e.g. %v", len(lost)-0, len(in.keys), DefaultOutput, DefaultDLQ, lost)
+		e.t.Fatalf("%d of %d inputs never reached %s or %s, e.g. %v", len(lost)-0, len(in.keys), pipeline.DefaultOutput, pipeline.DefaultDLQ, lost)
 	}
 	return o
 }
@@ -355,14 +356,14 @@ func TestPipelineMalformedGoToDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: DefaultInput, Key: sarama.StringEncoder("big"), Value: sarama.ByteEncoder(big)}); err != nil {
+	if _, _, err := sp.SendMessage(&sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder("big"), Value: sarama.ByteEncoder(big)}); err != nil {
 		t.Fatal(err)
 	}
 	_ = sp.Close()
 	in.keys["big"] = true
 	p := e.pool(Config{Workers: 2, MaxMessageBytes: 50_000})
 	o := e.collect(in, 60*time.Second)
-	if o.reasons["big"] != ReasonOversized || o.dlqSize["big"] != dlqMaxValue {
+	if o.reasons["big"] != pipeline.ReasonOversized || o.dlqSize["big"] != pipeline.DLQMaxValue {
 		t.Fatalf("oversized record: DLQ reason %q, %d bytes kept", o.reasons["big"], o.dlqSize["big"])
 	}
 	delete(in.keys, "big")
@@ -371,7 +372,7 @@ func TestPipelineMalformedGoToDLQ(t *testing.T) {
 		if isBad {
 			bad++
 			if o.reasons[k] == "" {
-				t.Errorf("%s: DLQ record without %s", k, HeaderError)
+				t.Errorf("%s: DLQ record without %s", k, pipeline.HeaderError)
 			}
 		}
 	}
@@ -383,7 +384,7 @@ func TestPipelineMalformedGoToDLQ(t *testing.T) {
 		return s.Produced+s.DLQ >= 3000
 	})
 	s := p.Stats()
-	if s.DLQ < 30 || s.Errors[ReasonInvalidJSON] == 0 || s.Errors[ReasonWrongWidth] == 0 || s.Errors[ReasonNonFinite] == 0 {
+	if s.DLQ < 30 || s.Errors[pipeline.ReasonInvalidJSON] == 0 || s.Errors[pipeline.ReasonWrongWidth] == 0 || s.Errors[pipeline.ReasonNonFinite] == 0 {
 		t.Fatalf("stats do not count the dead letters: DLQ=%d errors=%v", s.DLQ, s.Errors)
 	}
 	if len(p.RecentDLQ()) == 0 {
@@ -413,7 +414,7 @@ func TestPipelineModelServerRestart(t *testing.T) {
 	for _, m := range s.Members {
 		inFlight += m.InFlight
 	}
-	if bound := 2*(2+1+1+DefaultConcurrency)*DefaultMaxBatch + 12; inFlight > bound {
+	if bound := 2*(2+1+1+DefaultConcurrency)*pipeline.DefaultMaxBatch + 12; inFlight > bound {
 		t.Fatalf("%d records held in memory while the breaker is open, bound %d", inFlight, bound)
 	}
 	if !p.fetchPaused() {
@@ -431,7 +432,7 @@ func TestPipelineModelServerRestart(t *testing.T) {
 	for _, ev := range p.Events() {
 		kinds[ev.Kind] = true
 	}
-	if !kinds[EventBreaker] || !kinds[EventError] {
+	if !kinds[pipeline.KindBreaker] || !kinds[pipeline.KindError] {
 		t.Fatalf("events lack breaker/error: %v", p.Events())
 	}
 	t.Logf("records=%d retries=%d duplicates in output=%d", len(in.keys), s.Retries, o.duplicates())
@@ -550,7 +551,7 @@ func TestPipelineRejectedRowsSplitOut(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		id := "rej" + strconv.Itoa(i)
 		v := `{"id":"` + id + `","features":[0.5` + strings.Repeat(",0.25", e.width-1) + `]}`
-		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.StringEncoder(v)}); err != nil {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.StringEncoder(v)}); err != nil {
 			t.Fatal(err)
 		}
 		in.keys[id] = true
@@ -579,11 +580,11 @@ func TestPipelineRejectedRowsSplitOut(t *testing.T) {
 	defer p.Close(context.Background())
 	o := e.collect(in, 60*time.Second)
 	for id := range rejected {
-		if o.reasons[id] != ReasonRejected {
-			t.Errorf("%s: DLQ reason %q, want %s", id, o.reasons[id], ReasonRejected)
+		if o.reasons[id] != pipeline.ReasonRejected {
+			t.Errorf("%s: DLQ reason %q, want %s", id, o.reasons[id], pipeline.ReasonRejected)
 		}
 	}
-	if p.Stats().Errors[ReasonRejected] < 20 {
+	if p.Stats().Errors[pipeline.ReasonRejected] < 20 {
 		t.Fatalf("errors %v", p.Stats().Errors)
 	}
 	t.Logf("%d Predict calls for %d records", calls.Load(), len(in.keys))
@@ -594,7 +595,7 @@ func TestPipelineRejectedRowsSplitOut(t *testing.T) {
 func TestPipelineProduceFailuresBlockCommits(t *testing.T) {
 	e := newTestEnv(t)
 	fault := e.broker.Cluster().Fault(kfake.Fault{
-		Keys: []kmsg.Key{kmsg.Produce}, Topic: DefaultOutput, Err: kerr.NotEnoughReplicas, Count: -1,
+		Keys: []kmsg.Key{kmsg.Produce}, Topic: pipeline.DefaultOutput, Err: kerr.NotEnoughReplicas, Count: -1,
 	})
 	in := newInput()
 	e.produce(0, 1000, 0, in)
@@ -664,7 +665,7 @@ func TestUnknownLabelIsNotDeadLettered(t *testing.T) {
 	e.produce(0, 200, 0, in)
 	waitFor(t, "an event naming the label", 20*time.Second, func() bool {
 		for _, ev := range p.Events() {
-			if ev.Kind == EventError && strings.Contains(ev.Message, "nope") {
+			if ev.Kind == pipeline.KindError && strings.Contains(ev.Message, "nope") {
 				return true
 			}
 		}
@@ -694,7 +695,7 @@ func TestSetTargetRefusesOtherInputWidth(t *testing.T) {
 	waitFor(t, "version 3 to load", 20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := e.tfs.Metadata(ctx, DefaultModel, tfserving.Target{Version: 3})
+		_, err := e.tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{Version: 3})
 		return err == nil
 	})
 	p := e.pool(Config{Workers: 1, Target: tfserving.Target{Version: 2}})
@@ -704,7 +705,7 @@ func TestSetTargetRefusesOtherInputWidth(t *testing.T) {
 	}
 	refused := false
 	for _, ev := range p.Events() {
-		refused = refused || (ev.Kind == EventError && strings.Contains(ev.Message, "takes 8 features"))
+		refused = refused || (ev.Kind == pipeline.KindError && strings.Contains(ev.Message, "takes 8 features"))
 	}
 	if !refused {
 		t.Fatalf("no event explains the refusal: %v", p.Events())

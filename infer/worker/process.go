@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // item is one input record on its way through the pipeline. It embeds the
@@ -64,16 +65,25 @@ func (p *Pool) send(it *item) {
 }
 
 // deadLetter sends the original record to the DLQ with the reason.
-func (p *Pool) deadLetter(it *item, rerr *recordError) {
-	src := &sarama.ConsumerMessage{Topic: it.topic, Partition: it.partition, Offset: it.offset, Key: it.key, Value: it.value}
-	dm := dlqMessage(p.cfg.DLQ, src, rerr)
-	it.msg = *dm
+func (p *Pool) deadLetter(it *item, rerr *pipeline.RecordError) {
+	hs := pipeline.DeadLetterHeaders(rerr, it.topic, it.partition, it.offset, len(it.value))
+	headers := make([]sarama.RecordHeader, len(hs))
+	for i, h := range hs {
+		headers[i] = sarama.RecordHeader{Key: h.Key, Value: h.Value}
+	}
+	it.msg = sarama.ProducerMessage{Topic: p.cfg.DLQ, Headers: headers}
+	if it.key != nil {
+		it.msg.Key = sarama.ByteEncoder(it.key)
+	}
+	if v := pipeline.DeadLetterValue(it.value, rerr); v != nil {
+		it.msg.Value = sarama.ByteEncoder(v)
+	}
 	it.dlq = true
 	p.countError(rerr.Reason)
-	p.recent.add(DLQRecord{Time: time.Now(), Reason: rerr.Reason, Topic: it.topic, Partition: it.partition, Offset: it.offset,
-		Preview: append([]byte(nil), it.value[:min(len(it.value), 200)]...)})
+	p.recent.add(pipeline.DeadLetter{Time: time.Now(), Reason: rerr.Reason, Detail: rerr.Detail, Topic: it.topic, Partition: it.partition, Offset: it.offset,
+		Preview: append([]byte(nil), it.value[:min(len(it.value), pipeline.PreviewBytes)]...)})
 	if onceASecond(&p.lastDLQEvent) {
-		p.event(EventDLQ, fmt.Sprintf("%s/%d/%d -> %s: %s", it.topic, it.partition, it.offset, p.cfg.DLQ, rerr.Error()))
+		p.event(pipeline.KindDLQ, fmt.Sprintf("%s/%d/%d -> %s: %s", it.topic, it.partition, it.offset, p.cfg.DLQ, rerr.Error()))
 	}
 	p.send(it)
 }
@@ -123,7 +133,7 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	case err == nil:
 	case errors.As(err, &rej):
 		if len(rows) == 1 {
-			p.deadLetter(rows[0], &recordError{Reason: ReasonRejected, Detail: rej.msg})
+			p.deadLetter(rows[0], &pipeline.RecordError{Reason: pipeline.ReasonRejected, Detail: rej.msg})
 			return
 		}
 		half := len(rows) / 2
@@ -148,8 +158,8 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	ow := res.width
 	for i, it := range rows {
 		preds := res.values[i*ow : (i+1)*ow]
-		it.out = appendResult(it.out[:0], it.id, it.topic, it.partition, it.offset, p.modelJSON, res.version, preds)
-		it.src = appendSource(it.src[:0], it.topic, it.partition, it.offset)
+		it.out = pipeline.AppendResult(it.out[:0], it.id, it.topic, it.partition, it.offset, p.modelJSON, res.version, preds)
+		it.src = pipeline.AppendSource(it.src[:0], it.topic, it.partition, it.offset)
 		it.ver = strconv.AppendInt(it.ver[:0], res.version, 10)
 		it.hdrs[0] = sarama.RecordHeader{Key: hdrSource, Value: it.src}
 		it.hdrs[1] = sarama.RecordHeader{Key: hdrVersion, Value: it.ver}
@@ -162,8 +172,8 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 }
 
 var (
-	hdrSource  = []byte(HeaderSource)
-	hdrVersion = []byte(HeaderModelVersion)
+	hdrSource  = []byte(pipeline.HeaderSource)
+	hdrVersion = []byte(pipeline.HeaderModelVersion)
 )
 
 // predictResult is one successful Predict: rows x width output values.
@@ -215,7 +225,7 @@ func (p *Pool) predictRetry(ctx context.Context, rows int, data []float32) (pred
 		p.metrics.retries.Inc()
 		p.countError("predict")
 		if attempt == 0 || attempt%20 == 0 {
-			p.event(EventError, fmt.Sprintf("Predict %s (%s) failed, retrying: %v", p.cfg.Model, t.String(), err))
+			p.event(pipeline.KindError, fmt.Sprintf("Predict %s (%s) failed, retrying: %v", p.cfg.Model, t.String(), err))
 		}
 		if !sleepCtx(ctx, p.backoff.delay(attempt)) {
 			return predictResult{}, ctx.Err()

@@ -53,33 +53,6 @@ type Stats struct {
 	Versions   map[int64]VersionStats
 }
 
-// Event kinds.
-const (
-	EventRebalance = "rebalance"
-	EventScale     = "scale"
-	EventVersion   = "version"
-	EventBreaker   = "breaker"
-	EventDLQ       = "dlq"
-	EventError     = "error"
-)
-
-// Event is something an operator wants to see in the console's log pane.
-type Event struct {
-	Time    time.Time
-	Kind    string
-	Message string
-}
-
-// DLQRecord is a recent dead-lettered input, for the console.
-type DLQRecord struct {
-	Time      time.Time
-	Reason    string
-	Topic     string
-	Partition int32
-	Offset    int64
-	Preview   []byte
-}
-
 // ring is a bounded FIFO of the latest values.
 type ring[T any] struct {
 	mu   sync.Mutex

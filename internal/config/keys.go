@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // Kind is the form a key's value takes; it decides what the file may hold
@@ -95,8 +97,8 @@ func oneOf(vals ...string) func(string) (bool, string) {
 // DESIGN.md; add a key here when a flag gains a config-file spelling.
 var Keys = []Key{
 	{Path: "kafka.brokers", Flag: "brokers", Kind: List, ItemHostPort: true, Doc: "Kafka bootstrap brokers; empty = the embedded broker"},
-	{Path: "kafka.version", Flag: "kafka-version", Kind: String, Default: "3.5.0", Doc: "Kafka protocol version"},
-	{Path: "kafka.client_id", Flag: "client-id", Kind: String, Default: "inferops", Doc: "client id sent to Kafka"},
+	{Path: "kafka.version", Flag: "kafka-version", Kind: String, Default: pipeline.DefaultKafkaVersion, Doc: "Kafka protocol version"},
+	{Path: "kafka.client_id", Flag: "client-id", Kind: String, Default: pipeline.DefaultClientID, Doc: "client id sent to Kafka"},
 	{Path: "kafka.tls.enable", Flag: "kafka-tls", Kind: Bool, Default: "false", Doc: "TLS to Kafka (implied by any TLS file)"},
 	{Path: "kafka.tls.ca_file", Flag: "kafka-tls-ca-file", Kind: String, Doc: "PEM CA bundle"},
 	{Path: "kafka.tls.cert_file", Flag: "kafka-tls-cert-file", Kind: String, Doc: "PEM client certificate"},
@@ -107,24 +109,24 @@ var Keys = []Key{
 	{Path: "kafka.sasl.password", Kind: String, Secret: true, EnvVar: "INFEROPS_SASL_PASSWORD", Doc: "SASL password (prefer password_file or the environment)"},
 	{Path: "kafka.sasl.password_file", Flag: "sasl-password-file", Kind: String, Doc: "file holding the SASL password"},
 	{Path: "tfserving.address", Flag: "tfserving", Kind: String, Doc: "TF Serving gRPC host:port; empty = the embedded model server"},
-	{Path: "tfserving.model", Flag: "model", Kind: String, Default: "my_model", Doc: "model name"},
+	{Path: "tfserving.model", Flag: "model", Kind: String, Default: pipeline.DefaultModel, Doc: "model name"},
 	{Path: "tfserving.tls.enable", Flag: "tfserving-tls", Kind: Bool, Default: "false", Doc: "TLS to TF Serving"},
 	{Path: "tfserving.tls.ca_file", Flag: "tfserving-tls-ca-file", Kind: String, Doc: "PEM CA bundle"},
 	{Path: "tfserving.tls.cert_file", Flag: "tfserving-tls-cert-file", Kind: String, Doc: "PEM client certificate"},
 	{Path: "tfserving.tls.key_file", Flag: "tfserving-tls-key-file", Kind: String, Doc: "PEM client key"},
 	{Path: "tfserving.tls.insecure_skip_verify", Flag: "tfserving-tls-insecure-skip-verify", Kind: Bool, Default: "false", Doc: "skip server certificate verification"},
-	{Path: "pipeline.input", Flag: "input", Aliases: []string{"topic"}, Kind: String, Default: "ai_input", Doc: "input topic"},
-	{Path: "pipeline.output", Flag: "output", Kind: String, Default: "ai_output", Doc: "output topic"},
-	{Path: "pipeline.dlq", Flag: "dlq", Kind: String, Default: "ai_input.dlq", Doc: "dead-letter topic"},
-	{Path: "pipeline.group", Flag: "group", Kind: String, Default: "tf_serving_group", Doc: "consumer group"},
-	{Path: "pipeline.workers", Flag: "workers", Kind: Int, Default: "4", Doc: "inference workers"},
-	{Path: "pipeline.max_batch", Flag: "max-batch", Kind: Int, Default: "64", Doc: "records per Predict call"},
-	{Path: "pipeline.batch_timeout", Flag: "batch-timeout", Kind: Duration, Default: "1ms", Doc: "longest wait to fill a batch"},
+	{Path: "pipeline.input", Flag: "input", Aliases: []string{"topic"}, Kind: String, Default: pipeline.DefaultInput, Doc: "input topic"},
+	{Path: "pipeline.output", Flag: "output", Kind: String, Default: pipeline.DefaultOutput, Doc: "output topic"},
+	{Path: "pipeline.dlq", Flag: "dlq", Kind: String, Default: pipeline.DefaultDLQ, Doc: "dead-letter topic"},
+	{Path: "pipeline.group", Flag: "group", Kind: String, Default: pipeline.DefaultGroup, Doc: "consumer group"},
+	{Path: "pipeline.workers", Flag: "workers", Kind: Int, Default: strconv.Itoa(pipeline.DefaultWorkers), Doc: "inference workers"},
+	{Path: "pipeline.max_batch", Flag: "max-batch", Kind: Int, Default: strconv.Itoa(pipeline.DefaultMaxBatch), Doc: "records per Predict call"},
+	{Path: "pipeline.batch_timeout", Flag: "batch-timeout", Kind: Duration, Default: pipeline.DefaultBatchTimeout.String(), Doc: "longest wait to fill a batch"},
 	{Path: "embedded.data_dir", Flag: "data-dir", Kind: String, Doc: "embedded state directory"},
 	{Path: "embedded.ephemeral", Flag: "ephemeral", Kind: Bool, Default: "false", Doc: "keep embedded state in memory"},
-	{Path: "embedded.kafka_addr", Flag: "kafka-addr", Kind: HostPort, Default: "127.0.0.1:9092", Doc: "embedded broker address"},
-	{Path: "embedded.grpc_addr", Flag: "grpc-addr", Kind: HostPort, Default: "127.0.0.1:8500", Doc: "embedded model server gRPC address"},
-	{Path: "embedded.rest_addr", Flag: "rest-addr", Kind: HostPort, Default: "127.0.0.1:8501", Doc: "embedded model server REST address"},
+	{Path: "embedded.kafka_addr", Flag: "kafka-addr", Kind: HostPort, Default: pipeline.DefaultKafkaAddr, Doc: "embedded broker address"},
+	{Path: "embedded.grpc_addr", Flag: "grpc-addr", Kind: HostPort, Default: pipeline.DefaultGRPCAddr, Doc: "embedded model server gRPC address"},
+	{Path: "embedded.rest_addr", Flag: "rest-addr", Kind: HostPort, Default: pipeline.DefaultRESTAddr, Doc: "embedded model server REST address"},
 	{Path: "metrics.addr", Flag: "metrics-addr", Kind: HostPort, Doc: "Prometheus /metrics listen address; empty = off"},
 	{Path: "log.level", Flag: "log-level", Kind: String, Default: "info", Check: oneOf("debug", "info", "warn", "error"), Doc: "log level"},
 	{Path: "log.format", Flag: "log-format", Kind: String, Check: oneOf("json", "text"), Doc: "log format; empty = the command's choice"},

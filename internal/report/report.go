@@ -23,6 +23,7 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // Input is what the caller knows at the moment of the report. Nil and empty
@@ -41,8 +42,8 @@ type Input struct {
 	ModelLatency  map[int64]tfserving.LatencySnapshot // by version
 
 	Worker *worker.Stats
-	Events []worker.Event     // oldest first; the newest MaxEvents are kept
-	DLQ    []worker.DLQRecord // oldest first; payloads are never copied
+	Events []pipeline.Event      // oldest first; the newest MaxEvents are kept
+	DLQ    []pipeline.DeadLetter // oldest first; payloads are never copied
 
 	Advice []doctor.Advice
 	Config []Setting

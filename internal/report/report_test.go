@@ -17,6 +17,7 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/pipeline"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/moment.{md,json}")
@@ -55,11 +56,11 @@ func moment() Input {
 			EndToEnd: worker.LatencySummary{P50: 11 * time.Millisecond, P95: 60 * time.Millisecond, P99: 95 * time.Millisecond, Max: 240 * time.Millisecond, Count: 1_190_000},
 			Lag:      12100,
 			Members:  []worker.MemberStats{{ID: "m-0", ClientID: "inferops-worker-0", Partitions: []int32{0, 4, 8}, InRate: 1210, OutRate: 1200, AvgBatch: 7.4, InFlight: 64}}},
-		Events: []worker.Event{
-			{Time: t0.Add(-90 * time.Second), Kind: worker.EventRebalance, Message: "group rebalanced: 4 members"},
-			{Time: t0.Add(-30 * time.Second), Kind: worker.EventBreaker, Message: "breaker open: 5 Predict failures | deadline exceeded"},
+		Events: []pipeline.Event{
+			{Time: t0.Add(-90 * time.Second), Kind: pipeline.KindRebalance, Message: "group rebalanced: 4 members"},
+			{Time: t0.Add(-30 * time.Second), Kind: pipeline.KindBreaker, Message: "breaker open: 5 Predict failures | deadline exceeded"},
 		},
-		DLQ: []worker.DLQRecord{{Time: t0.Add(-5 * time.Second), Reason: "invalid_json", Topic: "ai_input", Partition: 3, Offset: 99123, Preview: []byte(`{"user":"alice@example.com"`)}},
+		DLQ: []pipeline.DeadLetter{{Time: t0.Add(-5 * time.Second), Reason: "invalid_json", Topic: "ai_input", Partition: 3, Offset: 99123, Preview: []byte(`{"user":"alice@example.com"`)}},
 		Advice: []doctor.Advice{{Rule: "lag-growing", Severity: doctor.SeverityCritical, Title: "Lag is growing on ai_input",
 			Evidence: "lag rose 0 -> 12,100 over 60 s", Fix: "inferops console: press + to add workers (4 -> 8)"}},
 		Config: []Setting{{"kafka.brokers", "b1:9092,b2:9092", "file"}, {"pipeline.workers", "4", "default"}},
@@ -145,7 +146,7 @@ func TestSecretsRedacted(t *testing.T) {
 	in.Secrets = []string{named}
 	leak := named + " and " + registered
 	in.Host = "host-" + named
-	in.Events = append(in.Events, worker.Event{Time: t0, Kind: "error", Message: "auth failed: " + leak})
+	in.Events = append(in.Events, pipeline.Event{Time: t0, Kind: "error", Message: "auth failed: " + leak})
 	in.Advice[0].Fix = "set password " + leak
 	in.Kafka.Members[0].Host = leak
 	in.Config = append(in.Config, Setting{"kafka.sasl.password", "plain-by-key-33", "env"}, Setting{"note", leak, "flag"})
@@ -211,13 +212,13 @@ func TestReportFromEmbeddedBroker(t *testing.T) {
 	}
 	for p := int32(0); p < 12; p++ {
 		for i := 0; i <= int(p); i++ {
-			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: cluster.TopicInput, Partition: p, Value: sarama.StringEncoder(`{"id":"x"}`)}); err != nil {
+			if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: p, Value: sarama.StringEncoder(`{"id":"x"}`)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 	prod.Close()
-	col, err := cluster.NewCollector(kc, cluster.TopicInput, cluster.GroupInfer)
+	col, err := cluster.NewCollector(kc, pipeline.DefaultInput, pipeline.DefaultGroup)
 	if err != nil {
 		t.Fatal(err)
 	}

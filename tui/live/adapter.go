@@ -19,6 +19,7 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/report"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -91,7 +92,8 @@ type Adapter struct {
 	out    []tui.Sample
 	lag    []float64
 	lat    []tui.LatencySample
-	events []tui.Event // newest first, capped
+	events []pipeline.Event // newest first, capped: what the report exports
+	shown  []tui.Event      // the same, as the event panel draws them
 	last   *cluster.Snapshot
 	parts  partsState
 	labels map[int64][]string
@@ -177,35 +179,40 @@ func (a *Adapter) Snapshot() tui.Data {
 	defer a.mu.Unlock()
 	d := a.d
 	d.Now = time.Now()
-	d.Events.Items = a.events
+	d.Events.Items = a.shown
 	if a.cfg.Demo != nil {
 		d.DemoRate = a.cfg.Demo.Rate()
 	}
 	return d
 }
 
-// event records something the operator should see (newest first).
-func (a *Adapter) event(kind string, lv tui.Level, format string, args ...any) {
+// event records something the operator did or should see (newest first).
+func (a *Adapter) event(kind string, lv pipeline.Level, format string, args ...any) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.addEventLocked(tui.Event{T: time.Now(), Kind: kind, Level: lv, Text: fmt.Sprintf(format, args...)})
+	a.addEventLocked(pipeline.Event{Time: time.Now(), Source: pipeline.SourceConsole, Kind: kind, Level: lv, Message: fmt.Sprintf(format, args...)})
 }
 
 const maxEvents = 200
 
-func (a *Adapter) addEventLocked(e tui.Event) {
-	ev := make([]tui.Event, 0, min(len(a.events)+1, maxEvents))
+// addEventLocked keeps the event (newest first) in both forms. Each add
+// builds new slices: the renderer may still hold the previous ones.
+func (a *Adapter) addEventLocked(e pipeline.Event) {
+	n := min(len(a.events), maxEvents-1)
+	ev := make([]pipeline.Event, 0, n+1)
 	ev = append(ev, e)
-	ev = append(ev, a.events[:min(len(a.events), maxEvents-1)]...)
-	a.events = ev
+	a.events = append(ev, a.events[:n]...)
+	shown := make([]tui.Event, 0, n+1)
+	shown = append(shown, tui.Event{T: e.Time, Kind: e.Kind, Level: tui.Level(e.Level), Text: e.Message})
+	a.shown = append(shown, a.shown[:n]...)
 	lvl := slog.LevelInfo
 	switch e.Level {
-	case tui.Warn:
+	case pipeline.Warn:
 		lvl = slog.LevelWarn
-	case tui.Error:
+	case pipeline.Error:
 		lvl = slog.LevelError
 	}
-	a.cfg.Logger.Log(context.Background(), lvl, e.Text, "kind", e.Kind)
+	a.cfg.Logger.Log(context.Background(), lvl, e.Message, "source", e.Source, "kind", e.Kind)
 }
 
 // push appends to a history without touching the slice the renderer may
@@ -224,7 +231,7 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 	if err != nil {
 		msg := err.Error()
 		if a.d.Kafka.Err != msg {
-			a.addEventLocked(tui.Event{T: now, Kind: "error", Level: tui.Error, Text: "kafka: " + msg})
+			a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindError, Level: pipeline.Error, Message: "kafka: " + msg})
 		}
 		a.d.Kafka.Err = msg
 		return
@@ -266,17 +273,17 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 	// Events from changes between refreshes.
 	ps := &a.parts
 	if ps.groupState != "" && ps.groupState != s.GroupState {
-		a.addEventLocked(tui.Event{T: now, Kind: "rebalance", Level: tui.Info, Text: fmt.Sprintf("group %s: %s -> %s", s.Group, ps.groupState, s.GroupState)})
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindRebalance, Level: pipeline.Info, Message: fmt.Sprintf("group %s: %s -> %s", s.Group, ps.groupState, s.GroupState)})
 	}
 	if ps.health != "" && ps.health != s.Status.String() {
-		lv := tui.Info
+		lv := pipeline.Info
 		if s.Status.String() != "OK" {
-			lv = tui.Warn
+			lv = pipeline.Warn
 		}
-		a.addEventLocked(tui.Event{T: now, Kind: "lag", Level: lv, Text: fmt.Sprintf("group health %s -> %s (total lag %d)", ps.health, s.Status, s.TotalLag)})
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindLag, Level: lv, Message: fmt.Sprintf("group health %s -> %s (total lag %d)", ps.health, s.Status, s.TotalLag)})
 	}
 	if ps.groupState != "" && ps.members != len(s.Members) {
-		a.addEventLocked(tui.Event{T: now, Kind: "rebalance", Level: tui.Info, Text: fmt.Sprintf("group members %d -> %d", ps.members, len(s.Members))})
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindRebalance, Level: pipeline.Info, Message: fmt.Sprintf("group members %d -> %d", ps.members, len(s.Members))})
 	}
 	ps.groupState, ps.health, ps.members = s.GroupState, s.Status.String(), len(s.Members)
 	a.last = s

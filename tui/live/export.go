@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
-	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/report"
-	"github.com/inferops/inferops/tui"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // ExportReport implements tui.Backend: it writes the triage report of this
@@ -26,7 +25,7 @@ func (a *Adapter) ExportReport() (md, js string, err error) {
 	}
 	in := a.reportInput()
 	if err := os.MkdirAll(a.cfg.ReportDir, 0o700); err != nil {
-		return "", "", fmt.Errorf("create report directory %s: %w (check --state-dir is writable)", a.cfg.ReportDir, err)
+		return "", "", fmt.Errorf("create report directory %s: %w (check --data-dir is writable)", a.cfg.ReportDir, err)
 	}
 	file, err := freeReportName(a.cfg.ReportDir, in.Time)
 	if err != nil {
@@ -34,10 +33,10 @@ func (a *Adapter) ExportReport() (md, js string, err error) {
 	}
 	md, js, err = report.Write(file, in)
 	if err != nil {
-		a.event("error", tui.Error, "triage report: %v", err)
+		a.event(pipeline.KindError, pipeline.Error, "triage report: %v", err)
 		return "", "", err
 	}
-	a.event("report", tui.Info, "triage report written to %s (JSON twin %s)", md, js)
+	a.event(pipeline.KindReport, pipeline.Info, "triage report written to %s (JSON twin %s)", md, js)
 	return md, js, nil
 }
 
@@ -83,7 +82,7 @@ func (a *Adapter) reportInput() report.Input {
 	// The console's event log is newest first and already holds the
 	// worker's own events; the report wants oldest first.
 	for _, e := range slices.Backward(a.events) {
-		in.Events = append(in.Events, worker.Event{Time: e.T, Kind: e.Kind, Message: e.Text})
+		in.Events = append(in.Events, e)
 	}
 	in.Advice = slices.Clone(a.advice.last)
 	if e := a.d.Kafka.Err; e != "" {

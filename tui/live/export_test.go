@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/internal/report"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -27,7 +28,7 @@ func TestExportKeyWritesReport(t *testing.T) {
 	})
 	// An error text that carries the password, as a misbehaving client
 	// library might print it.
-	s.ad.event("error", tui.Error, "kafka: SASL handshake failed for user ops password %s", plantedSecret)
+	s.ad.event(pipeline.KindError, pipeline.Error, "kafka: SASL handshake failed for user ops password %s", plantedSecret)
 
 	s.press(t, "e")
 	dir := s.ad.cfg.ReportDir

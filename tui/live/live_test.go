@@ -8,6 +8,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -47,7 +48,7 @@ func TestKafkaSide(t *testing.T) {
 	b := startBroker(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	col, err := cluster.NewCollector(b.ClientConfig(), cluster.TopicInput, cluster.GroupInfer)
+	col, err := cluster.NewCollector(b.ClientConfig(), pipeline.DefaultInput, pipeline.DefaultGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestKafkaSide(t *testing.T) {
 	}
 	defer gen.Close()
 	a, err := New(Config{Collector: col, Demo: gen, Mode: "embedded", Brokers: b.Addrs(), NoWorker: true,
-		Input: cluster.TopicInput, Output: cluster.TopicOutput, DLQ: cluster.TopicDLQ, Group: cluster.GroupInfer, Model: "my_model",
+		Input: pipeline.DefaultInput, Output: pipeline.DefaultOutput, DLQ: pipeline.DefaultDLQ, Group: pipeline.DefaultGroup, Model: "my_model",
 		Interval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

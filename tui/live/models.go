@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -23,7 +24,7 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	if err != nil {
 		msg := err.Error()
 		if a.d.Models.Err != msg {
-			a.addEventLocked(tui.Event{T: now, Kind: "error", Level: tui.Error, Text: "model server: " + msg})
+			a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceModels, Kind: pipeline.KindError, Level: pipeline.Error, Message: "model server: " + msg})
 		}
 		a.d.Models.Err = msg
 		a.d.Models.At = now
@@ -45,11 +46,11 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 		mv.Labels = a.labels[v.Version]
 		if p, ok := prev[v.Version]; ok {
 			if p.State != v.State {
-				lv := tui.Info
+				lv := pipeline.Info
 				if v.State == "END" && v.Version == a.d.Header.Served {
-					lv = tui.Warn
+					lv = pipeline.Warn
 				}
-				a.addEventLocked(tui.Event{T: now, Kind: "version", Level: lv, Text: fmt.Sprintf("%s version %d: %s -> %s", a.cfg.Model, v.Version, p.State, v.State)})
+				a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceModels, Kind: pipeline.KindVersion, Level: lv, Message: fmt.Sprintf("%s version %d: %s -> %s", a.cfg.Model, v.Version, p.State, v.State)})
 			}
 			if dt := now.Sub(a.d.Models.At).Seconds(); dt > 0 && mv.Count >= p.Count {
 				mv.Rate = float64(mv.Count-p.Count) / dt
@@ -64,7 +65,7 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	// last refresh: what new results carry, whatever the target says.
 	if best > 0 {
 		if a.d.Header.Served != 0 && a.d.Header.Served != best {
-			a.addEventLocked(tui.Event{T: now, Kind: "version", Level: tui.Info, Text: fmt.Sprintf("results now come from %s version %d (was %d)", a.cfg.Model, best, a.d.Header.Served)})
+			a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceModels, Kind: pipeline.KindVersion, Level: pipeline.Info, Message: fmt.Sprintf("results now come from %s version %d (was %d)", a.cfg.Model, best, a.d.Header.Served)})
 		}
 		a.d.Header.Served = best
 	}

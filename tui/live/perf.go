@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/perf"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -89,8 +90,7 @@ func (a *Adapter) StartPerf(ctx context.Context, name string) error {
 	a.perf = perfState{run: run, scenario: sc}
 	a.d.Perf.Err = ""
 	a.d.Perf.Running = &tui.PerfProgress{Scenario: sc.Name, Phase: perf.PhaseStarting, Duration: sc.Duration}
-	a.addEventLocked(tui.Event{T: time.Now(), Kind: "perf", Level: tui.Info,
-		Text: fmt.Sprintf("perf %s started: %d streams, %d B, %.0f msg/s for %s on %s", sc.Name, sc.Streams, sc.PayloadBytes, sc.Rate, sc.Duration, opts.Input)})
+	a.addEventLocked(pipeline.Event{Time: time.Now(), Source: pipeline.SourcePerf, Kind: pipeline.KindPerf, Level: pipeline.Info, Message: fmt.Sprintf("perf %s started: %d streams, %d B, %.0f msg/s for %s on %s", sc.Name, sc.Streams, sc.PayloadBytes, sc.Rate, sc.Duration, opts.Input)})
 	a.mu.Unlock()
 	return nil
 }
@@ -132,16 +132,16 @@ func (a *Adapter) perfLoop(ctx context.Context) {
 	now := time.Now()
 	if err != nil && res == nil {
 		a.d.Perf.Err = "perf " + sc.Name + ": " + err.Error()
-		a.addEventLocked(tui.Event{T: now, Kind: "perf", Level: tui.Error, Text: a.d.Perf.Err})
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourcePerf, Kind: pipeline.KindPerf, Level: pipeline.Error, Message: a.d.Perf.Err})
 		return
 	}
 	pr := perfResult(res, err)
 	a.d.Perf.Result = pr
-	lv := tui.Info
+	lv := pipeline.Info
 	if !pr.Pass {
-		lv = tui.Warn
+		lv = pipeline.Warn
 	}
-	a.addEventLocked(tui.Event{T: now, Kind: "perf", Level: lv, Text: "perf " + pr.Scenario + " " + map[bool]string{true: "PASS", false: "FAIL"}[pr.Pass] + ": " + pr.Verdict})
+	a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourcePerf, Kind: pipeline.KindPerf, Level: lv, Message: "perf " + pr.Scenario + " " + map[bool]string{true: "PASS", false: "FAIL"}[pr.Pass] + ": " + pr.Verdict})
 }
 
 // perfResult turns a perf.Result into the results table: each figure with

@@ -11,6 +11,7 @@ import (
 
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -82,9 +83,9 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 	}
 	l.Errors = int64(st.Errors["predict"])
 	a.lat = push(a.lat, tui.LatencySample{T: now, Percentiles: l.Predict})
-	a.advice.p99 = append(a.advice.p99, st.Predict.P99)
-	if len(a.advice.p99) > adviceWindow {
-		a.advice.p99 = a.advice.p99[len(a.advice.p99)-adviceWindow:]
+	a.advice.workers = append(a.advice.workers, st)
+	if len(a.advice.workers) > adviceWindow {
+		a.advice.workers = a.advice.workers[len(a.advice.workers)-adviceWindow:]
 	}
 	l.History = a.lat
 	a.out = push(a.out, tui.Sample{T: now, V: st.QPS})
@@ -96,22 +97,10 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 			continue
 		}
 		a.pool.lastEvent = e.Time
-		if e.Kind == worker.EventDLQ {
-			continue
+		if e.Kind == pipeline.KindDLQ {
+			continue // summarised below, every dlqEvery
 		}
-		lv := tui.Info
-		switch e.Kind {
-		case worker.EventError:
-			lv = tui.Error
-		case worker.EventBreaker:
-			lv = tui.Warn
-			if st.Breaker == "open" {
-				lv = tui.Error
-			}
-		case worker.EventDLQ:
-			lv = tui.Warn
-		}
-		a.addEventLocked(tui.Event{T: e.Time, Kind: e.Kind, Level: lv, Text: e.Message})
+		a.addEventLocked(e)
 	}
 	// SLO breaches: once when end-to-end p99 crosses the SLO, once when it
 	// recovers, not every second in between.
@@ -121,9 +110,9 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 		breach := st.EndToEnd.P99 > slo || (a.pool.breached && st.EndToEnd.P99 > slo*8/10)
 		if breach != a.pool.breached {
 			if breach {
-				a.addEventLocked(tui.Event{T: now, Kind: "slo", Level: tui.Warn, Text: fmt.Sprintf("end-to-end p99 %s is over the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
+				a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindSLO, Level: pipeline.Warn, Message: fmt.Sprintf("end-to-end p99 %s is over the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
 			} else {
-				a.addEventLocked(tui.Event{T: now, Kind: "slo", Level: tui.Info, Text: fmt.Sprintf("end-to-end p99 %s is back within the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
+				a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindSLO, Level: pipeline.Info, Message: fmt.Sprintf("end-to-end p99 %s is back within the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
 			}
 			a.pool.breached = breach
 		}
@@ -136,12 +125,12 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 		if n := st.DLQ - a.pool.dlqCount; n > 0 {
 			var reasons []string
 			for k, v := range st.Errors {
-				if d := v - a.pool.dlqErrors[k]; d > 0 && k != "predict" && k != "produce" && k != "consume" {
+				if d := v - a.pool.dlqErrors[k]; d > 0 && pipeline.IsReason(k) {
 					reasons = append(reasons, fmt.Sprintf("%s %d", k, d))
 				}
 			}
 			sort.Strings(reasons)
-			a.addEventLocked(tui.Event{T: now, Kind: "dlq", Level: tui.Warn, Text: fmt.Sprintf("%d dead letters since %s: %s", n, a.pool.dlqAt.Format("15:04:05"), strings.Join(reasons, ", "))})
+			a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindDLQ, Level: pipeline.Warn, Message: fmt.Sprintf("%d dead letters since %s: %s", n, a.pool.dlqAt.Format("15:04:05"), strings.Join(reasons, ", "))})
 		}
 		a.pool.dlqAt, a.pool.dlqCount = now, st.DLQ
 		for k, v := range st.Errors {
@@ -228,6 +217,6 @@ func (a *Adapter) AdjustDemoRate(step int) (float64, error) {
 		return 0, errors.New("no demo traffic: attached to a real cluster")
 	}
 	r := a.cfg.Demo.Step(step)
-	a.event("demo", tui.Info, "demo traffic target %.0f msg/s", r)
+	a.event(pipeline.KindDemo, pipeline.Info, "demo traffic target %.0f msg/s", r)
 	return r, nil
 }

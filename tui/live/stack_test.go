@@ -21,6 +21,7 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/report"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -97,13 +98,13 @@ func startStackMode(t *testing.T, workers int, mode string) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gen.Close() })
-	col, err := cluster.NewCollector(kc, cluster.TopicInput, cluster.GroupInfer)
+	col, err := cluster.NewCollector(kc, pipeline.DefaultInput, pipeline.DefaultGroup)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = col.Close() })
 	ad, err := New(Config{Collector: col, Demo: gen, TFS: tfs, Pool: pool, Mode: mode, Brokers: b.Addrs(),
-		Input: cluster.TopicInput, Output: cluster.TopicOutput, DLQ: cluster.TopicDLQ, Group: cluster.GroupInfer, Model: "my_model",
+		Input: pipeline.DefaultInput, Output: pipeline.DefaultOutput, DLQ: pipeline.DefaultDLQ, Group: pipeline.DefaultGroup, Model: "my_model",
 		Interval: 300 * time.Millisecond, Labels: map[int64][]string{1: {"stable"}, 2: {"canary"}},
 		ReportDir: filepath.Join(t.TempDir(), "reports"), Secrets: []string{plantedSecret}, Version: "test",
 		ReportConfig: []report.Setting{{Key: "kafka.sasl.user", Value: "ops", Source: "flag"}},
@@ -219,10 +220,10 @@ func TestVersionSwitchChangesServedVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cons.Close()
-	parts, _ := client.Partitions(cluster.TopicOutput)
+	parts, _ := client.Partitions(pipeline.DefaultOutput)
 	got := make(chan int64, 64)
 	for _, p := range parts {
-		pc, err := cons.ConsumePartition(cluster.TopicOutput, p, sarama.OffsetNewest)
+		pc, err := cons.ConsumePartition(pipeline.DefaultOutput, p, sarama.OffsetNewest)
 		if err != nil {
 			t.Fatal(err)
 		}

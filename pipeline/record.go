@@ -1,4 +1,4 @@
-package worker
+package pipeline
 
 import (
 	"bytes"
@@ -8,58 +8,45 @@ import (
 	"strconv"
 )
 
-// Reasons a record goes to the dead-letter topic. They are the value of the
-// inferops-error header and the keys of Stats.Errors, so they are stable,
-// short and grep-able.
-const (
-	ReasonInvalidJSON     = "invalid_json"
-	ReasonMissingFeatures = "missing_features"
-	ReasonNonNumeric      = "non_numeric_feature"
-	ReasonWrongWidth      = "wrong_width"
-	ReasonNonFinite       = "non_finite"
-	ReasonOversized       = "oversized"
-	ReasonBadID           = "bad_id"
-	ReasonRejected        = "rejected_by_model" // TF Serving said INVALID_ARGUMENT for this row
-)
-
-// recordError is why one input record cannot be served. Reason is the stable
-// kind; Detail says where, for the operator reading the DLQ header.
-type recordError struct {
+// RecordError is why one input record cannot be served. Reason is the stable
+// kind (a Reason* constant); Detail says where, for the operator reading the
+// DLQ header.
+type RecordError struct {
 	Reason string
 	Detail string
 }
 
-func (e *recordError) Error() string {
+func (e *RecordError) Error() string {
 	if e.Detail == "" {
 		return e.Reason
 	}
 	return e.Reason + ": " + e.Detail
 }
 
-func badRecord(reason, format string, args ...any) *recordError {
-	return &recordError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+func recordErr(reason, format string, args ...any) *RecordError {
+	return &RecordError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
 // maxDepth bounds nesting inside values we skip, so a hostile record of a
 // million '[' costs a DLQ entry, not a stack overflow.
 const maxDepth = 64
 
-// parsedRecord is the part of an input record the pipeline needs. ID is the raw
+// Record is the part of an input record the pipeline needs. ID is the raw
 // JSON token of "id" (a string with its quotes, or a number), copied verbatim
 // into the result so escapes never need decoding; nil when absent or null.
-type parsedRecord struct {
+type Record struct {
 	ID       []byte
 	Features []float32
 }
 
-// parseRecord reads the seed's input record {"id": "...", "features": [..]}
+// ParseRecord reads the seed's input record {"id": "...", "features": [..]}
 // with a single pass over b and no allocations beyond growing feats. Unknown
 // keys are validated and skipped (producers add timestamps and padding). The
 // features are appended to feats[:0]; width > 0 enforces the model's input
 // width. IDs alias b.
-func parseRecord(b []byte, feats []float32, width int) (parsedRecord, *recordError) {
+func ParseRecord(b []byte, feats []float32, width int) (Record, *RecordError) {
 	p := jsonScanner{b: b}
-	var rec parsedRecord
+	var rec Record
 	p.ws()
 	if !p.eat('{') {
 		return rec, p.fail("want a JSON object like {\"id\": \"...\", \"features\": [...]}")
@@ -80,18 +67,18 @@ func parseRecord(b []byte, feats []float32, width int) (parsedRecord, *recordErr
 			}
 			p.ws()
 			switch string(key) { // no allocation: compiler special case
-			case "features":
+			case FieldFeatures:
 				if seenFeatures {
-					return rec, badRecord(ReasonInvalidJSON, "duplicate key \"features\"")
+					return rec, recordErr(ReasonInvalidJSON, "duplicate key \"features\"")
 				}
 				seenFeatures = true
-				var rerr *recordError
+				var rerr *RecordError
 				feats, rerr = p.features(feats[:0])
 				if rerr != nil {
 					return rec, rerr
 				}
 				rec.Features = feats
-			case "id":
+			case FieldID:
 				start := p.i
 				switch {
 				case p.i < len(b) && b[p.i] == '"':
@@ -107,7 +94,7 @@ func parseRecord(b []byte, feats []float32, width int) (parsedRecord, *recordErr
 				case p.lit("null"):
 					rec.ID = nil
 				default:
-					return rec, badRecord(ReasonBadID, "\"id\" must be a string or a number")
+					return rec, recordErr(ReasonBadID, "\"id\" must be a string or a number")
 				}
 			default:
 				if !p.skip(0) {
@@ -129,13 +116,13 @@ func parseRecord(b []byte, feats []float32, width int) (parsedRecord, *recordErr
 		return rec, p.fail("trailing data after the object")
 	}
 	if !seenFeatures {
-		return rec, badRecord(ReasonMissingFeatures, "no \"features\" key")
+		return rec, recordErr(ReasonMissingFeatures, "no \"features\" key")
 	}
 	if len(rec.Features) == 0 {
-		return rec, badRecord(ReasonMissingFeatures, "\"features\" is empty")
+		return rec, recordErr(ReasonMissingFeatures, "\"features\" is empty")
 	}
 	if width > 0 && len(rec.Features) != width {
-		return rec, badRecord(ReasonWrongWidth, "%d features, the model wants %d", len(rec.Features), width)
+		return rec, recordErr(ReasonWrongWidth, "%d features, the model wants %d", len(rec.Features), width)
 	}
 	return rec, nil
 }
@@ -152,8 +139,8 @@ type jsonScanner struct {
 	i int
 }
 
-func (p *jsonScanner) fail(format string, args ...any) *recordError {
-	return &recordError{Reason: ReasonInvalidJSON, Detail: fmt.Sprintf(format, args...) + " at byte " + strconv.Itoa(p.i)}
+func (p *jsonScanner) fail(format string, args ...any) *RecordError {
+	return &RecordError{Reason: ReasonInvalidJSON, Detail: fmt.Sprintf(format, args...) + " at byte " + strconv.Itoa(p.i)}
 }
 
 func (p *jsonScanner) ws() {
@@ -361,13 +348,13 @@ var errNonFinite = errors.New("non-finite")
 // features parses the "features" array into dst. Python's json module writes
 // NaN, Infinity and -Infinity, which are not JSON: they are reported as
 // non_finite (what the producer meant) rather than invalid_json.
-func (p *jsonScanner) features(dst []float32) ([]float32, *recordError) {
+func (p *jsonScanner) features(dst []float32) ([]float32, *RecordError) {
 	if !p.eat('[') {
 		if p.i < len(p.b) && p.b[p.i] == '{' {
-			return dst, badRecord(ReasonNonNumeric, "\"features\" is an object; want an array of numbers")
+			return dst, recordErr(ReasonNonNumeric, "\"features\" is an object; want an array of numbers")
 		}
 		if p.skip(0) {
-			return dst, badRecord(ReasonNonNumeric, "\"features\" is not an array of numbers")
+			return dst, recordErr(ReasonNonNumeric, "\"features\" is not an array of numbers")
 		}
 		return dst, p.fail("bad value for \"features\"")
 	}
@@ -386,25 +373,25 @@ func (p *jsonScanner) features(dst []float32) ([]float32, *recordError) {
 		switch {
 		case c == '-' || isDigit(c):
 			if c == '-' && p.lit("-Infinity") {
-				return dst, badRecord(ReasonNonFinite, "features[%d] is -Infinity", idx)
+				return dst, recordErr(ReasonNonFinite, "features[%d] is -Infinity", idx)
 			}
 			if !p.number() {
 				return dst, p.fail("bad number in features[%d]", idx)
 			}
 			v, err := parseFloat32(p.b[start:p.i])
 			if err != nil {
-				return dst, badRecord(ReasonNonFinite, "features[%d] = %s overflows float32", idx, truncate(p.b[start:p.i], 40))
+				return dst, recordErr(ReasonNonFinite, "features[%d] = %s overflows float32", idx, truncate(p.b[start:p.i], 40))
 			}
 			dst = append(dst, v)
 		case p.lit("NaN"):
-			return dst, badRecord(ReasonNonFinite, "features[%d] is NaN", idx)
+			return dst, recordErr(ReasonNonFinite, "features[%d] is NaN", idx)
 		case p.lit("Infinity"):
-			return dst, badRecord(ReasonNonFinite, "features[%d] is Infinity", idx)
+			return dst, recordErr(ReasonNonFinite, "features[%d] is Infinity", idx)
 		default:
 			if !p.skip(0) {
 				return dst, p.fail("bad value in features[%d]", idx)
 			}
-			return dst, badRecord(ReasonNonNumeric, "features[%d] = %s is not a number", idx, truncate(p.b[start:p.i], 40))
+			return dst, recordErr(ReasonNonNumeric, "features[%d] = %s is not a number", idx, truncate(p.b[start:p.i], 40))
 		}
 		p.ws()
 		if p.eat(',') {

@@ -1,4 +1,4 @@
-package worker
+package pipeline
 
 import (
 	"encoding/json"
@@ -51,7 +51,7 @@ func TestParseRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, rerr := parseRecord([]byte(tt.in), nil, tt.width)
+			rec, rerr := ParseRecord([]byte(tt.in), nil, tt.width)
 			if tt.reason != "" {
 				if rerr == nil {
 					t.Fatalf("want %s, parsed %+v", tt.reason, rec)
@@ -108,7 +108,7 @@ func TestParseFloat32MatchesStrconv(t *testing.T) {
 }
 
 func TestAppendResultIsJSON(t *testing.T) {
-	model := appendJSONString(nil, "my_model")
+	model := AppendJSONString(nil, "my_model")
 	tests := []struct {
 		name  string
 		id    []byte
@@ -121,7 +121,7 @@ func TestAppendResultIsJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := appendResult(nil, tt.id, tt.topic, 3, 99, model, 2, []float32{0.25, float32(math.NaN()), 1e-7})
+			b := AppendResult(nil, tt.id, tt.topic, 3, 99, model, 2, []float32{0.25, float32(math.NaN()), 1e-7})
 			var v struct {
 				ID           string     `json:"id"`
 				Model        string     `json:"model"`
@@ -147,7 +147,7 @@ func BenchmarkParseRecord2KB(b *testing.B) {
 	feats := make([]float32, 0, 128)
 	b.ReportAllocs()
 	for b.Loop() {
-		r, rerr := parseRecord(rec, feats, 128)
+		r, rerr := ParseRecord(rec, feats, 128)
 		if rerr != nil {
 			b.Fatal(rerr)
 		}

@@ -1,0 +1,56 @@
+package pipeline
+
+import "strconv"
+
+// Field names of the input and result records. An input record is a flat
+// JSON object: the model's input under FieldFeatures, an optional FieldID
+// copied into its result, and anything else (timestamps, padding), which the
+// worker skips.
+const (
+	FieldID           = "id"
+	FieldFeatures     = "features"
+	FieldPad          = "pad" // filler the demo and perf generators add to reach a size
+	FieldModel        = "model"
+	FieldModelVersion = "model_version"
+	FieldPredictions  = "predictions"
+)
+
+// The writers below build input records for the generators (demo traffic,
+// perf runs, tests) with no allocation: open with '{', then AppendKey and a
+// value per field, then '}' (or ClosePadded).
+
+// AppendKey writes the key of the next field of an object being built,
+// with the comma before it unless it is the first.
+func AppendKey(dst []byte, name string) []byte {
+	if n := len(dst); n > 0 && dst[n-1] != '{' {
+		dst = append(dst, ',')
+	}
+	dst = append(dst, '"')
+	dst = append(dst, name...)
+	return append(dst, '"', ':')
+}
+
+// AppendFeatures writes n numbers as a JSON array, value(i) for each, with
+// prec digits after the point (-1: the fewest that read back exactly).
+func AppendFeatures(dst []byte, n int, value func(i int) float64, prec int) []byte {
+	dst = append(dst, '[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendFloat(dst, value(i), 'f', prec, 64)
+	}
+	return append(dst, ']')
+}
+
+// ClosePadded ends a record with a FieldPad string taken from fill, sized
+// so the whole record is exactly size bytes (or as small as it can be when
+// the fields alone are larger). fill must be at least size long and hold no
+// character that needs escaping.
+func ClosePadded(dst []byte, size int, fill []byte) []byte {
+	dst = AppendKey(dst, FieldPad)
+	n := max(size-len(dst)-len(`""}`), 0)
+	dst = append(dst, '"')
+	dst = append(dst, fill[:min(n, len(fill))]...)
+	return append(dst, '"', '}')
+}
