@@ -15,7 +15,7 @@ type fetched struct {
 	Group   string
 	Brokers int // brokers the client knows
 
-	Partitions     []int32         // the topic's, from metadata
+	Partitions     []int32         // the topic's, sorted; sarama's cached slice, so never modified
 	Leaders        map[int32]int32 // absent or -1 = leader unknown
 	HighWatermarks map[int32]int64
 	LogStarts      map[int32]int64 // only in refreshes that re-read them (WithLogStartEvery)
