@@ -93,14 +93,14 @@ type CollectorOption func(*Collector)
 
 // WithWindow sets Burrow's window: the number of observations a partition
 // needs before it can be anything but OK (default 10).
-func WithWindow(n int) CollectorOption { return func(c *Collector) { c.intervals = max(n, 2) } }
+func WithWindow(n int) CollectorOption { return func(c *Collector) { c.rules.window = max(n, 2) } }
 
 // WithAllowedLag sets the lag Burrow's rules tolerate (default 0).
-func WithAllowedLag(n int64) CollectorOption { return func(c *Collector) { c.allowedLag = n } }
+func WithAllowedLag(n int64) CollectorOption { return func(c *Collector) { c.rules.allowedLag = n } }
 
 // WithLagSamples sets how many log-end samples per partition the lag-in-seconds
 // interpolation keeps (default 60).
-func WithLagSamples(n int) CollectorOption { return func(c *Collector) { c.samples = n } }
+func WithLagSamples(n int) CollectorOption { return func(c *Collector) { c.rules.samples = n } }
 
 // WithRefreshTimeout bounds one refresh (default: the config's DialTimeout +
 // RequestTimeout, so a single slow broker call fails first, by name).
@@ -133,15 +133,20 @@ func WithExactLagTime() CollectorOption { return func(c *Collector) { c.exact = 
 // DescribeGroups to the group coordinator (plus a Metadata request and a
 // second ListOffsets per leader every 30 s): the request count grows with
 // brokers, never with partitions.
+//
+// A refresh is two halves. fetch talks to Kafka and returns only what it
+// read (a fetched value); derive (derive.go) turns that and the memory of
+// earlier refreshes into the Snapshot: lag, lag in seconds, rates, Burrow's
+// status. derive does no I/O and reads no clock, so the lag rules are
+// table-tested with sequences of fetched values and no broker, and a change
+// to what a figure means is made there alone.
 type Collector struct {
 	cfg    Config
 	topic  string
 	group  string
 	client sarama.Client
 
-	intervals     int
-	allowedLag    int64
-	samples       int
+	rules         lagRules
 	timeout       time.Duration
 	logStartEvery time.Duration
 	metadataEvery time.Duration
@@ -151,22 +156,11 @@ type Collector struct {
 	closed atomic.Bool
 
 	// Guarded by sem.
-	parts        map[int32]*partState
+	state        lagState
 	lastMeta     time.Time
 	needMeta     atomic.Bool // set from the per-broker goroutines
 	lastLogStart time.Time
 	haveCoord    bool
-	gen          uint64
-}
-
-type partState struct {
-	gen        uint64 // the refresh that last saw this partition
-	table      *lagTable
-	window     []commitEntry
-	logStart   int64
-	prevTime   time.Time
-	prevHWM    int64
-	prevCommit int64
 }
 
 // NewCollector connects to the cluster. It fails, with an explained error,
@@ -202,9 +196,11 @@ func NewCollector(cfg Config, topic, group string, opts ...CollectorOption) (*Co
 	}
 	c := &Collector{
 		cfg: cfg, topic: topic, group: group, client: client,
-		intervals: 10, samples: 60, timeout: cfg.DialTimeout + cfg.RequestTimeout,
-		logStartEvery: 30 * time.Second, metadataEvery: 30 * time.Second,
-		sem: make(chan struct{}, 1), parts: map[int32]*partState{},
+		rules:         lagRules{window: 10, samples: 60},
+		timeout:       cfg.DialTimeout + cfg.RequestTimeout,
+		logStartEvery: 30 * time.Second,
+		metadataEvery: 30 * time.Second,
+		sem:           make(chan struct{}, 1),
 	}
 	c.lastMeta = time.Now()
 	c.needMeta.Store(metaErr != nil)
@@ -259,22 +255,45 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
+	f, brokers, err := c.fetch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var snap *Snapshot
+	snap, c.state = derive(c.rules, c.state, f)
+	if c.exact {
+		n, err := c.exactLagTimes(snap, brokers)
+		if err != nil {
+			return nil, c.cfg.Explain(err)
+		}
+		snap.Requests += n
+	}
+	snap.RefreshTook = time.Since(start)
+	return snap, nil
+}
+
+// fetch reads the topic's offsets and the group's commits and members, all
+// in one go: one ListOffsets per leader (two when log starts are due) in
+// parallel with OffsetFetch and DescribeGroups at the coordinator. It also
+// returns the leaders it talked to, for the exact-lag-time Fetch.
+func (c *Collector) fetch(ctx context.Context) (fetched, map[int32]*sarama.Broker, error) {
+	start := time.Now()
 	var reqs atomic.Int64
 
 	if c.needMeta.Load() || time.Since(c.lastMeta) >= c.metadataEvery {
 		reqs.Add(1)
 		if err := c.client.RefreshMetadata(c.topic); err != nil {
-			return nil, c.topicErr(err)
+			return fetched{}, nil, c.topicErr(err)
 		}
 		c.lastMeta = time.Now()
 		c.needMeta.Store(false)
 	}
 	partitions, err := c.client.Partitions(c.topic)
 	if err != nil {
-		return nil, c.topicErr(err)
+		return fetched{}, nil, c.topicErr(err)
 	}
 	if len(partitions) == 0 {
-		return nil, fmt.Errorf("topic %s has no partitions", c.topic)
+		return fetched{}, nil, fmt.Errorf("topic %s has no partitions", c.topic)
 	}
 
 	leaders := make(map[int32]int32, len(partitions))
@@ -340,96 +359,30 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 	}()
 	wg.Wait() // every call is bounded by the sarama dial and read timeouts
 	if len(errs) > 0 {
-		return nil, c.cfg.Explain(joinErrs(errs))
+		return fetched{}, nil, c.cfg.Explain(joinErrs(errs))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("refresh lag of %s/%s: %w (the cluster took longer than %v)", c.topic, c.group, err, c.timeout)
+		return fetched{}, nil, fmt.Errorf("refresh lag of %s/%s: %w (the cluster took longer than %v)", c.topic, c.group, err, c.timeout)
 	}
 	if wantLogStart {
 		c.lastLogStart = start
 	}
 
-	now := time.Now()
-	snap := &Snapshot{
-		Time: now, Topic: c.topic, Group: c.group,
-		MaxLagPartition: -1,
-		Brokers:         len(c.client.Brokers()),
-		Members:         []Member{}, // JSON [] rather than null
-		Partitions:      make([]PartitionLag, 0, len(partitions)),
+	f := fetched{
+		Time: time.Now(), Topic: c.topic, Group: c.group,
+		Brokers:        len(c.client.Brokers()),
+		Partitions:     partitions,
+		Leaders:        leaders,
+		HighWatermarks: newest,
+		LogStarts:      oldest,
+		Committed:      commits,
+		Requests:       int(reqs.Load()),
 	}
-	owner := map[int32]string{}
 	if desc != nil {
-		snap.GroupState = desc.State
-		snap.Members = membersOf(desc, c.topic)
-		for _, m := range snap.Members {
-			for _, p := range m.Partitions {
-				owner[p] = m.ClientID
-			}
-		}
+		f.GroupState = desc.State
+		f.Members = membersOf(desc, c.topic)
 	}
-	c.gen++
-	for _, p := range partitions {
-		st := c.parts[p]
-		if st == nil {
-			st = &partState{table: newLagTable(c.samples), logStart: -1, prevHWM: -1, prevCommit: -1}
-			c.parts[p] = st
-		}
-		st.gen = c.gen
-		pl := PartitionLag{Partition: p, Leader: leaders[p], LogStart: st.logStart, HighWatermark: -1, Committed: -1, Lag: -1, LagSeconds: -1, Member: owner[p]}
-		if o, ok := oldest[p]; ok {
-			st.logStart, pl.LogStart = o, o
-		}
-		hwm, haveHWM := newest[p]
-		if haveHWM {
-			pl.HighWatermark = hwm
-			st.table.add(hwm, now)
-		}
-		if o, ok := commits[p]; ok && o >= 0 {
-			pl.Committed = o
-		}
-		if pl.Committed >= 0 && haveHWM {
-			pl.Lag = max(hwm-pl.Committed, 0) // offsets read in parallel race: floor at 0
-			pl.LagSeconds = st.table.lagSeconds(pl.Committed, now)
-			st.window = append(st.window, commitEntry{Time: now, Offset: pl.Committed, Lag: pl.Lag})
-			if len(st.window) > c.intervals {
-				st.window = append(st.window[:0], st.window[len(st.window)-c.intervals:]...)
-			}
-		} else if pl.Committed < 0 {
-			st.window = st.window[:0] // offsets were deleted or never existed
-		}
-		if dt := now.Sub(st.prevTime).Seconds(); !st.prevTime.IsZero() && dt > 0 {
-			if haveHWM && st.prevHWM >= 0 && hwm >= st.prevHWM {
-				pl.ProduceRate = float64(hwm-st.prevHWM) / dt
-			}
-			if pl.Committed >= 0 && st.prevCommit >= 0 && pl.Committed >= st.prevCommit {
-				pl.ConsumeRate = float64(pl.Committed-st.prevCommit) / dt
-			}
-		}
-		st.prevTime, st.prevHWM, st.prevCommit = now, pl.HighWatermark, pl.Committed
-		pl.Status = evaluatePartition(st.window, pl.Member != "", c.allowedLag, c.intervals)
-		if pl.Lag >= 0 {
-			snap.TotalLag += pl.Lag
-			if pl.Lag > snap.MaxLag || snap.MaxLagPartition < 0 {
-				snap.MaxLag, snap.MaxLagPartition = pl.Lag, p
-			}
-		}
-		snap.Partitions = append(snap.Partitions, pl)
-	}
-	for p, st := range c.parts {
-		if st.gen != c.gen {
-			delete(c.parts, p)
-		}
-	}
-	sort.Slice(snap.Partitions, func(i, j int) bool { return snap.Partitions[i].Partition < snap.Partitions[j].Partition })
-	if c.exact {
-		if err := c.exactLagTimes(snap, brokers, now, &reqs); err != nil {
-			return nil, c.cfg.Explain(err)
-		}
-	}
-	snap.Status = groupStatus(snap.Partitions)
-	snap.Requests = int(reqs.Load())
-	snap.RefreshTook = time.Since(start)
-	return snap, nil
+	return f, brokers, nil
 }
 
 func (c *Collector) topicErr(err error) error {
@@ -635,8 +588,10 @@ const (
 )
 
 // exactLagTimes sets LagSeconds from record timestamps for partitions with
-// lag whose interpolated figure is unknown, one Fetch per leader.
-func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Broker, now time.Time, reqs *atomic.Int64) error {
+// lag whose interpolated figure is unknown, one Fetch per leader, and
+// returns how many requests it sent.
+func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Broker) (int, error) {
+	now := snap.Time
 	byLeader := map[int32][]int{} // leader -> indexes into snap.Partitions
 	for i, p := range snap.Partitions {
 		if p.Lag > 0 && p.LagSeconds < 0 && brokers[p.Leader] != nil {
@@ -657,7 +612,6 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 			for _, i := range idx {
 				req.AddBlock(c.topic, snap.Partitions[i].Partition, snap.Partitions[i].Committed, exactPartitionBytes, -1)
 			}
-			reqs.Add(1)
 			resp, err := b.Fetch(req)
 			if err != nil {
 				_ = b.Close()
@@ -675,7 +629,7 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 		}()
 	}
 	wg.Wait()
-	return joinErrs(errs)
+	return len(byLeader), joinErrs(errs)
 }
 
 // recordTime is the timestamp of the first record at or after offset in a
