@@ -248,7 +248,7 @@ var contentPool = sync.Pool{New: func() any { return new([]byte) }}
 func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult, error) {
 	op := "Predict " + r.Target.describe(r.Model)
 	if err := r.check(); err != nil {
-		return nil, c.wrap(op, r.Model, status.Error(codes.InvalidArgument, err.Error()))
+		return nil, &RequestError{Addr: c.addr, Op: op, Err: err}
 	}
 	bp := contentPool.Get().(*[]byte)
 	defer contentPool.Put(bp)
