@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
-	"github.com/inferops/inferops/infer/tfserving"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -37,7 +37,7 @@ func TestGRPCErrors(t *testing.T) {
 	pc, mc := rawClients(t, s)
 	ctx := context.Background()
 	good := func() *tfpb.PredictRequest {
-		return &tfpb.PredictRequest{ModelSpec: spec(model.Name), Inputs: map[string]*tfpb.TensorProto{"features": tfserving.FloatTensor(2, 32, features(2))}}
+		return &tfpb.PredictRequest{ModelSpec: spec(model.Name), Inputs: map[string]*tfpb.TensorProto{"features": tensor.FloatTensor(2, 32, features(2))}}
 	}
 	with := func(f func(r *tfpb.PredictRequest)) func() error {
 		return func() error { r := good(); f(r); _, err := pc.Predict(ctx, r); return err }
@@ -67,30 +67,30 @@ func TestGRPCErrors(t *testing.T) {
 		}), codes.InvalidArgument, "input tensor alias not found in signature: x. Inputs expected to be in the set {features}."},
 		{"two inputs", with(func(r *tfpb.PredictRequest) { r.Inputs["extra"] = r.Inputs["features"] }), codes.InvalidArgument, "input size does not match signature: 2!=1"},
 		{"no inputs", with(func(r *tfpb.PredictRequest) { r.Inputs = nil }), codes.InvalidArgument, "Missing but required: {features}"},
-		{"wrong width", with(func(r *tfpb.PredictRequest) { r.Inputs["features"] = tfserving.FloatTensor(2, 31, make([]float32, 62)) }),
+		{"wrong width", with(func(r *tfpb.PredictRequest) { r.Inputs["features"] = tensor.FloatTensor(2, 31, make([]float32, 62)) }),
 			codes.InvalidArgument, "Matrix size-incompatible: In[0]: [2,31], In[1]: [32,64]"},
 		{"rank 1", with(func(r *tfpb.PredictRequest) {
-			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tfserving.ShapeProto(32), FloatVal: make([]float32, 32)}
+			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tensor.ShapeProto(32), FloatVal: make([]float32, 32)}
 		}), codes.InvalidArgument, "In[0] is not a matrix. Instead it has shape [32]"},
 		{"wrong dtype", with(func(r *tfpb.PredictRequest) {
-			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT64, TensorShape: tfserving.ShapeProto(1, 32), Int64Val: make([]int64, 32)}
+			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_INT64, TensorShape: tensor.ShapeProto(1, 32), Int64Val: make([]int64, 32)}
 		}), codes.InvalidArgument, "Expects arg[0] to be float but int64 is provided"},
 		{"tensor_content wrong size", with(func(r *tfpb.PredictRequest) {
 			r.Inputs["features"].TensorContent = r.Inputs["features"].TensorContent[:100]
 		}),
 			codes.InvalidArgument, "tensor parsing error: features"},
-		{"negative shape", with(func(r *tfpb.PredictRequest) { r.Inputs["features"].TensorShape = tfserving.ShapeProto(-1, 32) }),
+		{"negative shape", with(func(r *tfpb.PredictRequest) { r.Inputs["features"].TensorShape = tensor.ShapeProto(-1, 32) }),
 			codes.InvalidArgument, "tensor parsing error: features"},
 		{"huge claimed shape", with(func(r *tfpb.PredictRequest) {
-			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tfserving.ShapeProto(1<<40, 32), FloatVal: []float32{1}}
+			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tensor.ShapeProto(1<<40, 32), FloatVal: []float32{1}}
 		}), codes.InvalidArgument, "tensor parsing error: features"},
 		{"tiny message, huge filled shape", with(func(r *tfpb.PredictRequest) {
-			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tfserving.ShapeProto(1<<24, 32), FloatVal: []float32{1}}
+			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tensor.ShapeProto(1<<24, 32), FloatVal: []float32{1}}
 		}), codes.InvalidArgument, "tensor parsing error: features"},
 		{"unknown output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"logits"} }), codes.InvalidArgument, "output tensor alias not found in signature: logits"},
 		{"duplicate output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"score", "score"} }), codes.InvalidArgument, "duplicate output tensor alias: score"},
 		{"oversized message", with(func(r *tfpb.PredictRequest) {
-			r.Inputs["features"] = tfserving.FloatTensor(10000, 32, make([]float32, 320000))
+			r.Inputs["features"] = tensor.FloatTensor(10000, 32, make([]float32, 320000))
 		}),
 			codes.ResourceExhausted, "larger than max"},
 		{"metadata without field", func() error {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/inferops/inferops/infer/model"
-	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/tensor"
 )
 
 // FuzzRESTBody: any request body gives a tensor or an error, never a panic,
@@ -17,7 +17,7 @@ func FuzzRESTBody(f *testing.F) {
 	}
 	m := model.CTR(1)
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, parse := range []func(*model.Model, json.RawMessage) (tfserving.Tensor, error){parseInstances, parseColumnar} {
+		for _, parse := range []func(*model.Model, json.RawMessage) (tensor.Tensor, error){parseInstances, parseColumnar} {
 			tn, err := parse(m, json.RawMessage(s))
 			if err != nil {
 				continue

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
-	"github.com/inferops/inferops/infer/tfserving"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -57,7 +57,7 @@ func (g *grpcService) predict(ctx context.Context, req *tfpb.PredictRequest) (*t
 	}
 	// A decoded tensor may hold no more values than a maximal message of
 	// float32s could carry (one float_val may "fill" any shape).
-	t, err := tfserving.DecodeTensorMax(req.GetInputs()[sv.model.Input], int64(g.s.cfg.MaxMessageBytes/4))
+	t, err := tensor.DecodeTensorMax(req.GetInputs()[sv.model.Input], int64(g.s.cfg.MaxMessageBytes/4))
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "tensor parsing error: %s", sv.model.Input)
 	}
@@ -73,7 +73,7 @@ func (g *grpcService) predict(ctx context.Context, req *tfpb.PredictRequest) (*t
 		ModelSpec: &tfpb.ModelSpec{Name: sv.name, VersionChoice: &tfpb.ModelSpec_Version{Version: wrapperspb.Int64(sv.version)}, SignatureName: signatureName},
 		Outputs: map[string]*tfpb.TensorProto{sv.model.Output: {
 			Dtype:       tfpb.DataType_DT_FLOAT,
-			TensorShape: tfserving.ShapeProto(int64(rows), int64(sv.model.OutputWidth())),
+			TensorShape: tensor.ShapeProto(int64(rows), int64(sv.model.OutputWidth())),
 			FloatVal:    out, // typed field, as TF answers by default
 		}},
 	}, nil

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
-	"github.com/inferops/inferops/infer/tfserving"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -25,7 +25,7 @@ func signature(m *model.Model) *tfpb.SignatureDef {
 		return &tfpb.TensorInfo{
 			Encoding:    &tfpb.TensorInfo_Name{Name: alias + ":0"},
 			Dtype:       tfpb.DataType_DT_FLOAT,
-			TensorShape: tfserving.ShapeProto(-1, int64(width)),
+			TensorShape: tensor.ShapeProto(-1, int64(width)),
 		}
 	}
 	return &tfpb.SignatureDef{
@@ -87,7 +87,7 @@ func checkOutputFilter(m *model.Model, filter []string) error {
 // checkTensor is what TF's MatMul kernel would say about the input: the
 // dtype must be float and the shape [N, D]. (TF 2.12 itself does not compare
 // shapes with the signature; the kernel rejects them, as we do here.)
-func checkTensor(m *model.Model, t *tfserving.Tensor) (rows int, err error) {
+func checkTensor(m *model.Model, t *tensor.Tensor) (rows int, err error) {
 	if t.DType != tfpb.DataType_DT_FLOAT {
 		return 0, status.Errorf(codes.InvalidArgument, "Expects arg[0] to be float but %s is provided", dtypeName(t.DType))
 	}

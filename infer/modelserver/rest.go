@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
-	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -314,7 +314,7 @@ func (s *Server) restPredict(r *http.Request, spec *tfpb.ModelSpec, body []byte)
 	if err := checkSignature(sigName); err != nil {
 		return nil, err
 	}
-	var t tfserving.Tensor
+	var t tensor.Tensor
 	if hasInstances {
 		t, err = parseInstances(sv.model, instances)
 	} else {
@@ -350,16 +350,16 @@ func decodeAny(raw json.RawMessage) (any, error) {
 
 // parseInstances reads the row format: a non-empty list whose elements are
 // the input's value per row, or objects keyed by input alias.
-func parseInstances(m *model.Model, raw json.RawMessage) (tfserving.Tensor, error) {
+func parseInstances(m *model.Model, raw json.RawMessage) (tensor.Tensor, error) {
 	v, err := decodeAny(raw)
 	if err != nil {
-		return tfserving.Tensor{}, err
+		return tensor.Tensor{}, err
 	}
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		return tfserving.Tensor{}, badRequest("Expecting 'instances' to be an list/array with non-zero length")
+		return tensor.Tensor{}, badRequest("Expecting 'instances' to be an list/array with non-zero length")
 	}
-	t := tfserving.Tensor{DType: tfpb.DataType_DT_FLOAT, Float32: []float32{}}
+	t := tensor.Tensor{DType: tfpb.DataType_DT_FLOAT, Float32: []float32{}}
 	var elemShape []int64
 	for i, row := range list {
 		if obj, ok := row.(map[string]any); ok {
@@ -384,18 +384,18 @@ func parseInstances(m *model.Model, raw json.RawMessage) (tfserving.Tensor, erro
 
 // parseColumnar reads the columnar format: the whole tensor as nested
 // lists, or an object keyed by input alias.
-func parseColumnar(m *model.Model, raw json.RawMessage) (tfserving.Tensor, error) {
+func parseColumnar(m *model.Model, raw json.RawMessage) (tensor.Tensor, error) {
 	v, err := decodeAny(raw)
 	if err != nil {
-		return tfserving.Tensor{}, err
+		return tensor.Tensor{}, err
 	}
 	if obj, ok := v.(map[string]any); ok {
 		if err := checkObjectKeys(m, obj, "inputs"); err != nil {
-			return tfserving.Tensor{}, err
+			return tensor.Tensor{}, err
 		}
 		v = obj[m.Input]
 	}
-	t := tfserving.Tensor{DType: tfpb.DataType_DT_FLOAT}
+	t := tensor.Tensor{DType: tfpb.DataType_DT_FLOAT}
 	t.Float32, t.Shape, err = flatten(nil, v, nil, 0)
 	return t, err
 }

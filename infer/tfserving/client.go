@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
@@ -140,7 +141,7 @@ func (c *Client) Metadata(ctx context.Context, model string, t Target) (*Metadat
 	conv := func(m map[string]*tfpb.TensorInfo) map[string]TensorInfo {
 		out := make(map[string]TensorInfo, len(m))
 		for alias, ti := range m {
-			out[alias] = TensorInfo{Name: ti.GetName(), DType: ti.GetDtype(), Shape: ShapeOf(ti.GetTensorShape())}
+			out[alias] = TensorInfo{Name: ti.GetName(), DType: ti.GetDtype(), Shape: tensor.ShapeOf(ti.GetTensorShape())}
 		}
 		return out
 	}
@@ -216,7 +217,7 @@ type PredictResult struct {
 	// model_spec), even when the request asked for latest or a label.
 	Version   int64
 	Signature string
-	Outputs   map[string]Tensor
+	Outputs   map[string]tensor.Tensor
 }
 
 // Rows returns one float32 slice per batch row of an output; "" picks the
@@ -247,7 +248,7 @@ var contentPool = sync.Pool{New: func() any { return new([]byte) }}
 func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult, error) {
 	op := "Predict " + r.Target.describe(r.Model)
 	if err := r.check(); err != nil {
-		return nil, c.wrap(op, r.Model, status.Error(codes.InvalidArgument, err.Error()))
+		return nil, &RequestError{Addr: c.addr, Op: op, Err: err}
 	}
 	bp := contentPool.Get().(*[]byte)
 	defer contentPool.Put(bp)
@@ -260,7 +261,7 @@ func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult,
 		ModelSpec: r.Target.Spec(r.Model, r.Signature),
 		Inputs: map[string]*tfpb.TensorProto{r.Input: {
 			Dtype:         tfpb.DataType_DT_FLOAT,
-			TensorShape:   ShapeProto(int64(r.Rows), int64(r.Width)),
+			TensorShape:   tensor.ShapeProto(int64(r.Rows), int64(r.Width)),
 			TensorContent: b,
 		}},
 		OutputFilter: r.OutputFilter,
@@ -277,10 +278,10 @@ func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult,
 		Model:     resp.GetModelSpec().GetName(),
 		Version:   resp.GetModelSpec().GetVersion().GetValue(),
 		Signature: resp.GetModelSpec().GetSignatureName(),
-		Outputs:   make(map[string]Tensor, len(resp.GetOutputs())),
+		Outputs:   make(map[string]tensor.Tensor, len(resp.GetOutputs())),
 	}
 	for alias, tp := range resp.GetOutputs() {
-		t, err := DecodeTensorMax(tp, int64(c.maxMsg/4)) // bounded like the server's
+		t, err := tensor.DecodeTensorMax(tp, int64(c.maxMsg/4)) // bounded like the server's
 		if err != nil {
 			return nil, c.wrap(op, r.Model, status.Errorf(codes.Internal, "output %q: %v", alias, err))
 		}

@@ -171,8 +171,6 @@ func TestClientErrors(t *testing.T) {
 			[]string{"Matrix size-incompatible"}},
 		{"unknown signature", func() error { r := good; r.Signature = "x"; _, err := c.Predict(ctx, r); return err }, codes.FailedPrecondition,
 			[]string{`Serving signature key "x" not found.`, "check the signature name"}},
-		{"bad batch caught locally", func() error { r := good; r.Rows = 3; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
-			[]string{"3 rows x 32 need 96"}},
 		{"reload without model_config_list", func() error { return c.Reload(ctx, &tfpb.ModelServerConfig{}) }, codes.InvalidArgument,
 			[]string{"only supports model_config_list"}},
 		{"status of unknown model", func() error { _, err := c.ModelStatus(ctx, "nope"); return err }, codes.NotFound,
@@ -203,6 +201,49 @@ func TestClientErrors(t *testing.T) {
 	}
 	if !tfserving.Retryable(&tfserving.Error{Status: status.New(codes.Unavailable, "")}) || tfserving.Retryable(&tfserving.Error{Status: status.New(codes.InvalidArgument, "")}) {
 		t.Error("Retryable")
+	}
+}
+
+// The client's own checks give a *RequestError, never a gRPC status: a
+// caller must be able to tell "we built a bad request" from a server's
+// INVALID_ARGUMENT without reading messages. The down server proves nothing
+// was sent (a sent request would fail with UNAVAILABLE).
+func TestClientRefusesMalformedRequest(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close()
+	down := dialT(t, dead)
+	good := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
+	tests := []struct {
+		name string
+		mod  func(*tfserving.PredictRequest)
+		want string
+	}{
+		{"no model", func(r *tfserving.PredictRequest) { r.Model = "" }, "set --model"},
+		{"no input alias", func(r *tfserving.PredictRequest) { r.Input = "" }, "no input alias"},
+		{"no rows", func(r *tfserving.PredictRequest) { r.Rows, r.Data = 0, nil }, "0 rows x 32"},
+		{"data short of rows x width", func(r *tfserving.PredictRequest) { r.Rows = 3 }, "3 rows x 32 need 96"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := good
+			tt.mod(&r)
+			res, err := down.Predict(context.Background(), r)
+			var re *tfserving.RequestError
+			if !errors.As(err, &re) || res != nil {
+				t.Fatalf("Predict = %v, %v (%T); want a *RequestError", res, err, err)
+			}
+			var te *tfserving.Error
+			if errors.As(err, &te) || status.Code(err) == codes.InvalidArgument || tfserving.Retryable(err) {
+				t.Fatalf("%v: looks like a server answer (code %v)", err, status.Code(err))
+			}
+			if re.Addr != dead || !strings.HasPrefix(re.Op, "Predict ") || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "not sent") {
+				t.Fatalf("%q (addr %q, op %q) lacks %q", err, re.Addr, re.Op, tt.want)
+			}
+		})
 	}
 }
 

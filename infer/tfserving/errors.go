@@ -12,8 +12,10 @@ import (
 
 // Error is a failed call: which server, what was asked, the gRPC status, and
 // what the operator can do. status.Code(err) still sees the gRPC code (via
-// GRPCStatus), because the worker dead-letters INVALID_ARGUMENT and retries
-// UNAVAILABLE.
+// GRPCStatus), because callers act on it: the worker retries UNAVAILABLE and
+// looks closer at INVALID_ARGUMENT. The status always came from the server
+// (or the gRPC transport), never from the client's own checks: those give a
+// *RequestError.
 type Error struct {
 	Addr   string
 	Op     string // e.g. "Predict my_model v2"
@@ -53,6 +55,23 @@ func (e *Error) Is(target error) bool {
 	}
 	return false
 }
+
+// RequestError is a request the client refused to send because it is
+// malformed on its face (no model, no input alias, data that does not fill
+// rows x width). No server saw it, so it has no gRPC status: callers tell it
+// from a server's INVALID_ARGUMENT with errors.As, and it is always the
+// caller's setup or code that is wrong, never the data of one row.
+type RequestError struct {
+	Addr string // the server it was meant for
+	Op   string // e.g. "Predict my_model latest"
+	Err  error  // what is wrong, with the fix
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("%s: request not sent to TF Serving at %s: %v", e.Op, e.Addr, e.Err)
+}
+
+func (e *RequestError) Unwrap() error { return e.Err }
 
 // Retryable reports errors a caller should retry with backoff (the server is
 // down, overloaded or slow), as opposed to requests that can never succeed.

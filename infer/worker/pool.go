@@ -85,6 +85,7 @@ type Pool struct {
 	// rows (the real model server accepts every finite row we validated).
 	predictHook  func(rows int, data []float32, width int) error
 	outputFilter []string
+	probes       targetProbes // who is to blame for a refused batch (tfs.go)
 
 	itemPool sync.Pool
 	dataPool sync.Pool

@@ -1,4 +1,4 @@
-package tfserving
+package tensor
 
 import (
 	"encoding/binary"

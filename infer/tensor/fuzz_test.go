@@ -1,4 +1,4 @@
-package tfserving
+package tensor
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 
 // FuzzDecodeTensor: the server decodes client tensors, so no byte string
 // may make DecodeTensor panic or return more values than the shape holds.
-// go test -fuzz FuzzDecodeTensor ./infer/tfserving explores further.
+// go test -fuzz FuzzDecodeTensor ./infer/tensor explores further.
 func FuzzDecodeTensor(f *testing.F) {
 	for _, p := range []*tfpb.TensorProto{
 		FloatTensor(2, 2, []float32{1, 2, 3, 4}),
