@@ -13,7 +13,8 @@
 //	batcher (one per member): up to MaxBatch rows from all its partitions,
 //	  waiting at most BatchTimeout after the first
 //	predictors (Concurrency per member): Predict with retry, backoff+jitter and
-//	  a circuit breaker; INVALID_ARGUMENT splits the batch to find bad rows
+//	  a circuit breaker; an INVALID_ARGUMENT for a target the server confirms
+//	  is sound (metadata probe, tfs.go) splits the batch to find bad rows
 //	shared async producer (idempotent, acks=all, zstd): result or DLQ record
 //	readSuccesses: ack -> partitionTracker marks the contiguous acked prefix
 //

@@ -118,8 +118,9 @@ func (p *Pool) process(m *member, batch []*item) {
 }
 
 // predictAndSend predicts rows and produces results. When TF Serving
-// rejects the batch as INVALID_ARGUMENT it splits the batch in halves to
-// find the bad rows, which go to the DLQ; the good ones are served.
+// rejects the batch as INVALID_ARGUMENT and a metadata probe confirms the
+// target itself is sound (tfs.go), it splits the batch in halves to find the
+// bad rows, which go to the DLQ; the good ones are served.
 func (p *Pool) predictAndSend(m *member, rows []*item) {
 	width := p.width
 	buf := p.getData(len(rows) * width)
@@ -184,8 +185,8 @@ type predictResult struct {
 	latency time.Duration
 }
 
-// rejectedError is TF Serving's INVALID_ARGUMENT: the input, not the server,
-// is wrong, so retrying cannot help.
+// rejectedError is TF Serving's INVALID_ARGUMENT for rows of a sound target:
+// the input, not the server, is wrong, so retrying cannot help.
 type rejectedError struct{ msg string }
 
 func (e *rejectedError) Error() string { return "rejected by the model: " + e.msg }

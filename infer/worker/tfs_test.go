@@ -17,12 +17,13 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // eventWith reports whether an error event contains every part.
 func eventWith(p *Pool, parts ...string) bool {
 	for _, ev := range p.Events() {
-		if ev.Kind != EventError {
+		if ev.Kind != pipeline.KindError {
 			continue
 		}
 		all := true
@@ -74,7 +75,7 @@ func TestUnknownLabelWaitsForTheTarget(t *testing.T) {
 	s := p.Stats()
 	calls := p.probes.calls.Load()
 	elapsed := time.Since(since)
-	if s.DLQ != 0 || s.Produced != 0 || s.Errors[ReasonRejected] != 0 {
+	if s.DLQ != 0 || s.Produced != 0 || s.Errors[pipeline.ReasonRejected] != 0 {
 		t.Fatalf("with an unknown label: %d results, %d dead letters, errors %v", s.Produced, s.DLQ, s.Errors)
 	}
 	if calls == 0 || calls > uint64(elapsed/probeTTL)+2 {
@@ -110,7 +111,7 @@ func TestSignatureChangeWaitsForTheTarget(t *testing.T) {
 	waitFor(t, "version 3 to serve latest", 20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		md, err := e.tfs.Metadata(ctx, DefaultModel, tfserving.Target{})
+		md, err := e.tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
 		return err == nil && md.Version == 3
 	})
 	in := newInput()
@@ -118,7 +119,7 @@ func TestSignatureChangeWaitsForTheTarget(t *testing.T) {
 	waitFor(t, "an event blaming version 3's signature", 20*time.Second, func() bool {
 		return eventWith(p, "v3", "the worker validates records for [-1 "+strconv.Itoa(e.width)+"]", "not the records")
 	})
-	if s := p.Stats(); s.DLQ != 0 || s.Errors[ReasonRejected] != 0 || s.Produced != 100 {
+	if s := p.Stats(); s.DLQ != 0 || s.Errors[pipeline.ReasonRejected] != 0 || s.Produced != 100 {
 		t.Fatalf("with a narrower latest: %d results (100 before), %d dead letters, errors %v", s.Produced, s.DLQ, s.Errors)
 	}
 	if err := os.RemoveAll(v3); err != nil {
@@ -144,7 +145,7 @@ func TestRejectedRowsStillGoToDLQ(t *testing.T) {
 	for i := range 12 {
 		id := "rej" + strconv.Itoa(i)
 		v := `{"id":"` + id + `","features":[0.5` + strings.Repeat(",0.25", e.width-1) + `]}`
-		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.StringEncoder(v)}); err != nil {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.StringEncoder(v)}); err != nil {
 			t.Fatal(err)
 		}
 		bad[id] = true
@@ -182,8 +183,8 @@ func TestRejectedRowsStillGoToDLQ(t *testing.T) {
 	o := e.collect(all, 60*time.Second)
 	elapsed := time.Since(start)
 	for k := range bad {
-		if o.dlq[k] != 1 || o.reasons[k] != ReasonRejected || o.out[k] != 0 {
-			t.Errorf("%s: %d DLQ copies (reason %q), %d results; want one dead letter, %s", k, o.dlq[k], o.reasons[k], o.out[k], ReasonRejected)
+		if o.dlq[k] != 1 || o.reasons[k] != pipeline.ReasonRejected || o.out[k] != 0 {
+			t.Errorf("%s: %d DLQ copies (reason %q), %d results; want one dead letter, %s", k, o.dlq[k], o.reasons[k], o.out[k], pipeline.ReasonRejected)
 		}
 	}
 	for k := range good.keys {
@@ -191,7 +192,7 @@ func TestRejectedRowsStillGoToDLQ(t *testing.T) {
 			t.Errorf("%s: %d results, %d dead letters", k, o.out[k], o.dlq[k])
 		}
 	}
-	if got := p.Stats().Errors[ReasonRejected]; got != uint64(len(bad)) {
+	if got := p.Stats().Errors[pipeline.ReasonRejected]; got != uint64(len(bad)) {
 		t.Fatalf("%d rows counted as rejected, want %d", got, len(bad))
 	}
 	calls, n := p.probes.calls.Load(), refused.Load()
@@ -222,7 +223,7 @@ func TestMalformedRequestIsNotTheRows(t *testing.T) {
 		t.Fatalf("predictRetry = %v; want it to retry until the deadline", err)
 	}
 	s := p.Stats()
-	if s.Retries == 0 || s.Errors["predict"] == 0 || s.DLQ != 0 || s.Errors[ReasonRejected] != 0 {
+	if s.Retries == 0 || s.Errors["predict"] == 0 || s.DLQ != 0 || s.Errors[pipeline.ReasonRejected] != 0 {
 		t.Fatalf("retries %d, errors %v, DLQ %d", s.Retries, s.Errors, s.DLQ)
 	}
 	if calls := p.probes.calls.Load(); calls != 0 {
