@@ -111,12 +111,12 @@ func TestRecordWritersBuildParseableRecords(t *testing.T) {
 		if !json.Valid(b) {
 			t.Fatalf("not JSON: %s", b)
 		}
-		rec, rerr := ParseRecord(b, nil, 8)
-		if rerr != nil {
+		var rec Values
+		if rerr := seedSchema(t, 8).Parse(b, &rec); rerr != nil {
 			t.Fatalf("%v: %s", rerr, b)
 		}
-		if string(rec.ID) != `"req-\"1\""` || len(rec.Features) != 8 {
-			t.Errorf("parsed %q %v", rec.ID, rec.Features)
+		if string(rec.ID) != `"req-\"1\""` || len(rec.Float32s(0)) != 8 {
+			t.Errorf("parsed %q %v", rec.ID, rec.Float32s(0))
 		}
 	}
 }
