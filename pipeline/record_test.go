@@ -115,8 +115,31 @@ func TestParseFloat32MatchesStrconv(t *testing.T) {
 	}
 }
 
+// floatRows is a [N, w] float32 output, written as tensor.AppendRowJSON
+// writes it for results (NaN as null).
+type floatRows struct {
+	w    int
+	vals []float32
+}
+
+func (f floatRows) AppendRowJSON(dst []byte, row int) []byte {
+	dst = append(dst, '[')
+	for i, v := range f.vals[row*f.w : (row+1)*f.w] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if math.IsNaN(float64(v)) {
+			dst = append(dst, "null"...)
+			continue
+		}
+		dst = strconv.AppendFloat(dst, float64(v), 'g', -1, 32)
+	}
+	return append(dst, ']')
+}
+
 func TestAppendResultIsJSON(t *testing.T) {
 	model := AppendJSONString(nil, "my_model")
+	one := []Output{{NameJSON: AppendJSONString(nil, "score"), Rows: floatRows{3, []float32{9, 9, 9, 0.25, float32(math.NaN()), 1e-7}}}}
 	tests := []struct {
 		name  string
 		id    []byte
@@ -129,7 +152,7 @@ func TestAppendResultIsJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := AppendResult(nil, tt.id, tt.topic, 3, 99, model, 2, []float32{0.25, float32(math.NaN()), 1e-7})
+			b := AppendResult(nil, tt.id, tt.topic, 3, 99, model, 2, one, 1)
 			var v struct {
 				ID           string     `json:"id"`
 				Model        string     `json:"model"`
@@ -146,6 +169,20 @@ func TestAppendResultIsJSON(t *testing.T) {
 				t.Fatalf("predictions %s", b)
 			}
 		})
+	}
+	// The seed's result, byte for byte as before signatures were general.
+	seed := []Output{{NameJSON: AppendJSONString(nil, "score"), Rows: floatRows{1, []float32{0.7310586}}}}
+	if got, want := string(AppendResult(nil, []byte(`"demo-1"`), "ai_input", 0, 5, model, 1, seed, 0)),
+		`{"id":"demo-1","model":"my_model","model_version":1,"predictions":[0.7310586]}`; got != want {
+		t.Errorf("seed result\n got %s\nwant %s", got, want)
+	}
+	two := []Output{
+		{NameJSON: AppendJSONString(nil, "ctr"), Rows: floatRows{1, []float32{0.5, 0.25}}},
+		{NameJSON: AppendJSONString(nil, "cvr"), Rows: floatRows{1, []float32{0.125, 0.0625}}},
+	}
+	if got, want := string(AppendResult(nil, []byte(`7`), "ai_input", 0, 5, AppendJSONString(nil, "ads_ctr"), 3, two, 1)),
+		`{"id":7,"model":"ads_ctr","model_version":3,"predictions":{"ctr":[0.25],"cvr":[0.0625]}}`; got != want {
+		t.Errorf("two outputs\n got %s\nwant %s", got, want)
 	}
 }
 
