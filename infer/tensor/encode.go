@@ -174,3 +174,61 @@ func floatToBfloat16(f float32) uint16 {
 	}
 	return uint16((b + 0x7fff + (b>>16)&1) >> 16)
 }
+
+// EncodeTyped fills p with t in the typed *_val fields, the form TF
+// Serving answers in by default (kAsProtoField): float_val shares t's
+// slice; other widths are converted.
+func EncodeTyped(p *tfpb.TensorProto, t *Tensor) error {
+	n, err := elements(t.Shape)
+	if err != nil {
+		return err
+	}
+	if t.Len() != n {
+		return fmt.Errorf("%s tensor of shape %v holds %d values, the shape needs %d", t.DType, t.Shape, t.Len(), n)
+	}
+	*p = tfpb.TensorProto{Dtype: t.DType, TensorShape: ShapeProto(t.Shape...)}
+	switch t.DType {
+	case tfpb.DataType_DT_FLOAT:
+		p.FloatVal = t.Float32
+	case tfpb.DataType_DT_HALF, tfpb.DataType_DT_BFLOAT16:
+		p.HalfVal = make([]int32, len(t.Float32))
+		for i, v := range t.Float32 {
+			if t.DType == tfpb.DataType_DT_HALF {
+				p.HalfVal[i] = int32(floatToHalf(v))
+			} else {
+				p.HalfVal[i] = int32(floatToBfloat16(v))
+			}
+		}
+	case tfpb.DataType_DT_DOUBLE:
+		p.DoubleVal = t.Float64
+	case tfpb.DataType_DT_INT64:
+		p.Int64Val = t.Int64
+	case tfpb.DataType_DT_INT32, tfpb.DataType_DT_INT16, tfpb.DataType_DT_INT8, tfpb.DataType_DT_UINT8, tfpb.DataType_DT_UINT16:
+		p.IntVal = make([]int32, len(t.Int64))
+		for i, v := range t.Int64 {
+			p.IntVal[i] = int32(v)
+		}
+	case tfpb.DataType_DT_UINT32:
+		p.Uint32Val = make([]uint32, len(t.Int64))
+		for i, v := range t.Int64 {
+			p.Uint32Val[i] = uint32(v)
+		}
+	case tfpb.DataType_DT_UINT64:
+		p.Uint64Val = t.Uint64
+	case tfpb.DataType_DT_BOOL:
+		p.BoolVal = t.Bool
+	case tfpb.DataType_DT_STRING:
+		p.StringVal = t.Strings
+	case tfpb.DataType_DT_COMPLEX64:
+		for _, v := range t.Complex64 {
+			p.ScomplexVal = append(p.ScomplexVal, real(v), imag(v))
+		}
+	case tfpb.DataType_DT_COMPLEX128:
+		for _, v := range t.Complex128 {
+			p.DcomplexVal = append(p.DcomplexVal, real(v), imag(v))
+		}
+	default:
+		return fmt.Errorf("cannot encode a tensor of %s", t.DType)
+	}
+	return nil
+}

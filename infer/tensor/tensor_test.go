@@ -149,6 +149,16 @@ func TestEncodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: decode: %v", in.DType, err)
 		}
+		var typed tfpb.TensorProto
+		if err := EncodeTyped(&typed, &in); err != nil {
+			t.Fatalf("%s: typed: %v", in.DType, err)
+		}
+		if len(typed.TensorContent) > 0 {
+			t.Errorf("%s: typed form used tensor_content", in.DType)
+		}
+		if back, err := DecodeTensor(&typed); err != nil || (in.Len() > 0 && !reflect.DeepEqual(back, got)) {
+			t.Errorf("%s: typed round trip\n got %+v (%v)\nwant %+v", in.DType, back, err, got)
+		}
 		if in.Len() == 0 { // an empty tensor decodes without a value slice
 			if got.Len() != 0 || !reflect.DeepEqual(got.Shape, in.Shape) {
 				t.Errorf("empty %s: %+v", in.DType, got)
