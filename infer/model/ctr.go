@@ -156,6 +156,7 @@ func Materialize(name, base string) (bool, error) {
 	}
 	return true, nil
 }
+
 // rng is SplitMix64: tiny, fast, and fully specified, so the weights do not
 // depend on math/rand's implementation across Go releases.
 type rng struct{ s uint64 }

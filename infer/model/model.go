@@ -233,4 +233,3 @@ func activate(act Activation, y []float32) {
 		}
 	}
 }
-
