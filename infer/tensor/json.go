@@ -48,8 +48,20 @@ func AppendJSON(dst []byte, t *Tensor, o JSONOptions) []byte {
 
 // appendNested writes the elements from off in the given shape.
 func appendNested(dst []byte, t *Tensor, shape []int64, off int, o JSONOptions) []byte {
-	if len(shape) == 0 {
+	switch {
+	case len(shape) == 0:
 		return appendElem(dst, t, off, o)
+	case len(shape) == 1 && t.Float32 != nil:
+		// The innermost list of floats, every result's [N, k] scores:
+		// one loop, no per-element dispatch.
+		dst = append(dst, '[')
+		for i, v := range t.Float32[off : off+int(shape[0])] {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendFloat(dst, float64(v), 32, o)
+		}
+		return append(dst, ']')
 	}
 	step := 1
 	for _, d := range shape[1:] {
