@@ -343,14 +343,14 @@ func warnings(r lagRules, s *Snapshot, others *otherGroups) []Warning {
 		if state == "" {
 			state = "not described"
 		}
-		add(WarnNoConsumer, "group %s is %s with %s records waiting on %s%s: nothing consumes them (start the workers: inferops worker, or systemctl start inferops-worker)%s",
+		add(WarnNoConsumer, "group %s is %s: nothing consumes the %s records waiting on %s%s (start the workers: inferops worker, or systemctl start inferops-worker)%s",
 			s.Group, state, thousands(waiting), s.Topic, noCommitNote(noCommit, r.reset), hint)
 	case len(s.Members) == 0 && !committed:
 		// Exists, but has never been near this topic: --input or --group?
 		add(WarnNoConsumer, "group %s has no members and no committed offset on %s%s", s.Group, s.Topic, hint)
 	}
 	if rb := s.Rebalance; rb != nil && (rb.AtLeast || rb.Seconds >= rebalanceWarnAfter.Seconds()) {
-		add(WarnRebalancing, "group %s has been %s (%s): nobody consumes until it ends; %s", s.Group, rebalanceFor(rb), rb.State, awaitedText(rb))
+		add(WarnRebalancing, "group %s has been %s (%s), %s; nobody consumes until it ends", s.Group, rebalanceFor(rb), rb.State, awaitedText(rb))
 	}
 	if noCommit > 0 && r.reset == ResetEarliest && len(s.Members) > 0 {
 		add(WarnNoCommit, "%s of %s without a committed offset: their %s records (log start to log end, auto.offset.reset=earliest) are counted as lag until the group commits there",
@@ -398,11 +398,11 @@ func awaitedText(rb *Rebalance) string {
 	}
 	switch {
 	case !rb.AwaitedKnown:
-		return fmt.Sprintf("it waits for each of the %s it holds to rejoin: %s", plural(int64(rb.Members), "member"), strings.Join(names, ", "))
+		return fmt.Sprintf("the %s it holds must each rejoin: %s", plural(int64(rb.Members), "member"), strings.Join(names, ", "))
 	case len(names) == 0:
-		return fmt.Sprintf("no member from before the rebalance is left to rejoin (%s, all new; the coordinator may be waiting out group.initial.rebalance.delay.ms)", plural(int64(rb.Members), "member"))
+		return fmt.Sprintf("no member from before it is left to rejoin (%s, all new; the coordinator may be waiting out group.initial.rebalance.delay.ms)", plural(int64(rb.Members), "member"))
 	}
-	return fmt.Sprintf("waiting for %d of %s, from before it began, to rejoin: %s", len(names), plural(int64(rb.Members), "member"), strings.Join(names, ", "))
+	return fmt.Sprintf("waiting for %d of %s to rejoin: %s", len(names), plural(int64(rb.Members), "member"), strings.Join(names, ", "))
 }
 
 // MemberName is how a member is named to an operator: client id and host,

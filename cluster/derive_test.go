@@ -734,7 +734,7 @@ func TestDeriveWarnings(t *testing.T) {
 			fetch:  fetchAt(0, read(0, 20, 4).logStartAt(0), read(1, 10, 10).logStartAt(0)),
 			status: StatusOK, // Burrow's window is not full yet: the warning is what tells
 			codes:  []string{WarnNoConsumer},
-			has:    []string{"group g is Empty with 16 records waiting on t: nothing consumes them (start the workers"},
+			has:    []string{"group g is Empty: nothing consumes the 16 records waiting on t (start the workers"},
 		},
 		{
 			name:   "Empty, caught up: nothing to say",
@@ -747,7 +747,7 @@ func TestDeriveWarnings(t *testing.T) {
 			fetch:  fetchAt(0, read(0, 20, 4).logStartAt(0), read(1, 30, -1).logStartAt(0), read(2, 30, -1).logStartAt(10)),
 			status: StatusErr,
 			codes:  []string{WarnNoConsumer},
-			has:    []string{"group g is Empty with 66 records waiting on t (2 partitions without a committed offset): nothing consumes them"},
+			has:    []string{"group g is Empty: nothing consumes the 66 records waiting on t (2 partitions without a committed offset) (start the workers"},
 		},
 		{
 			name:   "Empty and never committed on the topic: a typo in --input or --group?",
@@ -853,13 +853,13 @@ func TestDeriveRebalance(t *testing.T) {
 			fetches: []fetched{state(0, "Stable", a), state(1, "PreparingRebalance", a, b), state(3, "PreparingRebalance", a, b),
 				state(7, "PreparingRebalance", a, b)},
 			want: &want{state: "PreparingRebalance", seconds: 6, awaited: []string{"worker-a"}, awaitedKnown: true, members: 2,
-				warning: "group g has been rebalancing for 6s (PreparingRebalance): nobody consumes until it ends; waiting for 1 of 2 members, from before it began, to rejoin: worker-a on /10.0.0.1"},
+				warning: "group g has been rebalancing for 6s (PreparingRebalance), waiting for 1 of 2 members to rejoin: worker-a on /10.0.0.1; nobody consumes until it ends"},
 		},
 		{
 			name:    "already rebalancing at the first look: at least, and every member held",
 			fetches: []fetched{state(0, "PreparingRebalance", a, b), state(2, "PreparingRebalance", a, b)},
 			want: &want{state: "PreparingRebalance", seconds: 2, atLeast: true, awaited: []string{"worker-a", "worker-b"}, members: 2,
-				warning: "group g has been rebalancing for at least 2s (PreparingRebalance): nobody consumes until it ends; it waits for each of the 2 members it holds to rejoin: worker-a on /10.0.0.1, worker-b on /10.0.0.2"},
+				warning: "group g has been rebalancing for at least 2s (PreparingRebalance), the 2 members it holds must each rejoin: worker-a on /10.0.0.1, worker-b on /10.0.0.2; nobody consumes until it ends"},
 		},
 		{
 			name:    "Preparing then Completing is one rebalance: the time runs from the first",
@@ -881,7 +881,7 @@ func TestDeriveRebalance(t *testing.T) {
 			fetches: []fetched{func() fetched { f := state(0, "Empty"); return f }(), state(1, "PreparingRebalance", b),
 				state(7, "PreparingRebalance", b)},
 			want: &want{state: "PreparingRebalance", seconds: 6, awaited: []string{}, awaitedKnown: true, members: 1,
-				warning: "no member from before the rebalance is left to rejoin (1 member, all new; the coordinator may be waiting out group.initial.rebalance.delay.ms)"},
+				warning: "no member from before it is left to rejoin (1 member, all new; the coordinator may be waiting out group.initial.rebalance.delay.ms)"},
 		},
 	}
 	for _, tt := range tests {
