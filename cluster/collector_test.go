@@ -7,7 +7,6 @@ import (
 	"net"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -199,54 +198,15 @@ func TestCollectorLogStart(t *testing.T) {
 	}
 }
 
-type nopHandler struct{}
-
-func (nopHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (nopHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	for m := range c.Messages() {
-		s.MarkMessage(m, "")
-	}
-	return nil
-}
-
-// joinGroup runs a real sarama consumer group member until the returned stop.
+// joinGroup runs a real sarama consumer group member on the input topic
+// until the returned stop.
 func joinGroup(t *testing.T, cfg Config, group, clientID string) (stop func()) {
 	t.Helper()
-	cfg.ClientID = clientID
 	sc, err := cfg.Sarama()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
-	sc.Consumer.Group.Session.Timeout = 6 * time.Second
-	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	g, err := sarama.NewConsumerGroup(cfg.Brokers, group, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			if err := g.Consume(ctx, []string{pipeline.DefaultInput}, nopHandler{}); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				t.Logf("%s consume: %v", clientID, err)
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			g.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return clustertest.Member(t, cfg.Brokers, sc, group, pipeline.DefaultInput, clientID)
 }
 
 // waitSnapshot refreshes until ok accepts a snapshot (rebalances take a

@@ -3,7 +3,9 @@
 package clustertest
 
 import (
+	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,4 +78,54 @@ func VanishedMember(t testing.TB, brokers []string, sc *sarama.Config, group, to
 		t.Fatalf("sync group %s: %v", group, sr.Err)
 	}
 	return jr.MemberId
+}
+
+// Member runs a live consumer-group member (sarama's, with the range
+// assignor, a 6 s session and 300 ms heartbeats) on topic until stop or the
+// end of the test; it consumes without committing anything new. stop
+// leaves the group.
+func Member(t testing.TB, brokers []string, sc *sarama.Config, group, topic, clientID string) (stop func()) {
+	t.Helper()
+	c := *sc
+	c.ClientID = clientID
+	c.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+	c.Consumer.Group.Session.Timeout = 6 * time.Second
+	c.Consumer.Offsets.Initial = sarama.OffsetOldest
+	g, err := sarama.NewConsumerGroup(brokers, group, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			if err := g.Consume(ctx, []string{topic}, nopHandler{}); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
+				t.Logf("%s consume: %v", clientID, err)
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			wg.Wait()
+			g.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (nopHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		s.MarkMessage(m, "")
+	}
+	return nil
 }
