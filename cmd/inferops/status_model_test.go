@@ -12,6 +12,8 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // runModelSection parses args with the model section's flags (plus a
@@ -44,11 +46,7 @@ func TestStatusModelSection(t *testing.T) {
 		version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } version_labels { key: "blue" value: 2 } } }`, base)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := modelserver.Start(context.Background(), modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", ModelConfigFile: cfgFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-", ModelConfigFile: cfgFile}}).Models
 
 	r, text, err := runModelSection(t, "--tfserving", s.GRPCAddr(), "--labels", "stable,canary,blue,gold")
 	if err != nil {
