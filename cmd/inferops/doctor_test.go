@@ -70,7 +70,7 @@ func TestDoctorCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := doctorMain(context.Background(), tc.args, &out)
+			err := runCmd(context.Background(), "doctor", tc.args, &out, io.Discard)
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v\n%s", err, tc.wantErr, out.String())
 			}
@@ -89,7 +89,7 @@ func TestDoctorCommand(t *testing.T) {
 func TestDoctorJSONShape(t *testing.T) {
 	down := closedAddr(t)
 	var out bytes.Buffer
-	err := doctorMain(context.Background(), []string{"--json", "--brokers", down, "--tfserving", down, "--tfserving-rest", down, "--timeout", "2s"}, &out)
+	err := runCmd(context.Background(), "doctor", []string{"--json", "--brokers", down, "--tfserving", down, "--tfserving-rest", down, "--timeout", "2s"}, &out, io.Discard)
 	if !errors.Is(err, errDoctorFailed) {
 		t.Fatalf("err = %v, want a FAIL exit", err)
 	}
@@ -159,7 +159,7 @@ func TestDoctorHealthyStackExitsZero(t *testing.T) {
 		// CI machine must not turn the 50-call probe into a WARN/FAIL.
 		"--predict-slo", "5s"}
 	var out bytes.Buffer
-	if err := doctorMain(ctx, args, &out); err != nil {
+	if err := runCmd(ctx, "doctor", args, &out, io.Discard); err != nil {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	text := out.String()

@@ -174,14 +174,14 @@ func TestPlantedSecretNotInStatusReport(t *testing.T) {
 
 // TestSecretsStayOutOfLogs logs what a careless caller might: the whole
 // cluster.Config (its Password is a plain string) and an auth error that
-// quotes the password. The registry that parseFlags fills scrubs both.
+// quotes the password. The registry that parse fills scrubs both.
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	const planted = "Planted-Log-Secret-b0b0"
 	t.Setenv("INFEROPS_SASL_PASSWORD", planted)
 	t.Setenv("INFEROPS_CONFIG", "")
-	fs := newFlagSet("t", "t", "")
+	fs := newFlags("t", "t", "")
 	kc := addKafkaFlags(fs)
-	if err := parseFlags(fs, []string{"--sasl-mechanism", "PLAIN", "--sasl-username", "svc"}); err != nil {
+	if err := fs.parse([]string{"--sasl-mechanism", "PLAIN", "--sasl-username", "svc"}); err != nil {
 		t.Fatal(err)
 	}
 	if kc.SASL.Password != planted {

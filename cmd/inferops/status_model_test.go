@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -16,21 +15,22 @@ import (
 	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
-// runModelSection parses args with the model section's flags (plus a
-// --brokers like status.go's) and collects it.
+// runModelSection parses args with the model section's flags (plus
+// --brokers, as status has) and collects it.
 func runModelSection(t *testing.T, args ...string) (*statusReport, string, error) {
 	t.Helper()
-	sec := modelStatusSection()
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.String("brokers", "", "")
-	sec.flags(fs)
+	fs := newFlags("status", "status", "")
+	kafka := addKafkaFlags(fs)
+	sec := addModelSectionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	r := &statusReport{}
-	err := sec.collect(context.Background(), r)
+	err := sec.collect(context.Background(), kafka.Brokers, r)
 	var b strings.Builder
-	sec.text(&b, r)
+	if rep, ok := r.Model.(*modelReport); ok {
+		printModelStatus(&b, rep)
+	}
 	return r, b.String(), err
 }
 

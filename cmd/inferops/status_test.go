@@ -90,7 +90,7 @@ func runInferopsEnv(t *testing.T, bin string, env []string, args ...string) (std
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(serveCmd(t, bin).Env, "INFEROPS_CONFIG=")
+	cmd.Env = append(serveProcess(t, bin).Env, "INFEROPS_CONFIG=")
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

@@ -53,7 +53,7 @@ func TestWorkerCommand(t *testing.T) {
 	}
 	_ = prod.Close()
 
-	cmd := serveCmd(t, bin) // for its isolated environment
+	cmd := serveProcess(t, bin) // for its isolated environment
 	cmd.Args = []string{bin, "worker", "--brokers", st.Addrs.Kafka, "--tfserving", st.Addrs.GRPC, "--workers", "2",
 		"--metrics-addr", "127.0.0.1:0", "--group", "cmd_test_group"}
 	stderr, err := cmd.StderrPipe()
