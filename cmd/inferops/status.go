@@ -62,7 +62,7 @@ func statusCommand() (*cmdFlags, runFunc) {
 	f := newFlags("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
 	c := &statusCmd{f: f, kafka: addKafkaFlags(f), model: addModelSectionFlags(f)}
 	addPipelineFlags(f, pipelineNames{Input: &c.input, Group: &c.group})
-	f.String("topic", "", "the same as --input (the name perf and Kafka tools use)")
+	f.String("topic", pipeline.DefaultInput, "the same as --input (the name perf and Kafka tools use)")
 	f.BoolVar(&c.asJSON, "json", false, "print JSON instead of tables")
 	f.DurationVar(&c.sample, "sample", time.Second, "time between the two samples the rates come from; 0 = one sample, no rates")
 	f.StringVar(&c.reportFile, "report", "", "also write a Markdown triage report to this file and its JSON twin (FILE.json); secrets redacted")
