@@ -19,6 +19,7 @@ import (
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
@@ -124,12 +125,16 @@ func openConsoleLog(dataDir string) (*slog.Logger, func() error, error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("--data-dir %s: %v", dataDir, err)
 	}
-	path := filepath.Join(dataDir, "console.log")
+	path := logging.ConsoleFile(dataDir)
 	lf, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
 	if err != nil {
 		return nil, nil, fmt.Errorf("console log %s: %v (set --data-dir to a writable directory)", path, err)
 	}
-	log := slog.New(slog.NewJSONHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log, _, err := logging.New(logging.Options{Format: "json", Writer: lf})
+	if err != nil {
+		_ = lf.Close()
+		return nil, nil, err
+	}
 	return log, lf.Close, nil
 }
 

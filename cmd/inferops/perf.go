@@ -18,6 +18,7 @@ import (
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/internal/paths"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
@@ -124,7 +125,10 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	log := slog.New(slog.NewTextHandler(std.err, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log, _, err := logging.New(logging.Options{Format: "text", Level: "warn", Writer: std.err})
+	if err != nil {
+		return err
+	}
 	embedded := len(c.kafka.Brokers) == 0
 	kc, tcfg := *c.kafka, *c.tfs
 	if embedded || tcfg.Address == "" {
