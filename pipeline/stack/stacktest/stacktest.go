@@ -10,17 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/inferops/inferops/cluster"
-	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/pipeline/stack"
 )
-
-// Pipeline is the whole embedded pipeline with every part's defaults: the
-// broker with the pipeline's topics and the model server serving the
-// shipped my_model (versions 1 and 2, labelled stable and canary).
-func Pipeline() stack.Config {
-	return stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{}}
-}
 
 // Start runs cfg's parts for t. Every listen address cfg leaves empty is
 // 127.0.0.1:0, and DataDir is a fresh t.TempDir() unless cfg sets one or is
