@@ -130,26 +130,11 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 		return err
 	}
 	embedded := len(c.kafka.Brokers) == 0
-	kc, tcfg := *c.kafka, *c.tfs
-	if embedded || tcfg.Address == "" {
-		st, dir, err := c.startStack(ctx, embedded, tcfg.Address == "", log)
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		defer st.Close()
-		var parts []string
-		if st.Broker != nil {
-			kc.Brokers = []string{st.Addrs.Kafka}
-			parts = append(parts, "an embedded Kafka broker at "+st.Addrs.Kafka+" (no --brokers)")
-		}
-		if st.Models != nil {
-			tcfg.Address = st.Addrs.GRPC
-			parts = append(parts, "an embedded model server at "+st.Addrs.GRPC+" (no --tfserving)")
-		}
-		fmt.Fprintf(std.err, "inferops perf: running against %s, state in %s (removed afterwards); figures are this machine's, everything in one process\n",
-			strings.Join(parts, " and "), dir)
+	kc, tcfg, stop, err := c.targets(ctx, std, log)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	kc.SetDefaults()
 	if err := kc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -160,15 +145,7 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 	}
 	defer tfs.Close()
 
-	base := perf.Options{
-		Kafka: kc, TFServing: tfs, Model: c.model, Target: target,
-		Input: c.topic, Output: c.output, DLQ: c.dlq, Group: c.group, NoWorker: c.topic != perf.DefaultInput,
-		Workers: c.workers, MaxBatch: c.maxBatch, BatchTimeout: c.batchTimeout,
-		Producers: c.producers, Compression: c.compression,
-		DrainTimeout: c.drain, WarmupTimeout: c.warmup, Ramp: c.ramp, NoRamp: c.noRamp,
-		FindMax: c.findMax, FindMaxSteps: c.findMaxSteps, FindMaxStepDuration: c.duration,
-		HistoryPath: c.history, Embedded: embedded, Logger: log,
-	}
+	base := c.options(kc, tfs, target, embedded, log)
 	if base.NoWorker {
 		out := c.output
 		if out == "" {
@@ -176,13 +153,7 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 		}
 		fmt.Fprintf(std.err, "\n*** inferops perf: WRITING PERF RECORDS INTO %q (--topic), NOT %s ***\n*** whatever consumes %s will process them and write results to %s, where downstream applications see them ***\n\n", c.topic, perf.DefaultInput, c.topic, out)
 	}
-	previous := map[string]perf.Result{}
-	if c.history != "" {
-		if previous, err = perf.LastRuns(c.history); err != nil {
-			fmt.Fprintf(std.err, "inferops perf: %v (continuing without comparison)\n", err)
-			previous = map[string]perf.Result{}
-		}
-	}
+	previous := c.previousRuns(std)
 	results, failed, err := c.runScenarios(ctx, std, base, scenarios)
 	if err != nil {
 		return err
@@ -197,6 +168,33 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 		return fmt.Errorf("FAIL: %s (see the table: p99 over the SLO, lost records or the target rate not reached)", strings.Join(failed, ", "))
 	}
 	return nil
+}
+
+// options are what every scenario of the run shares.
+func (c *perfCmd) options(kc cluster.Config, tfs *tfserving.Client, target tfserving.Target, embedded bool, log *slog.Logger) perf.Options {
+	return perf.Options{
+		Kafka: kc, TFServing: tfs, Model: c.model, Target: target,
+		Input: c.topic, Output: c.output, DLQ: c.dlq, Group: c.group, NoWorker: c.topic != perf.DefaultInput,
+		Workers: c.workers, MaxBatch: c.maxBatch, BatchTimeout: c.batchTimeout,
+		Producers: c.producers, Compression: c.compression,
+		DrainTimeout: c.drain, WarmupTimeout: c.warmup, Ramp: c.ramp, NoRamp: c.noRamp,
+		FindMax: c.findMax, FindMaxSteps: c.findMaxSteps, FindMaxStepDuration: c.duration,
+		HistoryPath: c.history, Embedded: embedded, Logger: log,
+	}
+}
+
+// previousRuns are the last runs of each scenario from --history, to
+// compare with; an unreadable history only loses the comparison.
+func (c *perfCmd) previousRuns(std stdio) map[string]perf.Result {
+	if c.history == "" {
+		return map[string]perf.Result{}
+	}
+	previous, err := perf.LastRuns(c.history)
+	if err != nil {
+		fmt.Fprintf(std.err, "inferops perf: %v (continuing without comparison)\n", err)
+		return map[string]perf.Result{}
+	}
+	return previous
 }
 
 // check turns the flags into the scenarios and the target version, naming
@@ -220,6 +218,33 @@ func (c *perfCmd) check() ([]perf.Scenario, tfserving.Target, error) {
 		return nil, tfserving.Target{}, errors.New("--topic is empty")
 	}
 	return scenarios, target, nil
+}
+
+// targets are the Kafka cluster and TF Serving the run uses: the flags',
+// with perf's own embedded broker and/or model server for what they leave
+// empty. stop stops those.
+func (c *perfCmd) targets(ctx context.Context, std stdio, log *slog.Logger) (cluster.Config, tfserving.Config, func(), error) {
+	kc, tcfg := *c.kafka, *c.tfs
+	broker, models := len(kc.Brokers) == 0, tcfg.Address == ""
+	if !broker && !models {
+		return kc, tcfg, func() {}, nil
+	}
+	st, dir, err := c.startStack(ctx, broker, models, log)
+	if err != nil {
+		return kc, tcfg, nil, err
+	}
+	var parts []string
+	if broker {
+		kc.Brokers = []string{st.Addrs.Kafka}
+		parts = append(parts, "an embedded Kafka broker at "+st.Addrs.Kafka+" (no --brokers)")
+	}
+	if models {
+		tcfg.Address = st.Addrs.GRPC
+		parts = append(parts, "an embedded model server at "+st.Addrs.GRPC+" (no --tfserving)")
+	}
+	fmt.Fprintf(std.err, "inferops perf: running against %s, state in %s (removed afterwards); figures are this machine's, everything in one process\n",
+		strings.Join(parts, " and "), dir)
+	return kc, tcfg, func() { _ = st.Close(); _ = os.RemoveAll(dir) }, nil
 }
 
 // startStack runs perf's own embedded broker (with the pipeline's and
