@@ -12,6 +12,8 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/cluster/clustertest"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -65,7 +67,7 @@ func hasEvent(d tui.Data, kind string, text ...string) bool {
 // and names the member awaited, the event log says so and doctor's advice
 // explains the session timeout, and the end of it is an event too.
 func TestConsoleShowsStuckRebalance(t *testing.T) {
-	b := startBroker(t)
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	sc, err := b.ClientConfig().Sarama()
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +108,7 @@ func TestConsoleShowsStuckRebalance(t *testing.T) {
 // (here a plain producer, some without any inferops header) show in the
 // DLQ panel, grouped by reason, with the topic's own count.
 func TestConsoleDLQReadsTheTopic(t *testing.T) {
-	b := startBroker(t)
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	sc, err := b.ClientConfig().Sarama()
 	if err != nil {
 		t.Fatal(err)
