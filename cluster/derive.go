@@ -450,11 +450,15 @@ func partitionsNamed(ps []int32) string {
 	if len(ps) == 1 {
 		return "partition " + strconv.Itoa(int(ps[0]))
 	}
-	return "partitions " + partitionRanges(ps)
+	return "partitions " + PartitionRanges(ps)
 }
 
-// partitionRanges prints 0,1,2,3,7 as "0-3,7".
-func partitionRanges(ps []int32) string {
+// PartitionRanges prints sorted partitions 0,1,2,3,7 as "0-3,7", and none
+// as "-".
+func PartitionRanges(ps []int32) string {
+	if len(ps) == 0 {
+		return "-"
+	}
 	var parts []string
 	for i := 0; i < len(ps); {
 		j := i

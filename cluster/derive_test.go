@@ -935,3 +935,19 @@ func TestDeriveRebalance(t *testing.T) {
 		})
 	}
 }
+
+func TestPartitionRanges(t *testing.T) {
+	for _, tt := range []struct {
+		in   []int32
+		want string
+	}{
+		{nil, "-"},
+		{[]int32{4}, "4"},
+		{[]int32{0, 1, 2, 3}, "0-3"},
+		{[]int32{0, 1, 2, 3, 7, 9, 10}, "0-3,7,9-10"},
+	} {
+		if got := PartitionRanges(tt.in); got != tt.want {
+			t.Errorf("PartitionRanges(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
