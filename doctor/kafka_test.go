@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,18 +14,13 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 func startBroker(t *testing.T, topics []pipeline.TopicSpec) *cluster.Broker {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka"), Topics: topics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{Topics: topics}}).Broker
 }
 
 // produceAndCommit writes n records of size bytes to each partition and,
@@ -113,9 +107,13 @@ func TestCheckKafkaEmbedded(t *testing.T) {
 			},
 		},
 		{
-			name: "seed-shaped topic, group never committed", input: "seeded", group: "nobody",
-			want: map[string]Status{"kafka.topic": Pass, "kafka.retention": Pass, "kafka.compression": Pass, "kafka.max_message": Pass, "kafka.group": Info},
-			seen: map[string]string{"kafka.topic": "12 partitions", "kafka.max_message": "largest of 24 recent records 100 bytes", "kafka.group": "no committed offsets"},
+			// A group that does not exist, with 24 records waiting: not OK,
+			// not merely "nothing to judge".
+			name: "seed-shaped topic, group does not exist", input: "seeded", group: "nobody",
+			want: map[string]Status{"kafka.topic": Pass, "kafka.retention": Pass, "kafka.compression": Pass, "kafka.max_message": Pass, "kafka.group": Fail},
+			seen: map[string]string{"kafka.topic": "12 partitions", "kafka.max_message": "largest of 24 recent records 100 bytes",
+				"kafka.group": `NOTFOUND, lag 24 (group "nobody" does not exist`},
+			fix: map[string]string{"kafka.group": "--list"},
 		},
 		{
 			name: "missing topic", input: "ai_inptu", group: "g",
@@ -215,14 +213,8 @@ func TestCheckKafkaNotKafka(t *testing.T) {
 // Doctor reads a SASL cluster with the operator's credentials; a wrong
 // password is a protocol FAIL that says authentication, within the budget.
 func TestCheckKafkaSASL(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka"),
-		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"ops": "s3cret"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{
+		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"ops": "s3cret"}}}}).Broker
 	tests := []struct {
 		name, password string
 		id             string

@@ -64,6 +64,9 @@ func TestGoldenScreens(t *testing.T) {
 		{"large_topic_120x40", 120, 40, fixture(10000), nil},
 		{"too_small_40x10", 40, 10, fixture(12), nil},
 		{"attached_read_only_80x24", 80, 24, attachedReadOnly(fixture(12)), []string{"+"}},
+		{"backlog_no_commit_120x40", 120, 40, withBacklog(fixture(12)), nil},
+		{"backlog_no_commit_80x24", 80, 24, withBacklog(fixture(12)), nil},
+		{"rebalance_100x30", 100, 30, withRebalance(fixture(12)), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

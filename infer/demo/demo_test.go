@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,6 +9,8 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 func TestStepLadder(t *testing.T) {
@@ -67,11 +68,7 @@ func seedSchema(t *testing.T, width int) *pipeline.Schema {
 // schema has, each about as often.
 func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	ctx := context.Background()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	schema, err := pipeline.NewSchema([]pipeline.TensorSpec{
 		{Name: "user_id", DType: tfpb.DataType_DT_INT64, Shape: []int64{-1}},
 		{Name: "context", DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, 4}},
