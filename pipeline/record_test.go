@@ -230,3 +230,29 @@ func sampleRecord(n, width int) []byte {
 	b = append(b, "]}"...)
 	return b
 }
+
+// The seed's dead-letter details are a contract (operators grep them, the
+// triage report groups by them): exactly what they were before schemas.
+func TestSeedDetailsUnchanged(t *testing.T) {
+	s := seedSchema(t, 32)
+	for in, want := range map[string]string{
+		`{"id":"missing"}`:                   `missing_features: no "features" key`,
+		`{"id":"empty","features":[]}`:       `missing_features: "features" is empty`,
+		`{"id":"width","features":[1,2]}`:    `wrong_width: 2 features, the model wants 32`,
+		`{"id":"string","features":["x"]}`:   `non_numeric_feature: features[0] = "x" is not a number`,
+		`{"id":"object","features":{"a":1}}`: `non_numeric_feature: "features" is an object; want an array of numbers`,
+		`{"id":"nan","features":[1,NaN]}`:    `non_finite: features[1] is NaN`,
+		`{"id":"big","features":[1e39]}`:     `non_finite: features[0] = 1e39 overflows float32`,
+		`{"id":"json","features":[1,2`:       `invalid_json: want ',' or ']' in "features" at byte 28`,
+		`{"id":"a\x01","features":[1]}`:      `invalid_json: bad string in "id" at byte 9`,
+		`{"id":-,"features":[1]}`:            `invalid_json: bad number in "id" at byte 6`,
+		`[]`:                                 `invalid_json: want a JSON object like {"id": "...", "features": [...]} at byte 0`,
+		`{"features":[1]}x`:                  `invalid_json: trailing data after the object at byte 16`,
+		`{"id":[1],"features":[1]}`:          `bad_id: "id" must be a string or a number`,
+	} {
+		var v Values
+		if rerr := s.Parse([]byte(in), &v); rerr == nil || rerr.Error() != want {
+			t.Errorf("%s: %v, want %s", in, rerr, want)
+		}
+	}
+}
