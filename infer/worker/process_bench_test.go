@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"runtime/pprof"
@@ -15,8 +16,12 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // BenchmarkWorkerProcess is the worker's own cost, the figure the issue
@@ -29,13 +34,55 @@ import (
 // pre-loaded once; each iteration drains them with a fresh group and
 // WORKER_BENCH_WORKERS (default 4) members. Run with -benchtime=Nx; the
 // median of the N drains is reported.
+//
+// WORKER_BENCH_MODEL picks the model: my_model (default; the seed's
+// records) or ads_ctr (its five typed inputs, synthesized as perf does and
+// padded to the same 2 KB).
 func BenchmarkWorkerProcess(b *testing.B) {
 	n := benchEnvInt("WORKER_BENCH_RECORDS", 200_000)
-	e := newTestEnv(b)
-	e.preload(b, n, 2048)
+	modelName := os.Getenv("WORKER_BENCH_MODEL")
+	if modelName == "" {
+		modelName = pipeline.DefaultModel
+	}
+	st := stacktest.Start(b, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{RESTAddr: "-"}})
+	tfs, err := tfserving.Dial(tfserving.Config{Address: st.Addrs.GRPC, Timeout: 10 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tfs.Close()
+	e := &testEnv{t: b, broker: st.Broker, kafka: st.Kafka(), tfs: tfs, width: model.Width}
+	if modelName == pipeline.DefaultModel {
+		e.preload(b, n, 2048)
+	} else {
+		md, err := tfs.Metadata(context.Background(), modelName, tfserving.Target{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sig, err := md.ServingDefault()
+		if err != nil {
+			b.Fatal(err)
+		}
+		schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		synth := pipeline.NewSynth(schema)
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+		fill := make([]byte, 2048)
+		for i := range fill {
+			fill[i] = alphabet[i*7%len(alphabet)]
+		}
+		e.preloadWith(b, n, func(i int, rng *rand.Rand) []byte {
+			v := append([]byte(`{"id":"b-`), strconv.Itoa(i)...)
+			v = append(v, `","sent_at_ns":`...)
+			v = strconv.AppendInt(v, time.Now().UnixNano(), 10)
+			v = synth.AppendInputs(v, rng)
+			return pipeline.ClosePadded(v, 2048, fill)
+		})
+	}
 	var rates, cpus []float64
 	for i := 0; b.Loop(); i++ {
-		r := e.childDrain(b, n, "proc-"+strconv.Itoa(i))
+		r := e.childDrain(b, n, modelName, "proc-"+strconv.Itoa(i))
 		b.Logf("drain %d: %d records, %.0f msg/s, %.2f worker cpu-us/msg", i+1, n, r.Rate, r.CPUPerMsg)
 		rates, cpus = append(rates, r.Rate), append(cpus, r.CPUPerMsg)
 	}
@@ -54,7 +101,7 @@ type childResult struct {
 const childEnv = "INFEROPS_WORKER_BENCH_CHILD"
 
 // childDrain runs the worker in a child process until n results are acked.
-func (e *testEnv) childDrain(tb testing.TB, n int, group string) childResult {
+func (e *testEnv) childDrain(tb testing.TB, n int, modelName, group string) childResult {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -64,6 +111,7 @@ func (e *testEnv) childDrain(tb testing.TB, n int, group string) childResult {
 		"WORKER_CHILD_BROKERS="+strings.Join(e.kafka.Brokers, ","),
 		"WORKER_CHILD_TFSERVING="+e.tfs.Address(),
 		"WORKER_CHILD_GROUP="+group,
+		"WORKER_CHILD_MODEL="+modelName,
 		"WORKER_CHILD_RECORDS="+strconv.Itoa(n),
 	)
 	var stderr bytes.Buffer
@@ -102,7 +150,7 @@ func TestWorkerProcessChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tfs.Close()
-	p, err := NewPool(kc, tfs, Config{Group: os.Getenv("WORKER_CHILD_GROUP"), Workers: benchEnvInt("WORKER_BENCH_WORKERS", pipeline.DefaultWorkers)}, testLogger(t))
+	p, err := NewPool(kc, tfs, Config{Model: os.Getenv("WORKER_CHILD_MODEL"), Group: os.Getenv("WORKER_CHILD_GROUP"), Workers: benchEnvInt("WORKER_BENCH_WORKERS", pipeline.DefaultWorkers)}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
