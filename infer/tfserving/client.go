@@ -61,8 +61,8 @@ func Dial(cfg Config) (*Client, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes)),
 		// Fixed 1 MiB windows instead of BDP estimation: no flow-control
 		// pings interleaved with every batch.
-		grpc.WithInitialWindowSize(1<<20),
-		grpc.WithInitialConnWindowSize(1<<20),
+		grpc.WithInitialWindowSize(1 << 20),
+		grpc.WithInitialConnWindowSize(1 << 20),
 		// Reconnect within seconds of a restarted server (gRPC's default
 		// backoff grows to 2 minutes, during which every call fails fast
 		// with UNAVAILABLE although the server is back).

@@ -36,7 +36,7 @@ type Config struct {
 	// Log receives host events (out of rotation, ejected, skew); nil: none.
 	// Fleet().Events holds them too.
 	Log *slog.Logger
-	TLS     TLSConfig
+	TLS TLSConfig
 	// Timeout is the deadline of one call when the context has none sooner.
 	Timeout time.Duration
 	// KeepaliveTime is how often an idle connection is pinged, so a dead

@@ -57,8 +57,8 @@ type fleet struct {
 	authority string
 	dnsName   bool
 	resolved  chan struct{} // closed once the first host list (or DNS error) is in
-	resOnce  sync.Once
-	kick     chan struct{}
+	resOnce   sync.Once
+	kick      chan struct{}
 
 	mu          sync.Mutex
 	hosts       map[string]*host

@@ -110,7 +110,7 @@ type Fleet struct {
 	Target Target
 	// Err says why there are no hosts (a DNS name that does not resolve).
 	Err   string
-	Hosts  []HostSnapshot // sorted by address
+	Hosts []HostSnapshot // sorted by address
 	// InRotation counts hosts Predicts for Target go to.
 	InRotation int
 	// Skew lists the ways the hosts disagree (FindSkew); empty: they agree.
@@ -163,7 +163,7 @@ type host struct {
 
 	// Guarded by fleet.mu.
 	probed       bool
-	err          string                // the latest probe failure; "" = answered
+	err          string                 // the latest probe failure; "" = answered
 	facts        map[string]*modelFacts // model -> what the host serves
 	last         windowStats
 	ejectedUntil time.Time
