@@ -85,8 +85,10 @@ type route struct {
 	res   *manual.Resolver
 	cc    *grpc.ClientConn
 	ready chan struct{} // closed once the hosts were probed for key
-	// published is the address list the resolver holds (fleet.pubMu).
+	// published is the address list the resolver holds (fleet.pubMu);
+	// hosts is the same for readers without the lock.
 	published []string
+	hosts     atomic.Pointer[[]string]
 }
 
 // router is the grpc.ClientConnInterface the generated stubs call: it
@@ -106,9 +108,20 @@ func (r router) Invoke(ctx context.Context, method string, args, reply any, opts
 	rt := r.f.route(ctx, keyOf(args))
 	note := &callNote{predict: method == tfpb.PredictionService_Predict_FullMethodName}
 	err := rt.cc.Invoke(context.WithValue(ctx, callNoteKey{}, note), method, args, reply, opts...)
-	if err != nil {
-		if h := note.host.Load(); h != nil {
-			return &hostError{addr: h.addr, err: err}
+	if err == nil {
+		return nil
+	}
+	if h := note.host.Load(); h != nil {
+		return &hostError{addr: h.addr, err: err}
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		// No attempt reached a host: gRPC had no connection ready to any
+		// host of the route (refused, unreachable), so each is failing.
+		for _, a := range *rt.hosts.Load() {
+			if h := r.f.lookup(a); h != nil {
+				h.failing.Store(true)
+			}
 		}
 	}
 	return err
@@ -194,6 +207,7 @@ func (f *fleet) newRoute(k routeKey) (*route, error) {
 	// now rather than at the next tick.
 	rt.res.ResolveNowCallback = func(resolver.ResolveNowOptions) { f.kickProbe() }
 	rt.published = f.eligibleLocked(k, time.Now())
+	rt.hosts.Store(&rt.published)
 	rt.res.InitialState(f.stateOf(rt.published))
 	opts := append(slices.Clone(f.dialOpts),
 		grpc.WithResolvers(rt.res),
@@ -282,6 +296,7 @@ func (f *fleet) publish() {
 	f.mu.Unlock()
 	for _, u := range ups {
 		u.rt.published = u.addrs
+		u.rt.hosts.Store(&u.addrs)
 		u.rt.res.UpdateState(f.stateOf(u.addrs))
 	}
 }

@@ -540,6 +540,27 @@ func (f *fleet) snapshot() Fleet {
 // versions, version skew and the latest host events. It makes no call.
 func (c *Client) Fleet() Fleet { return c.fleet.snapshot() }
 
+// Healthy counts the hosts in rotation for the latest target whose latest
+// Predict attempt (if any) did not fail: zero means no host can take a
+// call now, which is when a caller should stop calling (the worker's
+// breaker counts a failure only then). With one host it is 0 after any
+// failed attempt, as a single server's breaker always counted.
+func (c *Client) Healthy() int {
+	f := c.fleet
+	k := f.currentKey()
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, a := range f.order {
+		h := f.hosts[a]
+		if st, _ := f.stateLocked(h, k, now); (st == HostUp || st == HostUnknown) && !h.failing.Load() {
+			n++
+		}
+	}
+	return n
+}
+
 // Probe asks every host now (waiting for the first DNS answer of a
 // dns:/// address) and returns the fleet as it then stands: for one-shot
 // readers (status, doctor) that cannot wait for the background probes.

@@ -157,6 +157,7 @@ type host struct {
 	meta   tfpb.PredictionServiceClient
 
 	calls, errs atomic.Int64
+	failing     atomic.Bool // the latest Predict attempt failed for the host's own reasons
 	mu          sync.Mutex
 	win         *hdrhistogram.Histogram // successful Predict round trips, µs, this window
 	winCalls    int64                   // calls.Load() at the window's start
@@ -201,8 +202,12 @@ func (h *host) record(d time.Duration, err error) {
 		case codes.Canceled, codes.InvalidArgument:
 		default:
 			h.errs.Add(1)
+			h.failing.Store(true)
 		}
 		return
+	}
+	if h.failing.Load() {
+		h.failing.Store(false)
 	}
 	us := max(d.Microseconds(), 1)
 	h.mu.Lock()
