@@ -37,8 +37,11 @@ const (
 // multiplying load when every host fails.
 func serviceConfig(policy string) string {
 	lb := `{"round_robin":{}}`
-	if policy == BalanceLeastRequest {
+	switch policy {
+	case BalanceLeastRequest:
 		lb = `{"least_request_experimental":{"choiceCount":2}}`
+	case "pick_first":
+		lb = `{"pick_first":{}}`
 	}
 	return `{"loadBalancingConfig":[` + lb + `],` +
 		`"methodConfig":[{"name":[{"service":"tensorflow.serving.PredictionService"},{"service":"tensorflow.serving.ModelService","method":"GetModelStatus"}],` +
@@ -54,6 +57,11 @@ type routeKey struct {
 	model  string
 	target Target
 	any    bool // calls about no model (Reload): any host that answers
+	// pinned calls (GetModelStatus) go to the first host in rotation, not
+	// a balanced one: a console asking every second must not see the
+	// version list flip between hosts that disagree (the skew flag and the
+	// host table say that).
+	pinned bool
 }
 
 func (k routeKey) String() string {
@@ -70,7 +78,8 @@ func keyOf(req any) routeKey {
 		return routeKey{any: true}
 	}
 	spec := m.GetModelSpec()
-	k := routeKey{model: spec.GetName()}
+	_, isStatus := req.(*tfpb.GetModelStatusRequest)
+	k := routeKey{model: spec.GetName(), pinned: isStatus}
 	if l := spec.GetVersionLabel(); l != "" {
 		k.target.Label = l
 	} else if v := spec.GetVersion(); v != nil {
@@ -188,7 +197,7 @@ func (f *fleet) waitReady(ctx context.Context, rt *route) {
 // notePredictKey remembers the target of the latest model call: Fleet
 // reports host states against it.
 func (f *fleet) notePredictKey(k routeKey) {
-	if k.any {
+	if k.any || k.pinned {
 		return
 	}
 	if p := f.current.Load(); p != nil && *p == k {
@@ -209,9 +218,13 @@ func (f *fleet) newRoute(k routeKey) (*route, error) {
 	rt.published = f.eligibleLocked(k, time.Now())
 	rt.hosts.Store(&rt.published)
 	rt.res.InitialState(f.stateOf(rt.published))
+	policy := f.cfg.Balancer
+	if k.pinned || k.any {
+		policy = "pick_first"
+	}
 	opts := append(slices.Clone(f.dialOpts),
 		grpc.WithResolvers(rt.res),
-		grpc.WithDefaultServiceConfig(serviceConfig(f.cfg.Balancer)),
+		grpc.WithDefaultServiceConfig(serviceConfig(policy)),
 		grpc.WithStatsHandler(attribution{f}),
 		// Routes for targets nobody asks for any more drop their
 		// connections; the route itself is a few hundred bytes.

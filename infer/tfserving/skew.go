@@ -28,6 +28,7 @@ type Skew struct {
 	Kind    string
 	Hosts   []string
 	Message string
+	Short   string // for a header: "v2 missing on 10.0.0.3:8500"
 }
 
 // FindSkew compares the hosts that answered. The console header, status,
@@ -57,13 +58,16 @@ func FindSkew(model string, target Target, hosts []HostVersions) []Skew {
 		if len(has) > 0 && len(lacks) > 0 {
 			what := targetName(target)
 			out = append(out, Skew{Kind: SkewTarget, Hosts: lacks, Message: fmt.Sprintf("%s %s missing on %s: %s no %s traffic",
-				model, what, strings.Join(lacks, ", "), plural(len(lacks), "it gets", "they get"), what)})
+				model, what, strings.Join(lacks, ", "), plural(len(lacks), "it gets", "they get"), what),
+				Short: what + " missing on " + strings.Join(lacks, ",")})
 		}
 	}
 	groups := groupBy(ok, func(h HostVersions) string { return versionsString(h.Available) })
 	if len(groups) > 1 {
-		out = append(out, Skew{Kind: SkewVersions, Hosts: minority(groups), Message: fmt.Sprintf("%s versions differ across hosts: %s",
-			model, describeGroups(groups, func(k string) string { return "AVAILABLE " + k }))})
+		m := minority(groups)
+		out = append(out, Skew{Kind: SkewVersions, Hosts: m, Message: fmt.Sprintf("%s versions differ across hosts: %s",
+			model, describeGroups(groups, func(k string) string { return "AVAILABLE " + k })),
+			Short: "versions differ on " + strings.Join(m, ",")})
 	}
 	var labels []string
 	for _, h := range ok {
@@ -88,8 +92,10 @@ func FindSkew(model string, target Target, hosts []HostVersions) []Skew {
 			// Only missing on some hosts: the target skew above says so.
 			continue
 		}
-		out = append(out, Skew{Kind: SkewLabel, Hosts: minority(groups), Message: fmt.Sprintf("%s label %s differs across hosts: %s",
-			model, l, describeGroups(groups, func(k string) string { return k }))})
+		m := minority(groups)
+		out = append(out, Skew{Kind: SkewLabel, Hosts: m, Message: fmt.Sprintf("%s label %s differs across hosts: %s",
+			model, l, describeGroups(groups, func(k string) string { return k })),
+			Short: "label " + l + " differs on " + strings.Join(m, ",")})
 	}
 	return out
 }

@@ -97,9 +97,11 @@ type Adapter struct {
 	last   *cluster.Snapshot
 	parts  partsState
 	labels map[int64][]string
-	pool   poolState
-	perf   perfState
-	advice adviceState
+	// hostEvents counts the TF Serving host events already in the log.
+	hostEvents int
+	pool       poolState
+	perf       perfState
+	advice     adviceState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it
