@@ -90,7 +90,7 @@ func TestFindSkew(t *testing.T) {
 			[]tfserving.Skew{{Kind: tfserving.SkewLabel, Hosts: []string{"c"}}}},
 		{"label missing on one", tfserving.Target{}, []tfserving.HostVersions{
 			{Addr: "a", Available: both, Labels: labels}, {Addr: "b", Available: both, Labels: map[string]int64{"stable": 1}}, {Addr: "c", Available: both, Labels: labels}},
-			[]tfserving.Skew{{Kind: tfserving.SkewLabel, Hosts: []string{"b"}}}},
+			[]tfserving.Skew{{Kind: tfserving.SkewLabelGap, Hosts: []string{"b"}}}},
 		{"target label missing: said once, as the target", tfserving.Target{Label: "canary"}, []tfserving.HostVersions{
 			{Addr: "a", Available: both, Labels: labels}, {Addr: "b", Available: both, Labels: map[string]int64{"stable": 1}}, {Addr: "c", Available: both, Labels: labels}},
 			[]tfserving.Skew{{Kind: tfserving.SkewTarget, Hosts: []string{"b"}}}},

@@ -9,9 +9,10 @@ import (
 
 // Kinds of version skew.
 const (
-	SkewVersions = "versions" // hosts serve different sets of AVAILABLE versions
-	SkewLabel    = "label"    // a label points at different versions, or is missing on some hosts
-	SkewTarget   = "target"   // the target version or label is missing on some hosts
+	SkewVersions = "versions"      // hosts serve different sets of AVAILABLE versions
+	SkewLabel    = "label"         // a label points at different versions on different hosts
+	SkewLabelGap = "label-missing" // a label resolves on some hosts only
+	SkewTarget   = "target"        // the target version or label is missing on some hosts
 )
 
 // HostVersions is what one host serves of a model, as FindSkew compares it.
@@ -88,12 +89,26 @@ func FindSkew(model string, target Target, hosts []HostVersions) []Skew {
 		if len(groups) < 2 {
 			continue
 		}
-		if target.Label == l && !twoVersions(groups) {
-			// Only missing on some hosts: the target skew above says so.
+		if !twoVersions(groups) {
+			// One version where it resolves, missing elsewhere.
+			if target.Label == l {
+				continue // the target skew above says it
+			}
+			var missing []string
+			where := ""
+			for _, g := range groups {
+				if g.key == "missing" {
+					missing = g.hosts
+				} else {
+					where = g.key
+				}
+			}
+			out = append(out, Skew{Kind: SkewLabelGap, Hosts: missing, Message: fmt.Sprintf("%s label %s missing on %s (%s on the others)",
+				model, l, strings.Join(missing, ", "), where), Short: "label " + l + " missing on " + strings.Join(missing, ",")})
 			continue
 		}
 		m := minority(groups)
-		out = append(out, Skew{Kind: SkewLabel, Hosts: m, Message: fmt.Sprintf("%s label %s differs across hosts: %s",
+		out = append(out, Skew{Kind: SkewLabel, Hosts: m, Message: fmt.Sprintf("%s label %s points at different versions: %s",
 			model, l, describeGroups(groups, func(k string) string { return k })),
 			Short: "label " + l + " differs on " + strings.Join(m, ",")})
 	}
