@@ -7,6 +7,8 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // BenchmarkCheckHost: the host section on this machine's real /proc.
@@ -25,18 +27,9 @@ func BenchmarkCheckHost(b *testing.B) {
 // this measures that doctor stays well inside its time budget.
 func BenchmarkRunEmbedded(b *testing.B) {
 	ctx := context.Background()
-	br, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: b.TempDir(), EnableBatching: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ms.Close()
-	o := Options{Kafka: cluster.Config{Brokers: []string{br.Addr()}}, TFServingREST: ms.RESTAddr()}
-	o.TF.Address = ms.GRPCAddr()
+	st := stacktest.Start(b, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{EnableBatching: true}})
+	o := Options{Kafka: cluster.Config{Brokers: []string{st.Addrs.Kafka}}, TFServingREST: st.Addrs.REST}
+	o.TF.Address = st.Addrs.GRPC
 	var probeP99 time.Duration
 	for b.Loop() {
 		r, err := Run(ctx, o)

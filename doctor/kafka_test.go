@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,18 +14,13 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 func startBroker(t *testing.T, topics []pipeline.TopicSpec) *cluster.Broker {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka"), Topics: topics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{Topics: topics}}).Broker
 }
 
 // produceAndCommit writes n records of size bytes to each partition and,
@@ -215,14 +209,8 @@ func TestCheckKafkaNotKafka(t *testing.T) {
 // Doctor reads a SASL cluster with the operator's credentials; a wrong
 // password is a protocol FAIL that says authentication, within the budget.
 func TestCheckKafkaSASL(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka"),
-		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"ops": "s3cret"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{
+		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"ops": "s3cret"}}}}).Broker
 	tests := []struct {
 		name, password string
 		id             string

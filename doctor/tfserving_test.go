@@ -12,24 +12,19 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // startModelServer runs the embedded TF-Serving-compatible server on
 // loopback port 0 with its files under t.TempDir().
 func startModelServer(t *testing.T, mod func(*modelserver.Config)) *modelserver.Server {
 	t.Helper()
-	cfg := modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: t.TempDir()}
+	var cfg modelserver.Config
 	if mod != nil {
 		mod(&cfg)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := modelserver.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return stacktest.Start(t, stack.Config{Models: &cfg}).Models
 }
 
 // labelledConfig serves my_model versions 1 and 2 with stable=1, canary=2,
@@ -78,7 +73,7 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 		{
 			name: "batching on, labels, fast", rest: true, slo: 5 * time.Second,
 			mod: func(c *modelserver.Config) {
-				c.DataDir, c.ModelConfigFile = "", labelledConfig(t)
+				c.ModelConfigFile = labelledConfig(t)
 				c.EnableBatching = true
 			},
 			want: map[string]Status{"tfserving.reachable": Pass, "tfserving.model": Pass, "tfserving.versions": Info,

@@ -5,20 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/paths"
-	"github.com/inferops/inferops/internal/report"
 )
-
-func init() {
-	register(&command{name: "config", summary: "print the effective configuration and where each value came from", run: runConfig})
-}
 
 const configHelp = `Prints every common setting with its effective value and its source: flag,
 env (INFEROPS_*), file (the config file and line) or default. It reads the
@@ -74,21 +67,19 @@ type effectiveConfig struct {
 	Keys       []effectiveKey `json:"keys"`
 }
 
-func runConfig(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] != "print" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
-			fmt.Fprintf(os.Stdout, "Usage: inferops config print [--json] [--config FILE] [flags]\n\n%s\n", configHelp)
-			return nil
-		}
-		return fmt.Errorf("%w: want 'inferops config print [--json]' (see 'inferops config print --help')", errUsage)
-	}
-	return configPrint(os.Stdout, args[1:])
+// configCmd is `inferops config print`: one flag per config key, which the
+// layers fill as they fill every command's.
+type configCmd struct {
+	f      *cmdFlags
+	asJSON bool
+	values map[string]*keyFlag // by key path
 }
 
-func configPrint(w io.Writer, args []string) error {
-	fs := newFlagSet("config print", "config print [--json] [--config FILE] [flags]", configHelp)
-	asJSON := fs.Bool("json", false, "print JSON instead of a table")
-	values := map[string]*keyFlag{}
+func configCommand() (*cmdFlags, runFunc) {
+	f := newFlags("config", "config print [--json] [--config FILE] [flags]", configHelp)
+	f.subcommand = "print"
+	c := &configCmd{f: f, values: map[string]*keyFlag{}}
+	f.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
 	for _, k := range config.Keys {
 		if k.Secret {
 			continue
@@ -97,15 +88,14 @@ func configPrint(w io.Writer, args []string) error {
 		if k.Path == "embedded.data_dir" {
 			v.val = paths.StateDir()
 		}
-		values[k.Path] = v
-		fs.Var(v, k.Flag, k.Doc)
+		c.values[k.Path] = v
+		f.Var(v, k.Flag, k.Doc)
 	}
-	var password string
-	secretVar(fs, &password, "kafka.sasl.password")
-	layers, err := parseFlagLayers(fs, args)
-	if err != nil {
-		return err
-	}
+	return f, c.run
+}
+
+func (c *configCmd) run(_ context.Context, std stdio) error {
+	layers, w := c.f.layers, std.out
 	ec := effectiveConfig{Keys: make([]effectiveKey, 0, len(config.Keys))}
 	if layers.File != nil {
 		ec.File = layers.File.Path
@@ -123,12 +113,12 @@ func configPrint(w io.Writer, args []string) error {
 		} else {
 			o := layers.Origins[k.Flag]
 			e.Flag, e.Source, e.Where = "--"+k.Flag, o.Source, o.Where
-			e.text = values[k.Path].val
+			e.text = c.values[k.Path].val
 			e.Value = typedValue(k, e.text)
 		}
 		ec.Keys = append(ec.Keys, e)
 	}
-	if *asJSON {
+	if c.asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(ec)
@@ -177,26 +167,3 @@ func typedValue(k config.Key, text string) any {
 }
 
 var _ flag.Value = (*keyFlag)(nil)
-
-// reportConfig is the configuration section of a triage report (`status
-// --report`, the console's export): every flag fs registered that has a
-// config key, with its value and source, after parseFlags. Secrets have no
-// flag, so they cannot appear; report.Build redacts the rest.
-func reportConfig(fs *flag.FlagSet) []report.Setting {
-	var origins map[string]config.Origin
-	if v, ok := parsedLayers.Load(fs); ok {
-		origins = v.(*config.Layers).Origins
-	}
-	var out []report.Setting
-	for _, k := range config.Keys {
-		for _, name := range k.Flags() {
-			f := fs.Lookup(name)
-			if f == nil {
-				continue
-			}
-			out = append(out, report.Setting{Key: k.Path, Value: f.Value.String(), Source: origins[name].Source.String()})
-			break
-		}
-	}
-	return out
-}

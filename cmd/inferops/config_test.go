@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,7 +56,7 @@ func TestConfigPrintSources(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var buf bytes.Buffer
-			if err := configPrint(&buf, append([]string{"--json"}, tt.args...)); err != nil {
+			if err := runCmd(t.Context(), "config", append([]string{"print", "--json"}, tt.args...), &buf, io.Discard); err != nil {
 				t.Fatal(err)
 			}
 			var got struct {
@@ -113,7 +114,7 @@ func TestConfigPrintText(t *testing.T) {
 	t.Setenv("INFEROPS_CONFIG", "")
 	t.Setenv("INFEROPS_SASL_PASSWORD", "text-secret-xyz")
 	var buf bytes.Buffer
-	if err := configPrint(&buf, []string{"--kafka-version", "2.8.0"}); err != nil {
+	if err := runCmd(t.Context(), "config", []string{"print", "--kafka-version", "2.8.0"}, &buf, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -141,14 +142,14 @@ func TestConfigCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"config"}, "want 'inferops config print [--json]'"},
-		{[]string{"config", "show"}, "want 'inferops config print [--json]'"},
+		{[]string{"config"}, "want 'inferops config print [--json]"},
+		{[]string{"config", "show"}, "want 'inferops config print [--json]"},
 		{[]string{"config", "print", "--config", bad}, bad + ": kafka.brokerz: unknown key (did you mean kafka.brokers?) (line 2)"},
 		{[]string{"config", "print", "--config", filepath.Join(dir, "nope.yaml")}, "does not exist"},
 		{[]string{"config", "print", "unexpected"}, `unexpected argument "unexpected"`},
 	}
 	for _, tt := range tests {
-		err := commands["config"].run(t.Context(), tt.args[1:])
+		err := runCmd(t.Context(), "config", tt.args[1:], io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: error %v, want %q", tt.args, err, tt.want)
 		}
@@ -164,16 +165,16 @@ func TestReportConfig(t *testing.T) {
 	writeFile(t, file, "pipeline: {group: g-file}\n")
 	t.Setenv("INFEROPS_CONFIG", file)
 	t.Setenv("INFEROPS_SASL_PASSWORD", "report-config-secret")
-	fs := newFlagSet("t", "t", "")
+	fs := newFlags("t", "t", "")
 	addKafkaFlags(fs)
 	fs.String("group", "tf_serving_group", "")
 	fs.Int("workers", 4, "")
 	fs.Bool("unrelated", false, "")
-	if err := parseFlags(fs, []string{"--workers", "6"}); err != nil {
+	if err := fs.parse([]string{"--workers", "6"}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
-	for _, s := range reportConfig(fs) {
+	for _, s := range fs.reportConfig() {
 		got[s.Key] = s.Value + "|" + s.Source
 	}
 	for k, want := range map[string]string{"pipeline.group": "g-file|file", "pipeline.workers": "6|flag", "kafka.version": "3.5.0|default"} {

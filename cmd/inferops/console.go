@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -18,67 +17,78 @@ import (
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/perf"
-	"github.com/inferops/inferops/internal/paths"
-	"github.com/inferops/inferops/internal/report"
-	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/internal/logging"
+	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
 )
 
-func init() {
-	register(&command{name: "console", summary: "the live pipeline console (default): lag, throughput, latency, models, workers, perf", run: runConsole})
-}
-
 const consoleHelp = `Opens the live console. Without --brokers everything runs in this process:
 the embedded Kafka broker (data kept in --data-dir), the model server, a demo
-traffic generator and the inference worker. With --brokers and --tfserving it
-attaches to real clusters and runs the worker there (--no-worker only
-watches; --read-only also disables scaling, version switches and perf runs).
+traffic generator and the inference worker with --workers members (+ and -
+change it live). With --brokers and --tfserving it attaches to real clusters
+and runs the worker there (--no-worker only watches; --read-only also
+disables scaling, version switches and perf runs).
 Keys: ? shows them all. q drains the worker and quits. The console logs to
 console.log in the state dir, never to the screen.`
 
-// consoleConfig is everything runConsole wires together.
-type consoleConfig struct {
-	Kafka     *cluster.Config
-	TFServing string
-	Model     string
-	Input     string
-	Output    string
-	DLQ       string
-	Group     string
-	Workers   int
-	ReadOnly  bool
-	NoWorker  bool
-	DemoRate  float64
-	Refresh   time.Duration
-	SLO       time.Duration
-	PerfDur   time.Duration
-	PerfRate  float64
-	Env       serveEnv
-	// DemoLabels: the embedded model server serves the shipped model, whose
-	// labels (model.Labels) GetModelStatus cannot report.
-	DemoLabels bool
-	// Report is the effective configuration for the triage report (e).
-	Report []report.Setting
+// consoleCmd is `inferops console`: everything its flags say.
+type consoleCmd struct {
+	f        *cmdFlags
+	kafka    *cluster.Config
+	tfs      *tfserving.Config
+	embedded *embeddedFlags
+	input    string
+	output   string
+	dlq      string
+	group    string
+	model    string
+	workers  int
+	readOnly bool
+	noWorker bool
+	demoRate float64
+	refresh  time.Duration
+	slo      time.Duration
+	perfDur  time.Duration
+	perfRate float64
 }
 
-// Validate names the flag to fix.
-func (c *consoleConfig) Validate() error {
+func consoleCommand() (*cmdFlags, runFunc) {
+	f := newFlags("console", "console [flags]", consoleHelp)
+	c := &consoleCmd{f: f, kafka: addKafkaFlags(f), tfs: addTFServingFlags(f, "the embedded model server this console starts"), embedded: addEmbeddedFlags(f)}
+	addPipelineFlags(f, pipelineNames{Input: &c.input, Output: &c.output, DLQ: &c.dlq, Group: &c.group, Model: &c.model})
+	addWorkerFlags(f, workerTuning{Workers: &c.workers})
+	f.BoolVar(&c.readOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
+	f.BoolVar(&c.noWorker, "no-worker", false, "watch the group without consuming (triage without touching it)")
+	f.Float64Var(&c.demoRate, "demo-rate", 500, "embedded mode: demo traffic in msg/s before bursts; [ and ] change it live")
+	f.DurationVar(&c.refresh, "refresh", time.Second, "how often the screen's data is refreshed")
+	f.DurationVar(&c.slo, "slo", 50*time.Millisecond, "end-to-end p99 the console flags as a breach")
+	f.DurationVar(&c.perfDur, "perf-duration", 0, "how long a perf run started with p sends; 0 = the scenario's own (30s)")
+	f.Float64Var(&c.perfRate, "perf-rate", 0, "target msg/s of a perf run started with p; 0 = the scenario's (the seed's 55,000/45,000/32,000)")
+	return f, c.run
+}
+
+// validate names the flag to fix.
+func (c *consoleCmd) validate() error {
 	switch {
-	case c.Workers < 0:
-		return fmt.Errorf("--workers %d: want 0 or more (0 starts paused)", c.Workers)
-	case c.DemoRate < 0 || c.DemoRate > demo.MaxRate:
-		return fmt.Errorf("--demo-rate %.0f: want 0..%d msg/s", c.DemoRate, demo.MaxRate)
-	case c.Refresh < 200*time.Millisecond || c.Refresh > time.Minute:
-		return fmt.Errorf("--refresh %s: want 200ms..1m", c.Refresh)
-	case c.PerfRate < 0:
-		return fmt.Errorf("--perf-rate %.0f: want 0 (the scenario's) or more", c.PerfRate)
-	case c.PerfDur < 0 || c.PerfDur > time.Hour:
-		return fmt.Errorf("--perf-duration %s: want 0 (the scenario's) up to 1h", c.PerfDur)
-	case len(c.Kafka.Brokers) > 0 && c.TFServing == "" && !c.NoWorker:
+	case c.workers < 0:
+		return fmt.Errorf("--workers %d: want 0 or more (0 starts paused)", c.workers)
+	case c.demoRate < 0 || c.demoRate > demo.MaxRate:
+		return fmt.Errorf("--demo-rate %.0f: want 0..%d msg/s", c.demoRate, demo.MaxRate)
+	case c.refresh < 200*time.Millisecond || c.refresh > time.Minute:
+		return fmt.Errorf("--refresh %s: want 200ms..1m", c.refresh)
+	case c.perfRate < 0:
+		return fmt.Errorf("--perf-rate %.0f: want 0 (the scenario's) or more", c.perfRate)
+	case c.perfDur < 0 || c.perfDur > time.Hour:
+		return fmt.Errorf("--perf-duration %s: want 0 (the scenario's) up to 1h", c.perfDur)
+	case len(c.kafka.Brokers) > 0 && c.tfs.Address == "" && !c.noWorker:
 		return errors.New("--brokers without --tfserving: give the TF Serving address the worker should call (or --no-worker to only watch)")
+	case len(c.kafka.Brokers) == 0 && !c.embedded.broker:
+		return errors.New("no --brokers and the embedded broker is switched off (--broker=false)")
 	}
-	for flagName, v := range map[string]string{"--input": c.Input, "--output": c.Output, "--dlq": c.DLQ, "--group": c.Group, "--model": c.Model} {
+	for flagName, v := range map[string]string{"--input": c.input, "--output": c.output, "--dlq": c.dlq, "--group": c.group, "--model": c.model} {
 		if strings.TrimSpace(v) == "" {
 			return fmt.Errorf("%s is empty", flagName)
 		}
@@ -86,205 +96,102 @@ func (c *consoleConfig) Validate() error {
 	return nil
 }
 
-func runConsole(ctx context.Context, args []string) error {
-	fs := newFlagSet("console", "console [flags]", consoleHelp)
-	cfg := consoleConfig{Kafka: addKafkaFlags(fs)}
-	fs.StringVar(&cfg.Env.DataDir, "data-dir", paths.StateDir(), "state dir: embedded broker data (kept on quit), console.log")
-	fs.BoolVar(&cfg.Env.Ephemeral, "ephemeral", false, "keep the embedded broker in memory; nothing but console.log is written")
-	parts := orderedServeParts()
-	for _, p := range parts {
-		if p.flags != nil {
-			p.flags(fs)
-		}
+func (c *consoleCmd) run(ctx context.Context, std stdio) error {
+	if c.readOnly {
+		c.noWorker = true
 	}
-	if fs.Lookup("tfserving") == nil {
-		fs.StringVar(&cfg.TFServing, "tfserving", "", "TF Serving gRPC address host:port; empty = the embedded model server")
-	}
-	if fs.Lookup("model") == nil {
-		fs.StringVar(&cfg.Model, "model", pipeline.DefaultModel, "model name")
-	}
-	fs.StringVar(&cfg.Input, "input", pipeline.DefaultInput, "input topic the worker consumes")
-	fs.StringVar(&cfg.Output, "output", pipeline.DefaultOutput, "output topic for results")
-	fs.StringVar(&cfg.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for bad input")
-	fs.StringVar(&cfg.Group, "group", pipeline.DefaultGroup, "consumer group of the workers")
-	fs.IntVar(&cfg.Workers, "workers", 4, "local workers (group members) to start with; + and - change it live")
-	fs.BoolVar(&cfg.ReadOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
-	fs.BoolVar(&cfg.NoWorker, "no-worker", false, "watch the group without consuming (triage without touching it)")
-	fs.Float64Var(&cfg.DemoRate, "demo-rate", 500, "embedded mode: demo traffic in msg/s before bursts; [ and ] change it live")
-	fs.DurationVar(&cfg.Refresh, "refresh", time.Second, "how often the screen's data is refreshed")
-	fs.DurationVar(&cfg.SLO, "slo", 50*time.Millisecond, "end-to-end p99 the console flags as a breach")
-	fs.DurationVar(&cfg.PerfDur, "perf-duration", 0, "how long a perf run started with p sends; 0 = the scenario's own (30s)")
-	fs.Float64Var(&cfg.PerfRate, "perf-rate", 0, "target msg/s of a perf run started with p; 0 = the scenario's (the seed's 55,000/45,000/32,000)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if f := fs.Lookup("tfserving"); f != nil {
-		cfg.TFServing = f.Value.String()
-	}
-	if f := fs.Lookup("model"); f != nil {
-		cfg.Model = f.Value.String()
-	}
-	if cfg.ReadOnly {
-		cfg.NoWorker = true
-	}
-	cfg.Report = reportConfig(fs)
-	if len(cfg.Kafka.Brokers) == 0 && cfg.TFServing == "" {
-		cfg.DemoLabels = shippedModel(fs)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := c.validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if !term.IsTerminal(os.Stdout.Fd()) || !term.IsTerminal(os.Stdin.Fd()) {
 		return fmt.Errorf("%w: the console needs a terminal; for scripts use 'inferops status --json' or 'inferops worker'", errUsage)
 	}
-	return console(ctx, cfg, parts)
+	dataDir := c.embedded.dataDir
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	log, closeLog, err := openConsoleLog(dataDir)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	limitMemory()
+	return c.console(ctx, std, dataDir, log)
 }
 
-// shippedModel reports whether the embedded model server serves the shipped
-// my_model (both versions, labelled stable and canary: see model.Labels),
-// i.e. the operator gave none of the model flags.
-func shippedModel(fs *flag.FlagSet) bool {
-	given := false
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "model-config-file", "model-base-path", "model-name", "model-server":
-			given = true
-		}
-	})
-	for _, name := range []string{"model-config-file", "model-base-path", "model-name", "model-server"} {
-		if os.Getenv(envName(name)) != "" {
-			given = true
-		}
+// openConsoleLog opens <data-dir>/console.log: the console's stderr is the
+// screen.
+func openConsoleLog(dataDir string) (*slog.Logger, func() error, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, nil, fmt.Errorf("--data-dir %s: %v", dataDir, err)
 	}
-	return !given
+	path := logging.ConsoleFile(dataDir)
+	lf, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("console log %s: %v (set --data-dir to a writable directory)", path, err)
+	}
+	log, _, err := logging.New(logging.Options{Format: "json", Writer: lf})
+	if err != nil {
+		_ = lf.Close()
+		return nil, nil, err
+	}
+	return log, lf.Close, nil
 }
 
 // console starts what the mode needs, runs the screen, then stops
-// everything in reverse order, draining the worker last-in-first-out.
-func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err error) {
-	env := cfg.Env
-	if abs, aerr := filepath.Abs(env.DataDir); aerr == nil {
-		env.DataDir = abs
-	}
-	if mkErr := os.MkdirAll(env.DataDir, 0o750); mkErr != nil {
-		return fmt.Errorf("--data-dir %s: %v", env.DataDir, mkErr)
-	}
-	logPath := filepath.Join(env.DataDir, "console.log")
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o640)
-	if err != nil {
-		return fmt.Errorf("console log %s: %v (set --data-dir to a writable directory)", logPath, err)
-	}
-	defer lf.Close()
-	log := slog.New(slog.NewJSONHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	env.Log = log
-	limitMemory()
-
+// everything in reverse order, draining the worker before the stack.
+func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log *slog.Logger) error {
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
 			stops[i]()
 		}
 	}()
-	say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "inferops: "+format+"\n", a...) }
-
-	embedded := len(cfg.Kafka.Brokers) == 0
+	embedded := len(c.kafka.Brokers) == 0
+	st, err := c.startEmbedded(ctx, dataDir, log)
+	if err != nil {
+		return err
+	}
+	kc, tcfg := *c.kafka, *c.tfs
+	if st != nil {
+		stops = append(stops, func() {
+			if err := st.Close(); err != nil {
+				log.Error("stop the embedded stack", "err", err)
+			}
+		})
+		if st.Broker != nil {
+			kc.Brokers = []string{st.Addrs.Kafka}
+		}
+		if st.Models != nil {
+			tcfg = tfserving.Config{Address: st.Addrs.GRPC}
+		}
+	}
+	kc.SetDefaults()
 	mode := "attached"
 	if embedded {
 		mode = "embedded"
 	}
-	// The embedded parts are the ones `inferops serve` runs; the console
-	// starts each one whose real counterpart was not given.
-	for _, p := range parts {
-		if (p.name == "broker" && !embedded) || (p.name != "broker" && cfg.TFServing != "") {
-			continue
-		}
-		addrs, stop, perr := p.start(ctx, env)
-		if perr != nil {
-			return fmt.Errorf("start embedded %s: %w", p.name, perr)
-		}
-		if stop != nil {
-			name := p.name
-			stops = append(stops, func() {
-				if err := stop(); err != nil {
-					log.Error("stop embedded part", "part", name, "err", err)
-				}
-			})
-		}
-		for _, a := range addrs {
-			k, v, _ := strings.Cut(a, "=")
-			switch k {
-			case "kafka":
-				cfg.Kafka.Brokers = []string{v}
-			case "grpc":
-				cfg.TFServing = v
-			}
-		}
-	}
-	if len(cfg.Kafka.Brokers) == 0 {
-		return fmt.Errorf("%w: no --brokers and the embedded broker is switched off (--broker=false)", errUsage)
-	}
-	cfg.Kafka.SetDefaults()
-	log.Info("console starting", "mode", mode, "brokers", cfg.Kafka.Brokers, "tfserving", cfg.TFServing)
+	log.Info("console starting", "mode", mode, "brokers", kc.Brokers, "tfserving", tcfg.Address)
 
-	col, err := cluster.NewCollector(*cfg.Kafka, cfg.Input, cfg.Group)
+	col, err := cluster.NewCollector(kc, c.input, c.group)
 	if err != nil {
-		return fmt.Errorf("watch %s/%s: %w", cfg.Input, cfg.Group, err)
+		return fmt.Errorf("watch %s/%s: %w", c.input, c.group, err)
 	}
 	stops = append(stops, func() { _ = col.Close() })
-
-	w, err := startConsoleWorker(ctx, cfg, log)
+	w, err := c.startWorker(ctx, kc, tcfg, log)
 	if err != nil {
 		return err
 	}
-	stops = append(stops, func() {
-		if w.pool != nil {
-			say("draining the worker…")
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := w.stop(dctx); err != nil {
-			say("drain: %v", err)
-		}
-	})
-
+	stops = append(stops, func() { w.drain(std) })
 	var gen *demo.Generator
-	if embedded && cfg.DemoRate > 0 && w.featureWidth > 0 && !cfg.ReadOnly { // read-only never produces
-		gen, err = demo.Start(ctx, demo.Config{Kafka: *cfg.Kafka, Topic: cfg.Input, Rate: cfg.DemoRate, FeatureWidth: w.featureWidth, Logger: log.With("part", "demo")})
+	if embedded && c.demoRate > 0 && w.featureWidth > 0 && !c.readOnly { // read-only never produces
+		gen, err = demo.Start(ctx, demo.Config{Kafka: kc, Topic: c.input, Rate: c.demoRate, FeatureWidth: w.featureWidth, Logger: log.With("part", "demo")})
 		if err != nil {
 			return err
 		}
 		stops = append(stops, func() { _ = gen.Close() })
 	}
-
-	readOnly := ""
-	if cfg.ReadOnly {
-		readOnly = "--read-only"
-	}
-	lcfg := live.Config{
-		Collector: col, Demo: gen, Logger: log, Mode: mode, Brokers: cfg.Kafka.Brokers, ReadOnly: readOnly,
-		NoWorker: cfg.NoWorker, Input: cfg.Input, Output: cfg.Output, DLQ: cfg.DLQ, Group: cfg.Group,
-		Model: cfg.Model, TFServing: cfg.TFServing, SLO: cfg.SLO, Interval: cfg.Refresh,
-		// The export key (e) writes triage reports next to the rest of the
-		// state; the SASL password is cut out even if it leaks into an error.
-		ReportDir: filepath.Join(env.DataDir, "reports"), ReportConfig: cfg.Report,
-		Secrets: []string{cfg.Kafka.SASL.Password}, Version: version,
-	}
-	if cfg.DemoLabels {
-		lcfg.Labels = map[int64][]string{}
-		for label, v := range model.Labels {
-			lcfg.Labels[v] = append(lcfg.Labels[v], label)
-		}
-	}
-	w.attach(&lcfg)
-	if w.tfs != nil && !cfg.ReadOnly {
-		// Perf runs use their own topics and worker group against the same
-		// TF Serving, so they never feed the production output.
-		lcfg.Perf = &live.PerfRunner{Duration: cfg.PerfDur, Rate: cfg.PerfRate, Base: perf.Options{
-			Kafka: *cfg.Kafka, TFServing: w.tfs, Model: cfg.Model, Embedded: embedded,
-			HistoryPath: filepath.Join(env.DataDir, perf.HistoryFile), Logger: log.With("part", "perf"),
-		}}
-	}
-	ad, err := live.New(lcfg)
+	ad, err := live.New(c.liveConfig(mode, dataDir, kc, tcfg.Address, col, gen, w, log))
 	if err != nil {
 		return err
 	}
@@ -292,7 +199,7 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 	ad.Run(actx)
 	stops = append(stops, func() { stopAdapter(); ad.Wait() })
 
-	m, err := tui.New(tui.Options{Backend: ad, Refresh: cfg.Refresh, NoColor: os.Getenv("NO_COLOR") != "", Logger: log})
+	m, err := tui.New(tui.Options{Backend: ad, Refresh: c.refresh, NoColor: os.Getenv("NO_COLOR") != "", Logger: log})
 	if err != nil {
 		return err
 	}
@@ -302,4 +209,66 @@ func console(ctx context.Context, cfg consoleConfig, parts []*servePart) (err er
 	}
 	log.Info("console quitting")
 	return err
+}
+
+// startEmbedded starts the embedded parts whose real counterpart the
+// operator did not name: the broker without --brokers, the model server
+// without --tfserving. It returns nil when neither runs.
+func (c *consoleCmd) startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*stack.Stack, error) {
+	e := *c.embedded
+	e.broker = e.broker && len(c.kafka.Brokers) == 0
+	e.models = e.models && c.tfs.Address == ""
+	if !e.broker && !e.models {
+		return nil, nil
+	}
+	sc, err := e.stackConfig(dataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	return stack.Start(ctx, sc)
+}
+
+// liveConfig is what the screen's adapter reads from.
+func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr string, col *cluster.Collector, gen *demo.Generator, w *consoleWorker, log *slog.Logger) live.Config {
+	readOnly := ""
+	if c.readOnly {
+		readOnly = "--read-only"
+	}
+	lc := live.Config{
+		Collector: col, Demo: gen, TFS: w.tfs, Pool: w.pool, Logger: log, Mode: mode, Brokers: kc.Brokers, ReadOnly: readOnly,
+		NoWorker: c.noWorker, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group,
+		Model: c.model, TFServing: tfsAddr, SLO: c.slo, Interval: c.refresh,
+		// The export key (e) writes triage reports next to the rest of the
+		// state; the SASL password is cut out even if it leaks into an error.
+		ReportDir: filepath.Join(dataDir, "reports"), ReportConfig: c.f.reportConfig(),
+		Secrets: []string{kc.SASL.Password}, Version: version,
+	}
+	if mode == "embedded" && c.tfs.Address == "" && c.shippedModel() {
+		// GetModelStatus cannot report labels; the shipped model's are known.
+		lc.Labels = map[int64][]string{}
+		for label, v := range model.Labels {
+			lc.Labels[v] = append(lc.Labels[v], label)
+		}
+	}
+	if w.tfs != nil && !c.readOnly {
+		// Perf runs use their own topics and worker group against the same
+		// TF Serving, so they never feed the production output.
+		lc.Perf = &live.PerfRunner{Duration: c.perfDur, Rate: c.perfRate, Base: perf.Options{
+			Kafka: kc, TFServing: w.tfs, Model: c.model, Embedded: mode == "embedded",
+			HistoryPath: filepath.Join(dataDir, perf.HistoryFile), Logger: log.With("part", "perf"),
+		}}
+	}
+	return lc
+}
+
+// shippedModel reports whether the embedded model server serves the shipped
+// my_model (both versions, labelled stable and canary: see model.Labels),
+// i.e. the operator gave none of the model flags.
+func (c *consoleCmd) shippedModel() bool {
+	for _, name := range []string{"model-config-file", "model-base-path", "model-name", "model-server"} {
+		if c.f.origin(name).Source == config.SourceFlag || os.Getenv(config.EnvName(name)) != "" {
+			return false
+		}
+	}
+	return true
 }

@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/inferops/inferops/internal/config"
 )
 
 // TestConsoleUsageErrors: bad flags exit 2 naming the flag, and without a
@@ -57,5 +62,32 @@ func TestConsoleHelpListsItsFlags(t *testing.T) {
 		if !strings.Contains(all, f) {
 			t.Errorf("console --help does not list %s", f)
 		}
+	}
+}
+
+// The console logs JSON to <data-dir>/console.log through internal/logging,
+// so a secret in a log line is cut out as in every other command's log.
+func TestConsoleLogRedacts(t *testing.T) {
+	const planted = "Planted-Console-Log-Secret-77aa"
+	config.RegisterSecret(planted)
+	dir := filepath.Join(t.TempDir(), "state")
+	log, closeLog, err := openConsoleLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Error("attach failed", "err", fmt.Errorf("SASL PLAIN with %s: rejected", planted))
+	if err := closeLog(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil || rec["msg"] != "attach failed" {
+		t.Fatalf("console.log is not one JSON record: %v\n%s", err, b)
+	}
+	if strings.Contains(string(b), planted) || !strings.Contains(string(b), config.Redacted) {
+		t.Errorf("console.log not redacted:\n%s", b)
 	}
 }

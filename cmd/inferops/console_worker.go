@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
-	"github.com/inferops/inferops/tui/live"
 )
 
 // consoleWorker is the console's connection to TF Serving and its embedded
@@ -19,33 +19,33 @@ type consoleWorker struct {
 	featureWidth int // the model's input width, for the demo traffic
 }
 
-// startConsoleWorker dials TF Serving, learns the model's input width and,
-// unless the console only watches, starts the worker pool in the group.
-func startConsoleWorker(ctx context.Context, cfg consoleConfig, log *slog.Logger) (*consoleWorker, error) {
+// startWorker dials TF Serving, learns the model's input width and, unless
+// the console only watches, starts the worker pool in the group.
+func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tfserving.Config, log *slog.Logger) (*consoleWorker, error) {
 	w := &consoleWorker{}
-	if cfg.TFServing == "" {
+	if tcfg.Address == "" {
 		return w, nil
 	}
-	tfs, err := tfserving.Dial(tfserving.Config{Address: cfg.TFServing})
+	tfs, err := tfserving.Dial(tcfg)
 	if err != nil {
 		return nil, err
 	}
 	w.tfs = tfs
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	md, err := tfs.Metadata(mctx, cfg.Model, tfserving.Target{})
+	md, err := tfs.Metadata(mctx, c.model, tfserving.Target{})
 	if err != nil {
 		_ = tfs.Close()
-		return nil, fmt.Errorf("model %s at %s: %w", cfg.Model, cfg.TFServing, err)
+		return nil, fmt.Errorf("model %s at %s: %w", c.model, tcfg.Address, err)
 	}
 	if _, width, _, err := md.DefaultInput(); err == nil {
 		w.featureWidth = width
 	}
-	if cfg.NoWorker {
+	if c.noWorker {
 		return w, nil
 	}
-	pool, err := worker.NewPool(*cfg.Kafka, tfs, worker.Config{
-		Model: cfg.Model, Input: cfg.Input, Output: cfg.Output, DLQ: cfg.DLQ, Group: cfg.Group, Workers: cfg.Workers,
+	pool, err := worker.NewPool(kc, tfs, worker.Config{
+		Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
 	}, log.With("part", "worker"))
 	if err != nil {
 		_ = tfs.Close()
@@ -59,20 +59,18 @@ func startConsoleWorker(ctx context.Context, cfg consoleConfig, log *slog.Logger
 	return w, nil
 }
 
-// attach hands the worker's parts to the console adapter.
-func (w *consoleWorker) attach(c *live.Config) {
-	c.TFS, c.Pool = w.tfs, w.pool
-}
-
-// stop drains the pool (in-flight records are finished and committed) and
+// drain finishes and commits the in-flight records, leaves the group and
 // closes the TF Serving connection.
-func (w *consoleWorker) stop(ctx context.Context) error {
-	var err error
+func (w *consoleWorker) drain(std stdio) {
 	if w.pool != nil {
-		err = w.pool.Close(ctx)
+		fmt.Fprintln(std.err, "inferops: draining the worker…")
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := w.pool.Close(ctx); err != nil {
+			fmt.Fprintf(std.err, "inferops: drain: %v\n", err)
+		}
 	}
 	if w.tfs != nil {
 		_ = w.tfs.Close()
 	}
-	return err
 }

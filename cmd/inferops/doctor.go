@@ -8,21 +8,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
+	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
-
-func init() {
-	register(&command{name: "doctor", summary: "check the host, Kafka and TF Serving against the seed's tuning", run: runDoctor})
-}
 
 // errDoctorFailed makes doctor exit 1 after it printed a report with a FAIL;
 // the report itself already said everything, so main adds only a short line.
 var errDoctorFailed = fmt.Errorf("at least one check FAILED (see the report above)")
 
 const doctorHelp = `Checks this host (kernel settings, open-files limit, clock sync, NIC speed,
-distribution), the Kafka cluster (brokers, the input topic's partitions, the
-output and DLQ topics, replication,
+distribution), the Kafka cluster (brokers, the input topic's partitions
+against the --workers you run, the output and DLQ topics, replication,
 min.insync.replicas, message size limits, retention, compression, the group's
 status) and TF Serving (reachable, model AVAILABLE, versions and labels,
 batching, Predict p99 from a short probe). Each check reports PASS, WARN or
@@ -41,42 +39,40 @@ after --timeout, so doctor never hangs.
 Exit status: 0 when no check FAILED (WARN is advice), 1 when any check FAILED,
 2 for a bad command line.`
 
-func runDoctor(ctx context.Context, args []string) error {
-	return doctorMain(ctx, args, os.Stdout)
+// doctorCmd is `inferops doctor`.
+type doctorCmd struct {
+	kafka     *cluster.Config
+	tfs       *tfserving.Config
+	o         doctor.Options
+	host      bool
+	jsonOut   bool
+	printName string
 }
 
-func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("doctor", "doctor [--brokers ...] [--tfserving ...] [--json] [--print NAME]", doctorHelp)
-	kafka := addKafkaFlags(fs)
-	var o doctor.Options
-	fs.StringVar(&o.TF.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+pipeline.DefaultGRPCAddr)
-	fs.BoolVar(&o.TF.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
-	fs.StringVar(&o.TF.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
-	fs.StringVar(&o.TF.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
-	fs.StringVar(&o.TF.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
-	fs.BoolVar(&o.TF.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
-	fs.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+pipeline.DefaultRESTAddr+" with the embedded default, otherwise not read")
-	fs.StringVar(&o.Model, "model", pipeline.DefaultModel, "model name on TF Serving")
-	fs.StringVar(&o.Input, "input", pipeline.DefaultInput, "input topic")
-	fs.StringVar(&o.Output, "output", pipeline.DefaultOutput, "results topic the workers produce to")
-	fs.StringVar(&o.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for bad input")
-	fs.StringVar(&o.Group, "group", pipeline.DefaultGroup, "inference workers' consumer group")
-	fs.IntVar(&o.Workers, "workers", pipeline.DefaultWorkers, "configured number of inference workers, compared with the partitions")
-	fs.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")
-	fs.DurationVar(&o.PredictSLO, "predict-slo", doctor.DefaultPredictSLO, "p99 the single-row Predict probe must meet (the seed's scenarios: 50ms, 100ms, 200ms); 4x it is a FAIL")
-	fs.DurationVar(&o.SectionTimeout, "timeout", doctor.DefaultSectionTimeout, "time limit for each of the Kafka and TF Serving sections")
-	host := fs.Bool("host", true, "run the host checks (--host=false when checking a remote cluster from another machine)")
-	jsonOut := fs.Bool("json", false, "print the report as JSON")
-	printName := fs.String("print", "", "print a recommended config file instead of checking: "+strings.Join(doctor.PrintableNames(), ", "))
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *printName != "" {
-		text, err := doctor.Recommended(*printName)
+func doctorCommand() (*cmdFlags, runFunc) {
+	f := newFlags("doctor", "doctor [--brokers ...] [--tfserving ...] [--json] [--print NAME]", doctorHelp)
+	c := &doctorCmd{kafka: addKafkaFlags(f), tfs: addTFServingFlags(f, "the embedded model server at "+pipeline.DefaultGRPCAddr)}
+	o := &c.o
+	f.StringVar(&o.TFServingREST, "tfserving-rest", "", "TF Serving REST host:port, read for Prometheus batching metrics; empty = "+pipeline.DefaultRESTAddr+" with the embedded default, otherwise not read")
+	addPipelineFlags(f, pipelineNames{Input: &o.Input, Output: &o.Output, DLQ: &o.DLQ, Group: &o.Group, Model: &o.Model})
+	addWorkerFlags(f, workerTuning{Workers: &o.Workers})
+	f.StringVar(&o.ProcRoot, "proc-root", "/", "root of the host to check: reads <root>/proc/sys, <root>/etc/os-release (a mounted image, or a test fixture)")
+	f.DurationVar(&o.PredictSLO, "predict-slo", doctor.DefaultPredictSLO, "p99 the single-row Predict probe must meet (the seed's scenarios: 50ms, 100ms, 200ms); 4x it is a FAIL")
+	f.DurationVar(&o.SectionTimeout, "timeout", doctor.DefaultSectionTimeout, "time limit for each of the Kafka and TF Serving sections")
+	f.BoolVar(&c.host, "host", true, "run the host checks (--host=false when checking a remote cluster from another machine)")
+	f.BoolVar(&c.jsonOut, "json", false, "print the report as JSON")
+	f.StringVar(&c.printName, "print", "", "print a recommended config file instead of checking: "+strings.Join(doctor.PrintableNames(), ", "))
+	return f, c.run
+}
+
+func (c *doctorCmd) run(ctx context.Context, std stdio) error {
+	o := c.o
+	if c.printName != "" {
+		text, err := doctor.Recommended(c.printName)
 		if err != nil {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
-		_, err = io.WriteString(stdout, text)
+		_, err = io.WriteString(std.out, text)
 		return err
 	}
 	if o.Workers <= 0 {
@@ -91,16 +87,16 @@ func doctorMain(ctx context.Context, args []string, stdout io.Writer) error {
 	if fi, err := os.Stat(o.ProcRoot); err != nil || !fi.IsDir() {
 		return fmt.Errorf("%w: --proc-root %q: not a directory (want / or the mount point of a host's root filesystem)", errUsage, o.ProcRoot)
 	}
-	o.Kafka = *kafka
-	o.NoHost = !*host
+	o.Kafka, o.TF = *c.kafka, *c.tfs
+	o.NoHost = !c.host
 	report, err := doctor.Run(ctx, o)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *jsonOut {
-		err = report.WriteJSON(stdout)
+	if c.jsonOut {
+		err = report.WriteJSON(std.out)
 	} else {
-		err = report.WriteText(stdout, colourOK(stdout))
+		err = report.WriteText(std.out, colourOK(std.out))
 	}
 	if err != nil {
 		return err

@@ -19,6 +19,8 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // closedAddr is a loopback address nothing listens on: connection refused,
@@ -68,7 +70,7 @@ func TestDoctorCommand(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := doctorMain(context.Background(), tc.args, &out)
+			err := runCmd(context.Background(), "doctor", tc.args, &out, io.Discard)
 			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v\n%s", err, tc.wantErr, out.String())
 			}
@@ -87,7 +89,7 @@ func TestDoctorCommand(t *testing.T) {
 func TestDoctorJSONShape(t *testing.T) {
 	down := closedAddr(t)
 	var out bytes.Buffer
-	err := doctorMain(context.Background(), []string{"--json", "--brokers", down, "--tfserving", down, "--tfserving-rest", down, "--timeout", "2s"}, &out)
+	err := runCmd(context.Background(), "doctor", []string{"--json", "--brokers", down, "--tfserving", down, "--tfserving-rest", down, "--timeout", "2s"}, &out, io.Discard)
 	if !errors.Is(err, errDoctorFailed) {
 		t.Fatalf("err = %v, want a FAIL exit", err)
 	}
@@ -151,22 +153,13 @@ func tunedProcRoot(t *testing.T) string {
 func TestDoctorHealthyStackExitsZero(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: t.TempDir(), EnableBatching: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Close()
-	args := []string{"--config=", "--proc-root", tunedProcRoot(t), "--brokers", b.Addr(), "--tfserving", ms.GRPCAddr(), "--tfserving-rest", ms.RESTAddr(),
+	st := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{EnableBatching: true}})
+	args := []string{"--config=", "--proc-root", tunedProcRoot(t), "--brokers", st.Addrs.Kafka, "--tfserving", st.Addrs.GRPC, "--tfserving-rest", st.Addrs.REST,
 		// Generous: this test is about every section running, and a loaded
 		// CI machine must not turn the 50-call probe into a WARN/FAIL.
 		"--predict-slo", "5s"}
 	var out bytes.Buffer
-	if err := doctorMain(ctx, args, &out); err != nil {
+	if err := runCmd(ctx, "doctor", args, &out, io.Discard); err != nil {
 		t.Fatalf("doctor: %v\n%s", err, out.String())
 	}
 	text := out.String()

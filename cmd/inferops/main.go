@@ -1,6 +1,7 @@
 // Command inferops is the operations console and headless toolkit for Kafka ->
 // TF Serving inference pipelines. This package only parses flags and wires the
-// cluster/, infer/ and tui/ packages together; no pipeline logic lives here.
+// cluster/, infer/, pipeline/ and tui/ packages together; no pipeline logic
+// lives here.
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 
@@ -25,22 +25,38 @@ var (
 	date    = "unknown"
 )
 
-// command is one subcommand. Each lives in its own file and registers itself
-// from init(), so adding a command never touches this file.
+// command is one subcommand. setup registers its flags on a fresh set and
+// returns what runs once they are parsed, so every run, and every test
+// that calls realMain again, starts from nothing.
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, args []string) error
+	setup   func() (*cmdFlags, runFunc)
 }
 
-var commands = map[string]*command{}
+// runFunc runs a command whose flags are parsed.
+type runFunc func(ctx context.Context, std stdio) error
 
-func register(c *command) {
-	if _, dup := commands[c.name]; dup {
-		panic("inferops: command registered twice: " + c.name)
-	}
-	commands[c.name] = c
+// stdio is where a command writes: the process's stdout and stderr, or a
+// test's buffers.
+type stdio struct {
+	out, err io.Writer
 }
+
+// commands is every subcommand, in the order `inferops --help` lists them.
+var commands = []command{
+	{"config", "print the effective configuration and where each value came from", configCommand},
+	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand},
+	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand},
+	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand},
+	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand},
+	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand},
+	{"version", "print the version and build information", versionCommand},
+	{"worker", "run the inference worker headless: Kafka -> TF Serving -> Kafka", workerCommand},
+}
+
+// defaultCommand is what a bare `inferops` runs.
+const defaultCommand = "console"
 
 // errUsage marks an error the user fixes by changing the command line; it
 // exits 2 like flag parsing errors do.
@@ -51,18 +67,18 @@ func main() {
 }
 
 func realMain(args []string, stdout, stderr io.Writer) int {
-	name := defaultCommand()
+	name := defaultCommand
 	named := len(args) > 0 && !strings.HasPrefix(args[0], "-")
 	if named {
 		name, args = args[0], args[1:]
 	}
 	// A bare `inferops --help` lists the commands; `inferops console --help`
 	// shows the console's flags like every other command.
-	if name == "help" || (len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help")) && len(args) == 1 && !named {
+	if name == "help" || (!named && len(args) == 1 && isHelp(args[0])) {
 		usage(stdout)
 		return 0
 	}
-	cmd, ok := commands[name]
+	cmd, ok := lookup(name)
 	if !ok {
 		fmt.Fprintf(stderr, "inferops: unknown command %q\n\n", name)
 		usage(stderr)
@@ -70,7 +86,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := cmd.run(ctx, args)
+	err := execute(ctx, cmd, args, stdio{out: stdout, err: stderr})
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -83,13 +99,23 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// defaultCommand is what a bare `inferops` runs: the console when it is built
-// in, otherwise the embedded stack.
-func defaultCommand() string {
-	if _, ok := commands["console"]; ok {
-		return "console"
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
 	}
-	return "serve"
+	return command{}, false
+}
+
+// execute builds the command's flags, parses args and runs it.
+func execute(ctx context.Context, c command, args []string, std stdio) error {
+	f, run := c.setup()
+	f.SetOutput(std.err)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	return run(ctx, std)
 }
 
 func usage(w io.Writer) {
@@ -103,14 +129,9 @@ in this process (a Kafka-protocol broker and a TF-Serving-compatible model
 server on loopback), so it works on a machine with nothing else installed.
 
 Commands:
-`, version, defaultCommand())
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+`, version, defaultCommand)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every flag can also be set with an environment variable: --kafka-addr is

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,14 +18,11 @@ import (
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/infer/tfserving"
-	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/internal/paths"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
 )
-
-func init() {
-	register(&command{name: "perf", summary: "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", run: runPerf})
-}
 
 const perfHelp = `Sends open-loop load through the real pipeline (Kafka -> inference worker ->
 TF Serving -> Kafka) and reports, per scenario, the achieved Kafka throughput,
@@ -48,19 +44,21 @@ worker dead-letters count as errors.
 
 Safety: records go to ai_input.perf and results to ai_output.perf (created if
 missing), served by a perf worker in this process (group inferops_perf)
-against the same TF Serving; production consumers never see them. --topic on
-the command line targets another input topic instead (the production workers
-then serve it and their results go to --output).
+against the same TF Serving; production consumers never see them. --topic,
+--output, --dlq and --group are read from the command line only, never from
+INFEROPS_* variables or the config file, which describe the production
+pipeline. --topic targets another input topic instead (the production
+workers then serve it and their results go to --output).
 
 Without --brokers it starts its own embedded broker and model server in a
-temporary directory, removed afterwards. Every run is appended to the history
-(--history) and compared with the previous run of the same scenario.
-Exit status 1 when any scenario fails.`
+temporary directory, removed afterwards; with --brokers it needs --tfserving.
+Every run is appended to the history (--history) and compared with the
+previous run of the same scenario. Exit status 1 when any scenario fails.`
 
-// perfFlags is the parsed command line.
-type perfFlags struct {
+// perfCmd is `inferops perf`: the parsed command line.
+type perfCmd struct {
 	kafka        *cluster.Config
-	tfs          tfserving.Config
+	tfs          *tfserving.Config
 	scenario     string
 	streams      int
 	payload      int
@@ -89,216 +87,79 @@ type perfFlags struct {
 	inject       time.Duration
 }
 
-func runPerf(ctx context.Context, args []string) error {
-	return perfMain(ctx, args, os.Stdout, os.Stderr)
+func perfCommand() (*cmdFlags, runFunc) {
+	f := newFlags("perf", "perf [--scenario small|medium|high|all|custom] [--duration 30s] [--json] [--find-max] [flags]", perfHelp)
+	c := &perfCmd{kafka: addKafkaFlags(f), tfs: addTFServingFlags(f, "an embedded model server of its own (only without --brokers)")}
+	f.StringVar(&c.scenario, "scenario", perf.Small, "small, medium, high, all (the three in turn) or custom")
+	f.IntVar(&c.streams, "streams", 0, "concurrent producer streams sharing the rate (custom; overrides the scenario's)")
+	f.IntVar(&c.payload, "payload-bytes", 0, "record size in bytes (custom; overrides the scenario's)")
+	f.Float64Var(&c.rate, "rate", 0, "target send rate in msg/s; 0 = the scenario's (the seed's measured Kafka throughput)")
+	f.DurationVar(&c.duration, "duration", 0, "how long to send; 0 = 30s (10s per step with --find-max)")
+	f.DurationVar(&c.slo, "slo", 0, "end-to-end p99 latency SLO (custom; overrides the scenario's)")
+	f.BoolVar(&c.jsonOut, "json", false, "print only JSON on stdout: one object per scenario, an array for --scenario all")
+	f.BoolVar(&c.findMax, "find-max", false, "search (bounded steps of --duration) for the highest rate that still meets the SLO")
+	f.IntVar(&c.findMaxSteps, "find-max-steps", perf.DefaultFindMaxSteps, "most runs --find-max makes per scenario")
+	f.DurationVar(&c.drain, "drain-timeout", perf.DefaultDrainTimeout, "how long to wait for results after the last send; later ones count as lost")
+	f.DurationVar(&c.ramp, "ramp", 0, "send at the target rate this long before measuring; 0 = a fifth of --duration within 1-5s")
+	f.BoolVar(&c.noRamp, "no-ramp", false, "measure from the first record (a cold pipeline's first second counts)")
+	f.DurationVar(&c.warmup, "warmup-timeout", perf.DefaultWarmupTimeout, "how long to wait for the pipeline to answer a probe on every partition before timing starts")
+	// Perf's own topics and group, not the pipeline's: these four are the
+	// one place where a perf run could reach production.
+	f.StringVar(&c.topic, "topic", perf.DefaultInput, "input topic to load; anything but "+perf.DefaultInput+" is served by whatever consumes it")
+	f.StringVar(&c.output, "output", "", "where results of --topic appear (default ai_output; "+perf.DefaultOutput+" for the perf topic)")
+	f.StringVar(&c.dlq, "dlq", "", "dead-letter topic of the perf worker (default "+perf.DefaultDLQ+")")
+	f.StringVar(&c.group, "group", perf.DefaultGroup, "consumer group of the perf worker (never the production group)")
+	f.commandLineOnly("perf only leaves its own topics and group when told so on the command line", "topic", "output", "dlq", "group")
+	addPipelineFlags(f, pipelineNames{Model: &c.model})
+	f.StringVar(&c.target, "target-version", "latest", "model version the perf worker calls: latest, 2, v2, label:stable")
+	addWorkerFlags(f, workerTuning{Workers: &c.workers, MaxBatch: &c.maxBatch, BatchTimeout: &c.batchTimeout})
+	f.IntVar(&c.producers, "producers", perf.DefaultProducers, "sarama producers the streams share; 0 = one per 20,000 msg/s of target rate (1 to 4)")
+	f.StringVar(&c.compression, "compression", pipeline.DefaultCompression, "producer compression: zstd (the seed's), lz4, snappy, gzip, none")
+	f.StringVar(&c.history, "history", filepath.Join(paths.StateDir(), perf.HistoryFile), "history file (JSON lines); empty = keep none")
+	f.DurationVar(&c.inject, "inject-latency", 0, "embedded model server only: add this delay to every Predict (to see a slow model fail its SLO)")
+	return f, c.run
 }
 
-func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("perf", "perf [--scenario small|medium|high|all|custom] [--duration 30s] [--json] [--find-max] [flags]", perfHelp)
-	var f perfFlags
-	f.kafka = addKafkaFlags(fs)
-	fs.StringVar(&f.tfs.Address, "tfserving", "", "TF Serving gRPC host:port; empty with --brokers is an error, empty without = an embedded model server")
-	fs.BoolVar(&f.tfs.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
-	fs.StringVar(&f.tfs.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
-	fs.StringVar(&f.tfs.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
-	fs.StringVar(&f.tfs.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
-	fs.BoolVar(&f.tfs.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
-	fs.StringVar(&f.scenario, "scenario", perf.Small, "small, medium, high, all (the three in turn) or custom")
-	fs.IntVar(&f.streams, "streams", 0, "concurrent producer streams sharing the rate (custom; overrides the scenario's)")
-	fs.IntVar(&f.payload, "payload-bytes", 0, "record size in bytes (custom; overrides the scenario's)")
-	fs.Float64Var(&f.rate, "rate", 0, "target send rate in msg/s; 0 = the scenario's (the seed's measured Kafka throughput)")
-	fs.DurationVar(&f.duration, "duration", 0, "how long to send; 0 = 30s (10s per step with --find-max)")
-	fs.DurationVar(&f.slo, "slo", 0, "end-to-end p99 latency SLO (custom; overrides the scenario's)")
-	fs.BoolVar(&f.jsonOut, "json", false, "print only JSON on stdout: one object per scenario, an array for --scenario all")
-	fs.BoolVar(&f.findMax, "find-max", false, "search (bounded steps of --duration) for the highest rate that still meets the SLO")
-	fs.IntVar(&f.findMaxSteps, "find-max-steps", perf.DefaultFindMaxSteps, "most runs --find-max makes per scenario")
-	fs.DurationVar(&f.drain, "drain-timeout", perf.DefaultDrainTimeout, "how long to wait for results after the last send; later ones count as lost")
-	fs.DurationVar(&f.ramp, "ramp", 0, "send at the target rate this long before measuring; 0 = a fifth of --duration within 1-5s")
-	fs.BoolVar(&f.noRamp, "no-ramp", false, "measure from the first record (a cold pipeline's first second counts)")
-	fs.DurationVar(&f.warmup, "warmup-timeout", perf.DefaultWarmupTimeout, "how long to wait for the pipeline to answer a probe on every partition before timing starts")
-	fs.StringVar(&f.topic, "topic", perf.DefaultInput, "input topic to load; anything but "+perf.DefaultInput+" must be given on the command line and is served by whatever consumes it")
-	fs.StringVar(&f.output, "output", "", "where results of --topic appear (default ai_output; "+perf.DefaultOutput+" for the perf topic)")
-	fs.StringVar(&f.dlq, "dlq", "", "dead-letter topic of the perf worker (default "+perf.DefaultDLQ+")")
-	fs.StringVar(&f.group, "group", perf.DefaultGroup, "consumer group of the perf worker (never the production group)")
-	fs.StringVar(&f.model, "model", pipeline.DefaultModel, "model name on TF Serving")
-	fs.StringVar(&f.target, "target-version", "latest", "model version the perf worker calls: latest, 2, v2, label:stable")
-	fs.IntVar(&f.workers, "workers", 4, "perf worker members (at most the input's partitions)")
-	fs.IntVar(&f.maxBatch, "max-batch", 64, "rows per Predict call of the perf worker")
-	fs.DurationVar(&f.batchTimeout, "batch-timeout", time.Millisecond, "longest wait to fill a batch in the perf worker")
-	fs.IntVar(&f.producers, "producers", perf.DefaultProducers, "sarama producers the streams share; 0 = one per 20,000 msg/s of target rate (1 to 4)")
-	fs.StringVar(&f.compression, "compression", pipeline.DefaultCompression, "producer compression: zstd (the seed's), lz4, snappy, gzip, none")
-	fs.StringVar(&f.history, "history", filepath.Join(paths.StateDir(), perf.HistoryFile), "history file (JSON lines); empty = keep none")
-	fs.DurationVar(&f.inject, "inject-latency", 0, "embedded model server only: add this delay to every Predict (to see a slow model fail its SLO)")
-	layers, err := parseFlagLayers(fs, args)
+func (c *perfCmd) run(ctx context.Context, std stdio) error {
+	scenarios, target, err := c.check()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	log, _, err := logging.New(logging.Options{Format: "text", Level: "warn", Writer: std.err})
 	if err != nil {
 		return err
 	}
-	// The pipeline.* keys of the config file and INFEROPS_* variables
-	// describe the production pipeline. Perf must not pick them up as its
-	// targets, or a config file would point a perf run at production: only
-	// the command line can move it off its own topics and group.
-	var ignored []string
-	for _, name := range []string{"topic", "output", "dlq", "group"} {
-		if o, ok := layers.Origins[name]; ok && o.Source != config.SourceFlag && o.Source != config.SourceDefault {
-			ignored = append(ignored, fmt.Sprintf("--%s from %s", name, o))
-			_ = fs.Set(name, fs.Lookup(name).DefValue)
-		}
-	}
-	scenarios, err := perfScenarios(f, fs)
+	embedded := len(c.kafka.Brokers) == 0
+	kc, tcfg, stop, err := c.targets(ctx, std, log)
 	if err != nil {
+		return err
+	}
+	defer stop()
+	kc.SetDefaults()
+	if err := kc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	target, err := tfserving.ParseTarget(f.target)
-	if err != nil {
-		return fmt.Errorf("%w: --target-version: %v", errUsage, err)
-	}
-	if f.inject < 0 {
-		return fmt.Errorf("%w: --inject-latency %v is negative", errUsage, f.inject)
-	}
-	embeddedKafka := len(f.kafka.Brokers) == 0
-	embeddedTFS := f.tfs.Address == ""
-	if !embeddedKafka && embeddedTFS {
-		return fmt.Errorf("%w: --brokers without --tfserving: give the TF Serving the perf worker should call (perf starts its own model server only together with its own broker)", errUsage)
-	}
-	if f.inject > 0 && !embeddedTFS {
-		return fmt.Errorf("%w: --inject-latency works on the embedded model server only (drop --tfserving)", errUsage)
-	}
-	otherTopic := f.topic != perf.DefaultInput
-	if f.topic == "" {
-		return fmt.Errorf("%w: --topic is empty", errUsage)
-	}
-
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	for _, s := range ignored {
-		fmt.Fprintf(stderr, "inferops perf: ignoring %s: perf only leaves its own topics and group when told so on the command line\n", s)
-	}
-
-	// The embedded stack lives in a temporary directory: a perf run must not
-	// touch the state of a persistent `inferops serve`.
-	var cleanup []func()
-	defer func() {
-		for i := len(cleanup) - 1; i >= 0; i-- {
-			cleanup[i]()
-		}
-	}()
-	kcfg := *f.kafka
-	if embeddedKafka || embeddedTFS {
-		dir, err := os.MkdirTemp("", "inferops-perf-")
-		if err != nil {
-			return fmt.Errorf("perf: temporary directory for the embedded stack: %v (set TMPDIR)", err)
-		}
-		cleanup = append(cleanup, func() { os.RemoveAll(dir) })
-		limitMemory()
-		if embeddedKafka {
-			topics := append(perf.PerfTopics(), pipeline.Topics(pipeline.DefaultRetention)...)
-			br, err := cluster.StartBroker(ctx, cluster.BrokerConfig{
-				Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "kafka"), Topics: topics,
-				RetentionInterval: 5 * time.Second, Logger: log,
-			})
-			if err != nil {
-				return fmt.Errorf("perf: embedded broker: %w", err)
-			}
-			cleanup = append(cleanup, func() { br.Close() })
-			kcfg.Brokers = br.Addrs()
-		}
-		if embeddedTFS {
-			ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: dir, InjectLatency: f.inject, Logger: log})
-			if err != nil {
-				return fmt.Errorf("perf: embedded model server: %w", err)
-			}
-			cleanup = append(cleanup, func() { ms.Close() })
-			f.tfs.Address = ms.GRPCAddr()
-		}
-		var parts []string
-		if embeddedKafka {
-			parts = append(parts, "an embedded Kafka broker at "+strings.Join(kcfg.Brokers, ",")+" (no --brokers)")
-		}
-		if embeddedTFS {
-			parts = append(parts, "an embedded model server at "+f.tfs.Address+" (no --tfserving)")
-		}
-		fmt.Fprintf(stderr, "inferops perf: running against %s, state in %s (removed afterwards); figures are this machine's, everything in one process\n",
-			strings.Join(parts, " and "), dir)
-	}
-	kcfg.SetDefaults()
-	if err := kcfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	tfs, err := tfserving.Dial(f.tfs)
+	tfs, err := tfserving.Dial(tcfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	defer tfs.Close()
 
-	base := perf.Options{
-		Kafka: kcfg, TFServing: tfs, Model: f.model, Target: target,
-		Input: f.topic, Output: f.output, DLQ: f.dlq, Group: f.group, NoWorker: otherTopic,
-		Workers: f.workers, MaxBatch: f.maxBatch, BatchTimeout: f.batchTimeout,
-		Producers: f.producers, Compression: f.compression,
-		DrainTimeout: f.drain, WarmupTimeout: f.warmup, Ramp: f.ramp, NoRamp: f.noRamp,
-		FindMax: f.findMax, FindMaxSteps: f.findMaxSteps, FindMaxStepDuration: f.duration,
-		HistoryPath: f.history, Embedded: embeddedKafka, Logger: log,
-	}
-	if otherTopic {
-		out := f.output
+	base := c.options(kc, tfs, target, embedded, log)
+	if base.NoWorker {
+		out := c.output
 		if out == "" {
 			out = pipeline.DefaultOutput
 		}
-		fmt.Fprintf(stderr, "\n*** inferops perf: WRITING PERF RECORDS INTO %q (--topic), NOT %s ***\n*** whatever consumes %s will process them and write results to %s, where downstream applications see them ***\n\n", f.topic, perf.DefaultInput, f.topic, out)
+		fmt.Fprintf(std.err, "\n*** inferops perf: WRITING PERF RECORDS INTO %q (--topic), NOT %s ***\n*** whatever consumes %s will process them and write results to %s, where downstream applications see them ***\n\n", c.topic, perf.DefaultInput, c.topic, out)
 	}
-	previous := map[string]perf.Result{}
-	if f.history != "" {
-		if previous, err = perf.LastRuns(f.history); err != nil {
-			fmt.Fprintf(stderr, "inferops perf: %v (continuing without comparison)\n", err)
-			previous = map[string]perf.Result{}
-		}
+	previous := c.previousRuns(std)
+	results, failed, err := c.runScenarios(ctx, std, base, scenarios)
+	if err != nil {
+		return err
 	}
-	live := !f.jsonOut && isTerminal(stderr)
-	var results []perf.Result
-	var failed []string
-	for _, sc := range scenarios {
-		o := base
-		o.Scenario = sc
-		run, err := perf.Start(ctx, o)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		if live {
-			showProgress(stderr, sc.Name, run)
-		} else {
-			<-run.Done()
-		}
-		res, err := run.Result()
-		if err != nil {
-			return err
-		}
-		results = append(results, *res)
-		if !res.Pass {
-			failed = append(failed, res.Scenario)
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	if f.jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		var v any = results
-		if f.scenario != "all" && len(results) == 1 {
-			v = results[0]
-		}
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprint(stdout, perf.FormatTable(results, previous))
-		for _, r := range results {
-			for _, w := range r.Warnings {
-				fmt.Fprintf(stdout, "%s: %s\n", r.Scenario, w)
-			}
-		}
-		if embeddedKafka {
-			fmt.Fprintln(stdout, "(embedded broker, model server, perf worker and generator share this machine's CPUs: the figures are a floor, not a cluster's)")
-		}
+	if err := c.print(std.out, results, previous, embedded); err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return errors.New("interrupted: the figures above cover the part that ran")
@@ -309,16 +170,171 @@ func perfMain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// perfScenarios resolves --scenario and the overrides into what to run.
-func perfScenarios(f perfFlags, fs *flag.FlagSet) ([]perf.Scenario, error) {
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+// options are what every scenario of the run shares.
+func (c *perfCmd) options(kc cluster.Config, tfs *tfserving.Client, target tfserving.Target, embedded bool, log *slog.Logger) perf.Options {
+	return perf.Options{
+		Kafka: kc, TFServing: tfs, Model: c.model, Target: target,
+		Input: c.topic, Output: c.output, DLQ: c.dlq, Group: c.group, NoWorker: c.topic != perf.DefaultInput,
+		Workers: c.workers, MaxBatch: c.maxBatch, BatchTimeout: c.batchTimeout,
+		Producers: c.producers, Compression: c.compression,
+		DrainTimeout: c.drain, WarmupTimeout: c.warmup, Ramp: c.ramp, NoRamp: c.noRamp,
+		FindMax: c.findMax, FindMaxSteps: c.findMaxSteps, FindMaxStepDuration: c.duration,
+		HistoryPath: c.history, Embedded: embedded, Logger: log,
+	}
+}
+
+// previousRuns are the last runs of each scenario from --history, to
+// compare with; an unreadable history only loses the comparison.
+func (c *perfCmd) previousRuns(std stdio) map[string]perf.Result {
+	if c.history == "" {
+		return map[string]perf.Result{}
+	}
+	previous, err := perf.LastRuns(c.history)
+	if err != nil {
+		fmt.Fprintf(std.err, "inferops perf: %v (continuing without comparison)\n", err)
+		return map[string]perf.Result{}
+	}
+	return previous
+}
+
+// check turns the flags into the scenarios and the target version, naming
+// the flag behind each mistake.
+func (c *perfCmd) check() ([]perf.Scenario, tfserving.Target, error) {
+	scenarios, err := c.scenarios()
+	if err != nil {
+		return nil, tfserving.Target{}, err
+	}
+	target, err := tfserving.ParseTarget(c.target)
+	switch {
+	case err != nil:
+		return nil, tfserving.Target{}, fmt.Errorf("--target-version: %v", err)
+	case c.inject < 0:
+		return nil, tfserving.Target{}, fmt.Errorf("--inject-latency %v is negative", c.inject)
+	case len(c.kafka.Brokers) > 0 && c.tfs.Address == "":
+		return nil, tfserving.Target{}, errors.New("--brokers without --tfserving: give the TF Serving the perf worker should call (perf starts its own model server only together with its own broker)")
+	case c.inject > 0 && c.tfs.Address != "":
+		return nil, tfserving.Target{}, errors.New("--inject-latency works on the embedded model server only (drop --tfserving)")
+	case c.topic == "":
+		return nil, tfserving.Target{}, errors.New("--topic is empty")
+	}
+	return scenarios, target, nil
+}
+
+// targets are the Kafka cluster and TF Serving the run uses: the flags',
+// with perf's own embedded broker and/or model server for what they leave
+// empty. stop stops those.
+func (c *perfCmd) targets(ctx context.Context, std stdio, log *slog.Logger) (cluster.Config, tfserving.Config, func(), error) {
+	kc, tcfg := *c.kafka, *c.tfs
+	broker, models := len(kc.Brokers) == 0, tcfg.Address == ""
+	if !broker && !models {
+		return kc, tcfg, func() {}, nil
+	}
+	st, dir, err := c.startStack(ctx, broker, models, log)
+	if err != nil {
+		return kc, tcfg, nil, err
+	}
+	var parts []string
+	if broker {
+		kc.Brokers = []string{st.Addrs.Kafka}
+		parts = append(parts, "an embedded Kafka broker at "+st.Addrs.Kafka+" (no --brokers)")
+	}
+	if models {
+		tcfg.Address = st.Addrs.GRPC
+		parts = append(parts, "an embedded model server at "+st.Addrs.GRPC+" (no --tfserving)")
+	}
+	fmt.Fprintf(std.err, "inferops perf: running against %s, state in %s (removed afterwards); figures are this machine's, everything in one process\n",
+		strings.Join(parts, " and "), dir)
+	return kc, tcfg, func() { _ = st.Close(); _ = os.RemoveAll(dir) }, nil
+}
+
+// startStack runs perf's own embedded broker (with the pipeline's and
+// perf's topics) and/or model server on free ports, in a temporary
+// directory the caller removes: a perf run must not touch the state of a
+// persistent `inferops serve`.
+func (c *perfCmd) startStack(ctx context.Context, broker, models bool, log *slog.Logger) (*stack.Stack, string, error) {
+	dir, err := os.MkdirTemp("", "inferops-perf-")
+	if err != nil {
+		return nil, "", fmt.Errorf("perf: temporary directory for the embedded stack: %v (set TMPDIR)", err)
+	}
+	limitMemory()
+	sc := stack.Config{DataDir: dir, ExtraTopics: perf.PerfTopics(), Logger: log}
+	if broker {
+		sc.Broker = &cluster.BrokerConfig{Addr: "127.0.0.1:0", RetentionInterval: 5 * time.Second}
+	}
+	if models {
+		sc.Models = &modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", InjectLatency: c.inject}
+	}
+	st, err := stack.Start(ctx, sc)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return st, dir, nil
+}
+
+// runScenarios runs each scenario in turn, showing progress on a terminal,
+// and returns the results and the names of those that failed.
+func (c *perfCmd) runScenarios(ctx context.Context, std stdio, base perf.Options, scenarios []perf.Scenario) (results []perf.Result, failed []string, err error) {
+	progress := !c.jsonOut && isTerminal(std.err)
+	for _, sc := range scenarios {
+		o := base
+		o.Scenario = sc
+		run, err := perf.Start(ctx, o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if progress {
+			showProgress(std.err, sc.Name, run)
+		} else {
+			<-run.Done()
+		}
+		res, err := run.Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		results = append(results, *res)
+		if !res.Pass {
+			failed = append(failed, res.Scenario)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return results, failed, nil
+}
+
+// print writes the results: JSON (one object, or an array for --scenario
+// all), or the table compared with the previous runs.
+func (c *perfCmd) print(w io.Writer, results []perf.Result, previous map[string]perf.Result, embedded bool) error {
+	if c.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		var v any = results
+		if c.scenario != "all" && len(results) == 1 {
+			v = results[0]
+		}
+		return enc.Encode(v)
+	}
+	fmt.Fprint(w, perf.FormatTable(results, previous))
+	for _, r := range results {
+		for _, warn := range r.Warnings {
+			fmt.Fprintf(w, "%s: %s\n", r.Scenario, warn)
+		}
+	}
+	if embedded {
+		fmt.Fprintln(w, "(embedded broker, model server, perf worker and generator share this machine's CPUs: the figures are a floor, not a cluster's)")
+	}
+	return nil
+}
+
+// scenarios resolves --scenario and the overrides into what to run.
+func (c *perfCmd) scenarios() ([]perf.Scenario, error) {
 	var base []perf.Scenario
-	switch name := strings.ToLower(strings.TrimSpace(f.scenario)); name {
+	switch name := strings.ToLower(strings.TrimSpace(c.scenario)); name {
 	case "all":
 		base = perf.Scenarios()
 	case perf.Custom:
-		if f.streams == 0 || f.payload == 0 || f.rate == 0 || f.slo == 0 {
+		if c.streams == 0 || c.payload == 0 || c.rate == 0 || c.slo == 0 {
 			return nil, errors.New("--scenario custom needs --streams, --payload-bytes, --rate and --slo")
 		}
 		base = []perf.Scenario{{Name: perf.Custom}}
@@ -329,28 +345,28 @@ func perfScenarios(f perfFlags, fs *flag.FlagSet) ([]perf.Scenario, error) {
 		}
 		base = []perf.Scenario{s}
 	}
-	if f.streams < 0 || f.payload < 0 || f.rate < 0 || f.slo < 0 || f.duration < 0 {
+	if c.streams < 0 || c.payload < 0 || c.rate < 0 || c.slo < 0 || c.duration < 0 {
 		return nil, errors.New("--streams, --payload-bytes, --rate, --slo and --duration must not be negative")
 	}
 	for i := range base {
 		s := &base[i]
-		if f.streams > 0 || f.payload > 0 || f.slo > 0 {
+		if c.streams > 0 || c.payload > 0 || c.slo > 0 {
 			s.Name = perf.Custom
 		}
-		if f.streams > 0 {
-			s.Streams = f.streams
+		if c.streams > 0 {
+			s.Streams = c.streams
 		}
-		if f.payload > 0 {
-			s.PayloadBytes = f.payload
+		if c.payload > 0 {
+			s.PayloadBytes = c.payload
 		}
-		if f.slo > 0 {
-			s.SLO = f.slo
+		if c.slo > 0 {
+			s.SLO = c.slo
 		}
-		if f.rate > 0 {
-			s.Rate = f.rate
+		if c.rate > 0 {
+			s.Rate = c.rate
 		}
-		if f.duration > 0 {
-			s.Duration = f.duration
+		if c.duration > 0 {
+			s.Duration = c.duration
 		}
 		s.SetDefaults()
 		if err := s.Validate(); err != nil {

@@ -32,7 +32,7 @@ func TestPerfUsageErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := perfMain(context.Background(), tc.args, &out, &errOut)
+			err := runCmd(context.Background(), "perf", tc.args, &out, &errOut)
 			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("perf %v: %v, want a usage error naming %s", tc.args, err, tc.want)
 			}
@@ -60,7 +60,7 @@ func TestPerfAllJSONEmbedded(t *testing.T) {
 	history := filepath.Join(dir, "state", perf.HistoryFile)
 	var out, errOut bytes.Buffer
 	args := []string{"--scenario", "all", "--rate", "100", "--duration", "1s", "--drain-timeout", "5s", "--json", "--history", history}
-	err := perfMain(context.Background(), args, &out, &errOut)
+	err := runCmd(context.Background(), "perf", args, &out, &errOut)
 	// The SLOs are generous at 100 msg/s, but this machine is shared: the
 	// verdict is not the point here, the report is.
 	if err != nil && !strings.HasPrefix(err.Error(), "FAIL") {
@@ -120,7 +120,7 @@ func TestPerfTopicIsExplicitAndLoud(t *testing.T) {
 	var out, errOut bytes.Buffer
 	args := []string{"--topic", "ai_input", "--rate", "50", "--duration", "1s", "--no-ramp", "--warmup-timeout", "1s",
 		"--drain-timeout", "1s", "--json", "--history", ""}
-	err := perfMain(context.Background(), args, &out, &errOut)
+	err := runCmd(context.Background(), "perf", args, &out, &errOut)
 	if err == nil || !strings.HasPrefix(err.Error(), "FAIL") {
 		t.Fatalf("perf --topic ai_input with no worker: %v, want FAIL\nstderr:\n%s", err, errOut.String())
 	}

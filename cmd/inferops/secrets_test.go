@@ -16,6 +16,8 @@ import (
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/logging"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // TestPlantedSecretNeverShows plants SASL passwords (in the environment, in
@@ -34,19 +36,13 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	broker, err := cluster.StartBroker(ctx, cluster.BrokerConfig{
-		Addr: "127.0.0.1:0", Ephemeral: true,
-		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"svc": envSecret, "filesvc": fileSecret, "yamlsvc": yamlSecret}},
+	st := stacktest.Start(t, stack.Config{
+		Broker: &cluster.BrokerConfig{Ephemeral: true,
+			SASL: cluster.BrokerSASL{Mechanism: cluster.SASLScramSHA256, Users: map[string]string{"svc": envSecret, "filesvc": fileSecret, "yamlsvc": yamlSecret}}},
+		Models:  &modelserver.Config{RESTAddr: "-"},
+		DataDir: dir,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
-	models, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer models.Close()
+	broker, models := st.Broker, st.Models
 
 	pwFile := filepath.Join(dir, "kafka.password")
 	writeFile(t, pwFile, fileSecret+"\n")
@@ -132,12 +128,8 @@ func TestPlantedSecretNotInStatusReport(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	broker, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true,
-		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLPlain, Users: map[string]string{"svc": planted}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{
+		SASL: cluster.BrokerSASL{Mechanism: cluster.SASLPlain, Users: map[string]string{"svc": planted}}}, Ephemeral: true}).Broker
 	pwFile := filepath.Join(dir, "kafka.password")
 	writeFile(t, pwFile, planted+"\n")
 	base := []string{"status", "--brokers", broker.Addr(), "--sasl-mechanism", "PLAIN", "--sasl-username", "svc", "--sample", "0"}
@@ -182,14 +174,14 @@ func TestPlantedSecretNotInStatusReport(t *testing.T) {
 
 // TestSecretsStayOutOfLogs logs what a careless caller might: the whole
 // cluster.Config (its Password is a plain string) and an auth error that
-// quotes the password. The registry that parseFlags fills scrubs both.
+// quotes the password. The registry that parse fills scrubs both.
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	const planted = "Planted-Log-Secret-b0b0"
 	t.Setenv("INFEROPS_SASL_PASSWORD", planted)
 	t.Setenv("INFEROPS_CONFIG", "")
-	fs := newFlagSet("t", "t", "")
+	fs := newFlags("t", "t", "")
 	kc := addKafkaFlags(fs)
-	if err := parseFlags(fs, []string{"--sasl-mechanism", "PLAIN", "--sasl-username", "svc"}); err != nil {
+	if err := fs.parse([]string{"--sasl-mechanism", "PLAIN", "--sasl-username", "svc"}); err != nil {
 		t.Fatal(err)
 	}
 	if kc.SASL.Password != planted {

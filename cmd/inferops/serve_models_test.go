@@ -20,7 +20,7 @@ import (
 // installed, from python3-requests; then our gRPC client.
 func TestServeModelServer(t *testing.T) {
 	bin := inferopsBinary(t)
-	cmd := serveCmd(t, bin, "--ephemeral", "--broker=false", "--enable-batching")
+	cmd := serveProcess(t, bin, "--ephemeral", "--broker=false", "--enable-batching")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +118,7 @@ func TestServeModelServerFlagErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := serveCmd(t, bin, append([]string{"--ephemeral", "--broker=false"}, tt.args...)...).CombinedOutput()
+			out, err := serveProcess(t, bin, append([]string{"--ephemeral", "--broker=false"}, tt.args...)...).CombinedOutput()
 			if _, ok := err.(*exec.ExitError); !ok || !strings.Contains(string(out), tt.msg) || strings.Contains(string(out), "serve: ready") {
 				t.Fatalf("%v\n%s", err, out)
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/pipeline/stack"
 )
 
 var (
@@ -81,9 +82,9 @@ func TestCommandsOverTCP(t *testing.T) {
 	}
 }
 
-// serveCmd prepares `inferops serve` with every listener on a random port and
+// serveProcess prepares `inferops serve` with every listener on a random port and
 // all state under a temp dir, whatever parts are registered.
-func serveCmd(t *testing.T, bin string, args ...string) *exec.Cmd {
+func serveProcess(t *testing.T, bin string, args ...string) *exec.Cmd {
 	t.Helper()
 	tmp := t.TempDir()
 	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
@@ -117,7 +118,7 @@ func testServeReadyAndSignals(t *testing.T, bin string) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dataDir := filepath.Join(t.TempDir(), "state")
-			cmd := serveCmd(t, bin, "--data-dir", dataDir)
+			cmd := serveProcess(t, bin, "--data-dir", dataDir)
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -221,7 +222,7 @@ func testServeStartErrors(t *testing.T, bin string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, append([]string{"serve"}, tt.args...)...)
-			cmd.Env = serveCmd(t, bin).Env
+			cmd.Env = serveProcess(t, bin).Env
 			out, err := cmd.CombinedOutput()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
@@ -245,15 +246,12 @@ func testServeStartErrors(t *testing.T, bin string) {
 }
 
 func testServeBrokerOff(t *testing.T, bin string) {
-	if len(serveParts) == 1 {
-		out, err := serveCmd(t, bin, "--ephemeral", "--broker=false").CombinedOutput()
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "nothing to serve") {
-			t.Fatalf("--broker=false with no other part: %v\n%s", err, out)
-		}
-		return
+	out, err := serveProcess(t, bin, "--ephemeral", "--broker=false", "--model-server=false").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "nothing to serve") {
+		t.Fatalf("--broker=false --model-server=false: %v\n%s", err, out)
 	}
-	// Other parts still run: the ready line names them but no kafka=.
-	cmd := serveCmd(t, bin, "--ephemeral", "--broker=false")
+	// The model server still runs: the ready line names it but no kafka=.
+	cmd := serveProcess(t, bin, "--ephemeral", "--broker=false")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -289,16 +287,22 @@ func testServeBrokerOff(t *testing.T, bin string) {
 	}
 }
 
-func TestServePartsOrder(t *testing.T) {
-	saved := serveParts
-	defer func() { serveParts = saved }()
-	serveParts = []*servePart{{name: "models"}, {name: "broker"}, {name: "worker"}}
-	var names []string
-	for _, p := range orderedServeParts() {
-		names = append(names, p.name)
+// The ready line names the broker first, then the model server, then the
+// state; a part that does not run (or REST switched off) is left out.
+func TestReadyLine(t *testing.T) {
+	tests := []struct {
+		addrs     stack.Addrs
+		ephemeral bool
+		want      string
+	}{
+		{stack.Addrs{Kafka: "k:1", GRPC: "g:2", REST: "r:3"}, false, "kafka=k:1 grpc=g:2 rest=r:3 data=/state"},
+		{stack.Addrs{GRPC: "g:2"}, true, "grpc=g:2 data=memory"},
+		{stack.Addrs{Kafka: "k:1"}, false, "kafka=k:1 data=/state"},
 	}
-	if got := strings.Join(names, ","); got != "broker,models,worker" {
-		t.Fatalf("order = %s, want broker first, others in registration order", got)
+	for _, tt := range tests {
+		if got := readyLine(tt.addrs, "/state", tt.ephemeral); got != tt.want {
+			t.Errorf("readyLine(%+v) = %q, want %q", tt.addrs, got, tt.want)
+		}
 	}
 }
 
@@ -363,7 +367,7 @@ func startServe(t *testing.T, bin string, env []string, args ...string) map[stri
 // the process's stderr.
 func startServeStop(t *testing.T, bin string, env []string, args ...string) (map[string]string, func() string) {
 	t.Helper()
-	cmd := serveCmd(t, bin, args...)
+	cmd := serveProcess(t, bin, args...)
 	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

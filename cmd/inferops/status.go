@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,39 +13,17 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
-	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/pipeline"
 )
-
-func init() {
-	register(&command{name: "status", summary: "print one snapshot of the pipeline: Kafka lag per partition, group members, health", run: runStatus})
-}
 
 // statusReport is what `inferops status` prints. The Kafka snapshot's
 // fields sit at the top level of the JSON (topic, group, partitions, ...);
 // other parts of the pipeline add their own section.
 type statusReport struct {
 	*cluster.Snapshot
-	Model  any `json:"model,omitempty"`  // TF Serving: filled by a statusSection
-	Worker any `json:"worker,omitempty"` // inference workers: filled by a statusSection
+	Model  any `json:"model,omitempty"`  // TF Serving: *modelReport, from modelSection
+	Worker any `json:"worker,omitempty"` // inference workers: *worker.Stats; status has no source for it yet
 }
-
-// statusSection is one extra part of the report (the model server, the
-// workers). A file appends one to statusSections from init(); status.go
-// never needs editing.
-type statusSection struct {
-	name string
-	// flags registers the section's flags (e.g. --tfserving, --model).
-	flags func(fs *flag.FlagSet)
-	// collect fills the section's field of r (r.Model, r.Worker). It runs
-	// after the Kafka snapshot, which may be nil if Kafka failed. An error
-	// is printed and makes status exit 1, but the rest is still printed.
-	collect func(ctx context.Context, r *statusReport) error
-	// text prints the section for humans, after the Kafka part.
-	text func(w io.Writer, r *statusReport)
-}
-
-var statusSections []*statusSection
 
 const statusHelp = `Reads the consumer group's committed offsets and the topic's log-end offsets
 twice, --sample apart, so the produce and consume rates are real, and prints
@@ -70,44 +46,51 @@ to it, with the lag table, the model's versions, advice derived from the two
 samples, the effective configuration and what could not be read. Secrets
 are redacted.`
 
-func runStatus(ctx context.Context, args []string) error {
-	fs := newFlagSet("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
-	kcfg := addKafkaFlags(fs)
-	fs.String("input", pipeline.DefaultInput, "topic the workers consume")
-	fs.String("topic", "", "the same as --input (the name perf and Kafka tools use)")
-	group := fs.String("group", pipeline.DefaultGroup, "consumer group of the workers")
-	asJSON := fs.Bool("json", false, "print JSON instead of tables")
-	sample := fs.Duration("sample", time.Second, "time between the two samples the rates come from; 0 = one sample, no rates")
-	reportFile := fs.String("report", "", "also write a Markdown triage report to this file and its JSON twin (FILE.json); secrets redacted")
+// statusCmd is `inferops status`.
+type statusCmd struct {
+	f          *cmdFlags
+	kafka      *cluster.Config
+	input      string // with its alias --topic: see aliasValue
+	group      string
+	asJSON     bool
+	sample     time.Duration
+	reportFile string
+	model      *modelSection
+}
+
+func statusCommand() (*cmdFlags, runFunc) {
+	f := newFlags("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
+	c := &statusCmd{f: f, kafka: addKafkaFlags(f), model: addModelSectionFlags(f)}
+	addPipelineFlags(f, pipelineNames{Input: &c.input, Group: &c.group})
+	f.String("topic", pipeline.DefaultInput, "the same as --input (the name perf and Kafka tools use)")
+	f.BoolVar(&c.asJSON, "json", false, "print JSON instead of tables")
+	f.DurationVar(&c.sample, "sample", time.Second, "time between the two samples the rates come from; 0 = one sample, no rates")
+	f.StringVar(&c.reportFile, "report", "", "also write a Markdown triage report to this file and its JSON twin (FILE.json); secrets redacted")
 	// status never writes to the pipeline, so --read-only changes nothing;
 	// it exists so INFEROPS_READ_ONLY=true in a shared environment file
 	// does not make status fail as an unknown flag would.
-	fs.Bool("read-only", false, "observe only; status always does (never joins the group, commits, produces or reloads)")
-	for _, s := range statusSections {
-		if s.flags != nil {
-			s.flags(fs)
-		}
-	}
-	layers, err := parseFlagLayers(fs, args)
+	f.Bool("read-only", false, "observe only; status always does (never joins the group, commits, produces or reloads)")
+	return f, c.run
+}
+
+func (c *statusCmd) run(ctx context.Context, std stdio) error {
+	sample := c.sample
+	topic, err := aliasValue(c.f, "input", "topic")
 	if err != nil {
 		return err
 	}
-	topic, err := aliasValue(fs, layers.Origins, "input", "topic")
-	if err != nil {
-		return err
+	if sample < 0 {
+		return fmt.Errorf("%w: --sample %v is negative", errUsage, sample)
 	}
-	if *sample < 0 {
-		return fmt.Errorf("%w: --sample %v is negative", errUsage, *sample)
-	}
-	if *reportFile != "" {
-		if err := checkReportDir(*reportFile); err != nil {
+	if c.reportFile != "" {
+		if err := checkReportDir(c.reportFile); err != nil {
 			return err
 		}
 	}
-	// Work on a copy: the sections read the --brokers flag itself to tell
-	// embedded mode (where they read the embedded model server too) from a
-	// real cluster, so the flag's value must stay as given.
-	kc := *kcfg
+	// Work on a copy: the model section tells embedded mode (where it
+	// reads the embedded model server too) from a real cluster by the
+	// --brokers flag as given.
+	kc := *c.kafka
 	embedded := len(kc.Brokers) == 0
 	if embedded {
 		kc.Brokers = []string{pipeline.DefaultKafkaAddr}
@@ -119,7 +102,7 @@ func runStatus(ctx context.Context, args []string) error {
 
 	report := &statusReport{}
 	var errs []error
-	first, snap, err := kafkaStatus(ctx, kc, topic, *group, *sample)
+	first, snap, err := kafkaStatus(ctx, kc, topic, c.group, sample)
 	if err != nil {
 		if embedded && errors.Is(err, syscall.ECONNREFUSED) {
 			err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve` (or `make run`), or pass --brokers", pipeline.DefaultKafkaAddr)
@@ -127,39 +110,33 @@ func runStatus(ctx context.Context, args []string) error {
 		errs = append(errs, err)
 	}
 	report.Snapshot = snap
-	for _, s := range statusSections {
-		if err := s.collect(ctx, report); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
-		}
+	if err := c.model.collect(ctx, c.kafka.Brokers, report); err != nil {
+		errs = append(errs, fmt.Errorf("model: %w", err))
 	}
 
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+	if c.asJSON {
+		enc := json.NewEncoder(std.out)
 		enc.SetIndent("", "  ")
-		if snap != nil || len(statusSections) > 0 {
-			if err := enc.Encode(report); err != nil {
-				return err
-			}
+		if err := enc.Encode(report); err != nil {
+			return err
 		}
 	} else {
 		if snap != nil {
-			printKafkaStatus(os.Stdout, snap)
+			printKafkaStatus(std.out, snap)
 		}
-		for _, s := range statusSections {
-			if s.text != nil {
-				s.text(os.Stdout, report)
-			}
+		if rep, ok := report.Model.(*modelReport); ok {
+			printModelStatus(std.out, rep)
 		}
 	}
-	if *reportFile != "" {
-		in := statusReportInput(report, first, kc.Brokers, *sample, errs)
-		in.Config = reportConfig(fs)
+	if c.reportFile != "" {
+		in := statusReportInput(report, first, kc.Brokers, sample, errs)
+		in.Config = c.f.reportConfig()
 		in.Secrets = []string{kc.SASL.Password}
-		md, js, err := writeStatusReport(*reportFile, in)
+		md, js, err := writeStatusReport(c.reportFile, in)
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			fmt.Fprintf(os.Stderr, "inferops status: triage report written to %s (JSON twin %s)\n", md, js)
+			fmt.Fprintf(std.err, "inferops status: triage report written to %s (JSON twin %s)\n", md, js)
 		}
 	}
 	return errors.Join(errs...)
@@ -169,8 +146,9 @@ func runStatus(ctx context.Context, args []string) error {
 // its alias --topic): whichever came from the higher layer (flag > env >
 // file > default) wins; two different values from the same layer are a
 // usage error, since guessing would read the wrong topic.
-func aliasValue(fs *flag.FlagSet, origins map[string]config.Origin, name, alias string) (string, error) {
+func aliasValue(fs *cmdFlags, name, alias string) (string, error) {
 	v, av := fs.Lookup(name).Value.String(), fs.Lookup(alias).Value.String()
+	origins := fs.layers.Origins
 	o, ao := origins[name], origins[alias]
 	switch {
 	case av == "" || ao.Source < o.Source:

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -16,10 +15,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
-
-func init() {
-	statusSections = append(statusSections, modelStatusSection())
-}
 
 // modelReport is the `model` section of `inferops status`.
 type modelReport struct {
@@ -53,81 +48,46 @@ type modelTensor struct {
 	Shape []int64 `json:"shape"`
 }
 
-// modelStatusSection reads TF Serving (or the embedded model server): every
-// version's state from GetModelStatus, the signature from GetModelMetadata,
-// and labels. TF Serving has no call that lists labels, so the labels named
-// in --labels are resolved one by one (GetModelMetadata with the label).
-func modelStatusSection() *statusSection {
-	var (
-		cfg     tfserving.Config
-		model   string
-		labels  string
-		brokers flag.Value
-		post    []func() // copy shared flags' parsed values
-	)
-	return &statusSection{
-		name: "model",
-		flags: func(fs *flag.FlagSet) {
-			cfg, model, labels, brokers, post = tfserving.Config{}, "", "", nil, nil
-			// Another section (the workers') may register the shared
-			// TF Serving flags first; then both read the same values.
-			str := func(p *string, name, usage string) {
-				if f := fs.Lookup(name); f != nil {
-					sv := f.Value
-					*p = sv.String()
-					post = append(post, func() { *p = sv.String() })
-					return
-				}
-				fs.StringVar(p, name, *p, usage)
-			}
-			boolean := func(p *bool, name, usage string) {
-				if f := fs.Lookup(name); f != nil {
-					sv := f.Value
-					post = append(post, func() { *p = sv.String() == "true" })
-					return
-				}
-				fs.BoolVar(p, name, false, usage)
-			}
-			model, labels = pipeline.DefaultModel, "stable,canary"
-			str(&cfg.Address, "tfserving", "TF Serving gRPC host:port for the model section; empty = the embedded model server at "+pipeline.DefaultGRPCAddr+" when --brokers is empty too, otherwise no model section")
-			str(&model, "model", "model name on TF Serving")
-			str(&labels, "labels", "version labels to resolve (TF Serving cannot list them)")
-			boolean(&cfg.TLS.Enable, "tfserving-tls", "TLS to TF Serving (implied by any --tfserving-tls-* file)")
-			str(&cfg.TLS.CAFile, "tfserving-tls-ca-file", "PEM CA bundle that signed TF Serving's certificate")
-			str(&cfg.TLS.CertFile, "tfserving-tls-cert-file", "PEM client certificate for mutual TLS")
-			str(&cfg.TLS.KeyFile, "tfserving-tls-key-file", "PEM client key for mutual TLS")
-			boolean(&cfg.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", "do not verify TF Serving's certificate (testing only)")
-			if f := fs.Lookup("brokers"); f != nil {
-				brokers = f.Value
-			}
-		},
-		collect: func(ctx context.Context, r *statusReport) error {
-			for _, f := range post {
-				f()
-			}
-			embedded := cfg.Address == ""
-			if embedded && brokers != nil && brokers.String() != "" {
-				return nil // a real cluster and no --tfserving: nothing to ask
-			}
-			if cfg.Timeout == 0 {
-				cfg.Timeout = 5 * time.Second
-			}
-			rep, err := collectModel(ctx, cfg, model, splitLabels(labels))
-			if err != nil {
-				if embedded && status.Code(err) == codes.Unavailable {
-					return fmt.Errorf("no embedded model server at %s: start it with `inferops serve` (or `make run`), or pass --tfserving", pipeline.DefaultGRPCAddr)
-				}
-				return err
-			}
-			r.Model = rep
-			return nil
-		},
-		text: func(w io.Writer, r *statusReport) {
-			if rep, ok := r.Model.(*modelReport); ok {
-				printModelStatus(w, rep)
-			}
-		},
+// modelSection is the model part of `inferops status`: TF Serving's (or the
+// embedded model server's) every version's state from GetModelStatus, the
+// signature from GetModelMetadata, and labels. TF Serving has no call that
+// lists labels, so the labels named in --labels are resolved one by one
+// (GetModelMetadata with the label).
+type modelSection struct {
+	tfs    *tfserving.Config
+	model  string
+	labels string
+}
+
+// addModelSectionFlags registers --tfserving (with its TLS flags), --model
+// and --labels.
+func addModelSectionFlags(f *cmdFlags) *modelSection {
+	m := &modelSection{tfs: addTFServingFlags(f, "the embedded model server at "+pipeline.DefaultGRPCAddr+" when --brokers is empty too, otherwise no model section")}
+	addPipelineFlags(f, pipelineNames{Model: &m.model})
+	f.StringVar(&m.labels, "labels", "stable,canary", "version labels to resolve (TF Serving cannot list them)")
+	return m
+}
+
+// collect fills r.Model. brokers is --brokers as given: on a real cluster
+// without --tfserving there is no model server to ask.
+func (m *modelSection) collect(ctx context.Context, brokers []string, r *statusReport) error {
+	cfg := *m.tfs
+	embedded := cfg.Address == ""
+	if embedded && len(brokers) > 0 {
+		return nil
 	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	rep, err := collectModel(ctx, cfg, m.model, splitLabels(m.labels))
+	if err != nil {
+		if embedded && status.Code(err) == codes.Unavailable {
+			return fmt.Errorf("no embedded model server at %s: start it with `inferops serve` (or `make run`), or pass --tfserving", pipeline.DefaultGRPCAddr)
+		}
+		return err
+	}
+	r.Model = rep
+	return nil
 }
 
 func splitLabels(s string) []string {

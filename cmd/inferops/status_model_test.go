@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -12,23 +11,26 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
-// runModelSection parses args with the model section's flags (plus a
-// --brokers like status.go's) and collects it.
+// runModelSection parses args with the model section's flags (plus
+// --brokers, as status has) and collects it.
 func runModelSection(t *testing.T, args ...string) (*statusReport, string, error) {
 	t.Helper()
-	sec := modelStatusSection()
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.String("brokers", "", "")
-	sec.flags(fs)
+	fs := newFlags("status", "status", "")
+	kafka := addKafkaFlags(fs)
+	sec := addModelSectionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	r := &statusReport{}
-	err := sec.collect(context.Background(), r)
+	err := sec.collect(context.Background(), kafka.Brokers, r)
 	var b strings.Builder
-	sec.text(&b, r)
+	if rep, ok := r.Model.(*modelReport); ok {
+		printModelStatus(&b, rep)
+	}
 	return r, b.String(), err
 }
 
@@ -44,11 +46,7 @@ func TestStatusModelSection(t *testing.T) {
 		version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 } version_labels { key: "blue" value: 2 } } }`, base)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := modelserver.Start(context.Background(), modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", ModelConfigFile: cfgFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-", ModelConfigFile: cfgFile}}).Models
 
 	r, text, err := runModelSection(t, "--tfserving", s.GRPCAddr(), "--labels", "stable,canary,blue,gold")
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // statusBroker starts an embedded broker with records in ai_input and a
@@ -27,11 +29,7 @@ import (
 // group committed p on every partition but the last.
 func statusBroker(t *testing.T) (*cluster.Broker, map[int32]int64) {
 	t.Helper()
-	b, err := cluster.StartBroker(context.Background(), cluster.BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Ephemeral: true}).Broker
 	cfg := b.ClientConfig()
 	sc, err := cfg.Sarama()
 	if err != nil {
@@ -92,7 +90,7 @@ func runInferopsEnv(t *testing.T, bin string, env []string, args ...string) (std
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(serveCmd(t, bin).Env, "INFEROPS_CONFIG=")
+	cmd.Env = append(serveProcess(t, bin).Env, "INFEROPS_CONFIG=")
 	cmd.Env = append(cmd.Env, env...)
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb

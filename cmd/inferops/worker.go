@@ -15,15 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline"
 )
-
-func init() {
-	register(&command{name: "worker", summary: "run the inference worker headless: Kafka -> TF Serving -> Kafka", run: runWorker})
-}
 
 const workerHelp = `Runs the inference worker without the console, e.g. under systemd: a consumer
 group on --input, micro-batches of up to --max-batch rows sent to TF Serving's
@@ -39,33 +36,32 @@ Without --brokers / --tfserving it uses the embedded defaults that
 'inferops serve' starts (127.0.0.1:9092 and 127.0.0.1:8500). Several workers
 in the same --group share the partitions.`
 
-func runWorker(ctx context.Context, args []string) error {
-	fs := newFlagSet("worker", "worker [--brokers host:port,...] [--tfserving host:port] [flags]", workerHelp)
-	kafka := addKafkaFlags(fs)
-	var tcfg tfserving.Config
-	fs.StringVar(&tcfg.Address, "tfserving", "", "TF Serving gRPC host:port; empty = the embedded model server at "+pipeline.DefaultGRPCAddr)
-	fs.BoolVar(&tcfg.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
-	fs.StringVar(&tcfg.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
-	fs.StringVar(&tcfg.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
-	fs.StringVar(&tcfg.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
-	fs.BoolVar(&tcfg.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
-	var cfg worker.Config
-	fs.StringVar(&cfg.Model, "model", pipeline.DefaultModel, "model name on TF Serving")
-	fs.StringVar(&cfg.Group, "group", pipeline.DefaultGroup, "consumer group of the workers")
-	fs.StringVar(&cfg.Input, "input", pipeline.DefaultInput, "input topic")
-	fs.StringVar(&cfg.Output, "output", pipeline.DefaultOutput, "output topic for results")
-	fs.StringVar(&cfg.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for records that cannot be served")
-	fs.IntVar(&cfg.Workers, "workers", pipeline.DefaultWorkers, "consumer-group members in this process (at most the input's partitions)")
-	fs.IntVar(&cfg.MaxBatch, "max-batch", pipeline.DefaultMaxBatch, "rows per Predict call")
-	fs.DurationVar(&cfg.BatchTimeout, "batch-timeout", pipeline.DefaultBatchTimeout, "longest wait to fill a batch")
-	fs.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
-	target := fs.String("target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
-	logOpts := addLogFlags(fs, logging.Options{Format: "json"})
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	t, err := tfserving.ParseTarget(*target)
+// workerCmd is `inferops worker`.
+type workerCmd struct {
+	kafka       *cluster.Config
+	tfs         *tfserving.Config
+	cfg         worker.Config
+	target      string
+	metricsAddr string
+	log         *logging.Options
+}
+
+func workerCommand() (*cmdFlags, runFunc) {
+	f := newFlags("worker", "worker [--brokers host:port,...] [--tfserving host:port] [flags]", workerHelp)
+	c := &workerCmd{kafka: addKafkaFlags(f), tfs: addTFServingFlags(f, "the embedded model server at "+pipeline.DefaultGRPCAddr)}
+	cfg := &c.cfg
+	addPipelineFlags(f, pipelineNames{Input: &cfg.Input, Output: &cfg.Output, DLQ: &cfg.DLQ, Group: &cfg.Group, Model: &cfg.Model})
+	addWorkerFlags(f, workerTuning{Workers: &cfg.Workers, MaxBatch: &cfg.MaxBatch, BatchTimeout: &cfg.BatchTimeout})
+	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
+	f.StringVar(&c.target, "target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
+	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
+	c.log = addLogFlags(f, logging.Options{Format: "json"})
+	return f, c.run
+}
+
+func (c *workerCmd) run(ctx context.Context, _ stdio) error {
+	kafka, tcfg, cfg := c.kafka, *c.tfs, c.cfg
+	t, err := tfserving.ParseTarget(c.target)
 	if err != nil {
 		return fmt.Errorf("%w: --target-version: %v", errUsage, err)
 	}
@@ -80,7 +76,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
-	log, closeLog, err := logging.New(*logOpts)
+	log, closeLog, err := logging.New(*c.log)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -109,8 +105,8 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 
 	var srv *http.Server
-	if *metricsAddr != "" {
-		addr, err := loopbackDefault(*metricsAddr)
+	if c.metricsAddr != "" {
+		addr, err := loopbackDefault(c.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("%w: --metrics-addr: %v", errUsage, err)
 		}

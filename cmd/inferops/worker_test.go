@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // TestWorkerCommand runs `inferops worker` as a process against the embedded
@@ -25,20 +26,9 @@ import (
 // within 10 s with everything committed.
 func TestWorkerCommand(t *testing.T) {
 	bin := inferopsBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ms.Close()
+	st := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{RESTAddr: "-"}})
 
-	kc := b.ClientConfig()
+	kc := st.Kafka()
 	sc, err := kc.Sarama()
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +53,8 @@ func TestWorkerCommand(t *testing.T) {
 	}
 	_ = prod.Close()
 
-	cmd := serveCmd(t, bin) // for its isolated environment
-	cmd.Args = []string{bin, "worker", "--brokers", b.Addr(), "--tfserving", ms.GRPCAddr(), "--workers", "2",
+	cmd := serveProcess(t, bin) // for its isolated environment
+	cmd.Args = []string{bin, "worker", "--brokers", st.Addrs.Kafka, "--tfserving", st.Addrs.GRPC, "--workers", "2",
 		"--metrics-addr", "127.0.0.1:0", "--group", "cmd_test_group"}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -4,12 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 func TestStepLadder(t *testing.T) {
@@ -57,11 +58,7 @@ func TestValidate(t *testing.T) {
 // worker must dead-letter.
 func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	ctx := context.Background()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	const width = 16
 	g, err := Start(ctx, Config{Kafka: b.ClientConfig(), Rate: 2000, MalformedRatio: 0.1, FeatureWidth: width, NoBursts: true, Seed: 7})
 	if err != nil {

@@ -9,23 +9,14 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
-func startTestBroker(tb testing.TB) cluster.Config {
+// startTestBroker runs the embedded broker with perf's topics only.
+func startTestBroker(tb testing.TB) *cluster.Broker {
 	tb.Helper()
-	return startTestBrokerHandle(tb).ClientConfig()
-}
-
-func startTestBrokerHandle(tb testing.TB) *cluster.Broker {
-	tb.Helper()
-	br, err := cluster.StartBroker(context.Background(), cluster.BrokerConfig{
-		Addr: "127.0.0.1:0", DataDir: tb.TempDir(), Topics: PerfTopics(), RetentionInterval: 2 * time.Second,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { br.Close() })
-	return br
+	return stacktest.Start(tb, stack.Config{Broker: &cluster.BrokerConfig{Topics: PerfTopics(), RetentionInterval: 2 * time.Second}}).Broker
 }
 
 // BenchmarkGenerator measures the open-loop generator alone into the embedded
@@ -49,7 +40,7 @@ func BenchmarkGenerator(b *testing.B) {
 		{"2KB/zstd/4producers", "zstd", 4},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			kcfg := startTestBroker(b)
+			kcfg := startTestBroker(b).ClientConfig()
 			sc, _ := Lookup(Small)
 			sc.Rate = 1e6
 			sc.Duration = 3 * time.Second
@@ -96,7 +87,7 @@ func BenchmarkHeadroom(b *testing.B) {
 	if testing.Short() {
 		b.Skip("runs the real pipeline")
 	}
-	kcfg := startTestBroker(b)
+	kcfg := startTestBroker(b).ClientConfig()
 	tfs := startModelServer(b, 0)
 	sc, _ := Lookup(Small)
 	sc.Duration = 4 * time.Second
@@ -146,7 +137,7 @@ func BenchmarkHeadroom(b *testing.B) {
 //
 //	go test -run '^$' -bench Loopback -benchtime 1x ./infer/perf/
 func BenchmarkLoopback(b *testing.B) {
-	kcfg := startTestBroker(b)
+	kcfg := startTestBroker(b).ClientConfig()
 	for _, rate := range []float64{1000, 5000} {
 		b.Run(fmt.Sprintf("2KB/%.0fmsgs", rate), func(b *testing.B) {
 			sc, _ := Lookup(Small)

@@ -17,20 +17,16 @@ import (
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // startModelServer runs the embedded TF-Serving-compatible server on a
 // random loopback port, with inject added to every Predict.
 func startModelServer(t testing.TB, inject time.Duration) *tfserving.Client {
 	t.Helper()
-	ms, err := modelserver.Start(context.Background(), modelserver.Config{
-		GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: t.TempDir(), InjectLatency: inject,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ms.Close() })
-	c, err := tfserving.Dial(tfserving.Config{Address: ms.GRPCAddr()})
+	st := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-", InjectLatency: inject}})
+	c, err := tfserving.Dial(tfserving.Config{Address: st.Addrs.GRPC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +86,7 @@ func TestHealthyPipelineLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	history := filepath.Join(t.TempDir(), HistoryFile)
 	o := Options{Scenario: smallScenario(500, 2*time.Second), Kafka: kc, TFServing: tfs, HistoryPath: history, Workers: 2, Embedded: true}
@@ -142,7 +138,7 @@ func TestAbsentWorkerReportsLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	o := Options{Scenario: smallScenario(200, time.Second), Kafka: kc, TFServing: tfs, NoWorker: true,
 		WarmupTimeout: time.Second, DrainTimeout: time.Second}
@@ -168,7 +164,7 @@ func TestLatencyMatchesInjectedDelay(t *testing.T) {
 		t.Skip("runs the real pipeline")
 	}
 	const inject = 200 * time.Millisecond
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	plain, slow := startModelServer(t, 0), startModelServer(t, inject)
 	// A low rate and four members with two Predicts in flight each: a record
 	// never waits for a free slot, so the delay is not multiplied by queueing.
@@ -245,7 +241,7 @@ func TestFindMax(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	for _, tc := range []struct {
 		name    string
@@ -304,7 +300,7 @@ func TestUnreachablePipeline(t *testing.T) {
 		defer l.Close()
 		return l.Addr().String()
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	for _, tc := range []struct {
 		name string
@@ -343,7 +339,7 @@ func TestCancel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	history := filepath.Join(t.TempDir(), HistoryFile)
 	r, err := Start(context.Background(), Options{Scenario: smallScenario(200, time.Minute), Kafka: kc, TFServing: tfs, HistoryPath: history})
@@ -379,7 +375,7 @@ func TestDeadLetteredRecordsAreErrors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	res := runToEnd(t, Options{Scenario: smallScenario(50, time.Second), Kafka: kc, TFServing: tfs, Width: 16,
 		WarmupTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second})
@@ -398,7 +394,7 @@ func TestProduceErrorsAreCounted(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	br := startTestBrokerHandle(t)
+	br := startTestBroker(t)
 	tfs := startModelServer(t, 0)
 	// Half the perf input's partitions refuse every produce, non-retriably
 	// (half, so that some of the 20 stream keys surely hash there).
@@ -421,7 +417,7 @@ func TestStoppedWorkerReportsLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
 	}
-	kc := startTestBroker(t)
+	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
 	// The worker under test is someone else's (as with --topic): perf only
 	// produces and collects.

@@ -14,6 +14,8 @@ import (
 	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -21,16 +23,8 @@ import (
 // startServer runs the embedded model server on loopback port 0.
 func startServer(t testing.TB, cfg modelserver.Config) *modelserver.Server {
 	t.Helper()
-	cfg.GRPCAddr, cfg.RESTAddr = "127.0.0.1:0", "-"
-	if cfg.ModelBasePath == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	s, err := modelserver.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
+	cfg.RESTAddr = "-"
+	return stacktest.Start(t, stack.Config{Models: &cfg}).Models
 }
 
 func dialT(t testing.TB, addr string) *tfserving.Client {
@@ -294,11 +288,7 @@ func TestConfigValidate(t *testing.T) {
 // same address (the worker keeps one client across model-server restarts).
 func TestReconnectAfterRestart(t *testing.T) {
 	dir := t.TempDir()
-	cfg := modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: dir}
-	s, err := modelserver.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := startServer(t, modelserver.Config{DataDir: dir})
 	addr := s.GRPCAddr()
 	c := dialT(t, addr)
 	req := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
@@ -313,8 +303,8 @@ func TestReconnectAfterRestart(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	cfg.GRPCAddr = addr
-	s2, err := modelserver.Start(context.Background(), cfg)
+	// The restart is by hand: a stack starts its parts once.
+	s2, err := modelserver.Start(context.Background(), modelserver.Config{GRPCAddr: addr, RESTAddr: "-", DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // modelEnv is the embedded model server on loopback, serving every shipped
@@ -18,7 +20,7 @@ import (
 // can be stopped and restarted on the same addresses mid-stream.
 type modelEnv struct {
 	t        testing.TB
-	cfg      modelserver.Config
+	cfg      modelserver.Config // what restart starts again
 	srv      *modelserver.Server
 	client   *tfserving.Client
 	restAddr string
@@ -37,12 +39,11 @@ func startModel(t testing.TB) *modelEnv {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := &modelEnv{t: t, base: base, cfg: modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "127.0.0.1:0", DataDir: dir, ModelConfigFile: conf}}
-	m.start()
-	// Later restarts reuse the addresses, like a restarted tensorflow_model_server.
-	m.cfg.GRPCAddr, m.cfg.RESTAddr = m.srv.GRPCAddr(), m.srv.RESTAddr()
-	m.restAddr = m.srv.RESTAddr()
-	c, err := tfserving.Dial(tfserving.Config{Address: m.srv.GRPCAddr(), Timeout: 5 * time.Second})
+	st := stacktest.Start(t, stack.Config{Models: &modelserver.Config{ModelConfigFile: conf}, DataDir: dir})
+	m := &modelEnv{t: t, base: base, srv: st.Models, restAddr: st.Addrs.REST,
+		// Restarts reuse the addresses, like a restarted tensorflow_model_server.
+		cfg: modelserver.Config{GRPCAddr: st.Addrs.GRPC, RESTAddr: st.Addrs.REST, DataDir: dir, ModelConfigFile: conf}}
+	c, err := tfserving.Dial(tfserving.Config{Address: st.Addrs.GRPC, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,13 +51,16 @@ func startModel(t testing.TB) *modelEnv {
 	t.Cleanup(func() {
 		_ = c.Close()
 		if m.srv != nil {
-			_ = m.srv.Close()
+			_ = m.srv.Close() // a restarted server; the stack closes the first
 		}
 	})
 	return m
 }
 
-func (m *modelEnv) start() {
+// restart starts a new model server on the same addresses, as a restarted
+// tensorflow_model_server comes back; by hand, since a stack starts its
+// parts once.
+func (m *modelEnv) restart() {
 	m.t.Helper()
 	var err error
 	for i := 0; i < 50; i++ { // the old listener's port may take a moment to free
@@ -68,12 +72,10 @@ func (m *modelEnv) start() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	m.t.Fatalf("start the model server: %v", err)
+	m.t.Fatalf("restart the model server: %v", err)
 }
 
 func (m *modelEnv) stop() {
 	_ = m.srv.Close()
 	m.srv = nil
 }
-
-func (m *modelEnv) restart() { m.start() }

@@ -219,6 +219,53 @@ tfserving: {tls: {enable: true}}
 	}
 }
 
+// A command-line-only flag keeps its default over the environment and the
+// file, and Ignored says which of them was passed over.
+func TestApplyCommandLineOnly(t *testing.T) {
+	file, err := Parse("/etc/x.yaml", []byte("pipeline:\n  input: prod_in\n  group: prod_group\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		topic   string
+		ignored map[string]string // flag -> origin
+	}{
+		{"file and env ignored", nil, map[string]string{"INFEROPS_GROUP": "env_group"}, "perf_in",
+			map[string]string{"topic": "file /etc/x.yaml:2", "group": "env INFEROPS_GROUP"}},
+		{"the command line wins and nothing is ignored", []string{"--topic", "cli_in", "--group", "cli_group"}, nil, "cli_in", map[string]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			topic := fs.String("topic", "perf_in", "")
+			group := fs.String("group", "perf_group", "")
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			l := &Layers{File: file, CommandLineOnly: []string{"topic", "group"}, LookupEnv: func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }}
+			if err := l.Apply(fs); err != nil {
+				t.Fatal(err)
+			}
+			if *topic != tt.topic || (tt.args == nil && *group != "perf_group") {
+				t.Errorf("--topic %q --group %q: the layers reached a command-line-only flag", *topic, *group)
+			}
+			got := map[string]string{}
+			for name, o := range l.Ignored {
+				got[name] = o.String()
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.ignored) {
+				t.Errorf("Ignored = %v, want %v", got, tt.ignored)
+			}
+			if src := l.Origins["topic"].Source; (tt.args == nil) != (src == SourceDefault) {
+				t.Errorf("--topic origin %v", l.Origins["topic"])
+			}
+		})
+	}
+}
+
 func TestApplyErrorsNameTheSource(t *testing.T) {
 	file, err := Parse("/etc/x.yaml", []byte("pipeline: {workers: -1}"))
 	if err != nil {

@@ -36,7 +36,7 @@ const (
 type Key struct {
 	Path    string
 	Flag    string   // canonical flag name without dashes; empty for secrets (no flag)
-	Aliases []string // other flags that name the same setting (perf --topic)
+	Aliases []string // other flags that name the same setting (status --topic)
 	Kind    Kind
 	Default string
 	Doc     string

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // Source is where an effective value came from.
@@ -71,6 +72,13 @@ type Layers struct {
 	// Origins records, by flag name, where each registered flag's value
 	// came from; Apply fills it.
 	Origins map[string]Origin
+	// CommandLineOnly names flags Apply leaves at their defaults whatever
+	// the environment and the file say: perf's own topics and group, which
+	// a file written for the production pipeline must not redirect.
+	CommandLineOnly []string
+	// Ignored records, by flag name, the variable or file key that would
+	// have set a CommandLineOnly flag; Apply fills it.
+	Ignored map[string]Origin
 }
 
 // Apply runs after fs.Parse: every flag the command registered but the
@@ -88,11 +96,18 @@ func (l *Layers) Apply(fs *flag.FlagSet) error {
 			RegisterSecret(v)
 		}
 	}
-	l.Origins = map[string]Origin{}
+	l.Origins, l.Ignored = map[string]Origin{}, map[string]Origin{}
 	fs.Visit(func(f *flag.Flag) { l.Origins[f.Name] = Origin{SourceFlag, "--" + f.Name} })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
 		if _, set := l.Origins[f.Name]; set {
+			return
+		}
+		if slices.Contains(l.CommandLineOnly, f.Name) {
+			if o, found := l.find(f.Name); found {
+				l.Ignored[f.Name] = o
+			}
+			l.Origins[f.Name] = Origin{Source: SourceDefault}
 			return
 		}
 		o, err := l.fill(fs, f)
@@ -135,6 +150,20 @@ func (l *Layers) fill(fs *flag.FlagSet, f *flag.Flag) (Origin, error) {
 		return Origin{}, fmt.Errorf("%s: %s: %q: %v (line %d; it sets --%s)", l.File.Path, key.Path, Scrub(v.Text), Scrub(err.Error()), v.Line, f.Name)
 	}
 	return Origin{SourceFile, fmt.Sprintf("%s:%d", l.File.Path, v.Line)}, nil
+}
+
+// find is where a value for a flag would come from: its variable when set,
+// else the file key that names it.
+func (l *Layers) find(name string) (Origin, bool) {
+	if _, ok := l.LookupEnv(EnvName(name)); ok {
+		return Origin{SourceEnv, EnvName(name)}, true
+	}
+	if key, ok := KeyForFlag(name); ok {
+		if v, ok := l.File.Get(key.Path); ok {
+			return Origin{SourceFile, fmt.Sprintf("%s:%d", l.File.Path, v.Line)}, true
+		}
+	}
+	return Origin{}, false
 }
 
 // Secret resolves a secret key (one with no flag): its environment variable

@@ -18,6 +18,8 @@ import (
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/moment.{md,json}")
@@ -201,11 +203,7 @@ func TestPaths(t *testing.T) {
 func TestReportFromEmbeddedBroker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", Ephemeral: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Ephemeral: true}).Broker
 	kc := cluster.Config{Brokers: []string{b.Addr()}}
 	sc, err := kc.Sarama()
 	if err != nil {

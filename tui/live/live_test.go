@@ -2,26 +2,16 @@ package live
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 	"github.com/inferops/inferops/tui"
 )
-
-// startBroker runs the embedded broker on a free port under t.TempDir().
-func startBroker(t *testing.T) *cluster.Broker {
-	t.Helper()
-	b, err := cluster.StartBroker(context.Background(), cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(t.TempDir(), "kafka")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b
-}
 
 // eventually polls the adapter until ok holds or the deadline passes.
 func eventually(t *testing.T, a *Adapter, what string, within time.Duration, ok func(tui.Data) bool) tui.Data {
@@ -45,7 +35,7 @@ func eventually(t *testing.T, a *Adapter, what string, within time.Duration, ok 
 // real produce rates, "-" lag (nothing committed), the throughput history
 // grows, the hot key shows as rate skew, and the demo keys work.
 func TestKafkaSide(t *testing.T) {
-	b := startBroker(t)
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	col, err := cluster.NewCollector(b.ClientConfig(), pipeline.DefaultInput, pipeline.DefaultGroup)

@@ -22,26 +22,29 @@ import (
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/report"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 	"github.com/inferops/inferops/tui"
 )
 
 // stack is the embedded default the console runs, on free ports under
 // t.TempDir(): broker, model server, worker pool, demo traffic, collector,
 // adapter, and the console model on top.
-type stack struct {
+type consoleStack struct {
 	b     *cluster.Broker
 	pool  *worker.Pool
 	ad    *Adapter
 	model *tui.Model
 }
 
-func startStack(t *testing.T, workers int) *stack { return startStackMode(t, workers, "embedded") }
+func startStack(t *testing.T, workers int) *consoleStack {
+	return startStackMode(t, workers, "embedded")
+}
 
-func startStackMode(t *testing.T, workers int, mode string) *stack {
+func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	b := startBroker(t)
 	// Both shipped versions served (TF's default policy serves only the
 	// latest), with labels, as an operator doing a canary would run it.
 	base := filepath.Join(t.TempDir(), "my_model")
@@ -62,12 +65,9 @@ func startStackMode(t *testing.T, workers int, mode string) *stack {
 `, base)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", ModelConfigFile: mcf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ms.Close() })
-	tfs, err := tfserving.Dial(tfserving.Config{Address: ms.GRPCAddr()})
+	st := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{RESTAddr: "-", ModelConfigFile: mcf}})
+	b := st.Broker
+	tfs, err := tfserving.Dial(tfserving.Config{Address: st.Addrs.GRPC})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,12 +119,12 @@ func startStackMode(t *testing.T, workers int, mode string) *stack {
 		t.Fatal(err)
 	}
 	m.SetSize(120, 40)
-	return &stack{b: b, pool: pool, ad: ad, model: m}
+	return &consoleStack{b: b, pool: pool, ad: ad, model: m}
 }
 
 // press sends keys to the console model and runs the commands they return
 // (as bubbletea would, but synchronously), feeding results back.
-func (s *stack) press(t *testing.T, keys ...string) {
+func (s *consoleStack) press(t *testing.T, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
 		s.model.Update(tui.RefreshMsg{})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"strings"
 	"testing"
 
@@ -60,9 +59,9 @@ func TestAddKafkaFlags(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs := newFlags("t", "t", "")
 			c := addKafkaFlags(fs)
-			if err := parseFlags(fs, tt.args); err != nil {
+			if err := fs.parse(tt.args); err != nil {
 				t.Fatal(err)
 			}
 			if msg := tt.want(*c); msg != "" {
@@ -71,7 +70,7 @@ func TestAddKafkaFlags(t *testing.T) {
 		})
 	}
 	// No password flag exists: it must never be on a command line.
-	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs := newFlags("t", "t", "")
 	addKafkaFlags(fs)
 	if fs.Lookup("sasl-password") != nil {
 		t.Error("--sasl-password exists; the password belongs in INFEROPS_SASL_PASSWORD or a file")

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"time"
+
+	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/internal/logging"
+	"github.com/inferops/inferops/pipeline"
+)
+
+// The flags several commands share, one helper per group, so each name,
+// default (from package pipeline) and usage line exists once; DESIGN.md's
+// flag table lists them.
+
+// addKafkaFlags registers the Kafka client flags and returns the config
+// they fill. The SASL password is read from INFEROPS_SASL_PASSWORD (or
+// --sasl-password-file), never from a flag that ps(1) would show. The
+// remaining defaults are applied by Config.SetDefaults.
+func addKafkaFlags(f *cmdFlags) *cluster.Config {
+	c := &cluster.Config{}
+	f.Var((*commaList)(&c.Brokers), "brokers", "Kafka bootstrap brokers, comma separated host:port list; empty = the embedded broker at "+pipeline.DefaultKafkaAddr)
+	f.StringVar(&c.Version, "kafka-version", pipeline.DefaultKafkaVersion, "Kafka protocol version the cluster runs")
+	f.StringVar(&c.ClientID, "client-id", pipeline.DefaultClientID, "client id sent to Kafka (shows in broker logs and quotas)")
+	f.BoolVar(&c.TLS.Enable, "kafka-tls", false, "connect to Kafka over TLS (implied by any --kafka-tls-* file)")
+	f.StringVar(&c.TLS.CAFile, "kafka-tls-ca-file", "", "PEM CA bundle that signed the broker certificates")
+	f.StringVar(&c.TLS.CertFile, "kafka-tls-cert-file", "", "PEM client certificate for mutual TLS")
+	f.StringVar(&c.TLS.KeyFile, "kafka-tls-key-file", "", "PEM client key for mutual TLS")
+	f.BoolVar(&c.TLS.InsecureSkipVerify, "kafka-tls-insecure-skip-verify", false, "do not verify the broker certificate (testing only)")
+	f.StringVar(&c.SASL.Mechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty = no SASL")
+	f.StringVar(&c.SASL.Username, "sasl-username", "", "SASL user name")
+	f.StringVar(&c.SASL.PasswordFile, "sasl-password-file", "", "file holding the SASL password (or set INFEROPS_SASL_PASSWORD)")
+	f.secretVar(&c.SASL.Password, "kafka.sasl.password") // INFEROPS_SASL_PASSWORD, else the config file
+	return c
+}
+
+// addTFServingFlags registers --tfserving and the TF Serving client's TLS
+// flags and returns the config they fill. whenEmpty is what the command
+// does without an address (e.g. "the embedded model server at ...").
+func addTFServingFlags(f *cmdFlags, whenEmpty string) *tfserving.Config {
+	c := &tfserving.Config{}
+	f.StringVar(&c.Address, "tfserving", "", "TF Serving gRPC host:port; empty = "+whenEmpty)
+	f.BoolVar(&c.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
+	f.StringVar(&c.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
+	f.StringVar(&c.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")
+	f.StringVar(&c.TLS.KeyFile, "tfserving-tls-key-file", "", "PEM client key for mutual TLS")
+	f.BoolVar(&c.TLS.InsecureSkipVerify, "tfserving-tls-insecure-skip-verify", false, "do not verify TF Serving's certificate (testing only)")
+	return c
+}
+
+// pipelineNames points at where a command keeps the pipeline's names; a nil
+// field is a flag the command does not have.
+type pipelineNames struct {
+	Input, Output, DLQ, Group, Model *string
+}
+
+// addPipelineFlags registers --input, --output, --dlq, --group and --model
+// (those p points at), with the seed's names as defaults.
+func addPipelineFlags(f *cmdFlags, p pipelineNames) {
+	for _, n := range []struct {
+		dst         *string
+		name, value string
+		usage       string
+	}{
+		{p.Input, "input", pipeline.DefaultInput, "input topic the workers consume"},
+		{p.Output, "output", pipeline.DefaultOutput, "topic the workers write results to"},
+		{p.DLQ, "dlq", pipeline.DefaultDLQ, "dead-letter topic for records that cannot be served"},
+		{p.Group, "group", pipeline.DefaultGroup, "consumer group of the inference workers"},
+		{p.Model, "model", pipeline.DefaultModel, "model name on TF Serving"},
+	} {
+		if n.dst != nil {
+			f.StringVar(n.dst, n.name, n.value, n.usage)
+		}
+	}
+}
+
+// workerTuning points at where a command keeps the worker's size and
+// batching; a nil field is a flag the command does not have.
+type workerTuning struct {
+	Workers, MaxBatch *int
+	BatchTimeout      *time.Duration
+}
+
+// addWorkerFlags registers --workers, --max-batch and --batch-timeout
+// (those w points at) with the seed's batching as defaults.
+func addWorkerFlags(f *cmdFlags, w workerTuning) {
+	if w.Workers != nil {
+		f.IntVar(w.Workers, "workers", pipeline.DefaultWorkers, "inference workers (consumer-group members); at most the input's partitions")
+	}
+	if w.MaxBatch != nil {
+		f.IntVar(w.MaxBatch, "max-batch", pipeline.DefaultMaxBatch, "rows per Predict call")
+	}
+	if w.BatchTimeout != nil {
+		f.DurationVar(w.BatchTimeout, "batch-timeout", pipeline.DefaultBatchTimeout, "longest wait to fill a batch")
+	}
+}
+
+// addLogFlags registers --log-level, --log-format and --log-file with the
+// command's defaults (JSON to stderr for headless commands). After parse,
+// pass the result to logging.New.
+func addLogFlags(f *cmdFlags, def logging.Options) *logging.Options {
+	o := def
+	o.SetDefaults()
+	f.StringVar(&o.Level, "log-level", o.Level, "log level: debug, info, warn or error")
+	f.StringVar(&o.Format, "log-format", o.Format, "log format: json (one object per line, for journald) or text")
+	f.StringVar(&o.File, "log-file", o.File, "append the log to this file instead of stderr")
+	return &o
+}
