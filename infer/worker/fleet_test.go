@@ -10,6 +10,8 @@ import (
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/tfserving/tfstest"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 // TestPipelineFleetHostKilled: the worker on three TF Serving hosts, each
@@ -20,11 +22,7 @@ import (
 func TestPipelineFleetHostKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := cluster.StartBroker(ctx, cluster.BrokerConfig{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	hosts := []*tfstest.Host{tfstest.Start(t), tfstest.Start(t), tfstest.Start(t)}
 	addrs := make([]string, len(hosts))
 	for i, h := range hosts {

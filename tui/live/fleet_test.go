@@ -13,6 +13,8 @@ import (
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -21,7 +23,7 @@ import (
 // the skew in the header naming the v1 host, and logs the client's host
 // events; a host that stops shows as down with its event.
 func TestFleetInTheConsole(t *testing.T) {
-	b := startBroker(t)
+	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	col, err := cluster.NewCollector(b.ClientConfig(), pipeline.DefaultInput, pipeline.DefaultGroup)
@@ -29,11 +31,7 @@ func TestFleetInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer col.Close()
-	full, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer full.Close()
+	full := stacktest.Start(t, stack.Config{Models: &modelserver.Config{}}).Models
 	base := filepath.Join(t.TempDir(), "m")
 	if _, err := model.Materialize(base); err != nil {
 		t.Fatal(err)
@@ -41,11 +39,7 @@ func TestFleetInTheConsole(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {
 		t.Fatal(err)
 	}
-	old, err := modelserver.Start(ctx, modelserver.Config{GRPCAddr: "127.0.0.1:0", RESTAddr: "-", ModelBasePath: base})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer old.Close()
+	old := stacktest.Start(t, stack.Config{Models: &modelserver.Config{ModelBasePath: base}}).Models
 	tfs, err := tfserving.Dial(tfserving.Config{Address: full.GRPCAddr() + "," + old.GRPCAddr()})
 	if err != nil {
 		t.Fatal(err)

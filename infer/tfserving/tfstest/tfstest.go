@@ -13,44 +13,15 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-)
 
-var (
-	binMu   sync.Mutex
-	binPath string
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
-
-// Binary builds cmd/inferops (a link from the build cache after the first
-// time) into a t.TempDir(), rebuilt only when an earlier test's directory
-// is gone.
-func Binary(t testing.TB) string {
-	t.Helper()
-	binMu.Lock()
-	defer binMu.Unlock()
-	if binPath != "" {
-		if _, err := os.Stat(binPath); err == nil {
-			return binPath
-		}
-	}
-	path := filepath.Join(t.TempDir(), "inferops")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	if out, err := exec.Command(goBin, "build", "-o", path, "github.com/inferops/inferops/cmd/inferops").CombinedOutput(); err != nil {
-		t.Fatalf("build inferops: %v\n%s", err, out)
-	}
-	binPath = path
-	return path
-}
 
 // Host is one `inferops serve --broker=false` process.
 type Host struct {
@@ -72,7 +43,7 @@ func Start(t testing.TB, args ...string) *Host {
 // where its clients expect it.
 func StartAt(t testing.TB, grpcAddr string, args ...string) *Host {
 	t.Helper()
-	bin := Binary(t)
+	bin := stacktest.Binary(t)
 	all := append([]string{"serve", "--broker=false", "--grpc-addr", grpcAddr, "--rest-addr", "127.0.0.1:0", "--ephemeral", "--log-level", "warn"}, args...)
 	cmd := exec.Command(bin, all...)
 	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
