@@ -52,6 +52,9 @@ func CheckTFServing(ctx context.Context, o Options) []Check {
 				for j := range per[i] {
 					per[i][j].Host = h
 					per[i][j].Name += " (" + h + ")"
+					if per[i][j].ID == "tfserving.reachable" && per[i][j].Status == Fail {
+						per[i][j].Why = "the workers leave this host out of the rotation: the other hosts take its share, with that much less headroom"
+					}
 				}
 			}
 		}()
