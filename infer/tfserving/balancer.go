@@ -114,8 +114,16 @@ type callNote struct {
 type callNoteKey struct{}
 
 func (r router) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
-	rt := r.f.route(ctx, keyOf(args))
-	note := &callNote{predict: method == tfpb.PredictionService_Predict_FullMethodName}
+	if r.f.ctx.Err() != nil {
+		return status.Error(codes.Canceled, "tfserving: the client is closed")
+	}
+	predict := method == tfpb.PredictionService_Predict_FullMethodName
+	k := keyOf(args)
+	if predict {
+		r.f.notePredictKey(k)
+	}
+	rt := r.f.route(ctx, k)
+	note := &callNote{predict: predict}
 	err := rt.cc.Invoke(context.WithValue(ctx, callNoteKey{}, note), method, args, reply, opts...)
 	if err == nil {
 		return nil
@@ -157,7 +165,6 @@ func (e *hostError) GRPCStatus() *status.Status { return status.Convert(e.err) }
 func (f *fleet) route(ctx context.Context, k routeKey) *route {
 	if v, ok := f.routes.Load(k); ok {
 		rt := v.(*route)
-		f.notePredictKey(k)
 		f.waitReady(ctx, rt)
 		return rt
 	}
@@ -176,7 +183,6 @@ func (f *fleet) route(ctx context.Context, k routeKey) *route {
 	}
 	f.routes.Store(k, rt)
 	f.mu.Unlock()
-	f.notePredictKey(k)
 	go func() {
 		defer close(rt.ready)
 		if !k.any {
@@ -194,12 +200,9 @@ func (f *fleet) waitReady(ctx context.Context, rt *route) {
 	}
 }
 
-// notePredictKey remembers the target of the latest model call: Fleet
-// reports host states against it.
+// notePredictKey remembers the target of the latest Predict: Fleet reports
+// host states against it.
 func (f *fleet) notePredictKey(k routeKey) {
-	if k.any || k.pinned {
-		return
-	}
 	if p := f.current.Load(); p != nil && *p == k {
 		return
 	}
@@ -291,6 +294,9 @@ func (f *fleet) eligibleLocked(k routeKey, now time.Time) []string {
 func (f *fleet) publish() {
 	f.pubMu.Lock()
 	defer f.pubMu.Unlock()
+	if f.ctx.Err() != nil {
+		return // closed: the routes' connections are gone
+	}
 	type update struct {
 		rt    *route
 		addrs []string

@@ -349,7 +349,9 @@ func (c *Client) ModelStatus(ctx context.Context, model string) ([]VersionStatus
 
 // Reload replaces the server's model config (HandleReloadConfigRequest).
 // Like TF Serving it returns once newly added models are available; version
-// changes of existing models happen afterwards (poll ModelStatus).
+// changes of existing models happen afterwards (poll ModelStatus). With
+// several hosts it reaches one (the first that answers): reload each host
+// through a client of its own address.
 func (c *Client) Reload(ctx context.Context, cfg *tfpb.ModelServerConfig) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

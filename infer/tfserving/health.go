@@ -105,10 +105,12 @@ func (f *fleet) close() {
 	f.cancel()
 	<-f.done
 	f.src.close()
+	f.pubMu.Lock() // no resolver update after this
 	f.routes.Range(func(_, v any) bool {
 		_ = v.(*route).cc.Close()
 		return true
 	})
+	f.pubMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, h := range f.hosts {
