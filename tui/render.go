@@ -15,9 +15,10 @@ func (m *Model) Render() string {
 	if w < MinWidth || h < MinHeight {
 		return tooSmall(w, h)
 	}
-	lay := computeLayout(w, h)
+	hdr := m.header(w)
+	lay := computeLayout(w, h, len(hdr))
 	lines := make([]string, 0, h)
-	lines = append(lines, m.header(w)...)
+	lines = append(lines, hdr...)
 	if lay.tabs {
 		lines = append(lines, m.tabBar(w))
 	}
@@ -188,7 +189,7 @@ func (m *Model) header(w int) []string {
 		{st.HeaderBrand.Render("inferops"), 0},
 		{st.Dim.Render(mode) + " " + strings.Join(d.Brokers, ","), 6},
 		{d.Input + " → " + d.Output, 5},
-		{d.Group + " " + st.status(hd.Health).Render(orDash(hd.Health)), 1},
+		{d.Group + groupState(st, hd) + " " + st.status(hd.Health).Render(orDash(hd.Health)), 1},
 		{modelSeg, 0},
 		{workers, 0},
 		{"breaker " + st.status(breaker).Render(breaker), 3},
@@ -224,7 +225,31 @@ func (m *Model) header(w int) []string {
 	if d.Perf.Running != nil {
 		line2 = append(line2, segment{st.Warn.Render("perf " + d.Perf.Running.Scenario + " " + orDash(d.Perf.Running.Phase)), 1})
 	}
-	return []string{joinSegments(st, w, line1), joinSegments(st, w, line2)}
+	lines := []string{joinSegments(st, w, line1), joinSegments(st, w, line2)}
+	if hd.Notice != "" {
+		lines = append(lines, fit(st.Warn.Render("▲ "+hd.Notice), w))
+	}
+	return lines
+}
+
+// groupState is the group's state next to its name when it is not the
+// usual Stable: "Empty", "Dead", "PreparingRebalance ≥42s".
+func groupState(st Styles, hd HeaderData) string {
+	if hd.GroupState == "" || hd.GroupState == "Stable" {
+		return ""
+	}
+	s := hd.GroupState
+	if hd.Rebalance > 0 || hd.RebalanceAtLeast {
+		d := secs(hd.Rebalance.Seconds())
+		if hd.RebalanceAtLeast {
+			d = "≥" + d
+		}
+		return " " + st.Warn.Render(s+" "+d)
+	}
+	if s == "Empty" { // normal between runs; the notice says when records wait
+		return " " + st.Dim.Render(s)
+	}
+	return " " + st.Warn.Render(s)
 }
 
 // hostsSeg is "tfs 2/3 up" when there are several TF Serving hosts.

@@ -67,6 +67,9 @@ func TestGoldenScreens(t *testing.T) {
 		{"fleet_120x40", 120, 40, withFleet(fixture(12)), nil},
 		{"fleet_models_80x24", 80, 24, withFleet(fixture(12)), []string{"tab", "tab", "tab"}},
 		{"fleet_latency_100x30", 100, 30, withFleet(fixture(12)), []string{"tab", "tab"}},
+		{"backlog_no_commit_120x40", 120, 40, withBacklog(fixture(12)), nil},
+		{"backlog_no_commit_80x24", 80, 24, withBacklog(fixture(12)), nil},
+		{"rebalance_100x30", 100, 30, withRebalance(fixture(12)), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,6 +99,12 @@ type Kafka struct {
 	Brokers         int                    `json:"brokers"`
 	Partitions      []cluster.PartitionLag `json:"partitions"`
 	Members         []cluster.Member       `json:"members"`
+	// As in the snapshot: TotalLag counts the backlog of partitions
+	// without a commit, CommittedLag does not.
+	CommittedLag int64               `json:"committed_lag"`
+	ResetPolicy  cluster.ResetPolicy `json:"reset_policy,omitempty"`
+	Rebalance    *cluster.Rebalance  `json:"rebalance,omitempty"`
+	Warnings     []cluster.Warning   `json:"warnings,omitempty"`
 }
 
 // Model is the served model's versions.
@@ -234,7 +240,21 @@ func Build(in Input) Report {
 	r := Report{GeneratedAt: in.Time.UTC(), Inferops: red(in.Version), Host: red(in.Host), Source: red(in.Source)}
 	if s := in.Kafka; s != nil {
 		k := &Kafka{Time: s.Time.UTC(), Topic: red(s.Topic), Group: red(s.Group), GroupState: red(s.GroupState), Status: s.Status,
-			TotalLag: s.TotalLag, MaxLag: s.MaxLag, MaxLagPartition: s.MaxLagPartition, Brokers: s.Brokers}
+			TotalLag: s.TotalLag, MaxLag: s.MaxLag, MaxLagPartition: s.MaxLagPartition, Brokers: s.Brokers,
+			CommittedLag: s.CommittedLag, ResetPolicy: s.ResetPolicy}
+		for _, w := range s.Warnings {
+			k.Warnings = append(k.Warnings, cluster.Warning{Code: w.Code, Message: red(w.Message)})
+		}
+		if rb := s.Rebalance; rb != nil {
+			c := *rb
+			c.State, c.Awaited = red(rb.State), nil
+			for _, m := range rb.Awaited {
+				m.MemberID, m.ClientID, m.Host = red(m.MemberID), red(m.ClientID), red(m.Host)
+				m.Partitions = append([]int32(nil), m.Partitions...)
+				c.Awaited = append(c.Awaited, m)
+			}
+			k.Rebalance = &c
+		}
 		for _, p := range s.Partitions {
 			p.Member = red(p.Member)
 			k.Partitions = append(k.Partitions, p)
@@ -341,6 +361,11 @@ func summarize(r Report) []string {
 			}
 		}
 		out = append(out, line)
+		// What the operator must not miss, one line each (a group with
+		// nothing consuming, a stuck rebalance, a typo in --group).
+		for _, w := range k.Warnings {
+			out = append(out, "Kafka warning: "+w.Message)
+		}
 	}
 	if m := r.Model; m != nil {
 		var vs []string

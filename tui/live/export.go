@@ -68,12 +68,16 @@ func (a *Adapter) reportInput() report.Input {
 		fl := a.cfg.TFS.Fleet()               // the probes' latest answers, no RPC
 		in.Fleet = &fl
 	}
-	if a.cfg.Pool != nil {
-		in.DLQ = a.cfg.Pool.RecentDLQ() // in-memory ring, payloads dropped by report
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	in.Kafka = a.last
+	// The dead letters the DLQ panel read from the topic (payloads are
+	// dropped by the report); the report wants oldest first.
+	if a.dlq != nil {
+		for _, d := range slices.Backward(a.dlq.Records) {
+			in.DLQ = append(in.DLQ, d)
+		}
+	}
 	for _, v := range a.d.Models.Versions {
 		in.ModelVersions = append(in.ModelVersions, tfserving.VersionStatus{Version: v.Version, State: v.State})
 	}
