@@ -51,6 +51,11 @@ type HeaderData struct {
 	RemoteMembers int    // group members outside this process
 	Breaker       string // closed, open, half-open
 	Paused        bool
+	// Skew is version skew across TF Serving hosts, short and naming them
+	// ("v2 missing on 10.0.0.3:8500"); "" = the hosts agree. SkewHosts are
+	// the hosts it names, all a narrow header has room for.
+	Skew      string
+	SkewHosts []string
 }
 
 // KafkaData is the lag panel's content.
@@ -142,6 +147,20 @@ type ModelsData struct {
 	// StandIn: the model server marks the model as a stand-in (outputs made
 	// up from a real model's signature); the header says so.
 	StandIn bool
+	// Hosts are the TF Serving hosts behind --tfserving, shown (here and in
+	// the latency panel) when there are several.
+	Hosts []TFHost
+}
+
+// TFHost is one TF Serving host as the client sees it.
+type TFHost struct {
+	Addr     string
+	State    string // up, down, ejected, excluded, unknown
+	Reason   string // why it is not up
+	Versions string // AVAILABLE versions, e.g. "1,2"
+	Share    float64
+	P50, P99 time.Duration
+	Errors   int64
 }
 
 // Member is one consumer-group member.

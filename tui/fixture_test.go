@@ -154,3 +154,18 @@ func withPerfResult(d Data) Data {
 		}}
 	return d
 }
+
+// withFleet is the fixture on three TF Serving hosts, one of which serves
+// only version 1 while the worker targets 2: flagged as skew in the header
+// and left out of the rotation.
+func withFleet(d Data) Data {
+	d.TFServing = "10.0.0.11:8500,10.0.0.12:8500,10.0.0.13:8500"
+	d.Header.Target = "version 2"
+	d.Header.Skew, d.Header.SkewHosts = "v2 missing on 10.0.0.13:8500", []string{"10.0.0.13:8500"}
+	d.Models.Hosts = []TFHost{
+		{Addr: "10.0.0.11:8500", State: "up", Versions: "1,2", Share: 0.51, P50: ms(2.8), P99: ms(7.1)},
+		{Addr: "10.0.0.12:8500", State: "up", Versions: "1,2", Share: 0.49, P50: ms(3.0), P99: ms(7.7), Errors: 2},
+		{Addr: "10.0.0.13:8500", State: "excluded", Reason: "my_model v2 is not AVAILABLE here (AVAILABLE: 1)", Versions: "1"},
+	}
+	return d
+}

@@ -176,6 +176,18 @@ func (m *Model) header(w int) []string {
 	if hd.Target != "" || hd.Served > 0 {
 		modelSeg += " " + st.Dim.Render(targetLabel(hd.Target)+"→") + st.Bold.Render(served)
 	}
+	// Version skew stays visible at every size (line 2 has the room).
+	skew := ""
+	switch {
+	case hd.Skew != "" && (w >= 120 || len(hd.SkewHosts) == 0):
+		skew = st.Err.Render("SKEW " + hd.Skew)
+	case hd.Skew != "":
+		more := ""
+		if len(hd.SkewHosts) > 1 {
+			more = " +" + itoa(len(hd.SkewHosts)-1)
+		}
+		skew = st.Err.Render("SKEW " + hd.SkewHosts[0] + more)
+	}
 	line1 := []segment{
 		{st.HeaderBrand.Render("inferops"), 0},
 		{st.Dim.Render(mode) + " " + strings.Join(d.Brokers, ","), 6},
@@ -204,9 +216,11 @@ func (m *Model) header(w int) []string {
 		{lag, 0},
 		{"in " + st.SeriesIn.Render(num(in)+"/s") + " out " + st.SeriesOut.Render(num(out)+"/s"), 1},
 		{p99, 0},
+		{skew, 0},
 		{"e2e p99 " + dur(lat.E2E.P99), 2},
 		{"batch " + num(lat.Batch), 4},
 		{"DLQ " + inum(d.DLQ.Total), 3},
+		{hostsSeg(st, d.Models.Hosts), 2},
 	}
 	if d.DemoRate > 0 {
 		line2 = append(line2, segment{st.Dim.Render("demo " + num(d.DemoRate) + "/s [ ]"), 5})
@@ -239,6 +253,24 @@ func groupState(st Styles, hd HeaderData) string {
 		return " " + st.Dim.Render(s)
 	}
 	return " " + st.Warn.Render(s)
+}
+
+// hostsSeg is "tfs 2/3 up" when there are several TF Serving hosts.
+func hostsSeg(st Styles, hosts []TFHost) string {
+	if len(hosts) < 2 {
+		return ""
+	}
+	up := 0
+	for _, h := range hosts {
+		if h.State == "up" {
+			up++
+		}
+	}
+	s := "tfs " + itoa(up) + "/" + itoa(len(hosts)) + " up"
+	if up < len(hosts) {
+		return st.Warn.Render(s)
+	}
+	return s
 }
 
 // readOnlySeg keeps the reason actions are disabled on screen at every size.

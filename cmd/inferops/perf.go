@@ -153,6 +153,7 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 	if err := kc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	tcfg.Model = c.model
 	tfs, err := tfserving.Dial(tcfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -111,6 +111,24 @@ func (r Report) Markdown() string {
 			}
 			b.WriteString(t.String() + "\n")
 		}
+		if len(m.Hosts) > 1 {
+			b.WriteString("### TF Serving hosts\n\n")
+			for _, s := range m.Skew {
+				fmt.Fprintf(&b, "**Version skew:** %s\n\n", s)
+			}
+			t := table{head: []string{"host", "state", "versions", "calls", "share %", "p50 ms", "p99 ms", "errors", "why"},
+				right: map[int]bool{3: true, 4: true, 5: true, 6: true, 7: true}}
+			for _, h := range m.Hosts {
+				lat := func(v float64) string { // no successful call lately: no latency
+					if v <= 0 {
+						return "-"
+					}
+					return num(v)
+				}
+				t.add(code(h.Address), h.State, dash(ints(h.Available)), count(h.Calls), num(h.SharePct), lat(h.P50ms), lat(h.P99ms), count(h.Errors), dash(h.Reason))
+			}
+			b.WriteString(t.String() + "\n")
+		}
 	}
 
 	if w := r.Workers; w != nil {
@@ -256,7 +274,7 @@ func unknownF(v float64) string {
 	return num(v)
 }
 
-func ints(p []int32) string {
+func ints[T int32 | int64](p []T) string {
 	s := make([]string, len(p))
 	for i, v := range p {
 		s[i] = fmt.Sprint(v)

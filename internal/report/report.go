@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,8 @@ type Input struct {
 	Model         string
 	ModelVersions []tfserving.VersionStatus
 	ModelLatency  map[int64]tfserving.LatencySnapshot // by version
+	// Fleet is the client's view of every TF Serving host; nil: not known.
+	Fleet *tfserving.Fleet
 
 	Worker *worker.Stats
 	Events []pipeline.Event      // oldest first; the newest MaxEvents are kept
@@ -109,6 +112,48 @@ type Model struct {
 	Name     string         `json:"name"`
 	Address  string         `json:"address,omitempty"`
 	Versions []ModelVersion `json:"versions"`
+	// Hosts are the TF Serving hosts behind the address (several: a fleet)
+	// and Skew how they disagree (tfserving.FindSkew's messages).
+	Hosts []Host   `json:"hosts,omitempty"`
+	Skew  []string `json:"skew,omitempty"`
+}
+
+// Host is one TF Serving host as the client sees it; `inferops status
+// --json` prints the same rows.
+type Host struct {
+	Address   string           `json:"address"`
+	State     string           `json:"state"`
+	Reason    string           `json:"reason,omitempty"`
+	Available []int64          `json:"available_versions"`
+	Labels    map[string]int64 `json:"labels,omitempty"`
+	Calls     int64            `json:"calls"`
+	Errors    int64            `json:"errors"`
+	SharePct  float64          `json:"share_pct"`
+	P50ms     float64          `json:"p50_ms"`
+	P99ms     float64          `json:"p99_ms"`
+}
+
+// HostsOf is the report's rows for a fleet snapshot.
+func HostsOf(fl tfserving.Fleet) []Host {
+	out := make([]Host, 0, len(fl.Hosts))
+	for _, h := range fl.Hosts {
+		avail := h.Available()
+		if avail == nil {
+			avail = []int64{}
+		}
+		out = append(out, Host{Address: h.Addr, State: h.State, Reason: h.Reason, Available: avail, Labels: h.Labels,
+			Calls: h.Calls, Errors: h.Errors, SharePct: math.Round(1000*h.Share) / 10, P50ms: ms(h.P50), P99ms: ms(h.P99)})
+	}
+	return out
+}
+
+// SkewOf is the fleet's skew, one message each.
+func SkewOf(fl tfserving.Fleet) []string {
+	var out []string
+	for _, s := range fl.Skew {
+		out = append(out, s.Message)
+	}
+	return out
 }
 
 // ModelVersion is one version's state and the Predict latency it served.
@@ -233,6 +278,15 @@ func Build(in Input) Report {
 			}
 			m.Versions = append(m.Versions, mv)
 		}
+		if fl := in.Fleet; fl != nil {
+			for _, h := range HostsOf(*fl) {
+				h.Address, h.State, h.Reason = red(h.Address), red(h.State), red(h.Reason)
+				m.Hosts = append(m.Hosts, h)
+			}
+			for _, s := range SkewOf(*fl) {
+				m.Skew = append(m.Skew, red(s))
+			}
+		}
 		r.Model = m
 	}
 	if st := in.Worker; st != nil {
@@ -329,6 +383,19 @@ func summarize(r Report) []string {
 			vs = []string{"no versions reported"}
 		}
 		out = append(out, fmt.Sprintf("Model %s: %s", m.Name, strings.Join(vs, "; ")))
+		if len(m.Hosts) > 1 {
+			up := 0
+			for _, h := range m.Hosts {
+				if h.State == tfserving.HostUp {
+					up++
+				}
+			}
+			line := fmt.Sprintf("TF Serving: %d of %d hosts in rotation", up, len(m.Hosts))
+			if len(m.Skew) > 0 {
+				line += "; VERSION SKEW: " + strings.Join(m.Skew, "; ")
+			}
+			out = append(out, line)
+		}
 	}
 	if w := r.Workers; w != nil {
 		line := fmt.Sprintf("Workers: %d, %s rec/s, avg batch %s, Predict p99 %s ms, end-to-end p99 %s ms, DLQ %s",

@@ -113,9 +113,11 @@ type Adapter struct {
 	parts  partsState
 	labels map[int64][]string
 	sigKey string // the versions the shown signature was read for
-	pool   poolState
-	perf   perfState
-	advice adviceState
+	// hostEvents counts the TF Serving host events already in the log.
+	hostEvents int
+	pool       poolState
+	perf       perfState
+	advice     adviceState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it

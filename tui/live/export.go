@@ -65,6 +65,8 @@ func (a *Adapter) reportInput() report.Input {
 	}
 	if a.cfg.TFS != nil {
 		in.ModelLatency = a.cfg.TFS.Latency() // in-process histograms, no RPC
+		fl := a.cfg.TFS.Fleet()               // the probes' latest answers, no RPC
+		in.Fleet = &fl
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

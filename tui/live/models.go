@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
@@ -19,6 +20,7 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	defer cancel()
 	vs, err := c.ModelStatus(qctx, a.cfg.Model)
 	lat := c.Latency()
+	fl := c.Fleet()
 	// The signature is read again only when the versions change: latest
 	// may then be another version with another signature.
 	key := fmt.Sprint(vs)
@@ -36,6 +38,7 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.fleetLocked(fl)
 	if md != nil {
 		a.showSignatureLocked(md)
 	}
@@ -117,4 +120,36 @@ func (a *Adapter) showSignatureLocked(md *tfserving.Metadata) {
 	for _, t := range sig.OutputSpecs() {
 		a.d.Models.Outputs = append(a.d.Models.Outputs, tui.ModelTensor{Name: t.Name, DType: t.DType.String(), Shape: pipeline.FormatShape(t.Shape)})
 	}
+}
+
+// fleetLocked takes the client's view of the TF Serving hosts: the per-host
+// rows, the header's skew flag, and the host events raised since the last
+// refresh (the client keeps its own; they join the event log here).
+func (a *Adapter) fleetLocked(fl tfserving.Fleet) {
+	hosts := make([]tui.TFHost, 0, len(fl.Hosts))
+	for _, h := range fl.Hosts {
+		hosts = append(hosts, tui.TFHost{Addr: h.Addr, State: h.State, Reason: h.Reason, Versions: versionList(h.Available()),
+			Share: h.Share, P50: h.P50, P99: h.P99, Errors: h.Errors})
+	}
+	a.d.Models.Hosts = hosts
+	a.d.Header.Skew, a.d.Header.SkewHosts = "", nil
+	if len(fl.Skew) > 0 {
+		a.d.Header.Skew, a.d.Header.SkewHosts = fl.Skew[0].Short, fl.Skew[0].Hosts
+		if n := len(fl.Skew) - 1; n > 0 {
+			a.d.Header.Skew += fmt.Sprintf(" (+%d)", n)
+		}
+	}
+	fresh := min(fl.EventsTotal-a.hostEvents, len(fl.Events))
+	for _, e := range fl.Events[len(fl.Events)-fresh:] {
+		a.addEventLocked(e)
+	}
+	a.hostEvents = fl.EventsTotal
+}
+
+func versionList(vs []int64) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ",")
 }
