@@ -50,10 +50,10 @@ func (g *grpcService) predict(ctx context.Context, req *tfpb.PredictRequest) (*t
 	for n := range req.GetInputs() {
 		names = append(names, n)
 	}
-	if err := checkInputs(sd, names); err != nil {
+	if err := sv.ld.checkInputs(sd, names); err != nil {
 		return nil, err
 	}
-	if err := checkOutputFilter(sd, req.GetOutputFilter()); err != nil {
+	if err := sv.ld.checkOutputFilter(sd, req.GetOutputFilter()); err != nil {
 		return nil, err
 	}
 	// A decoded tensor may hold no more values than a maximal message of

@@ -25,12 +25,23 @@ const (
 // them, a network from a .iom file or a stand-in from a metadata file.
 type loaded struct {
 	sigs  map[string]*tfpb.SignatureDef
+	names map[*tfpb.SignatureDef]sigNames // each signature's aliases, sorted once
 	net   *model.Model
 	stand *standIn
 }
 
+type sigNames struct{ inputs, outputs []string }
+
+func newLoaded(sigs map[string]*tfpb.SignatureDef, net *model.Model, stand *standIn) *loaded {
+	l := &loaded{sigs: sigs, names: make(map[*tfpb.SignatureDef]sigNames, len(sigs)), net: net, stand: stand}
+	for _, sd := range sigs {
+		l.names[sd] = sigNames{inputs: keys(sd.GetInputs()), outputs: keys(sd.GetOutputs())}
+	}
+	return l
+}
+
 func loadedNet(m *model.Model) *loaded {
-	return &loaded{net: m, sigs: map[string]*tfpb.SignatureDef{signatureName: netSignature(m)}}
+	return newLoaded(map[string]*tfpb.SignatureDef{signatureName: netSignature(m)}, m, nil)
 }
 
 // params sizes a version for the load log.
@@ -76,9 +87,18 @@ func keys[V any](m map[string]V) []string {
 }
 
 // checkInputs applies TF's alias rules to the request's input names.
-func checkInputs(sd *tfpb.SignatureDef, names []string) error {
+func (l *loaded) checkInputs(sd *tfpb.SignatureDef, names []string) error {
+	ok := len(names) == len(sd.Inputs)
+	for _, n := range names {
+		if _, in := sd.Inputs[n]; !in {
+			ok = false
+		}
+	}
+	if ok { // the common case, answered without sorting anything
+		return nil
+	}
 	sort.Strings(names)
-	want := keys(sd.Inputs)
+	want := l.names[sd].inputs
 	var extra, missing []string
 	for _, n := range names {
 		if _, ok := sd.Inputs[n]; !ok {
@@ -103,17 +123,15 @@ func checkInputs(sd *tfpb.SignatureDef, names []string) error {
 }
 
 // checkOutputFilter applies TF's output_filter rules.
-func checkOutputFilter(sd *tfpb.SignatureDef, filter []string) error {
-	seen := map[string]bool{}
-	for _, f := range filter {
+func (l *loaded) checkOutputFilter(sd *tfpb.SignatureDef, filter []string) error {
+	for i, f := range filter {
 		if _, ok := sd.Outputs[f]; !ok {
 			return status.Errorf(codes.InvalidArgument,
-				"output tensor alias not found in signature: %s Outputs expected to be in the set {%s}.", f, strings.Join(keys(sd.Outputs), ","))
+				"output tensor alias not found in signature: %s Outputs expected to be in the set {%s}.", f, strings.Join(l.names[sd].outputs, ","))
 		}
-		if seen[f] {
+		if slices.Contains(filter[:i], f) {
 			return status.Errorf(codes.InvalidArgument, "duplicate output tensor alias: %s", f)
 		}
-		seen[f] = true
 	}
 	return nil
 }
@@ -123,7 +141,7 @@ func checkOutputFilter(sd *tfpb.SignatureDef, filter []string) error {
 // kernel; other inputs must have the signature's dtype and every size it
 // fixes. (TF 2.12 itself leaves shapes to the model's kernels.)
 func (l *loaded) checkTensors(sd *tfpb.SignatureDef, in map[string]*tensor.Tensor) (int, error) {
-	names := keys(sd.Inputs)
+	names := l.names[sd].inputs
 	if l.net != nil && l.net.Direct() && len(l.net.Inputs[0].Shape) == 2 {
 		t := in[names[0]]
 		if t.DType != tfpb.DataType_DT_FLOAT {
@@ -200,13 +218,13 @@ func (s *Server) predict(ctx context.Context, sv *servable, api string, sd *tfpb
 		}
 	}
 	if len(outputs) == 0 {
-		outputs = keys(sd.Outputs)
+		outputs = sv.ld.names[sd].outputs
 	}
 	start := time.Now()
 	var res map[string]*tensor.Tensor
 	var err error
 	if st := sv.ld.stand; st != nil {
-		res, err = st.run(sd, in, rows, outputs, s.cfg.MaxMessageBytes/4)
+		res, err = st.run(sd, sv.ld.names[sd].inputs, in, rows, outputs, s.cfg.MaxMessageBytes/4)
 	} else {
 		res, err = s.runNet(ctx, sv.ld.net, in, rows, outputs)
 	}

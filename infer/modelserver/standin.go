@@ -39,7 +39,7 @@ func (st *standIn) loaded() *loaded {
 		sigs[k] = v
 	}
 	sigs[pipeline.StandInSignature] = &tfpb.SignatureDef{MethodName: pipeline.StandInMethod}
-	return &loaded{sigs: sigs, stand: st}
+	return newLoaded(sigs, nil, st)
 }
 
 // ignoredSignatures are entries of a real model's SignatureDefMap that are
@@ -312,7 +312,7 @@ func int64Of(v any) (int64, error) {
 // outputs on every machine and run; rows that differ in any input differ.
 // A response bigger than limit values is refused (RESOURCE_EXHAUSTED),
 // as a request bigger than the message limit is.
-func (st *standIn) run(sd *tfpb.SignatureDef, in map[string]*tensor.Tensor, rows int, outputs []string, limit int) (map[string]*tensor.Tensor, error) {
+func (st *standIn) run(sd *tfpb.SignatureDef, inputs []string, in map[string]*tensor.Tensor, rows int, outputs []string, limit int) (map[string]*tensor.Tensor, error) {
 	total := 0
 	for _, alias := range outputs {
 		per := 1
@@ -329,7 +329,7 @@ func (st *standIn) run(sd *tfpb.SignatureDef, in map[string]*tensor.Tensor, rows
 	var buf [16]byte
 	for r := range seeds {
 		h := fnvOffset
-		for _, name := range keys(sd.Inputs) {
+		for _, name := range inputs {
 			h = fnvAdd(h, []byte(name))
 			t := in[name]
 			per := t.Len() / max(rows, 1)

@@ -292,7 +292,8 @@ func FuzzStandInFile(f *testing.F) {
 		if err != nil {
 			return
 		}
-		sd, err := st.loaded().signature("")
+		ld := st.loaded()
+		sd, err := ld.signature("")
 		if err != nil || len(sd.Inputs) == 0 || len(sd.Outputs) == 0 {
 			t.Fatalf("accepted a file without a usable serving_default: %v", err)
 		}
@@ -301,7 +302,7 @@ func FuzzStandInFile(f *testing.F) {
 		for alias, ti := range sd.Inputs {
 			in[alias] = &tensor.Tensor{DType: ti.GetDtype(), Shape: []int64{1}, Strings: [][]byte{nil}}
 		}
-		out, err := st.run(sd, in, 1, keys(sd.Outputs), 1<<22)
+		out, err := st.run(sd, ld.names[sd].inputs, in, 1, ld.names[sd].outputs, 1<<22)
 		if err != nil {
 			return
 		}

@@ -37,7 +37,9 @@ import (
 //
 // WORKER_BENCH_MODEL picks the model: my_model (default; the seed's
 // records) or ads_ctr (its five typed inputs, synthesized as perf does and
-// padded to the same 2 KB).
+// padded to the same 2 KB). WORKER_BENCH_CHILD_BIN runs another build's
+// test binary (go test -c of an older commit) as the child, so two
+// workers are compared against the very same broker and model server.
 func BenchmarkWorkerProcess(b *testing.B) {
 	n := benchEnvInt("WORKER_BENCH_RECORDS", 200_000)
 	modelName := os.Getenv("WORKER_BENCH_MODEL")
@@ -105,7 +107,11 @@ func (e *testEnv) childDrain(tb testing.TB, n int, modelName, group string) chil
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestWorkerProcessChild$", "-test.count=1")
+	bin := os.Args[0]
+	if b := os.Getenv("WORKER_BENCH_CHILD_BIN"); b != "" {
+		bin = b
+	}
+	cmd := exec.CommandContext(ctx, bin, "-test.run=^TestWorkerProcessChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
 		childEnv+"=1",
 		"WORKER_CHILD_BROKERS="+strings.Join(e.kafka.Brokers, ","),
