@@ -102,8 +102,7 @@ func TestRecordWritersBuildParseableRecords(t *testing.T) {
 		b = AppendJSONString(b, `req-"1"`)
 		b = AppendKey(b, "stream")
 		b = append(b, '7')
-		b = AppendKey(b, FieldFeatures)
-		b = AppendFeatures(b, 8, func(int) float64 { return rng.NormFloat64() }, 6)
+		b = NewSynth(seedSchema(t, 8)).AppendInputs(b, rng)
 		b = ClosePadded(b, size, fill)
 		if size >= 200 && len(b) != size {
 			t.Errorf("padded to %d, want %d: %s", len(b), size, b)
