@@ -76,7 +76,7 @@ type Options struct {
 	Scenario Scenario
 	Kafka    cluster.Config
 	// TFServing is the model server the perf worker calls (and asks for the
-	// feature width). When nil, TFServingAddress is dialled.
+	// signature). When nil, TFServingAddress is dialled.
 	TFServing        *tfserving.Client
 	TFServingAddress string
 	Model            string           // --model
