@@ -44,8 +44,12 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 	if c.noWorker {
 		return w, nil
 	}
+	instance := c.instance
+	if instance == "" {
+		instance = worker.HostInstance() + "-console"
+	}
 	pool, err := worker.NewPool(kc, tfs, worker.Config{
-		Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
+		Instance: instance, Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
 	}, log.With("part", "worker"))
 	if err != nil {
 		_ = tfs.Close()

@@ -95,6 +95,13 @@ func addWorkerFlags(f *cmdFlags, w workerTuning) {
 	}
 }
 
+// addInstanceFlag registers --instance: the stable name a worker pool's
+// members join its group under (static membership), which a restart must
+// keep. whenEmpty says what an empty value means for the command.
+func addInstanceFlag(f *cmdFlags, dst *string, whenEmpty string) {
+	f.StringVar(dst, "instance", "", "stable name of this worker process in its group: member N joins as inferops-<instance>-wN, and a restart under the same name takes its partitions back without waiting for the session timeout; empty = "+whenEmpty)
+}
+
 // addLogFlags registers --log-level, --log-format and --log-file with the
 // command's defaults (JSON to stderr for headless commands). After parse,
 // pass the result to logging.New.

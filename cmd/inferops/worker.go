@@ -30,7 +30,14 @@ at-least-once: an offset is committed only after its result is acked.
 Logs are JSON on stderr. With --metrics-addr, Prometheus metrics
 (inferops_worker_*) are served on /metrics; ":9102" listens on loopback only.
 SIGTERM drains: in-flight records finish (or are handed back uncommitted) and
-the worker leaves the group within 10 s.
+the worker leaves the group within 10 s, so its partitions move at once.
+
+Members join as inferops-<--instance>-w1..wN with that name as their
+group.instance.id (static membership): after a crash, a restart under the
+same --instance within the session timeout (10 s) takes the partitions back
+instead of waiting for the dead members. Give every worker process of a
+group its own --instance; the default, the host name, suits one worker per
+host (the console's own pool is <host>-console).
 
 Without --brokers / --tfserving it uses the embedded defaults that
 'inferops serve' starts (127.0.0.1:9092 and 127.0.0.1:8500). Several workers
@@ -52,6 +59,7 @@ func workerCommand() (*cmdFlags, runFunc) {
 	cfg := &c.cfg
 	addPipelineFlags(f, pipelineNames{Input: &cfg.Input, Output: &cfg.Output, DLQ: &cfg.DLQ, Group: &cfg.Group, Model: &cfg.Model})
 	addWorkerFlags(f, workerTuning{Workers: &cfg.Workers, MaxBatch: &cfg.MaxBatch, BatchTimeout: &cfg.BatchTimeout})
+	addInstanceFlag(f, &cfg.Instance, "the host name ("+worker.HostInstance()+")")
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
 	f.StringVar(&c.target, "target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")

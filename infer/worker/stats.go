@@ -16,7 +16,7 @@ type LatencySummary struct {
 // MemberStats is one consumer-group member of the pool.
 type MemberStats struct {
 	ID         string // the group member id assigned by the coordinator
-	ClientID   string
+	ClientID   string // "inferops-<instance>-w<N>", also the group.instance.id
 	Partitions []int32
 	InRate     float64 // records/s read
 	OutRate    float64 // records/s answered (result or DLQ acked)
@@ -34,6 +34,7 @@ type VersionStats struct {
 // the Prometheus exporter. Counters are totals since the pool started.
 type Stats struct {
 	Time       time.Time
+	Instance   string // --instance: members are "inferops-<Instance>-w<N>"
 	Members    []MemberStats
 	Consumed   uint64
 	Produced   uint64
