@@ -50,6 +50,7 @@ const (
 	SourcePerf    = "perf"    // perf runs
 	SourceAdvice  = "advice"  // doctor's advice rules
 	SourceConsole = "console" // the operator's own actions in the console
+	SourceFleet   = "fleet"   // fleet changes and their acknowledgements, from any console or `inferops fleet`
 )
 
 // Kinds of events: what happened.
@@ -66,6 +67,7 @@ const (
 	KindAdvice    = "advice"
 	KindDemo      = "demo"
 	KindReport    = "report"
+	KindControl   = "control" // a change of a group's desired state, or its acknowledgement
 )
 
 // Event is something an operator wants to see: one line of the console's

@@ -100,8 +100,8 @@ type topicPartition struct {
 }
 
 type versionCounter struct {
-	count atomic.Uint64
-	lat   *window
+	count    atomic.Uint64
+	lat, e2e *window
 }
 
 // NewPool checks the configs and prepares a pool; nothing connects until Start.
@@ -253,6 +253,9 @@ func (p *Pool) Start(ctx context.Context) (err error) {
 	p.bgWG.Add(1)
 	go p.tick()
 	n := p.cfg.Workers
+	if p.cfg.Idle {
+		n = 0
+	}
 	if n > p.partitions {
 		n = p.partitions
 		p.event(pipeline.KindScale, fmt.Sprintf("--workers %d is more than the %d partitions of %s: starting %d", p.cfg.Workers, p.partitions, p.cfg.Input, n))
@@ -291,6 +294,10 @@ func (p *Pool) loadSignature(ctx context.Context, t tfserving.Target) error {
 
 // Config is the configuration the pool runs with, defaults filled in.
 func (p *Pool) Config() Config { return p.cfg }
+
+// Partitions is the number of partitions of the input topic, read at
+// Start: the most members that can get work, in this process or the fleet.
+func (p *Pool) Partitions() int { return p.partitions }
 
 // Workers is the number of members running in this process.
 func (p *Pool) Workers() int {
@@ -619,7 +626,6 @@ func (p *Pool) readErrors() {
 
 // acked runs when Kafka acked a result or dead letter.
 func (p *Pool) acked(it *item) {
-	now := time.Now()
 	tp := topicPartition{it.topic, it.partition}
 	p.doneMu.Lock()
 	if it.offset < p.done[tp] {
@@ -633,8 +639,12 @@ func (p *Pool) acked(it *item) {
 		p.produced.Add(1)
 		p.metrics.produced.Inc()
 		if !it.ts.IsZero() {
-			d := now.Sub(it.ts)
+			// The result's timestamp as Kafka stored it (ours, or the
+			// broker's with LogAppendTime) minus the input's: what a
+			// downstream consumer measures from the two records.
+			d := it.msg.Timestamp.Sub(it.ts)
 			p.e2eLat.record(d)
+			it.vc.e2e.record(d)
 			p.metrics.e2e.Observe(d.Seconds())
 		}
 	}
@@ -707,6 +717,7 @@ func (p *Pool) tick() {
 			p.verMu.Lock()
 			for _, v := range p.versions {
 				v.lat.rotate()
+			v.e2e.rotate()
 			}
 			p.verMu.Unlock()
 			secs := now.Sub(last).Seconds()
@@ -789,7 +800,7 @@ func (p *Pool) Stats() Stats {
 	p.rateMu.Unlock()
 	p.verMu.Lock()
 	for v, c := range p.versions {
-		s.Versions[v] = VersionStats{Count: c.count.Load(), P99: c.lat.summary().P99}
+		s.Versions[v] = VersionStats{Count: c.count.Load(), Predict: c.lat.summary(), EndToEnd: c.e2e.summary()}
 	}
 	p.verMu.Unlock()
 	p.mu.Lock()
@@ -810,7 +821,7 @@ func (p *Pool) versionCounter(v int64) *versionCounter {
 	defer p.verMu.Unlock()
 	c := p.versions[v]
 	if c == nil {
-		c = &versionCounter{lat: newWindow()}
+		c = &versionCounter{lat: newWindow(), e2e: newWindow()}
 		p.versions[v] = c
 	}
 	return c

@@ -1,0 +1,215 @@
+package fleet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/internal/config"
+	"github.com/inferops/inferops/pipeline"
+)
+
+// SnapshotSchema is the snapshot format this inferops writes. A newer
+// writer adds fields, which older readers ignore; a field's meaning never
+// changes within the topic.
+const SnapshotSchema = 1
+
+// MaxRecordBytes bounds what a reader decodes from the fleet and control
+// topics: a snapshot of 64 members with per-version histograms is ~20 KB.
+const MaxRecordBytes = 1 << 20
+
+// Control modes an instance reports.
+const (
+	ModeFollow = "follow" // applies its group's desired state
+	ModePinned = "pinned" // --control=ignore: runs on its own flags
+)
+
+// Snapshot is what one worker pool publishes about itself once an
+// interval, under its instance name. It holds no secret and no
+// configuration dump: names, counters, rates and latency histograms only
+// (TestSnapshotHasNoSecret plants a password and looks for it).
+type Snapshot struct {
+	Schema   int    `json:"schema"`
+	Instance string `json:"instance"`
+	Host     string `json:"host"`
+	PID      int    `json:"pid"`
+	// PIDSpace identifies the host's boot and pid namespace: a reader with
+	// the same value can ask the kernel whether PID still runs (the
+	// instance-name check of a restart after a crash). Empty when unknown.
+	PIDSpace   string    `json:"pid_space,omitempty"`
+	Inferops   string    `json:"inferops"` // inferops version
+	Started    time.Time `json:"started"`
+	Time       time.Time `json:"time"`
+	IntervalMs int64     `json:"interval_ms"`
+
+	Group  string `json:"group"`
+	Input  string `json:"input"`
+	Output string `json:"output"`
+	DLQ    string `json:"dlq"`
+	Model  string `json:"model"`
+	Target string `json:"target"` // what the next batch asks for: latest, 2, label:stable
+
+	Control Control `json:"control"`
+
+	Workers    int      `json:"workers"`
+	Partitions int      `json:"partitions"` // of the input topic
+	Members    []Member `json:"members,omitempty"`
+	InRate     float64  `json:"in_rate"`  // records/s read
+	OutRate    float64  `json:"out_rate"` // results and dead letters/s acked
+	AvgBatch   float64  `json:"avg_batch"`
+	Consumed   uint64   `json:"consumed"` // totals since the process started
+	Produced   uint64   `json:"produced"`
+	DLQTotal   uint64   `json:"dlq_total"`
+	// DLQReasons counts dead letters by pipeline reason (pipeline.Reason*);
+	// Errors the rest by kind (predict, produce, consume).
+	DLQReasons map[string]uint64 `json:"dlq_reasons,omitempty"`
+	Errors     map[string]uint64 `json:"errors,omitempty"`
+	Retries    uint64            `json:"retries"`
+	Duplicates uint64            `json:"duplicates"`
+	Lag        int64             `json:"lag"` // over the partitions this instance owns
+	Breaker    string            `json:"breaker"`
+	Paused     bool              `json:"paused"`
+
+	// The last 10 s of Predict and end-to-end latency, overall and for each
+	// version that served rows in that window.
+	Predict  Hist         `json:"predict"`
+	EndToEnd Hist         `json:"e2e"`
+	Versions []VersionRow `json:"versions,omitempty"`
+
+	// Per-TF-Serving-host client stats belong here as "tfserving_hosts"
+	// once the multi-host client (issue 17) is on main.
+}
+
+// Control is how an instance follows its group's desired state.
+type Control struct {
+	Mode string `json:"mode"` // ModeFollow or ModePinned
+	// Seq and Offset are the desired state last applied (its sequence
+	// number and its offset on the control topic); 0 and -1 before any.
+	Seq    uint64 `json:"seq"`
+	Offset int64  `json:"offset"`
+	// Share is the workers the desired state gives this instance, -1 when
+	// it sets no total (the instance keeps its own --workers).
+	Share int `json:"share"`
+	// Note qualifies a desired state that is in effect (its total clamped
+	// to the partitions); Error says what of it could not be applied (a
+	// target the model refuses, a newer schema).
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Member is one consumer-group member of an instance.
+type Member struct {
+	ClientID   string  `json:"client_id"` // inferops-<instance>-w<N>
+	MemberID   string  `json:"member_id,omitempty"`
+	Partitions []int32 `json:"partitions"`
+	InRate     float64 `json:"in_rate"`
+	OutRate    float64 `json:"out_rate"`
+	InFlight   int     `json:"in_flight"`
+	AvgBatch   float64 `json:"avg_batch"`
+}
+
+// VersionRow is what one model version served on an instance.
+type VersionRow struct {
+	Version  int64  `json:"version"`
+	Rows     uint64 `json:"rows"` // since the process started
+	Predict  Hist   `json:"predict"`
+	EndToEnd Hist   `json:"e2e"`
+}
+
+// Serving reports whether the version served rows in the window.
+func (v VersionRow) Serving() bool { return v.Predict.Count() > 0 || v.EndToEnd.Count() > 0 }
+
+// Identity is the process a snapshot comes from.
+type Identity struct {
+	Instance string
+	Host     string
+	PID      int
+	PIDSpace string
+	Started  time.Time
+	Version  string // inferops version
+}
+
+// SameProcess reports whether two identities are one process.
+func (a Identity) SameProcess(b Identity) bool {
+	return a.Host == b.Host && a.PID == b.PID && a.Started.Equal(b.Started)
+}
+
+// Identity is who wrote s.
+func (s *Snapshot) Identity() Identity {
+	return Identity{Instance: s.Instance, Host: s.Host, PID: s.PID, PIDSpace: s.PIDSpace, Started: s.Started, Version: s.Inferops}
+}
+
+// Interval is how often the instance publishes (the default when absent).
+func (s *Snapshot) Interval() time.Duration {
+	if s.IntervalMs <= 0 {
+		return pipeline.DefaultFleetInterval
+	}
+	return time.Duration(s.IntervalMs) * time.Millisecond
+}
+
+// NewSnapshot builds an instance's snapshot from its pool's stats. Every
+// free-text field passes through config.Scrub, so a password that leaked
+// into an error message never leaves the process.
+func NewSnapshot(id Identity, interval time.Duration, cfg worker.Config, partitions int, st worker.Stats, ctl Control) *Snapshot {
+	s := &Snapshot{
+		Schema: SnapshotSchema, Instance: id.Instance, Host: id.Host, PID: id.PID, PIDSpace: id.PIDSpace,
+		Inferops: id.Version, Started: id.Started.UTC(), Time: st.Time.UTC(), IntervalMs: interval.Milliseconds(),
+		Group: cfg.Group, Input: cfg.Input, Output: cfg.Output, DLQ: cfg.DLQ, Model: cfg.Model, Target: st.Target,
+		Control: ctl, Workers: st.Workers, Partitions: partitions,
+		AvgBatch: st.AvgBatch, Consumed: st.Consumed, Produced: st.Produced, DLQTotal: st.DLQ,
+		Retries: st.Retries, Duplicates: st.Duplicates, Lag: st.Lag, Breaker: st.Breaker, Paused: st.Paused,
+		Predict: HistOf(st.Predict.Hist), EndToEnd: HistOf(st.EndToEnd.Hist),
+	}
+	s.Control.Note, s.Control.Error = config.Scrub(s.Control.Note), config.Scrub(s.Control.Error)
+	for k, v := range st.Errors {
+		m := &s.Errors
+		if pipeline.IsReason(k) {
+			m = &s.DLQReasons
+		}
+		if *m == nil {
+			*m = map[string]uint64{}
+		}
+		(*m)[k] = v
+	}
+	for _, m := range st.Members {
+		s.InRate += m.InRate
+		s.OutRate += m.OutRate
+		s.Members = append(s.Members, Member{ClientID: m.ClientID, MemberID: m.ID, Partitions: m.Partitions,
+			InRate: m.InRate, OutRate: m.OutRate, InFlight: m.InFlight, AvgBatch: m.AvgBatch})
+	}
+	for _, v := range slices.Sorted(maps.Keys(st.Versions)) {
+		vs := st.Versions[v]
+		s.Versions = append(s.Versions, VersionRow{Version: v, Rows: vs.Count, Predict: HistOf(vs.Predict.Hist), EndToEnd: HistOf(vs.EndToEnd.Hist)})
+	}
+	return s
+}
+
+// DecodeSnapshot reads a snapshot record's value. It refuses what is not
+// a snapshot of a worker (no schema, a bad instance name) so one corrupt
+// record cannot masquerade as an instance; unknown fields are ignored.
+func DecodeSnapshot(b []byte) (*Snapshot, error) {
+	if len(b) > MaxRecordBytes {
+		return nil, fmt.Errorf("snapshot of %d bytes is over the %d limit", len(b), MaxRecordBytes)
+	}
+	var s Snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if s.Schema < 1 {
+		return nil, errors.New("snapshot has no schema version")
+	}
+	if err := worker.ValidInstance(s.Instance); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	if s.Time.IsZero() {
+		return nil, fmt.Errorf("snapshot of %s has no time", s.Instance)
+	}
+	if s.IntervalMs < 0 || s.IntervalMs > int64(time.Hour/time.Millisecond) {
+		return nil, fmt.Errorf("snapshot of %s: interval %d ms out of range", s.Instance, s.IntervalMs)
+	}
+	return &s, nil
+}
