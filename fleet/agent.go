@@ -558,7 +558,7 @@ func (a *Agent) Close(ctx context.Context) error {
 }
 
 // errDuplicate marks the refusal of a second live process under one name.
-var errDuplicate = errors.New("instance name in use")
+var errDuplicate = errors.New("--instance in use")
 
 // IsDuplicate reports whether err is Prepare refusing a second live process
 // under the same --instance.
@@ -669,6 +669,6 @@ catchUp:
 }
 
 func (a *Agent) duplicate(s *Snapshot) error {
-	return fmt.Errorf("%w: instance %q is already running as pid %d on %s (inferops %s, started %s, last snapshot %s ago): give this process its own --instance, e.g. --instance %s-2, or stop the other one",
+	return fmt.Errorf("%w: %q is already running as pid %d on %s (inferops %s, started %s, last snapshot %s ago): give this process its own --instance, e.g. --instance %s-2, or stop the other one",
 		errDuplicate, s.Instance, s.PID, s.Host, s.Inferops, s.Started.Local().Format(time.RFC3339), time.Since(s.Time).Round(100*time.Millisecond), s.Instance)
 }

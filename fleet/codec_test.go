@@ -70,8 +70,10 @@ func TestHistRefusesHostileBytes(t *testing.T) {
 		"trailing":  append(append([]byte{}, good...), 0),
 		"huge hi":   {1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 2, 0},
 		"sig 5":     {1, 1, 100, 5, 0},
-		"index":     {1, 1, 100, 2, 1, 0xff, 0xff, 0x03, 1},
-		"zero":      {1, 1, 100, 2, 1, 0, 0},
+		"index":     {1, 1, 100, 2, 1, 0xff, 0xff, 0x03, 1, 1},
+		"zero":      {1, 1, 100, 2, 1, 0, 1, 0},
+		"empty run": {1, 1, 100, 2, 1, 0, 0},
+		"touching":  {1, 1, 100, 2, 2, 0, 1, 1, 0, 1, 1},
 	} {
 		var h Hist
 		if err := h.UnmarshalBinary(b); err == nil {

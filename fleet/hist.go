@@ -18,9 +18,9 @@ import (
 // from per-instance percentiles. The zero Hist is empty.
 //
 // On the wire it is one base64 string of a small binary form (histFormat):
-// the geometry, then only the non-empty buckets as (gap, count) varints. A
+// the geometry, then only the runs of non-empty buckets (MarshalBinary). A
 // 10 s window of a busy worker has a few hundred non-empty buckets out of
-// 2,560, so this is a few hundred bytes where the dense counts would be 20 KB.
+// 2,560, so this is a few hundred bytes where the dense counts are 20 KB.
 type Hist struct {
 	h *hdrhistogram.Histogram
 }
@@ -101,32 +101,42 @@ func (x Hist) Summary() Latency {
 	return Latency{Count: x.Count(), P50ms: ms(x.Quantile(50)), P95ms: ms(x.Quantile(95)), P99ms: ms(x.Quantile(99)), MaxMs: ms(x.Max())}
 }
 
-// MarshalBinary writes the compact form; an empty Hist is no bytes.
+// MarshalBinary writes the compact form; an empty Hist is no bytes. After
+// the geometry come runs of adjacent non-empty buckets, each as the gap
+// since the previous run, its length and its counts: a latency
+// distribution is a few dense runs, so most buckets cost one byte.
 func (x Hist) MarshalBinary() ([]byte, error) {
 	if x.Count() == 0 {
 		return nil, nil
 	}
 	s := x.h.Export()
-	b := make([]byte, 0, 32+4*64)
+	type run struct{ start, end int } // [start, end)
+	var runs []run
+	for i := 0; i < len(s.Counts); i++ {
+		if s.Counts[i] <= 0 {
+			continue
+		}
+		j := i
+		for j < len(s.Counts) && s.Counts[j] > 0 {
+			j++
+		}
+		runs = append(runs, run{i, j})
+		i = j
+	}
+	b := make([]byte, 0, 16+len(runs)*4+len(s.Counts)/4)
 	b = append(b, histFormat)
 	b = binary.AppendUvarint(b, uint64(s.LowestTrackableValue))
 	b = binary.AppendUvarint(b, uint64(s.HighestTrackableValue))
 	b = binary.AppendUvarint(b, uint64(s.SignificantFigures))
-	n := 0
-	for _, c := range s.Counts {
-		if c > 0 {
-			n++
+	b = binary.AppendUvarint(b, uint64(len(runs)))
+	prev := 0
+	for _, r := range runs {
+		b = binary.AppendUvarint(b, uint64(r.start-prev))
+		b = binary.AppendUvarint(b, uint64(r.end-r.start))
+		for _, c := range s.Counts[r.start:r.end] {
+			b = binary.AppendUvarint(b, uint64(c))
 		}
-	}
-	b = binary.AppendUvarint(b, uint64(n))
-	prev := -1
-	for i, c := range s.Counts {
-		if c <= 0 {
-			continue
-		}
-		b = binary.AppendUvarint(b, uint64(i-prev-1))
-		b = binary.AppendUvarint(b, uint64(c))
-		prev = i
+		prev = r.end
 	}
 	return b, nil
 }
@@ -142,33 +152,40 @@ func (x *Hist) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("histogram format %d (want %d: written by a newer inferops?)", b[0], histFormat)
 	}
 	r := &varintReader{b: b[1:]}
-	lo, hi, sig, n := r.next(), r.next(), r.next(), r.next()
+	lo, hi, sig, nruns := r.next(), r.next(), r.next(), r.next()
 	if r.err != nil {
 		return r.err
 	}
 	if lo < 1 || lo > 1<<20 || hi < 2*lo || hi > maxHistHighest || sig < 1 || sig > maxHistSig {
 		return fmt.Errorf("histogram geometry %d..%d, %d digits: out of bounds", lo, hi, sig)
 	}
-	size := countsLen(int64(lo), int64(hi), int(sig))
-	if n > uint64(size) {
-		return fmt.Errorf("histogram has %d buckets, its geometry only %d", n, size)
+	size := uint64(countsLen(int64(lo), int64(hi), int(sig)))
+	if nruns > size {
+		return fmt.Errorf("histogram has %d runs, its geometry only %d buckets", nruns, size)
 	}
 	counts := make([]int64, size)
-	idx, total := -1, uint64(0)
-	for i := uint64(0); i < n; i++ {
-		gap, c := r.next(), r.next()
+	at, total := uint64(0), uint64(0)
+	for i := uint64(0); i < nruns; i++ {
+		gap, n := r.next(), r.next()
 		if r.err != nil {
 			return r.err
 		}
-		if gap >= uint64(size) || idx+1+int(gap) >= size {
+		if n == 0 || gap > size || n > size || at+gap+n > size || (i > 0 && gap == 0) {
 			return errors.New("histogram bucket index out of range")
 		}
-		if c == 0 || c > maxHistCount || total+c > maxHistCount {
-			return errors.New("histogram count out of range")
+		at += gap
+		for j := uint64(0); j < n; j++ {
+			c := r.next()
+			if r.err != nil {
+				return r.err
+			}
+			if c == 0 || c > maxHistCount || total+c > maxHistCount {
+				return errors.New("histogram count out of range")
+			}
+			counts[at] = int64(c)
+			total += c
+			at++
 		}
-		idx += 1 + int(gap)
-		counts[idx] = int64(c)
-		total += c
 	}
 	if len(r.b) != 0 {
 		return fmt.Errorf("histogram has %d trailing bytes", len(r.b))

@@ -442,8 +442,9 @@ func buildView(now time.Time, group string, desired map[string]desiredAt, obs []
 			if row.Serving() {
 				vv.Instances++
 			}
-			vpred[row.Version] = append(vpred[row.Version], row.Predict)
-			ve2e[row.Version] = append(ve2e[row.Version], row.EndToEnd)
+			p, e := row.Latency(s)
+			vpred[row.Version] = append(vpred[row.Version], p)
+			ve2e[row.Version] = append(ve2e[row.Version], e)
 		}
 	}
 	v.Predict, v.EndToEnd = Merge(predict...), Merge(e2e...)

@@ -114,14 +114,25 @@ type Member struct {
 
 // VersionRow is what one model version served on an instance.
 type VersionRow struct {
-	Version  int64  `json:"version"`
-	Rows     uint64 `json:"rows"` // since the process started
-	Predict  Hist   `json:"predict"`
-	EndToEnd Hist   `json:"e2e"`
+	Version int64  `json:"version"`
+	Rows    uint64 `json:"rows"` // since the process started
+	// All says this version served every row of the window: its latency
+	// is the instance's, sent once (Predict and EndToEnd stay empty here).
+	All      bool `json:"all,omitempty"`
+	Predict  Hist `json:"predict"`
+	EndToEnd Hist `json:"e2e"`
 }
 
 // Serving reports whether the version served rows in the window.
-func (v VersionRow) Serving() bool { return v.Predict.Count() > 0 || v.EndToEnd.Count() > 0 }
+func (v VersionRow) Serving() bool { return v.All || v.Predict.Count() > 0 || v.EndToEnd.Count() > 0 }
+
+// Latency is the version's Predict and end-to-end latency on s.
+func (v VersionRow) Latency(s *Snapshot) (predict, e2e Hist) {
+	if v.All {
+		return s.Predict, s.EndToEnd
+	}
+	return v.Predict, v.EndToEnd
+}
 
 // Identity is the process a snapshot comes from.
 type Identity struct {
@@ -181,9 +192,21 @@ func NewSnapshot(id Identity, interval time.Duration, cfg worker.Config, partiti
 		s.Members = append(s.Members, Member{ClientID: m.ClientID, MemberID: m.ID, Partitions: m.Partitions,
 			InRate: m.InRate, OutRate: m.OutRate, InFlight: m.InFlight, AvgBatch: m.AvgBatch})
 	}
+	serving := 0
+	for _, vs := range st.Versions {
+		if vs.Predict.Count > 0 || vs.EndToEnd.Count > 0 {
+			serving++
+		}
+	}
 	for _, v := range slices.Sorted(maps.Keys(st.Versions)) {
 		vs := st.Versions[v]
-		s.Versions = append(s.Versions, VersionRow{Version: v, Rows: vs.Count, Predict: HistOf(vs.Predict.Hist), EndToEnd: HistOf(vs.EndToEnd.Hist)})
+		row := VersionRow{Version: v, Rows: vs.Count, Predict: HistOf(vs.Predict.Hist), EndToEnd: HistOf(vs.EndToEnd.Hist)}
+		// The common case, one version serving: its windows are the
+		// instance's (same samples, same rotation), so they go once.
+		if serving == 1 && row.Predict.Count() == s.Predict.Count() && row.EndToEnd.Count() == s.EndToEnd.Count() && row.Predict.Count()+row.EndToEnd.Count() > 0 {
+			row.All, row.Predict, row.EndToEnd = true, Hist{}, Hist{}
+		}
+		s.Versions = append(s.Versions, row)
 	}
 	return s
 }

@@ -58,3 +58,7 @@ const (
 	// silent for three intervals is lost.
 	DefaultFleetInterval = time.Second
 )
+
+// TFServingMetricsPath is where TF Serving (and the embedded model server)
+// serve Prometheus text on the REST port.
+const TFServingMetricsPath = "/monitoring/prometheus/metrics"

@@ -299,7 +299,7 @@ func jsonFloats(x []float32) string {
 // scrape reads the Prometheus page into name{labels} -> value.
 func scrape(t testing.TB, s *Server) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.RESTAddr() + MetricsPath)
+	resp, err := http.Get("http://" + s.RESTAddr() + pipeline.TFServingMetricsPath)
 	if err != nil {
 		t.Fatal(err)
 	}

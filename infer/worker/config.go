@@ -34,10 +34,6 @@ type Config struct {
 	DLQ             string // --dlq
 	Group           string // --group
 	Workers         int    // --workers: consumer-group members in this process (0 = the default 4)
-	// Idle starts the pool with no members, whatever Workers says: the fleet
-	// agent does when this instance's share of the fleet is 0, since even a
-	// member that joins and leaves at once rebalances the whole group.
-	Idle bool
 	MaxBatch        int    // --max-batch: rows per Predict
 	BatchTimeout    time.Duration
 	MaxMessageBytes int              // --max-message-bytes: larger inputs go to the DLQ
@@ -54,6 +50,10 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	BreakerThreshold    int
 	BreakerCooldown     time.Duration
+	// Idle starts the pool with no members, whatever Workers says: the fleet
+	// agent does when this instance's share of the fleet is 0, since even a
+	// member that joins and leaves at once rebalances the whole group.
+	Idle bool
 }
 
 // SetDefaults fills zero fields with the seed's defaults.

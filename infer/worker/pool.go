@@ -717,7 +717,7 @@ func (p *Pool) tick() {
 			p.verMu.Lock()
 			for _, v := range p.versions {
 				v.lat.rotate()
-			v.e2e.rotate()
+				v.e2e.rotate()
 			}
 			p.verMu.Unlock()
 			secs := now.Sub(last).Seconds()
