@@ -16,6 +16,7 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // startServer runs a real server on loopback port 0 under a temp data dir.
