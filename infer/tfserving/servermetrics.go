@@ -78,7 +78,7 @@ type ServerView struct {
 	// Latency of the successful requests in the interval, estimated from
 	// the histogram's buckets (linear within a bucket, as Prometheus's
 	// histogram_quantile does): exact to the bucket, TF's grow by 1.8x.
-	Count              float64
+	Count               float64
 	Mean, P50, P95, P99 time.Duration
 }
 
