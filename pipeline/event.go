@@ -68,7 +68,7 @@ const (
 	KindDemo      = "demo"
 	KindReport    = "report"
 	KindControl   = "control" // a change of a group's desired state, or its acknowledgement
-	KindHost      = "host" // a TF Serving host left or rejoined the rotation
+	KindHost      = "host"    // a TF Serving host left or rejoined the rotation
 )
 
 // Event is something an operator wants to see: one line of the console's
