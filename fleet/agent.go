@@ -28,6 +28,9 @@ type AgentConfig struct {
 	// agent fills its defaults the way the pool does.
 	Worker   worker.Config
 	Interval time.Duration // --fleet-interval; 0 = 1 s
+	// TFServing is the pool's TF Serving client: its per-host view goes
+	// into the snapshots. Nil leaves it out.
+	TFServing *tfserving.Client
 	// Pinned is --control=ignore: publish telemetry, follow nothing.
 	Pinned  bool
 	Version string // inferops version, for the snapshot
@@ -477,7 +480,11 @@ func (a *Agent) Snapshot() *Snapshot {
 	if pool == nil {
 		return nil
 	}
-	return NewSnapshot(a.id, a.cfg.Interval, pool.Config(), pool.Partitions(), pool.Stats(), ctl)
+	var hosts []tfserving.HostSnapshot
+	if a.cfg.TFServing != nil {
+		hosts = a.cfg.TFServing.Fleet().Hosts
+	}
+	return NewSnapshot(a.id, a.cfg.Interval, pool.Config(), pool.Partitions(), pool.Stats(), hosts, ctl)
 }
 
 func (a *Agent) publishSnapshot() {

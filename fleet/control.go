@@ -144,11 +144,11 @@ func (d *Desired) clone() *Desired {
 
 // Assignment is how a desired total is spread over the live instances.
 type Assignment struct {
-	Workers map[string]int // by instance; nil when the desired state sets no total
-	Total   int            // what is placed
+	Workers map[string]int `json:"workers,omitempty"` // by instance; nil when the desired state sets no total
+	Total   int            `json:"total"`             // what is placed
 	// Note explains a total that could not be placed as asked: clamped to
 	// the partition count, or fixed shares that leave nothing to spread.
-	Note string
+	Note string `json:"note,omitempty"`
 }
 
 // Assign spreads d's total over the live instances (the roster)

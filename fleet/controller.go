@@ -30,6 +30,9 @@ type ControllerConfig struct {
 	Input  string // its input topic (--input): the partition count caps the total
 	// ReadOnly, when set, is why writes are refused (e.g. "--read-only").
 	ReadOnly string
+	// DryRun makes every change compute what it would write (the desired
+	// state and its spread over the live instances) and write nothing.
+	DryRun bool
 	// Who is recorded as the desired state's By; empty = user@host.
 	Who      string
 	Lookback time.Duration
@@ -69,7 +72,7 @@ func Open(ctx context.Context, cfg ControllerConfig) (*Controller, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{cfg: cfg}
-	if cfg.ReadOnly == "" {
+	if cfg.ReadOnly == "" && !cfg.DryRun {
 		if err := cfg.Topics.Ensure(ctx, cfg.Kafka); err != nil {
 			return nil, err
 		}
@@ -82,6 +85,8 @@ func Open(ctx context.Context, cfg ControllerConfig) (*Controller, error) {
 	if cfg.ReadOnly != "" {
 		return c, nil
 	}
+	// A dry run still needs the input's partition count: a client, no
+	// producer.
 	if c.sc, err = saramaConfig(cfg.Kafka, cfg.Kafka.ClientID+"-fleet-control"); err != nil {
 		r.Close()
 		return nil, err
@@ -90,6 +95,9 @@ func Open(ctx context.Context, cfg ControllerConfig) (*Controller, error) {
 	if c.client, err = newClient(ctx, cfg.Kafka, c.sc); err != nil {
 		r.Close()
 		return nil, err
+	}
+	if cfg.DryRun {
+		return c, nil
 	}
 	if c.prod, err = sarama.NewSyncProducerFromClient(c.client); err != nil {
 		r.Close()
@@ -132,9 +140,13 @@ func (c *Controller) Updated() <-chan struct{} { return c.reader.Updated() }
 
 // Change is a desired state a controller wrote.
 type Change struct {
-	Desired Desired
-	Offset  int64  // on the control topic; instances report it when applied
-	Note    string // e.g. the total clamped to the partition count
+	Desired Desired `json:"desired"`
+	Offset  int64   `json:"offset"`         // on the control topic, instances report it when applied; -1 for a dry run
+	Note    string  `json:"note,omitempty"` // e.g. the total clamped to the partition count
+	// Assignment is how the total spreads over the instances live and
+	// following control when it was written (each computes its own share
+	// from the roster, which this mirrors).
+	Assignment Assignment `json:"assignment"`
 }
 
 // String says what changed: "scale to 9 (seq 8)".
@@ -253,7 +265,8 @@ func (c *Controller) update(ctx context.Context, change func(d *Desired, partiti
 	if ps, err := c.client.Partitions(c.cfg.Input); err == nil {
 		parts = len(ps)
 	}
-	cur := c.View().Desired
+	view := c.View()
+	cur := view.Desired
 	d := &Desired{Group: c.cfg.Group}
 	if cur != nil {
 		if cur.V > ControlSchema {
@@ -271,6 +284,16 @@ func (c *Controller) update(ctx context.Context, change func(d *Desired, partiti
 	d.By, d.At, d.Change = c.cfg.Who, time.Now().UTC().Truncate(time.Millisecond), desc
 	if err := d.Validate(); err != nil {
 		return Change{}, err
+	}
+	var names []string
+	for _, i := range view.Instances {
+		if i.Live() && i.Control.Mode == ModeFollow {
+			names = append(names, i.Instance)
+		}
+	}
+	as := Assign(d, names, c.cfg.Input, parts)
+	if c.cfg.DryRun {
+		return Change{Desired: *d, Offset: -1, Note: note, Assignment: as}, nil
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -295,7 +318,7 @@ func (c *Controller) update(ctx context.Context, change func(d *Desired, partiti
 	if r.err != nil {
 		return Change{}, c.cfg.Kafka.Explain(fmt.Errorf("write the desired state to %s: %w (a console needs WRITE on it; see README's fleet section)", c.cfg.Topics.Control, r.err))
 	}
-	out := Change{Desired: *d, Offset: r.off, Note: note}
+	out := Change{Desired: *d, Offset: r.off, Note: note, Assignment: as}
 	msg := fmt.Sprintf("%s: %s", d.By, out)
 	if err := c.Publish(ctx, pipeline.Event{Time: d.At, Source: pipeline.SourceFleet, Kind: pipeline.KindControl, Level: pipeline.Info, Message: msg}); err != nil {
 		c.cfg.Logger.Warn("publish the fleet event", "err", err)
@@ -309,6 +332,9 @@ func (c *Controller) update(ctx context.Context, change func(d *Desired, partiti
 func (c *Controller) Publish(ctx context.Context, ev pipeline.Event) error {
 	if err := c.writable(); err != nil {
 		return err
+	}
+	if c.cfg.DryRun {
+		return nil
 	}
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
@@ -339,13 +365,15 @@ func (c *Controller) Publish(ctx context.Context, ev pipeline.Event) error {
 // Ack is how far a change has been applied over the live instances that
 // follow control.
 type Ack struct {
-	Change  Change
-	Applied []string // instances that applied it (or a later state)
-	Pending []string // "name (at seq N)"
-	Failed  []string // "name: what could not be applied"
-	Pinned  []string // live instances with --control=ignore, not waited for
-	Took    time.Duration
-	Done    bool // nothing pending
+	Change  Change        `json:"-"`
+	Applied []string      `json:"applied"`          // instances that applied it (or a later state)
+	Pending []string      `json:"pending"`          // "name (at seq N)"
+	Failed  []string      `json:"failed,omitempty"` // "name: what could not be applied"
+	Pinned  []string      `json:"pinned,omitempty"` // live instances with --control=ignore, not waited for
+	Took    time.Duration `json:"-"`
+	Seconds float64       `json:"seconds"` // Took
+	Done    bool          `json:"done"`    // nothing pending
+	Message string        `json:"message"` // String()
 }
 
 // String is the acknowledgement as events show it: "3/3 instances applied
@@ -370,7 +398,7 @@ func (a Ack) String() string {
 
 // AckOf is how far ch is applied in v.
 func AckOf(v View, ch Change) Ack {
-	a := Ack{Change: ch, Took: v.Time.Sub(ch.Desired.At)}
+	a := Ack{Change: ch, Took: v.Time.Sub(ch.Desired.At), Applied: []string{}, Pending: []string{}}
 	for _, i := range v.Instances {
 		if !i.Live() || i.Group != ch.Desired.Group {
 			continue
@@ -387,6 +415,8 @@ func AckOf(v View, ch Change) Ack {
 		}
 	}
 	a.Done = len(a.Pending) == 0
+	a.Seconds = a.Took.Seconds()
+	a.Message = a.String()
 	return a
 }
 

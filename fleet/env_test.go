@@ -69,7 +69,7 @@ func (e *env) instance(name string, workers int, pinned bool) *instance {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := worker.Config{Instance: name, Workers: workers, DrainTimeout: 3 * time.Second}
-	a, err := NewAgent(AgentConfig{Kafka: e.kafka, Worker: cfg, Pinned: pinned, Version: "test", Logger: testLog().With("instance", name)})
+	a, err := NewAgent(AgentConfig{Kafka: e.kafka, Worker: cfg, Pinned: pinned, TFServing: e.tfs, Version: "test", Logger: testLog().With("instance", name)})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/pipeline"
@@ -80,8 +81,23 @@ type Snapshot struct {
 	EndToEnd Hist         `json:"e2e"`
 	Versions []VersionRow `json:"versions,omitempty"`
 
-	// Per-TF-Serving-host client stats belong here as "tfserving_hosts"
-	// once the multi-host client (issue 17) is on main.
+	// TFServing is this instance's client view of each TF Serving host it
+	// calls (--tfserving with several hosts or a dns:/// name).
+	TFServing []TFHost `json:"tfserving_hosts,omitempty"`
+}
+
+// TFHost is one TF Serving host as an instance's client sees it.
+type TFHost struct {
+	Addr      string  `json:"addr"`
+	State     string  `json:"state"` // tfserving.HostUp, HostDown, HostEjected
+	Reason    string  `json:"reason,omitempty"`
+	Calls     int64   `json:"calls"` // Predict attempts since the process started
+	Errors    int64   `json:"errors"`
+	Share     float64 `json:"share"` // of this instance's Predicts, latest window
+	Rate      float64 `json:"rate"`  // attempts/s
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	Available []int64 `json:"available,omitempty"` // versions it reports AVAILABLE
 }
 
 // Control is how an instance follows its group's desired state.
@@ -165,7 +181,7 @@ func (s *Snapshot) Interval() time.Duration {
 // NewSnapshot builds an instance's snapshot from its pool's stats. Every
 // free-text field passes through config.Scrub, so a password that leaked
 // into an error message never leaves the process.
-func NewSnapshot(id Identity, interval time.Duration, cfg worker.Config, partitions int, st worker.Stats, ctl Control) *Snapshot {
+func NewSnapshot(id Identity, interval time.Duration, cfg worker.Config, partitions int, st worker.Stats, hosts []tfserving.HostSnapshot, ctl Control) *Snapshot {
 	s := &Snapshot{
 		Schema: SnapshotSchema, Instance: id.Instance, Host: id.Host, PID: id.PID, PIDSpace: id.PIDSpace,
 		Inferops: id.Version, Started: id.Started.UTC(), Time: st.Time.UTC(), IntervalMs: interval.Milliseconds(),
@@ -191,6 +207,11 @@ func NewSnapshot(id Identity, interval time.Duration, cfg worker.Config, partiti
 		s.OutRate += m.OutRate
 		s.Members = append(s.Members, Member{ClientID: m.ClientID, MemberID: m.ID, Partitions: m.Partitions,
 			InRate: m.InRate, OutRate: m.OutRate, InFlight: m.InFlight, AvgBatch: m.AvgBatch})
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	for _, h := range hosts {
+		s.TFServing = append(s.TFServing, TFHost{Addr: h.Addr, State: h.State, Reason: config.Scrub(h.Reason), Calls: h.Calls, Errors: h.Errors,
+			Share: h.Share, Rate: h.Rate, P50ms: ms(h.P50), P99ms: ms(h.P99), Available: h.Available()})
 	}
 	serving := 0
 	for _, vs := range st.Versions {

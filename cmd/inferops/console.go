@@ -48,6 +48,7 @@ type consoleCmd struct {
 	model    string
 	workers  int
 	instance string
+	fleet    *fleetFlags
 	readOnly bool
 	noWorker bool
 	demoRate float64
@@ -63,6 +64,7 @@ func consoleCommand() (*cmdFlags, runFunc) {
 	addPipelineFlags(f, pipelineNames{Input: &c.input, Output: &c.output, DLQ: &c.dlq, Group: &c.group, Model: &c.model})
 	addWorkerFlags(f, workerTuning{Workers: &c.workers})
 	addInstanceFlag(f, &c.instance, "<host>-console ("+worker.HostInstance()+"-console), so it never collides with a headless worker on this host")
+	c.fleet = addFleetFlags(f, true)
 	f.BoolVar(&c.readOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
 	f.BoolVar(&c.noWorker, "no-worker", false, "watch the group without consuming (triage without touching it)")
 	f.Float64Var(&c.demoRate, "demo-rate", 500, "embedded mode: demo traffic in msg/s before bursts; [ and ] change it live")
