@@ -81,6 +81,7 @@ type Agent struct {
 	// snapshot produced behind the control topic's long-polling fetch would
 	// wait out its MaxWaitTime.
 	client, prodClient sarama.Client
+	consumer           sarama.Consumer // of client: the control tail
 	producer           sarama.AsyncProducer
 	prodWG             sync.WaitGroup
 	control            *tail
@@ -156,23 +157,34 @@ func (a *Agent) Prepare(ctx context.Context) (Plan, error) {
 	if err := a.cfg.Topics.Ensure(ctx, a.cfg.Kafka); err != nil {
 		return Plan{}, err
 	}
-	client, err := newClient(ctx, a.cfg.Kafka, a.sc)
+	// The control topic changes rarely and the broker answers a fetch as
+	// soon as a record arrives, so a long poll costs no latency; at the
+	// tail's 250 ms it cost ~800 B/s of fetch round trips per instance.
+	// (The instance check reads with the producer's client: sarama
+	// waits out a partition consumer's long poll when it closes one.)
+	cc := *a.sc
+	cc.Consumer.MaxWaitTime = 5 * time.Second
+	var err error
+	if a.prodClient, err = newClient(ctx, a.cfg.Kafka, a.sc); err != nil {
+		return Plan{}, err
+	}
+	if err := a.checkInstance(ctx); err != nil {
+		return Plan{}, err
+	}
+	client, err := newClient(ctx, a.cfg.Kafka, &cc)
 	if err != nil {
 		return Plan{}, err
 	}
 	a.client = client
-	if err := a.checkInstance(ctx); err != nil {
+	if a.consumer, err = sarama.NewConsumerFromClient(client); err != nil {
 		return Plan{}, err
 	}
-	a.control, err = startTail(a.ctx, client, a.cfg.Topics.Control, time.Time{}, a.onControl)
+	a.control, err = startTail(a.ctx, client, a.consumer, a.cfg.Topics.Control, time.Time{}, a.onControl)
 	if err != nil {
 		return Plan{}, a.cfg.Kafka.Explain(err)
 	}
 	if err := a.control.wait(ctx); err != nil {
 		return Plan{}, fmt.Errorf("read the desired state from %s: %w", a.cfg.Topics.Control, err)
-	}
-	if a.prodClient, err = newClient(ctx, a.cfg.Kafka, a.sc); err != nil {
-		return Plan{}, err
 	}
 	a.producer, err = sarama.NewAsyncProducerFromClient(a.prodClient)
 	if err != nil {
@@ -553,14 +565,23 @@ func (a *Agent) Close(ctx context.Context) error {
 	if a.roster != nil {
 		a.roster.close()
 	}
-	if a.control != nil {
-		a.control.close()
+	if a.prodClient != nil {
+		_ = a.prodClient.Close()
 	}
-	for _, c := range []sarama.Client{a.prodClient, a.client} {
-		if c != nil {
-			_ = c.Close()
+	// The control tail's fetch is a long poll (up to 5 s) that sarama
+	// waits out before closing: let it finish on its own rather than hold
+	// up the exit; nothing is written any more.
+	go func() {
+		if a.control != nil {
+			a.control.close()
 		}
-	}
+		if a.consumer != nil {
+			_ = a.consumer.Close()
+		}
+		if a.client != nil {
+			_ = a.client.Close()
+		}
+	}()
 	return err
 }
 
@@ -579,7 +600,7 @@ func IsDuplicate(err error) bool { return errors.Is(err, errDuplicate) }
 // long and no more.
 func (a *Agent) checkInstance(ctx context.Context) error {
 	topic, inst := a.cfg.Topics.Fleet, a.id.Instance
-	parts, err := a.client.Partitions(topic)
+	parts, err := a.prodClient.Partitions(topic)
 	if err != nil {
 		return fmt.Errorf("topic %s: %w", topic, err)
 	}
@@ -588,18 +609,18 @@ func (a *Agent) checkInstance(ctx context.Context) error {
 		return err
 	}
 	since := time.Now().Add(-3*a.cfg.Interval - 2*time.Second)
-	start, err := a.client.GetOffset(topic, p, since.UnixMilli())
+	start, err := a.prodClient.GetOffset(topic, p, since.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("%s/%d: %w", topic, p, err)
 	}
-	end, err := a.client.GetOffset(topic, p, sarama.OffsetNewest)
+	end, err := a.prodClient.GetOffset(topic, p, sarama.OffsetNewest)
 	if err != nil {
 		return fmt.Errorf("%s/%d: %w", topic, p, err)
 	}
 	if start < 0 || start >= end {
 		return nil // nothing published recently under any name here
 	}
-	cons, err := sarama.NewConsumerFromClient(a.client)
+	cons, err := sarama.NewConsumerFromClient(a.prodClient)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,9 @@ func TestFleetFollowsControl(t *testing.T) {
 		_, ok := c.View().Instance("beta")
 		return !ok
 	})
+	left := time.Now()
 	waitFor(t, "alpha takes the whole total after beta left the roster", 30*time.Second, func() bool { return a.pool.Workers() == 3 })
+	t.Logf("alpha re-spread %v after beta left", time.Since(left).Round(10*time.Millisecond))
 	ch, err = c.SetPaused(ctx, false)
 	if err != nil {
 		t.Fatal(err)

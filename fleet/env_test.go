@@ -66,6 +66,15 @@ type instance struct {
 
 func (e *env) instance(name string, workers int, pinned bool) *instance {
 	e.t.Helper()
+	in := e.prepared(name, workers, pinned)
+	in.agent.Run(in.pool, in.plan)
+	return in
+}
+
+// prepared is an instance whose agent has not started its loops: a test
+// drives its publishing by hand.
+func (e *env) prepared(name string, workers int, pinned bool) *instance {
+	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := worker.Config{Instance: name, Workers: workers, DrainTimeout: 3 * time.Second}
@@ -91,7 +100,9 @@ func (e *env) instance(name string, workers int, pinned bool) *instance {
 	if err := p.Start(ctx); err != nil {
 		e.t.Fatal(err)
 	}
-	a.Run(p, plan)
+	a.mu.Lock()
+	a.pool = p
+	a.mu.Unlock()
 	in := &instance{pool: p, agent: a, plan: plan}
 	e.t.Cleanup(func() { in.stop() })
 	return in

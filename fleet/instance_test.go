@@ -93,8 +93,9 @@ func TestSecondProcessUnderOneNameIsRefused(t *testing.T) {
 	other.PID, other.Started = 999_999_999, time.Now().UTC().Truncate(time.Millisecond)
 
 	t.Run("live here", func(t *testing.T) {
-		live := e.instance("busy", 1, false) // this very process, alive
-		_ = live
+		e.instance("busy", 1, false) // this very process, alive
+		c := e.controller("fleet status only reads")
+		waitFor(t, "busy's first snapshot", 10*time.Second, func() bool { _, ok := c.View().Instance("busy"); return ok })
 		err := e.prepare("busy", Identity{Instance: "busy", Host: me.Host, PID: other.PID, PIDSpace: me.PIDSpace, Started: other.Started})
 		if !IsDuplicate(err) || !strings.Contains(err.Error(), "--instance") {
 			t.Fatalf("second process: %v, want a refusal naming --instance", err)

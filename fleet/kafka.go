@@ -110,13 +110,17 @@ type tail struct {
 	caughtUp chan struct{}
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
-	consumer sarama.Consumer
 }
 
-// startTail starts reading topic with client; since is zero for the oldest
-// offset. fn runs under the tail's own lock, so it needs none of its own
-// for what only it touches.
-func startTail(ctx context.Context, client sarama.Client, topic string, since time.Time, fn func(record)) (*tail, error) {
+// startTail starts reading topic with cons (a consumer of client); since
+// is zero for the oldest offset. fn runs under the tail's own lock, so it
+// needs none of its own for what only it touches.
+//
+// Tails of one client share one consumer: Kafka answers one request at a
+// time per connection, so two consumers' fetches on one connection queue
+// behind each other's long polls, while one consumer fetches every
+// partition of a broker in one request.
+func startTail(ctx context.Context, client sarama.Client, cons sarama.Consumer, topic string, since time.Time, fn func(record)) (*tail, error) {
 	parts, err := client.Partitions(topic)
 	if err != nil {
 		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
@@ -124,27 +128,21 @@ func startTail(ctx context.Context, client sarama.Client, topic string, since ti
 		}
 		return nil, fmt.Errorf("topic %s: %w", topic, err)
 	}
-	cons, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(ctx)
-	t := &tail{caughtUp: make(chan struct{}), cancel: cancel, consumer: cons}
+	t := &tail{caughtUp: make(chan struct{}), cancel: cancel}
 	var mu sync.Mutex
 	var pending sync.WaitGroup
 	for _, p := range parts {
 		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
 		if err != nil {
-			cancel()
-			_ = cons.Close()
+			t.close()
 			return nil, fmt.Errorf("%s/%d: end offset: %w", topic, p, err)
 		}
 		start := sarama.OffsetOldest
 		if !since.IsZero() {
 			o, err := client.GetOffset(topic, p, since.UnixMilli())
 			if err != nil {
-				cancel()
-				_ = cons.Close()
+				t.close()
 				return nil, fmt.Errorf("%s/%d: offset at %s: %w", topic, p, since.Format(time.RFC3339), err)
 			}
 			start = o
@@ -157,8 +155,7 @@ func startTail(ctx context.Context, client sarama.Client, topic string, since ti
 			pc, err = cons.ConsumePartition(topic, p, sarama.OffsetOldest)
 		}
 		if err != nil {
-			cancel()
-			_ = cons.Close()
+			t.close()
 			return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
 		}
 		pending.Add(1)
@@ -227,10 +224,10 @@ func (t *tail) wait(ctx context.Context) error {
 	}
 }
 
+// close stops the tail's partition consumers; the consumer is the caller's.
 func (t *tail) close() {
 	t.cancel()
 	t.wg.Wait()
-	_ = t.consumer.Close()
 }
 
 // whoAmI is "user@host" for the desired state's By.

@@ -63,6 +63,7 @@ type Reader struct {
 	cfg    ReaderConfig
 	log    *slog.Logger
 	client sarama.Client
+	cons   sarama.Consumer // one for both tails: one fetch per broker
 	fleet  *tail
 	ctl    *tail
 
@@ -123,13 +124,16 @@ func OpenReader(ctx context.Context, cfg ReaderConfig) (*Reader, error) {
 			return nil, cfg.Kafka.Explain(fmt.Errorf("topic %s: %w", t, err))
 		}
 	}
-	if r.ctl, err = startTail(context.Background(), client, cfg.Topics.Control, time.Time{}, r.onControl); err != nil {
+	if r.cons, err = sarama.NewConsumerFromClient(client); err != nil {
 		_ = client.Close()
 		return nil, err
 	}
-	if r.fleet, err = startTail(context.Background(), client, cfg.Topics.Fleet, time.Now().Add(-cfg.Lookback), r.onFleet); err != nil {
-		r.ctl.close()
-		_ = client.Close()
+	if r.ctl, err = startTail(context.Background(), client, r.cons, cfg.Topics.Control, time.Time{}, r.onControl); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if r.fleet, err = startTail(context.Background(), client, r.cons, cfg.Topics.Fleet, time.Now().Add(-cfg.Lookback), r.onFleet); err != nil {
+		r.Close()
 		return nil, err
 	}
 	if err := r.ctl.wait(ctx); err != nil {
@@ -150,6 +154,9 @@ func (r *Reader) Close() {
 	}
 	if r.ctl != nil {
 		r.ctl.close()
+	}
+	if r.cons != nil {
+		_ = r.cons.Close()
 	}
 	_ = r.client.Close()
 }

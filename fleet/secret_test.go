@@ -66,7 +66,11 @@ func TestSnapshotHasNoSecret(t *testing.T) {
 	var seen int
 	for _, topic := range []string{pipeline.DefaultFleetTopic, pipeline.DefaultControlTopic} {
 		n := 0
-		tl, err := startTail(ctx, client, topic, time.Time{}, func(r record) {
+		cons, err := sarama.NewConsumerFromClient(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tl, err := startTail(ctx, client, cons, topic, time.Time{}, func(r record) {
 			n++
 			if bytes.Contains(r.Key, []byte(secret)) || bytes.Contains(r.Value, []byte(secret)) {
 				t.Errorf("%s offset %d holds the password: %s", topic, r.Offset, r.Value)
@@ -79,6 +83,7 @@ func TestSnapshotHasNoSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		tl.close()
+		_ = cons.Close()
 		seen += n
 		if n == 0 {
 			t.Errorf("nothing on %s", topic)
