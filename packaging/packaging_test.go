@@ -359,12 +359,12 @@ func TestDist(t *testing.T) {
 		modes[h.Name] = h.Mode
 	}
 	for name, mode := range map[string]int64{
-		"inferops-1.2.3-linux-amd64/inferops":                0o755,
-		"inferops-1.2.3-linux-amd64/README.md":               0o644,
-		"inferops-1.2.3-linux-amd64/inferops.yaml":           0o644,
+		"inferops-1.2.3-linux-amd64/inferops":                 0o755,
+		"inferops-1.2.3-linux-amd64/README.md":                0o644,
+		"inferops-1.2.3-linux-amd64/inferops.yaml":            0o644,
 		"inferops-1.2.3-linux-amd64/inferops-worker@.service": 0o644,
-		"inferops-1.2.3-linux-amd64/sysconfig.inferops":      0o644,
-		"inferops-1.2.3-linux-amd64/inferops.sysusers.conf":  0o644,
+		"inferops-1.2.3-linux-amd64/sysconfig.inferops":       0o644,
+		"inferops-1.2.3-linux-amd64/inferops.sysusers.conf":   0o644,
 	} {
 		if m, ok := modes[name]; !ok || m&0o777 != mode {
 			t.Errorf("%s: mode %o (present %v), want %o", name, m, ok, mode)
