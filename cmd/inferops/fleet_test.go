@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,6 +90,7 @@ func TestFleetOfWorkerProcesses(t *testing.T) {
 		return v.Totals.Live == 3 && v.Totals.Workers == 3
 	})
 
+	testFleetCLI(t, bin, st.Addrs.Kafka)
 	results := readResults(t, ctx, kc)
 	tr := startTraffic(t, kc, 150)
 
@@ -263,6 +265,23 @@ func TestFleetOfWorkerProcesses(t *testing.T) {
 		i, ok := v.Instance("fc")
 		return ok && i.State == fleet.StateLive && i.Started.After(restarted.Add(-time.Second))
 	})
+
+	// The same through the command line, and status's fleet object.
+	out, stderr, code := runCLI(t, bin, "fleet", "target", "latest", "--wait", "--json", "--brokers", st.Addrs.Kafka)
+	var changed struct {
+		Change fleet.Change `json:"change"`
+		Ack    fleet.Ack    `json:"ack"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &changed) != nil || !changed.Ack.Done || len(changed.Ack.Applied) != 3 || changed.Change.Desired.By == "" {
+		t.Errorf("fleet target latest --wait --json: exit %d, %s %s", code, out, stderr)
+	}
+	out, stderr, code = runCLI(t, bin, "status", "--json", "--sample", "0", "--brokers", st.Addrs.Kafka, "--tfserving", st.Addrs.GRPC)
+	var status struct {
+		Fleet *fleet.Status `json:"fleet"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &status) != nil || status.Fleet == nil || status.Fleet.Totals.Live != 3 || status.Fleet.Desired == nil {
+		t.Errorf("status --json: exit %d, no fleet of 3 live instances: %.2000s %s", code, out, stderr)
+	}
 
 	// SIGTERM: every process drains, exits 0 and leaves the view at once.
 	for name, p := range procs {
@@ -488,4 +507,61 @@ func (rl *resultLog) snapshot() resultSnapshot {
 		s.dlq[k] = v
 	}
 	return s
+}
+
+// runCLI runs the binary in an isolated environment.
+func runCLI(t *testing.T, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := serveProcess(t, bin)
+	cmd.Args = append([]string{bin}, append(args, "--config=")...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// testFleetCLI: `inferops fleet` against three live instances with no
+// desired state yet: the table and its JSON, a dry run that clamps and
+// spreads but writes nothing, and the refusals.
+func testFleetCLI(t *testing.T, bin, brokers string) {
+	out, stderr, code := runCLI(t, bin, "fleet", "status", "--brokers", brokers)
+	for _, want := range []string{"desired: none", "instances 3 live, 0 lost", "fa ", "fb ", "fc ", "INSTANCE"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("fleet status: exit %d, lacks %q:\n%s%s", code, want, out, stderr)
+		}
+	}
+	out, _, code = runCLI(t, bin, "fleet", "status", "--json", "--brokers", brokers)
+	var st fleet.Status
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil || len(st.Instances) != 3 || st.Instances[0].Instance != "fa" || st.Instances[0].Members[0].ClientID != "inferops-fa-w1" {
+		t.Errorf("fleet status --json: exit %d:\n%s", code, out)
+	}
+	out, _, code = runCLI(t, bin, "fleet", "scale", "20", "--dry-run", "--brokers", brokers)
+	for _, want := range []string{"dry run: would write scale to 12 workers (seq 1)", "ai_input has 12 partitions", "spread over the live instances: fa 4, fb 4, fc 4"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("fleet scale 20 --dry-run: exit %d, lacks %q:\n%s", code, want, out)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"fleet", "pause", "--read-only"}, "read-only (--read-only)"},
+		{[]string{"fleet", "scale"}, "needs a value"},
+		{[]string{"fleet", "scale", "x"}, "want a whole number"},
+		{[]string{"fleet", "target", "v0"}, "versions are positive"},
+		{[]string{"fleet", "reboot"}, "want 'inferops fleet status|scale N"},
+		{[]string{"fleet", "pause", "now"}, "takes no value"},
+	} {
+		_, stderr, code := runCLI(t, bin, append(tc.args, "--brokers", brokers)...)
+		if code == 0 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("inferops %s: exit %d, stderr %q; want a refusal with %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+	}
+	out, _, _ = runCLI(t, bin, "fleet", "status", "--json", "--brokers", brokers)
+	if json.Unmarshal([]byte(out), &st) != nil || st.Desired != nil {
+		t.Errorf("a dry run or a refusal wrote a desired state: %+v", st.Desired)
+	}
 }
