@@ -281,7 +281,7 @@ func (c *Controller) update(ctx context.Context, change func(d *Desired, partiti
 	}
 	d.V = ControlSchema
 	d.Seq++
-	d.By, d.At, d.Change = c.cfg.Who, time.Now().UTC().Truncate(time.Millisecond), desc
+	d.By, d.At, d.Change = c.cfg.Who, time.Now().UTC(), desc
 	if err := d.Validate(); err != nil {
 		return Change{}, err
 	}
