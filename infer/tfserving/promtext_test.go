@@ -34,6 +34,7 @@ func TestParsePromText(t *testing.T) {
 		{name: "label value with spaces and braces", page: `m{a="x y}"} 2` + "\n", nSamples: 1},
 		{name: "value missing", page: "m{a=\"b\"}\n", wantErr: "no value"},
 		{name: "value not a number", page: "m 12abc\n", wantErr: "12abc"},
+		{name: "not a metric name", page: "} 0\n", wantErr: "not a metric name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,6 +102,9 @@ func FuzzParsePromText(f *testing.F) {
 		c := ServerCountersOf(s, "my_model", time.Unix(2, 0))
 		_ = ServerViewOf(ServerCounters{Time: time.Unix(1, 0)}, c)
 		for _, x := range s {
+			if !validMetricName(x.Name) {
+				t.Fatalf("accepted the sample name %q", x.Name)
+			}
 			_ = x.Label("model_name")
 		}
 	})
