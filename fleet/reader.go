@@ -336,6 +336,12 @@ func (r *Reader) viewAt(now time.Time) View {
 	obs := make([]observed, 0, len(r.insts))
 	for _, name := range slices.Sorted(maps.Keys(r.insts)) {
 		e := r.insts[name]
+		if now.Sub(e.recv) > pipeline.FleetRetention {
+			// Lost for as long as the topic keeps anything: a host that
+			// is gone for good leaves a long-running console's view.
+			delete(r.insts, name)
+			continue
+		}
 		o := observed{snap: e.snap, recv: e.recv}
 		cur := procKey{e.snap.Host, e.snap.PID, e.snap.Started.UnixMilli()}
 		for k, at := range e.procs {
