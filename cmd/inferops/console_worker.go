@@ -17,6 +17,7 @@ import (
 type consoleWorker struct {
 	tfs    *tfserving.Client
 	pool   *worker.Pool
+	fp     *fleetPool       // the pool as one instance of the fleet
 	schema *pipeline.Schema // the model's record schema, for the demo traffic
 }
 
@@ -53,30 +54,34 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 	if c.noWorker {
 		return w, nil
 	}
-	pool, err := worker.NewPool(kc, tfs, worker.Config{
-		Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
-		IDField: ro.IDField, InputFields: ro.InputFields, ValueFormat: ro.ValueFormat, OutputFilter: c.records.outputFilter,
-	}, log.With("part", "worker"))
-	if err != nil {
-		_ = tfs.Close()
-		return nil, err
+	instance := c.instance
+	if instance == "" {
+		instance = worker.HostInstance() + "-console"
 	}
-	if err := pool.Start(ctx); err != nil {
+	if err := c.fleet.validate(); err != nil {
+		_ = tfs.Close()
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	fp, err := startFleetPool(ctx, kc, tfs, worker.Config{
+		Instance: instance, Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
+		IDField: ro.IDField, InputFields: ro.InputFields, ValueFormat: ro.ValueFormat, OutputFilter: c.records.outputFilter,
+	}, c.fleet, log.With("part", "worker"), nil)
+	if err != nil {
 		_ = tfs.Close()
 		return nil, fmt.Errorf("start the worker: %w", err)
 	}
-	w.pool = pool
+	w.fp, w.pool = fp, fp.pool
 	return w, nil
 }
 
 // drain finishes and commits the in-flight records, leaves the group and
 // closes the TF Serving connection.
 func (w *consoleWorker) drain(std stdio) {
-	if w.pool != nil {
+	if w.fp != nil {
 		fmt.Fprintln(std.err, "inferops: draining the worker…")
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := w.pool.Close(ctx); err != nil {
+		if err := w.fp.close(ctx); err != nil {
 			fmt.Fprintf(std.err, "inferops: drain: %v\n", err)
 		}
 	}

@@ -70,7 +70,7 @@ func (s *Server) restHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		switch {
-		case strings.EqualFold(p, MetricsPath):
+		case strings.EqualFold(p, pipeline.TFServingMetricsPath):
 			prom.ServeHTTP(w, r)
 		case len(p) >= 4 && strings.EqualFold(p[:4], "/v1/"):
 			s.serveAPI(w, r, p)

@@ -32,6 +32,7 @@ type item struct {
 	vals      pipeline.Values // the record parsed for the schema; aliases value
 	ts        time.Time       // record timestamp, for end-to-end latency
 	dlq       bool
+	vc        *versionCounter // the version that served it (results only)
 
 	produceAttempts int // failed produces so far, for the retry backoff
 
@@ -53,8 +54,8 @@ func (p *Pool) putItem(it *item) {
 		// the garbage collector have this one rather than reuse it.
 		return
 	}
-	// The Values keep their columns for the next record (Parse resets
-	// them); the rest is cleared so no record's bytes stay reachable.
+	// The Values keep their columns for the next record, which Parse
+	// resets first; everything else starts afresh.
 	*it = item{vals: it.vals, out: it.out[:0], src: it.src[:0], ver: it.ver[:0]}
 	p.itemPool.Put(it)
 }
@@ -181,13 +182,18 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	vc.count.Add(uint64(len(rows)))
 	vc.lat.record(res.latency)
 	p.metrics.versionRows.WithLabelValues(strconv.FormatInt(res.version, 10)).Add(float64(len(rows)))
+	// Stamped here rather than by the producer so the end-to-end latency
+	// recorded at the ack is exactly the result's timestamp minus the
+	// input's (Kafka keeps milliseconds).
+	stamp := time.Now().Truncate(time.Millisecond)
 	for i, it := range rows {
 		it.out = pipeline.AppendResult(it.out[:0], it.vals.ID, it.topic, it.partition, it.offset, p.modelJSON, res.version, res.outputs, i)
 		it.src = pipeline.AppendSource(it.src[:0], it.topic, it.partition, it.offset)
 		it.ver = strconv.AppendInt(it.ver[:0], res.version, 10)
 		it.hdrs[0] = sarama.RecordHeader{Key: hdrSource, Value: it.src}
 		it.hdrs[1] = sarama.RecordHeader{Key: hdrVersion, Value: it.ver}
-		it.msg = sarama.ProducerMessage{Topic: p.cfg.Output, Value: sarama.ByteEncoder(it.out), Headers: it.hdrs[:]}
+		it.msg = sarama.ProducerMessage{Topic: p.cfg.Output, Value: sarama.ByteEncoder(it.out), Headers: it.hdrs[:], Timestamp: stamp}
+		it.vc = vc
 		if it.key != nil {
 			it.msg.Key = sarama.ByteEncoder(it.key)
 		}
