@@ -31,6 +31,7 @@ type Data struct {
 	Events  EventsData
 	DLQ     DLQData
 	Perf    PerfData
+	Fleet   FleetData // every worker pool of the group (fleet.go)
 }
 
 // HeaderData is the worker/controller state the header shows.
@@ -117,6 +118,25 @@ type LatencyData struct {
 	Errors  int64       // Predict errors since start
 	SLO     time.Duration
 	History []LatencySample
+	// Server is TF Serving's own account of the same requests, beside the
+	// workers' client-side figures above: is it the model or the pipeline.
+	Server ServerLatency
+}
+
+// ServerLatency is what TF Serving's Prometheus page says about the model
+// over the last scrape interval: the time inside the model server, without
+// the network and the workers' queues. The zero value (no Source, no Err)
+// draws nothing.
+type ServerLatency struct {
+	Source string // the page read
+	Err    string // why the figures are unknown ("" with Known)
+	Known  bool
+	// P50..P99 are interpolated in TF Serving's histogram buckets (exact to
+	// the bucket); there is no max.
+	P50, P95, P99, Mean time.Duration
+	RPS                 float64 // requests/s, every status
+	Errors              float64 // requests that did not end OK, in the interval
+	ByStatus            string  // the errors by status: "NOT_FOUND 3, INVALID_ARGUMENT 1"
 }
 
 // ModelVersion is one version the model server reports.
@@ -274,4 +294,58 @@ type PerfData struct {
 	Running   *PerfProgress
 	Result    *PerfResult
 	Err       string
+}
+
+// FleetData is every worker pool of the group as the fleet topic tells it:
+// each headless `inferops worker` and each console's own pool is one
+// instance. Known false: the fleet was not read (Err says why) and the
+// workers panel shows the group's members from Kafka instead.
+type FleetData struct {
+	At    time.Time
+	Known bool
+	Err   string
+	// Self is this console's own pool's instance ("" with --no-worker).
+	Self      string
+	Instances []Instance // by name
+	// Others are group members Kafka reports that no instance claims (a
+	// consumer that is not inferops, or one too old to publish).
+	Others []Member
+	// Totals over the live instances.
+	Live, Lost      int
+	Workers         int
+	Members         int
+	Partitions      int // of the input: no more workers than this consume
+	InRate, OutRate float64
+	BreakersOpen    int
+	// The group's desired state: in words ("" = none), its sequence, and
+	// how many of the live instances that follow control applied it.
+	// DesiredWorkers is its total, -1 when it sets none.
+	Desired            string
+	Seq                uint64
+	DesiredWorkers     int
+	Applied, Following int
+}
+
+// Instance is one worker pool of the fleet.
+type Instance struct {
+	Name, Host string
+	Inferops   string        // its inferops version
+	State      string        // live, lost (silent for 3 intervals), duplicate
+	Age        time.Duration // since its latest snapshot
+	// Control is applied, pending, failed, pinned (--control=ignore) or
+	// none (the group has no desired state); Seq the sequence it applied,
+	// ControlNote what it could not apply.
+	Control     string
+	Seq         uint64
+	ControlNote string
+	Workers     int
+	Members     []Member
+	Partitions  []int32
+	InRate      float64
+	OutRate     float64
+	E2EP99      time.Duration // end-to-end p99 of its last 10 s
+	Serving     string        // versions that served rows in that window: "2", "1,2"
+	Target      string
+	Breaker     string
+	Paused      bool
 }

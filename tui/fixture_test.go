@@ -169,3 +169,85 @@ func withFleet(d Data) Data {
 	}
 	return d
 }
+
+// withWorkerFleet is the fixture as a console over a fleet of instances x
+// members worker pools sees it (instance web-NN, members
+// inferops-web-NN-wM), spread over the fixture's partitions: the second
+// instance mid-switch (v1 and v2 in its window), the third still applying
+// the latest desired state, the last one lost 8 s ago, the one before it
+// pinned to version 1, and one group member no instance claims. TF
+// Serving's own view sits beside the workers' latency.
+func withWorkerFleet(d Data, instances, members int) Data {
+	now := d.Now
+	np := len(d.Kafka.Partitions)
+	total := instances * members
+	f := FleetData{At: now, Known: true, Partitions: np, Seq: 7}
+	ps := make([]Partition, np)
+	copy(ps, d.Kafka.Partitions)
+	var kafkaMembers []Member
+	next := 0
+	for i := 0; i < instances; i++ {
+		in := Instance{Name: fmt.Sprintf("web-%02d", i+1), Inferops: "v1.4.0", State: "live", Age: 300 * time.Millisecond,
+			Control: "applied", Seq: 7, Workers: members, Serving: "2", Target: "2", Breaker: "closed", E2EP99: ms(24 + float64(i%7))}
+		in.Host = in.Name + ".prod.example"
+		for k := 0; k < members; k++ {
+			mb := Member{ClientID: fmt.Sprintf("inferops-%s-w%d", in.Name, k+1), InRate: 95 + float64((i*7+k*3)%11), Host: in.Host}
+			mb.OutRate = mb.InRate - 1
+			// Round robin over the partitions, as the group's assignor
+			// gives them out; members past the partition count get none.
+			for p := next; p < np; p += total {
+				mb.Partitions = append(mb.Partitions, int32(p))
+			}
+			next++
+			mb.ID = mb.ClientID + "-0b1f"
+			for _, p := range mb.Partitions {
+				ps[p].Owner = mb.ClientID
+			}
+			kafkaMembers = append(kafkaMembers, mb)
+			in.Members = append(in.Members, mb)
+			in.Partitions = append(in.Partitions, mb.Partitions...)
+			in.InRate += mb.InRate
+			in.OutRate += mb.OutRate
+		}
+		switch {
+		case i == 1 && instances > 2:
+			in.Serving = "1,2"
+		case i == 2 && instances > 3:
+			in.Control, in.Seq = "pending", 6
+		case i == instances-1 && instances > 4:
+			in.State, in.Age, in.Control = "lost", 8*time.Second, "applied"
+		case i == instances-2 && instances > 5:
+			in.Control, in.Seq, in.Target, in.Serving = "pinned", 0, "1", "1"
+		}
+		if in.State == "lost" {
+			f.Lost++
+		} else {
+			f.Live++
+			f.Workers += in.Workers
+			f.Members += len(in.Members)
+			f.InRate += in.InRate
+			f.OutRate += in.OutRate
+			if in.Control != "pinned" {
+				f.Following++
+				if in.Control == "applied" {
+					f.Applied++
+				}
+			}
+		}
+		f.Instances = append(f.Instances, in)
+	}
+	f.Others = []Member{{ID: "kcat-debug-9a", ClientID: "kcat-debug", Host: "10.0.0.99"}}
+	// The desired total is what runs: the lost instance's share moves to
+	// the live ones once Kafka drops it (the fixture is the moment before).
+	f.DesiredWorkers = f.Workers
+	f.Desired = fmt.Sprintf("workers %d, target 2, running · by alice@ops-1", f.Workers)
+	d.Fleet = f
+	d.Kafka.Partitions = ps
+	d.Workers.Members = append(kafkaMembers, f.Others...)
+	d.Mode, d.Attached, d.NoWorker, d.DemoRate = "attached", true, true, 0
+	d.Brokers = []string{"kafka1:9092", "kafka2:9092"}
+	d.Header.Workers, d.Header.RemoteMembers = f.Workers, 0
+	d.Latency.Server = ServerLatency{Source: "http://tfs1:8501/monitoring/prometheus/metrics", Known: true,
+		P50: ms(1.1), P95: ms(2.3), P99: ms(3.6), Mean: ms(1.3), RPS: 86, Errors: 2, ByStatus: "NOT_FOUND 2"}
+	return d
+}

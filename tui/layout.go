@@ -53,11 +53,22 @@ type layout struct {
 // computeLayout is the one place that decides what goes where for a size.
 // Lag, the worker count, p99 and the served version live in the header and
 // the first slot, so they stay visible at 80x24. header is the header's
-// lines: 2, or 3 with a notice, which the body gives up a line for.
-func computeLayout(w, h, header int) layout {
+// lines: 2, or 3 with a notice, which the body gives up a line for. With
+// the fleet known, the large screen gives the workers panel (an instance
+// and its members per group of rows) the tall slot beside the lag table,
+// and throughput moves to the middle band.
+func computeLayout(w, h, header int, fleet bool) layout {
 	body := h - header - 1 // and the footer
 	pct := func(n, p int) int { return n * p / 100 }
 	switch {
+	case w >= 120 && h >= 36 && fleet:
+		r1 := pct(body, 42)
+		r2 := pct(body, 30)
+		return layout{name: "large-fleet", header: header, bands: []band{
+			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pWorkers, pPerf}}}},
+			{h: r2, slots: []slot{{w: pct(w, 35), panels: []panelID{pLatency}}, {w: pct(w, 30), panels: []panelID{pModels}}, {w: w - pct(w, 35) - pct(w, 30), panels: []panelID{pFlow}}}},
+			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
+		}}
 	case w >= 120 && h >= 36:
 		r1 := pct(body, 42)
 		r2 := pct(body, 30)

@@ -99,6 +99,7 @@ type Model struct {
 	// shows it (-1: none pending), so "+ + +" adds three workers even though
 	// the snapshot still shows the old count while the group rebalances.
 	scaleTo int
+	instTo  instPending // the same for one instance's share (fleet.go)
 
 	cache string
 	dirty bool
@@ -156,13 +157,25 @@ func (m *Model) Init() tea.Cmd {
 
 func (m *Model) setData(d Data) {
 	m.data = d
-	names := make([]string, 0, len(d.Workers.Members))
-	for _, mb := range d.Workers.Members {
-		names = append(names, mb.ClientID)
+	// Trim what the owner column shows: members that own nothing (an
+	// idle debugging consumer) must not keep the prefix on every row.
+	names := make([]string, 0, len(d.Kafka.Partitions))
+	for _, p := range d.Kafka.Partitions {
+		names = append(names, p.Owner)
 	}
 	m.owner = ownerTrim(names)
-	if d.Header.Workers == m.scaleTo {
+	switch {
+	case d.Fleet.Known && d.Fleet.DesiredWorkers == m.scaleTo:
 		m.scaleTo = -1
+	case !d.Fleet.Known && d.Header.Workers == m.scaleTo:
+		m.scaleTo = -1
+	}
+	if p := m.instTo; p.name != "" {
+		for _, i := range d.Fleet.Instances {
+			if i.Name == p.name && i.Workers == p.n {
+				m.instTo = instPending{}
+			}
+		}
 	}
 	m.resort()
 	m.dirty = true
@@ -187,7 +200,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.tick()
 	case actionMsg:
 		if msg.err != nil && msg.scale {
-			m.scaleTo = -1
+			m.scaleTo, m.instTo = -1, instPending{}
 		}
 		if msg.err != nil {
 			m.setStatus(Error, msg.what+": "+msg.err.Error())
@@ -234,7 +247,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 			m.ov, m.confirm = ovNone, nil
 			return p.run
 		case key.Matches(k, m.keys.No):
-			m.ov, m.confirm, m.scaleTo = ovNone, nil, -1
+			m.ov, m.confirm, m.scaleTo, m.instTo = ovNone, nil, -1, instPending{}
 			m.setStatus(Info, "cancelled")
 		}
 		return nil
@@ -369,8 +382,15 @@ func (m *Model) scale(delta int) tea.Cmd {
 	if m.denied("scale workers") {
 		return nil
 	}
+	if fb, ok := m.fleetBackend(); ok {
+		return m.scaleFleet(fb, delta)
+	}
 	if m.data.NoWorker {
-		m.setStatus(Warn, "cannot scale: started with --no-worker (watching only)")
+		why := ""
+		if e := m.data.Fleet.Err; e != "" {
+			why = "; the fleet is not readable: " + e
+		}
+		m.setStatus(Warn, "cannot scale: started with --no-worker"+why)
 		return nil
 	}
 	base := m.data.Header.Workers
@@ -398,6 +418,9 @@ func (m *Model) scale(delta int) tea.Cmd {
 func (m *Model) pause() tea.Cmd {
 	if m.denied("pause consumption") {
 		return nil
+	}
+	if fb, ok := m.fleetBackend(); ok {
+		return m.pauseFleet(fb)
 	}
 	p := !m.data.Header.Paused
 	what := "consumption resumed"
@@ -475,11 +498,7 @@ func (m *Model) menuKey(k tea.KeyPressMsg) tea.Cmd {
 		if m.ov == ovPicker {
 			p := m.picks[m.pickIdx]
 			m.ov = ovNone
-			return m.ask("switch "+m.data.Model+" to "+p.label+"?", true, func() tea.Msg {
-				ctx, cancel := m.ctx()
-				defer cancel()
-				return actionMsg{what: "target model version: " + p.spec, err: m.opt.Backend.SetTarget(ctx, p.spec)}
-			})
+			return m.ask(m.targetPrompt(p.label), true, m.targetCmd(p.spec))
 		}
 		sc := m.data.Perf.Scenarios[m.pickIdx]
 		m.ov = ovNone
@@ -537,6 +556,9 @@ func (m *Model) rows(p panelID) int {
 	case pDLQ:
 		return len(m.data.DLQ.Records)
 	case pWorkers:
+		if m.data.Fleet.Known {
+			return len(m.data.Fleet.Instances) // the cursor moves by instance
+		}
 		return len(m.data.Workers.Members)
 	case pModels:
 		return len(m.data.Models.Versions)

@@ -20,10 +20,27 @@ func (m *Model) latencyPanel(w, h int) []string {
 	}
 	lines = append(lines,
 		st.ColumnHead.Render(left("", 8)+right("p50", 7)+right("p95", 7)+right("p99", 7)+right("max", 7)),
-		row("predict", l.Predict, 0),
+		row("predict", l.Predict, 0))
+	// TF Serving's own figures right under the workers' round trip: a
+	// server p99 near predict's is the model; far below it, the pipeline.
+	sv := l.Server
+	switch {
+	case sv.Known:
+		lines = append(lines, row("server", Percentiles{P50: sv.P50, P95: sv.P95, P99: sv.P99}, 0))
+	case sv.Err != "":
+		lines = append(lines, left("server", 8)+st.Dim.Render(fit("unknown: "+sv.Err, max(w-8, 1))))
+	}
+	lines = append(lines,
 		row("e2e", l.E2E, l.SLO),
 		"qps "+num(l.QPS)+"  rows "+num(l.Rows)+"/s  batch "+num(l.Batch)+"  err "+errCount(st, l.Errors),
 	)
+	if sv.Known {
+		srv := "server " + num(sv.RPS) + " req/s  err " + errCount(st, int64(sv.Errors))
+		if sv.ByStatus != "" {
+			srv += " " + st.Dim.Render("("+sv.ByStatus+")")
+		}
+		lines = append(lines, fit(srv, w))
+	}
 	if m.fleetShown() {
 		// Every host's row before the history chart: which host is slow is
 		// the question when there are several.

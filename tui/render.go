@@ -16,7 +16,7 @@ func (m *Model) Render() string {
 		return tooSmall(w, h)
 	}
 	hdr := m.header(w)
-	lay := computeLayout(w, h, len(hdr))
+	lay := computeLayout(w, h, len(hdr), m.data.Fleet.Known)
 	lines := make([]string, 0, h)
 	lines = append(lines, hdr...)
 	if lay.tabs {
@@ -93,7 +93,11 @@ func (m *Model) renderPanel(p panelID, w, h int) []string {
 	case pModels:
 		content, info = m.modelsPanel(cw, ch), d.Model+" · "+age(d.Now, d.Models.At)
 	case pWorkers:
-		content, info = m.workersPanel(cw, ch), age(d.Now, d.Workers.At)
+		if d.Fleet.Known {
+			content, info = m.fleetPanel(cw, ch), "fleet · "+age(d.Now, d.Fleet.At)
+		} else {
+			content, info = m.workersPanel(cw, ch), age(d.Now, d.Workers.At)
+		}
 	case pEvents:
 		content, info = m.eventsPanel(cw, ch), ""
 	case pDLQ:
@@ -155,10 +159,18 @@ func (m *Model) header(w int) []string {
 		served = "v" + inum(hd.Served)
 	}
 	workers := st.Bold.Render("workers " + itoa(hd.Workers))
-	if d.NoWorker {
+	switch f := d.Fleet; {
+	case f.Known:
+		// The fleet's workers, wherever they run: with --no-worker none
+		// of them is in this process, and the console still steers them.
+		workers += st.Dim.Render(" on " + plural(f.Live, "instance"))
+		if f.Lost > 0 {
+			workers += " " + st.Err.Render(itoa(f.Lost)+" lost")
+		}
+	case d.NoWorker:
 		workers = st.Dim.Render("no worker")
 	}
-	if hd.RemoteMembers > 0 {
+	if hd.RemoteMembers > 0 && !d.Fleet.Known {
 		workers += st.Dim.Render(" +" + itoa(hd.RemoteMembers) + " remote")
 	}
 	if hd.Paused {

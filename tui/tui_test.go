@@ -70,6 +70,12 @@ func TestGoldenScreens(t *testing.T) {
 		{"backlog_no_commit_120x40", 120, 40, withBacklog(fixture(12)), nil},
 		{"backlog_no_commit_80x24", 80, 24, withBacklog(fixture(12)), nil},
 		{"rebalance_100x30", 100, 30, withRebalance(fixture(12)), nil},
+		{"workers_fleet_120x40", 120, 40, withWorkerFleet(fixture(12), 6, 2), nil},
+		{"workers_fleet_100x30", 100, 30, withWorkerFleet(fixture(12), 6, 2), nil},
+		{"workers_fleet_80x24", 80, 24, withWorkerFleet(fixture(12), 6, 2), []string{"tab", "tab", "tab", "tab"}},
+		{"workers_fleet_scale_instance_120x40", 120, 40, withWorkerFleet(fixture(12), 6, 2), []string{"tab", "tab", "tab", "tab", "down", "down", "down", "+"}},
+		{"workers_fleet_scale_80x24", 80, 24, withWorkerFleet(fixture(12), 6, 2), []string{"+"}},
+		{"fleet_latency_80x24", 80, 24, withWorkerFleet(fixture(12), 6, 2), []string{"tab", "tab"}},
 		{"stand_in_120x40", 120, 40, withAdsStandIn(fixture(12)), nil},
 		{"stand_in_80x24", 80, 24, withAdsStandIn(fixture(12)), []string{"tab", "tab", "tab"}},
 	}
@@ -79,6 +85,9 @@ func TestGoldenScreens(t *testing.T) {
 			// backend so the screens show what the console really says.
 			m := NewStatic(tc.data, true)
 			m.opt.Backend = nopBackend{tc.data}
+			if tc.data.Fleet.Known {
+				m.opt.Backend = fleetNop{nopBackend{tc.data}}
+			}
 			m.SetSize(tc.w, tc.h)
 			press(m, tc.keys...)
 			got := m.View().Content
