@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/term"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/perf"
@@ -21,6 +22,7 @@ import (
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/logging"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
@@ -28,10 +30,15 @@ import (
 
 const consoleHelp = `Opens the live console. Without --brokers everything runs in this process:
 the embedded Kafka broker (data kept in --data-dir), the model server, a demo
-traffic generator and the inference worker with --workers members (+ and -
-change it live). With --brokers and --tfserving it attaches to real clusters
-and runs the worker there (--no-worker only watches; --read-only also
-disables scaling, version switches and perf runs).
+traffic generator and the inference worker with --workers members. With
+--brokers and --tfserving it attaches to real clusters and runs the worker
+there; --no-worker runs none here.
+Either way the console shows and steers the whole fleet: every worker pool of
+--group on every host (each 'inferops worker', each console's own pool)
+through --fleet-topic and --control-topic. + and - change the fleet's total
+(or, in the workers panel, the selected instance's), v its target version,
+space pauses it; attached, each asks y/n first. --read-only never writes:
+no worker, no fleet changes, no perf runs.
 Keys: ? shows them all. q drains the worker and quits. The console logs to
 console.log in the state dir, never to the screen.`
 
@@ -57,6 +64,7 @@ type consoleCmd struct {
 	slo      time.Duration
 	perfDur  time.Duration
 	perfRate float64
+	metrics  string // --tfserving-metrics
 }
 
 func consoleCommand() (*cmdFlags, runFunc) {
@@ -67,6 +75,7 @@ func consoleCommand() (*cmdFlags, runFunc) {
 	c.records = addRecordFlags(f, true)
 	addInstanceFlag(f, &c.instance, "<host>-console ("+worker.HostInstance()+"-console), so it never collides with a headless worker on this host")
 	c.fleet = addFleetFlags(f, true)
+	addServerMetricsFlag(f, &c.metrics, "the embedded model server's page when this console starts it; else not read")
 	f.BoolVar(&c.readOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
 	f.BoolVar(&c.noWorker, "no-worker", false, "watch the group without consuming (triage without touching it)")
 	f.Float64Var(&c.demoRate, "demo-rate", 500, "embedded mode: demo traffic in msg/s before bursts; [ and ] change it live")
@@ -197,6 +206,16 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 		return err
 	}
 	stops = append(stops, func() { w.drain(std) })
+	// After the pool: its agent has created the fleet topics, and the
+	// first view already has this console's own instance.
+	ctl, fleetErr := c.openFleet(ctx, kc, log)
+	if ctl != nil {
+		stops = append(stops, func() { _ = ctl.Close() })
+	}
+	restAddr := ""
+	if st != nil && st.Models != nil {
+		restAddr = st.Addrs.REST
+	}
 	var gen *demo.Generator
 	if embedded && c.demoRate > 0 && w.schema != nil && !c.readOnly { // read-only never produces
 		gen, err = demo.Start(ctx, demo.Config{Kafka: kc, Topic: c.input, Rate: c.demoRate, Schema: w.schema, Logger: log.With("part", "demo")})
@@ -205,7 +224,14 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 		}
 		stops = append(stops, func() { _ = gen.Close() })
 	}
-	ad, err := live.New(c.liveConfig(mode, dataDir, kc, tcfg.Address, col, dlq, gen, w, log))
+	lc := c.liveConfig(mode, dataDir, kc, tcfg.Address, col, dlq, gen, w, log)
+	lc.Fleet, lc.FleetErr = ctl, fleetErr
+	if url := serverMetricsURL(c.metrics, restAddr != "", restAddr); url != "" {
+		lc.ServerMetrics = tfserving.NewMetricsWatcher(url, c.model, c.refresh, log.With("part", "tfserving-metrics"))
+	} else {
+		lc.ServerMetricsErr = "not read (set --tfserving-metrics to TF Serving's http://HOST:8501" + pipeline.TFServingMetricsPath + ")"
+	}
+	ad, err := live.New(lc)
 	if err != nil {
 		return err
 	}
@@ -223,6 +249,33 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 	}
 	log.Info("console quitting")
 	return err
+}
+
+// openFleet follows the group's fleet for the workers panel and the keys.
+// A console that may not write the fleet's topics (no WRITE or CREATE ACL)
+// still shows the fleet, read-only, saying why; one that cannot read them
+// shows Kafka's members and the reason (the error string).
+func (c *consoleCmd) openFleet(ctx context.Context, kc cluster.Config, log *slog.Logger) (*fleet.Controller, string) {
+	cfg := fleet.ControllerConfig{Kafka: kc, Topics: c.fleet.topics, Group: c.group, Input: c.input, Logger: log.With("part", "fleet")}
+	if c.readOnly {
+		cfg.ReadOnly = "--read-only"
+	}
+	open := func(cfg fleet.ControllerConfig) (*fleet.Controller, error) {
+		octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		return fleet.Open(octx, cfg)
+	}
+	ctl, err := open(cfg)
+	if err != nil && cfg.ReadOnly == "" && ctx.Err() == nil {
+		log.Warn("the fleet cannot be steered from here; reading it only", "err", err)
+		cfg.ReadOnly = "cannot write the fleet's topics: " + err.Error()
+		ctl, err = open(cfg)
+	}
+	if err != nil {
+		log.Warn("the fleet is not readable", "err", err)
+		return nil, err.Error()
+	}
+	return ctl, ""
 }
 
 // startEmbedded starts the embedded parts whose real counterpart the
@@ -249,7 +302,7 @@ func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr
 		readOnly = "--read-only"
 	}
 	lc := live.Config{
-		Collector: col, DLQReader: dlq, Demo: gen, TFS: w.tfs, Pool: w.pool, Logger: log, Mode: mode, Brokers: kc.Brokers, ReadOnly: readOnly,
+		Collector: col, DLQReader: dlq, Demo: gen, TFS: w.tfs, Pool: w.pool, Instance: w.instance, Logger: log, Mode: mode, Brokers: kc.Brokers, ReadOnly: readOnly,
 		NoWorker: c.noWorker, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group,
 		Model: c.model, TFServing: tfsAddr, SLO: c.slo, Interval: c.refresh,
 		// The export key (e) writes triage reports next to the rest of the

@@ -15,10 +15,11 @@ import (
 // consoleWorker is the console's connection to TF Serving and its embedded
 // inference worker.
 type consoleWorker struct {
-	tfs    *tfserving.Client
-	pool   *worker.Pool
-	fp     *fleetPool       // the pool as one instance of the fleet
-	schema *pipeline.Schema // the model's record schema, for the demo traffic
+	tfs      *tfserving.Client
+	pool     *worker.Pool
+	fp       *fleetPool       // the pool as one instance of the fleet
+	instance string           // its name in the fleet
+	schema   *pipeline.Schema // the model's record schema, for the demo traffic
 }
 
 // startWorker dials TF Serving, learns the model's signature and, unless
@@ -70,7 +71,7 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 		_ = tfs.Close()
 		return nil, fmt.Errorf("start the worker: %w", err)
 	}
-	w.fp, w.pool = fp, fp.pool
+	w.fp, w.pool, w.instance = fp, fp.pool, instance
 	return w, nil
 }
 

@@ -77,7 +77,7 @@ func fleetCommand() (*cmdFlags, runFunc) {
 	f.BoolVar(&c.readOnly, "read-only", false, "refuse every change (status still works)")
 	f.BoolVar(&c.dryRun, "dry-run", false, "show the desired state a change would write and how it spreads; write nothing")
 	f.StringVar(&c.instance, "instance", "", "scale: give only this instance N workers (its share); the others keep theirs")
-	f.StringVar(&c.metricsURL, "tfserving-metrics", "", "status: TF Serving's Prometheus page, read twice 1 s apart for server-side latency and errors; empty = the embedded model server's at "+pipeline.DefaultRESTAddr+" when --brokers is empty")
+	addServerMetricsFlag(f, &c.metricsURL, "fleet status reads the embedded model server's at "+pipeline.DefaultRESTAddr+" when --brokers is empty (twice, 1 s apart)")
 	// worker.instance in a config file names the local worker; it must not
 	// turn `fleet scale 9` into a change of one instance's share.
 	f.commandLineOnly("the instance a change is for is given on the command line, never by the worker's config", "instance")

@@ -98,6 +98,13 @@ func addWorkerFlags(f *cmdFlags, w workerTuning) {
 	}
 }
 
+// addServerMetricsFlag registers --tfserving-metrics: TF Serving's own
+// Prometheus page, for server-side latency and errors by status next to
+// the client's figures. whenEmpty says what an empty value means.
+func addServerMetricsFlag(f *cmdFlags, dst *string, whenEmpty string) {
+	f.StringVar(dst, "tfserving-metrics", "", "TF Serving's Prometheus page (http://host:8501"+pipeline.TFServingMetricsPath+", enabled by its --monitoring_config_file) for server-side request latency and errors by status; empty = "+whenEmpty)
+}
+
 // addInstanceFlag registers --instance: the stable name a worker pool's
 // members join its group under (static membership), which a restart must
 // keep. whenEmpty says what an empty value means for the command.

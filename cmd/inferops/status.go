@@ -86,7 +86,7 @@ type statusCmd struct {
 func statusCommand() (*cmdFlags, runFunc) {
 	f := newFlags("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
 	c := &statusCmd{f: f, kafka: addKafkaFlags(f), model: addModelSectionFlags(f), fleet: addFleetFlags(f, false)}
-	f.StringVar(&c.metricsURL, "tfserving-metrics", "", "TF Serving's Prometheus page, read twice 1 s apart for server-side latency and errors by status; empty = the embedded model server's when --brokers and --tfserving are empty")
+	addServerMetricsFlag(f, &c.metricsURL, "the embedded model server's when --brokers and --tfserving are empty (read twice, 1 s apart)")
 	addPipelineFlags(f, pipelineNames{Input: &c.input, Group: &c.group})
 	f.String("topic", pipeline.DefaultInput, "the same as --input (the name perf and Kafka tools use)")
 	f.BoolVar(&c.asJSON, "json", false, "print JSON instead of tables")

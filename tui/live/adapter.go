@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
@@ -41,7 +42,20 @@ type Config struct {
 	Demo      *demo.Generator   // nil when attached to a real cluster
 	TFS       *tfserving.Client // nil: no model panel data
 	Pool      *worker.Pool      // nil: --no-worker / --read-only
-	Perf      *PerfRunner       // nil: perf runs unavailable
+	// Fleet is every worker pool of the group through Kafka (this
+	// console's own pool is one instance): the workers panel, the header,
+	// the latency, throughput and models panels come from its merged
+	// telemetry, and the keys steer it. nil: FleetErr says why, and the
+	// console shows Kafka's members and steers only its own pool.
+	Fleet    *fleet.Controller
+	FleetErr string
+	Instance string // this console's own pool's instance; "" with --no-worker
+	// ServerMetrics reads TF Serving's own Prometheus page
+	// (--tfserving-metrics) for the latency panel's server rows; nil:
+	// ServerMetricsErr says why they are unknown ("" draws none).
+	ServerMetrics    *tfserving.MetricsWatcher
+	ServerMetricsErr string
+	Perf             *PerfRunner // nil: perf runs unavailable
 	// Labels maps version -> labels when the operator knows them (TF
 	// Serving's GetModelStatus does not report labels).
 	Labels map[int64][]string
@@ -116,8 +130,12 @@ type Adapter struct {
 	// hostEvents counts the TF Serving host events already in the log.
 	hostEvents int
 	pool       poolState
-	perf       perfState
-	advice     adviceState
+	fleet      fleetState
+	// fleetVersions is the fleet's traffic per model version, which the
+	// models panel shows instead of this process's client's.
+	fleetVersions map[int64]versionTraffic
+	perf          perfState
+	advice        adviceState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it
@@ -152,6 +170,11 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.DLQReader == nil {
 		a.d.DLQ.Err = "the DLQ topic is not read here (no reader configured)"
 	}
+	a.d.Fleet.Err = cfg.FleetErr
+	if cfg.Fleet == nil && cfg.FleetErr == "" {
+		a.d.Fleet.Err = "no fleet controller configured"
+	}
+	a.d.Latency.Server.Err = cfg.ServerMetricsErr
 	return a, nil
 }
 
@@ -194,6 +217,12 @@ func (a *Adapter) loops() []func(context.Context) {
 	var ls []func(context.Context)
 	if a.cfg.TFS != nil {
 		ls = append(ls, a.modelsLoop)
+	}
+	if a.cfg.Fleet != nil {
+		ls = append(ls, a.fleetLoop)
+	}
+	if a.cfg.ServerMetrics != nil {
+		ls = append(ls, a.serverLoop)
 	}
 	return append(ls, a.extraLoops()...)
 }
@@ -335,8 +364,9 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 	a.d.Kafka = k
 	a.in = push(a.in, tui.Sample{T: s.Time, V: in})
 	a.d.Flow.In = a.in
-	if a.cfg.NoWorker || !a.hasPoolLocked() {
-		// Without a local worker, "out" is what the group commits.
+	if a.cfg.Fleet == nil && (a.cfg.NoWorker || !a.hasPoolLocked()) {
+		// Without a local worker or the fleet's telemetry, "out" is what
+		// the group commits.
 		a.out = push(a.out, tui.Sample{T: s.Time, V: out})
 		a.d.Flow.Out = a.out
 	}

@@ -68,6 +68,10 @@ func (a *Adapter) reportInput() report.Input {
 		fl := a.cfg.TFS.Fleet()               // the probes' latest answers, no RPC
 		in.Fleet = &fl
 	}
+	if c := a.cfg.Fleet; c != nil {
+		st := c.View().Status() // the reader's merge: no Kafka round trip
+		in.WorkerFleet = &st
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	in.Kafka = a.last

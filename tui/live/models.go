@@ -57,8 +57,6 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 		prev[v.Version] = v
 	}
 	out := make([]tui.ModelVersion, 0, len(vs))
-	var best int64
-	var bestRate float64
 	for _, v := range vs {
 		mv := tui.ModelVersion{Version: v.Version, State: v.State}
 		if l, ok := lat[v.Version]; ok {
@@ -77,23 +75,13 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 				mv.Rate = float64(mv.Count-p.Count) / dt
 			}
 		}
-		if mv.Rate > bestRate {
-			best, bestRate = v.Version, mv.Rate
-		}
 		out = append(out, mv)
 	}
-	// "Served" is the version that answered the most Predicts since the
-	// last refresh: what new results carry, whatever the target says.
-	if best > 0 {
-		if a.d.Header.Served != 0 && a.d.Header.Served != best {
-			a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceModels, Kind: pipeline.KindVersion, Level: pipeline.Info, Message: fmt.Sprintf("results now come from %s version %d (was %d)", a.cfg.Model, best, a.d.Header.Served)})
-		}
-		a.d.Header.Served = best
-	}
-	for i := range out {
-		out[i].Served = out[i].Version == a.d.Header.Served
-	}
+	// With the fleet read, each version's traffic is the fleet's, not
+	// this process's client's.
+	out, best := a.versionTrafficLocked(out)
 	a.d.Models.Versions = out
+	a.setServedLocked(best, now)
 	a.d.Models.At = now
 }
 

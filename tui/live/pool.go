@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
@@ -70,24 +69,28 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	h := &a.d.Header
-	h.Workers, h.Breaker, h.Target, h.Paused = st.Workers, st.Breaker, st.Target, st.Paused
-
-	l := &a.d.Latency
-	l.At, l.Predict, l.E2E, l.Rows, l.Batch = now, pct(st.Predict), pct(st.EndToEnd), st.QPS, st.AvgBatch
-	l.QPS = 0
-	if st.AvgBatch > 0 {
-		l.QPS = st.QPS / st.AvgBatch
-	}
-	l.Errors = int64(st.Errors["predict"])
-	a.lat = push(a.lat, tui.LatencySample{T: now, Percentiles: l.Predict})
 	a.advice.workers = append(a.advice.workers, st)
 	if len(a.advice.workers) > adviceWindow {
 		a.advice.workers = a.advice.workers[len(a.advice.workers)-adviceWindow:]
 	}
-	l.History = a.lat
-	a.out = push(a.out, tui.Sample{T: now, V: st.QPS})
-	a.d.Flow.Out = a.out
+	// With the fleet read, the header and the latency and throughput
+	// panels are the fleet's (this pool is one instance of it).
+	if a.cfg.Fleet == nil {
+		h := &a.d.Header
+		h.Workers, h.Breaker, h.Target, h.Paused = st.Workers, st.Breaker, st.Target, st.Paused
+		l := &a.d.Latency
+		l.At, l.Predict, l.E2E, l.Rows, l.Batch = now, pct(st.Predict), pct(st.EndToEnd), st.QPS, st.AvgBatch
+		l.QPS = 0
+		if st.AvgBatch > 0 {
+			l.QPS = st.QPS / st.AvgBatch
+		}
+		l.Errors = int64(st.Errors["predict"])
+		a.lat = push(a.lat, tui.LatencySample{T: now, Percentiles: l.Predict})
+		l.History = a.lat
+		a.out = push(a.out, tui.Sample{T: now, V: st.QPS})
+		a.d.Flow.Out = a.out
+		a.sloLocked(now, st.EndToEnd.P99, st.EndToEnd.Count > 0)
+	}
 
 	// The worker's own events, once each, newest first.
 	for _, e := range evs {
@@ -100,22 +103,6 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 		}
 		a.addEventLocked(e)
 	}
-	// SLO breaches: once when end-to-end p99 crosses the SLO, once when it
-	// recovers, not every second in between.
-	if slo := a.cfg.SLO; st.EndToEnd.Count > 0 {
-		// Recovery needs p99 under 80% of the SLO: a p99 hovering at the
-		// SLO would otherwise log a breach and a recovery every second.
-		breach := st.EndToEnd.P99 > slo || (a.pool.breached && st.EndToEnd.P99 > slo*8/10)
-		if breach != a.pool.breached {
-			if breach {
-				a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindSLO, Level: pipeline.Warn, Message: fmt.Sprintf("end-to-end p99 %s is over the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
-			} else {
-				a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindSLO, Level: pipeline.Info, Message: fmt.Sprintf("end-to-end p99 %s is back within the %s SLO", st.EndToEnd.P99.Round(time.Millisecond), slo)})
-			}
-			a.pool.breached = breach
-		}
-	}
-
 	if a.pool.dlqAt.IsZero() {
 		a.pool.dlqAt, a.pool.dlqErrors = now, map[string]uint64{}
 	}
@@ -140,6 +127,28 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 	if a.last != nil {
 		a.mergeMembersLocked(a.last)
 	}
+}
+
+// sloLocked logs an SLO breach once when end-to-end p99 crosses the SLO
+// and once when it recovers, not every second in between. seen: the
+// window had rows (an empty one says nothing either way).
+func (a *Adapter) sloLocked(now time.Time, p99 time.Duration, seen bool) {
+	slo := a.cfg.SLO
+	if !seen {
+		return
+	}
+	// Recovery needs p99 under 80% of the SLO: a p99 hovering at the SLO
+	// would otherwise log a breach and a recovery every second.
+	breach := p99 > slo || (a.pool.breached && p99 > slo*8/10)
+	if breach == a.pool.breached {
+		return
+	}
+	if breach {
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindSLO, Level: pipeline.Warn, Message: fmt.Sprintf("end-to-end p99 %s is over the %s SLO", p99.Round(time.Millisecond), slo)})
+	} else {
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceWorker, Kind: pipeline.KindSLO, Level: pipeline.Info, Message: fmt.Sprintf("end-to-end p99 %s is back within the %s SLO", p99.Round(time.Millisecond), slo)})
+	}
+	a.pool.breached = breach
 }
 
 var errNoWorker = errors.New("no worker in this console (started with --no-worker or --read-only)")
@@ -174,16 +183,9 @@ func (a *Adapter) SetTarget(ctx context.Context, spec string) error {
 	if err := a.writable(); err != nil {
 		return err
 	}
-	t, err := tfserving.ParseTarget(spec)
+	t, err := a.servable(ctx, spec)
 	if err != nil {
 		return err
-	}
-	if a.cfg.TFS != nil {
-		// Refuse a target the server cannot serve instead of sending every
-		// record to retries and the breaker.
-		if _, err := a.cfg.TFS.Metadata(ctx, a.cfg.Model, t); err != nil {
-			return fmt.Errorf("%s is not servable: %w", t, err)
-		}
 	}
 	a.cfg.Pool.SetTarget(t)
 	return nil
