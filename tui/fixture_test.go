@@ -251,3 +251,14 @@ func withWorkerFleet(d Data, instances, members int) Data {
 		P50: ms(1.1), P95: ms(2.3), P99: ms(3.6), Mean: ms(1.3), RPS: 86, Errors: 2, ByStatus: "NOT_FOUND 2"}
 	return d
 }
+
+// embeddedFleet is the embedded default as a fleet: this console's own
+// pool, the one instance, running the fixture's four workers.
+func embeddedFleet(d Data) Data {
+	f := withWorkerFleet(d, 1, 4)
+	f.Mode, f.Attached, f.NoWorker, f.DemoRate, f.Brokers = d.Mode, d.Attached, d.NoWorker, d.DemoRate, d.Brokers
+	f.Fleet.Self, f.Fleet.Others = "web-01", nil
+	f.Workers.Members = f.Workers.Members[:4]
+	f.Latency.Server.Source, f.Latency.Server.ByStatus, f.Latency.Server.Errors = "http://127.0.0.1:8501/monitoring/prometheus/metrics", "", 0
+	return f
+}

@@ -54,9 +54,9 @@ type layout struct {
 // Lag, the worker count, p99 and the served version live in the header and
 // the first slot, so they stay visible at 80x24. header is the header's
 // lines: 2, or 3 with a notice, which the body gives up a line for. With
-// the fleet known, the large screen gives the workers panel (an instance
-// and its members per group of rows) the tall slot beside the lag table,
-// and throughput moves to the middle band.
+// a fleet of several instances, the large screen gives the workers panel
+// (an instance and its members per group of rows) the tall slot beside
+// the lag table, and throughput moves to the middle band.
 func computeLayout(w, h, header int, fleet bool) layout {
 	body := h - header - 1 // and the footer
 	pct := func(n, p int) int { return n * p / 100 }

@@ -127,18 +127,29 @@ func (m *Model) fleetSummary(w int) string {
 		s += " " + st.Err.Render(itoa(f.Lost)+" lost")
 	}
 	s += " · " + plural(f.Workers, "worker") + " · "
-	switch {
-	case f.Desired == "":
-		s += st.Dim.Render("no desired state")
-	case f.Applied < f.Following:
-		s += st.Warn.Render(fmt.Sprintf("seq %d applied %d/%d", f.Seq, f.Applied, f.Following))
-	default:
-		s += fmt.Sprintf("seq %d applied %d/%d", f.Seq, f.Applied, f.Following)
+	ctl := func(long bool) string {
+		var c string
+		switch {
+		case f.Desired == "":
+			return st.Dim.Render("no desired state")
+		case long:
+			c = fmt.Sprintf("seq %d applied %d/%d", f.Seq, f.Applied, f.Following)
+		default:
+			c = fmt.Sprintf("seq %d: %d/%d", f.Seq, f.Applied, f.Following)
+		}
+		if f.Applied < f.Following {
+			return st.Warn.Render(c)
+		}
+		return c
 	}
+	brk := ""
 	if f.BreakersOpen > 0 {
-		s += " · " + st.Err.Render(plural(f.BreakersOpen, "breaker")+" open")
+		brk = " · " + st.Err.Render(plural(f.BreakersOpen, "breaker")+" open")
 	}
-	return fit(s, w)
+	if long := s + ctl(true) + brk; width(long) <= w {
+		return long
+	}
+	return fit(s+ctl(false)+brk, w)
 }
 
 func plural(n int, word string) string {

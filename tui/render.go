@@ -16,7 +16,8 @@ func (m *Model) Render() string {
 		return tooSmall(w, h)
 	}
 	hdr := m.header(w)
-	lay := computeLayout(w, h, len(hdr), m.data.Fleet.Known)
+	// One instance (the embedded default) keeps the usual layout.
+	lay := computeLayout(w, h, len(hdr), m.data.Fleet.Known && len(m.data.Fleet.Instances) > 1)
 	lines := make([]string, 0, h)
 	lines = append(lines, hdr...)
 	if lay.tabs {

@@ -75,6 +75,7 @@ func TestGoldenScreens(t *testing.T) {
 		{"workers_fleet_80x24", 80, 24, withWorkerFleet(fixture(12), 6, 2), []string{"tab", "tab", "tab", "tab"}},
 		{"workers_fleet_scale_instance_120x40", 120, 40, withWorkerFleet(fixture(12), 6, 2), []string{"tab", "tab", "tab", "tab", "down", "down", "down", "+"}},
 		{"workers_fleet_scale_80x24", 80, 24, withWorkerFleet(fixture(12), 6, 2), []string{"+"}},
+		{"workers_fleet_embedded_120x40", 120, 40, embeddedFleet(fixture(12)), nil},
 		{"fleet_latency_80x24", 80, 24, withWorkerFleet(fixture(12), 6, 2), []string{"tab", "tab"}},
 		{"stand_in_120x40", 120, 40, withAdsStandIn(fixture(12)), nil},
 		{"stand_in_80x24", 80, 24, withAdsStandIn(fixture(12)), []string{"tab", "tab", "tab"}},

@@ -58,7 +58,7 @@ func TestConsoleHelpListsItsFlags(t *testing.T) {
 	_ = f.Close()
 	printed, _ := os.ReadFile(f.Name())
 	all := out.String() + errb.String() + string(printed)
-	for _, f := range []string{"--no-worker", "--read-only", "--demo-rate", "--perf-duration", "--kafka-addr", "--grpc-addr"} {
+	for _, f := range []string{"--no-worker", "--read-only", "--demo-rate", "--perf-duration", "--kafka-addr", "--grpc-addr", "--tfserving-metrics", "--fleet-topic", "--control-topic"} {
 		if !strings.Contains(all, f) {
 			t.Errorf("console --help does not list %s", f)
 		}
