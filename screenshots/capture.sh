@@ -21,7 +21,12 @@ fc-list : family | grep -i unifont >/dev/null || { echo "screenshots: the Unifon
 
 work=$(mktemp -d)
 sock="inferops-shots-$$"
-cleanup() { tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$work"; }
+workers=() # pids of the extra worker processes of the fleet capture
+cleanup() {
+  for pid in "${workers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  tmux -L "$sock" kill-server 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # Every listener on a free port and state in a temp dir: never the user's.
@@ -95,6 +100,37 @@ if "$BIN" perf --help >/dev/null 2>&1; then
   done
   sleep 2
   render perf
+fi
+
+# The fleet view: two headless workers join the console's own pool (three
+# instances), then + scales the whole fleet, acknowledged in the events.
+if "$BIN" worker --help 2>&1 | grep -q -- "--instance"; then
+  log="$work/state/console.log"
+  brokers=$(grep -o '"msg":"console starting".*' "$log" | grep -o '"brokers":\["[^"]*"' | head -1 | sed 's/.*\["//; s/"$//')
+  tfs=$(grep -o '"msg":"console starting".*' "$log" | grep -o '"tfserving":"[^"]*"' | head -1 | sed 's/.*:"//; s/"$//')
+  for name in web-1 web-2; do
+    mkdir -p "$work/$name"
+    HOME="$work/$name" XDG_STATE_HOME="$work/$name/state" INFEROPS_METRICS_ADDR= \
+      "$BIN" worker --config= --brokers "$brokers" --tfserving "$tfs" --instance "$name" --workers 2 >"$work/$name/log" 2>&1 &
+    workers+=($!)
+  done
+  waitfor "on 3 instances" 90
+  sleep 15
+  tmux -L "$sock" send-keys +
+  waitfor "instances applied scale to" 30
+  # Focus the workers panel (tab order: lag, throughput, tf serving,
+  # models, workers, ...): after the perf runs the perf results share its
+  # slot.
+  for _ in $(seq 8); do
+    grep -q "╭─ workers fleet" <<<"$(plain)" && break
+    tmux -L "$sock" send-keys Tab
+    sleep 1
+  done
+  sleep 4
+  render fleet
+  for pid in "${workers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${workers[@]}"; do wait "$pid" 2>/dev/null || true; done
+  workers=()
 fi
 
 # q drains the worker and stops everything; it must exit cleanly.
