@@ -47,6 +47,17 @@ func (m *Model) fleetBackend() (Fleet, bool) {
 	return fb, ok
 }
 
+// fleetLoading refuses an action while a backend that steers the fleet
+// has not delivered the fleet's first view: acting on this process's pool
+// instead (from a worker count not read yet) would be wrong twice.
+func (m *Model) fleetLoading(what string) bool {
+	if _, ok := m.opt.Backend.(Fleet); ok && !m.data.Fleet.Known && m.data.Fleet.Err == "" {
+		m.setStatus(Warn, "cannot "+what+" yet: the fleet is still being read (a second)")
+		return true
+	}
+	return false
+}
+
 // selectedInstance is the instance the workers panel's cursor is on, while
 // that panel has the focus: +/- then change only its share.
 func (m *Model) selectedInstance() (Instance, bool) {

@@ -305,7 +305,7 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, ks.Pause):
 		return m.pause()
 	case key.Matches(k, ks.Version):
-		if m.denied("switch the model version") {
+		if m.denied("switch the model version") || m.fleetLoading("switch the model version") {
 			return nil
 		}
 		m.openPicker()
@@ -379,7 +379,7 @@ func (m *Model) ctx() (context.Context, context.CancelFunc) {
 }
 
 func (m *Model) scale(delta int) tea.Cmd {
-	if m.denied("scale workers") {
+	if m.denied("scale workers") || m.fleetLoading("scale workers") {
 		return nil
 	}
 	if fb, ok := m.fleetBackend(); ok {
@@ -416,7 +416,7 @@ func (m *Model) scale(delta int) tea.Cmd {
 }
 
 func (m *Model) pause() tea.Cmd {
-	if m.denied("pause consumption") {
+	if m.denied("pause consumption") || m.fleetLoading("pause consumption") {
 		return nil
 	}
 	if fb, ok := m.fleetBackend(); ok {
