@@ -143,10 +143,16 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 	}
 	t := cfg.Target
 	p.target.Store(&t)
-	p.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second)
+	p.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, maxBreakerCooldown)
 	p.breaker.OnChange = p.breakerChanged
 	return p, nil
 }
+
+// maxBreakerCooldown caps how long the open breaker waits between probes,
+// and so how long results wait after TF Serving is back: a 30 s cap made
+// the chaos test's 60 s outage cost up to 30 s more. A probe is one
+// GetModelMetadata, nothing a struggling server notices every 5 s.
+const maxBreakerCooldown = 5 * time.Second
 
 // CommitInterval is how often each member commits the offsets whose results
 // Kafka acked. Everything answered since the last commit is answered again
