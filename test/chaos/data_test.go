@@ -237,7 +237,7 @@ type tally struct {
 	bad     map[string]bool // the id's input is malformed
 	outTS   []int64         // ai_output record timestamps (unix ms), sorted
 	reasons map[string]int  // DLQ reason -> count
-	wrong   []string // results whose body does not match their key
+	wrong   []string        // results whose body does not match their key
 }
 
 // lost is every input id with neither a result nor a dead letter.
