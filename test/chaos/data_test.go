@@ -512,3 +512,12 @@ func (w *watcher) waitResult(t testing.TB, at time.Time, timeout time.Duration) 
 	t.Fatalf("no result written within %v after %s", timeout, at.Format("15:04:05.000"))
 	return 0
 }
+
+// totalIn is how many input records (of the feed) ai_input holds.
+func (tl *tally) totalIn() int {
+	n := 0
+	for _, c := range tl.input {
+		n += c
+	}
+	return n
+}

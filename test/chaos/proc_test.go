@@ -267,7 +267,12 @@ func serve(t testing.TB, dataDir string, extra ...string) (*proc, addrs) {
 // under INFEROPS_BIN may not).
 func hasFlag(cmd, name string) bool {
 	out, _ := exec.Command(bin, cmd, "--help").CombinedOutput()
-	return strings.Contains(string(out), "-"+name+" ")
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == "--"+name {
+			return true
+		}
+	}
+	return false
 }
 
 // worker starts `inferops worker` and waits until it consumes.
