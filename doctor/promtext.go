@@ -52,6 +52,10 @@ func parsePromText(r io.Reader) ([]promSample, error) {
 			}
 			s.Name, rest = name, r
 		}
+		if !validMetricName(s.Name) {
+			// Found by FuzzParsePromText: "} 0" read as a sample named "}".
+			return nil, fmt.Errorf("metrics line %q: %q is not a metric name", line, s.Name)
+		}
 		fields := strings.Fields(rest)
 		if len(fields) == 0 {
 			return nil, fmt.Errorf("metrics line %q: no value", line)
@@ -64,6 +68,20 @@ func parsePromText(r io.Reader) ([]promSample, error) {
 		out = append(out, s)
 	}
 	return out, sc.Err()
+}
+
+// validMetricName is Prometheus's [a-zA-Z_:][a-zA-Z0-9_:]*.
+func validMetricName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c == '_' || c == ':' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // batchingStats summarises the batching metrics: which exist, and the
