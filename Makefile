@@ -56,6 +56,14 @@ fuzz:
 chaos:
 	$(GO) test -count=1 -timeout 60m -v -run . ./test/chaos -args -long | grep -v '^=== RUN'
 
+# serve + a long-lived worker under demo traffic, with churn workers (1-4
+# members, other model versions, SIGTERM/SIGKILL) and perf runs in a loop;
+# prints RSS, threads, fds, goroutines and GC pause p99 at start, middle and
+# end, and fails when they grow past test/chaos/soak_test.go's bounds.
+DURATION ?= 30m
+soak:
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./test/chaos -args -soak $(DURATION) | grep -v '^=== RUN'
+
 bench: ## prints the benchmark figures
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./...
 

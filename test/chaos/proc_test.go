@@ -42,6 +42,12 @@ var procSeq struct {
 // in and no config file.
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, name, nil, args...)
+}
+
+// startEnv is start with extra environment variables (GODEBUG=gctrace=1).
+func startEnv(t testing.TB, name string, env []string, args ...string) *proc {
+	t.Helper()
 	procSeq.Lock()
 	procSeq.n++
 	n := procSeq.n
@@ -58,6 +64,7 @@ func start(t testing.TB, name string, args ...string) *proc {
 			p.cmd.Env = append(p.cmd.Env, kv)
 		}
 	}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	pr, pw := io.Pipe()
 	p.cmd.Stdout, p.cmd.Stderr = pw, pw
 	if err := p.cmd.Start(); err != nil {
@@ -70,7 +77,7 @@ func start(t testing.TB, name string, args ...string) *proc {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
 			p.mu.Lock()
-			if len(p.lines) < 20000 {
+			if len(p.lines) < 200000 {
 				p.lines = append(p.lines, line)
 			}
 			close(p.grew)
@@ -150,6 +157,16 @@ func containsAll(s string, subs []string) bool {
 		}
 	}
 	return true
+}
+
+// linesFrom returns the lines from index i on, and the next index.
+func (p *proc) linesFrom(i int) ([]string, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i > len(p.lines) {
+		i = len(p.lines)
+	}
+	return append([]string(nil), p.lines[i:]...), len(p.lines)
 }
 
 // count is how many lines so far contain every one of subs.
@@ -238,10 +255,16 @@ type addrs struct {
 // defaults (ephemeral ports, warnings only in the log), so they win.
 func serve(t testing.TB, dataDir string, extra ...string) (*proc, addrs) {
 	t.Helper()
+	return serveEnv(t, nil, dataDir, extra...)
+}
+
+// serveEnv is serve with extra environment variables.
+func serveEnv(t testing.TB, env []string, dataDir string, extra ...string) (*proc, addrs) {
+	t.Helper()
 	args := append([]string{"serve", "--data-dir", dataDir,
 		"--kafka-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0",
 		"--log-level", "warn"}, extra...)
-	p := start(t, "serve", args...)
+	p := startEnv(t, "serve", env, args...)
 	line := p.waitLine(2*time.Minute, "inferops serve: ready")
 	var a addrs
 	for _, f := range strings.Fields(line) {
