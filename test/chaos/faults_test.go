@@ -35,7 +35,7 @@ func TestWorkerSIGKILL(t *testing.T) {
 	_, a := serve(t, t.TempDir())
 	k := kafkaClient{bootstrap: a.Kafka}
 	f := newFeeder(t, k, "kill", featureWidth(t, a.GRPC))
-	f.backlog(pick(20000, 100000))
+	f.backlog(pick(8000, 100000))
 	f.run(pick(300, 1000))
 	out := watch(t, k)
 	kills := pick(3, 6)
@@ -51,7 +51,7 @@ func TestWorkerSIGKILL(t *testing.T) {
 		started = restarts[len(restarts)-1]
 	}
 	out.waitResult(t, started, 2*time.Minute)
-	time.Sleep(pick(3*time.Second, 10*time.Second))
+	time.Sleep(pick(2*time.Second, 10*time.Second))
 	f.stop()
 	tl := readAll(t, k, "kill", f.sent.Load(), 3*time.Minute)
 	if err := w.stop(20 * time.Second); err != nil {
@@ -75,7 +75,7 @@ func TestServeSIGKILL(t *testing.T) {
 	s, a := serve(t, dir, ports...)
 	k := kafkaClient{bootstrap: a.Kafka}
 	f := newFeeder(t, k, "serve", featureWidth(t, a.GRPC))
-	f.backlog(pick(5000, 30000))
+	f.backlog(pick(3000, 30000))
 	f.run(pick(300, 1000))
 	out := watch(t, k)
 	w := worker(t, a.Kafka, a.GRPC)
@@ -93,7 +93,7 @@ func TestServeSIGKILL(t *testing.T) {
 	if w.exited() {
 		t.Fatalf("the worker exited while the broker was down: %v", w.waitErr)
 	}
-	time.Sleep(pick(3*time.Second, 10*time.Second))
+	time.Sleep(pick(2*time.Second, 10*time.Second))
 	f.stop()
 	tl := readAll(t, k, "serve", f.sent.Load(), 3*time.Minute)
 	if err := w.stop(20 * time.Second); err != nil {
@@ -125,7 +125,7 @@ func TestModelServerOutage(t *testing.T) {
 	out := watch(t, k)
 	w := worker(t, a.Kafka, ma.GRPC)
 	out.waitResult(t, time.Now(), 2*time.Minute)
-	time.Sleep(2 * time.Second)
+	time.Sleep(time.Second)
 	before, err := rssBytes(w.pid())
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestModelServerOutage(t *testing.T) {
 	m, _ = serve(t, mdir, mports...)
 	back := time.Now()
 	out.waitResult(t, back, 2*time.Minute)
-	time.Sleep(pick(5*time.Second, 15*time.Second))
+	time.Sleep(pick(3*time.Second, 15*time.Second))
 	f.stop()
 	tl := readAll(t, k, "outage", f.sent.Load(), 3*time.Minute)
 	if err := w.stop(20 * time.Second); err != nil {

@@ -105,7 +105,7 @@ func TestNetworkFaults(t *testing.T) {
 	w := worker(t, kp.Listen, tp.Listen)
 	out.waitResult(t, time.Now(), 2*time.Minute)
 
-	hold := pick(3*time.Second, 15*time.Second)
+	hold := pick(2*time.Second, 15*time.Second)
 	type tried struct {
 		where, what string
 		healed      time.Time
@@ -126,7 +126,7 @@ func TestNetworkFaults(t *testing.T) {
 			healed := time.Now()
 			all = append(all, tried{target.where, tx.what, healed})
 			out.waitResult(t, healed, 2*time.Minute)
-			time.Sleep(time.Second)
+			time.Sleep(pick(500*time.Millisecond, 3*time.Second))
 		}
 	}
 	if w.exited() {
