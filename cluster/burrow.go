@@ -18,9 +18,13 @@ const (
 	StatusStop                 // nobody commits any more (no live owner, offset unchanged for the whole window)
 	StatusRewind               // the committed offset went backwards and has not recovered
 	StatusErr                  // group level: some partition is STALL, STOP or REWIND
+	// StatusNotFound is group level, as in Burrow: the group does not exist
+	// (Dead, no members, no commit on the topic), so there is nothing to
+	// call OK. Partitions keep their own status (STOP where records wait).
+	StatusNotFound
 )
 
-var statusNames = [...]string{"OK", "WARN", "STALL", "STOP", "REWIND", "ERR"}
+var statusNames = [...]string{"OK", "WARN", "STALL", "STOP", "REWIND", "ERR", "NOTFOUND"}
 
 func (s Status) String() string {
 	if s < 0 || int(s) >= len(statusNames) {
@@ -121,7 +125,7 @@ func groupStatus(parts []PartitionLag) Status {
 	worst := StatusOK
 	for _, p := range parts {
 		switch p.Status {
-		case StatusStall, StatusStop, StatusRewind, StatusErr:
+		case StatusStall, StatusStop, StatusRewind, StatusErr, StatusNotFound:
 			return StatusErr
 		case StatusWarn:
 			worst = StatusWarn

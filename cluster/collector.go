@@ -18,36 +18,141 @@ import (
 // group at one moment. It is immutable once returned: the console, status,
 // doctor and perf read it from other goroutines. Fields are only ever added.
 type Snapshot struct {
-	Time            time.Time      `json:"time"`
-	Topic           string         `json:"topic"`
-	Group           string         `json:"group"`
-	GroupState      string         `json:"group_state"` // Stable, Empty, PreparingRebalance, CompletingRebalance, Dead
-	Status          Status         `json:"status"`      // Burrow's group status: OK, WARN or ERR
-	TotalLag        int64          `json:"total_lag"`   // over partitions with a commit
-	MaxLagPartition int32          `json:"max_lag_partition"`
+	Time       time.Time `json:"time"`
+	Topic      string    `json:"topic"`
+	Group      string    `json:"group"`
+	GroupState string    `json:"group_state"` // Stable, Empty, PreparingRebalance, CompletingRebalance, Dead
+	Status     Status    `json:"status"`      // Burrow's group status: OK, WARN or ERR; NOTFOUND for a group that does not exist
+	// TotalLag is the records the group has still to read, over every
+	// partition with a lag figure: log end - committed offset where the
+	// group committed, and where it did not, the backlog its reset policy
+	// gives (ResetEarliest: log end - log start). Partitions with lag
+	// basis "unknown" are left out, and a Warning says so.
+	TotalLag        int64          `json:"total_lag"`
+	MaxLagPartition int32          `json:"max_lag_partition"` // -1 when no partition has a lag figure
 	MaxLag          int64          `json:"max_lag"`
 	Partitions      []PartitionLag `json:"partitions"` // by partition number
 	Members         []Member       `json:"members"`    // by client id, then member id
 	Brokers         int            `json:"brokers"`
 	RefreshTook     time.Duration  `json:"refresh_took_ns"`
 	Requests        int            `json:"requests"` // Kafka requests this refresh sent
+
+	// CommittedLag is TotalLag over the partitions with a commit only: the
+	// figure kafka-consumer-groups.sh and librdkafka report, kept for
+	// scripts that compare with them.
+	CommittedLag int64 `json:"committed_lag"`
+	// ResetPolicy is the auto.offset.reset the no-commit backlog assumes.
+	ResetPolicy ResetPolicy `json:"reset_policy"`
+	// Rebalance is set while the group is in PreparingRebalance or
+	// CompletingRebalance (null otherwise): nobody consumes meanwhile.
+	Rebalance *Rebalance `json:"rebalance"`
+	// Warnings are what an operator must not miss, most severe first, each
+	// one line naming the fix: a group that does not exist, records waiting
+	// with nothing consuming them, a long rebalance, backlog on partitions
+	// without a commit, figures that could not be read. Never null.
+	Warnings []Warning `json:"warnings"`
+}
+
+// ResetPolicy is where a consumer without a committed offset starts
+// reading, the group's auto.offset.reset. It decides the lag of a
+// partition the group never committed on.
+type ResetPolicy string
+
+const (
+	// ResetEarliest starts at the log start, so every record in the
+	// partition waits to be read: the inference worker's policy
+	// (auto.offset.reset=earliest, sarama OffsetOldest) and the default.
+	ResetEarliest ResetPolicy = "earliest"
+	// ResetLatest starts at the log end: such a partition's lag is 0, but
+	// the records already in it will never be read by the group (a
+	// Warning says how many).
+	ResetLatest ResetPolicy = "latest"
+)
+
+// ParseResetPolicy reads "earliest" or "latest" (Kafka's names; sarama's
+// "oldest" and "newest" too).
+func ParseResetPolicy(s string) (ResetPolicy, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "earliest", "oldest", "smallest":
+		return ResetEarliest, nil
+	case "latest", "newest", "largest":
+		return ResetLatest, nil
+	}
+	return "", fmt.Errorf("offset reset policy %q: want earliest or latest (the consumers' auto.offset.reset)", s)
+}
+
+// LagBasis says what a partition's lag figure is measured from.
+type LagBasis string
+
+const (
+	// LagCommitted: log end - the group's committed offset.
+	LagCommitted LagBasis = "committed"
+	// LagNoCommit: the group never committed here; the lag is what it
+	// would read under its reset policy (earliest: log end - log start,
+	// latest: 0).
+	LagNoCommit LagBasis = "no_commit"
+	// LagUnknown: no figure (lag null), because the log end was not read
+	// (leader unknown), or there is no commit and the log start was not
+	// read.
+	LagUnknown LagBasis = "unknown"
+)
+
+// Warning is one line an operator must read, with a stable code for
+// scripts.
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Warning codes, in the order Snapshot.Warnings lists them.
+const (
+	WarnGroupNotFound = "group_not_found" // Dead, no members, no commits on the topic: a typo in --group?
+	WarnNoConsumer    = "no_consumer"     // no members while records wait
+	WarnRebalancing   = "rebalancing"     // a rebalance that lasts: nobody consumes
+	WarnNoCommit      = "no_commit"       // partitions without a commit hold records (earliest)
+	WarnResetLatest   = "reset_latest"    // records a latest-reset group will never read
+	WarnLagUnknown    = "lag_unknown"     // partitions without a lag figure: the totals are a floor
+)
+
+// Rebalance is a group caught rebalancing. The collector sees the group
+// state once per refresh, so Since is the first refresh that saw this
+// rebalance, and AtLeast says the group was already rebalancing at the
+// collector's first look (it may have started any time before).
+type Rebalance struct {
+	State   string    `json:"state"` // PreparingRebalance or CompletingRebalance
+	Since   time.Time `json:"since"`
+	Seconds float64   `json:"seconds"` // Time - Since
+	AtLeast bool      `json:"at_least"`
+	// Awaited are the members the coordinator holds that were already in
+	// the group at the last Stable look: each must rejoin before anyone
+	// consumes, and one that died without leaving is waited for until its
+	// session times out. DescribeGroups does not say who has rejoined, so
+	// a member that did is listed too; new members are not. When the
+	// collector never saw the group Stable (AwaitedKnown false), every
+	// member the coordinator holds is listed.
+	Awaited      []Member `json:"awaited"`
+	AwaitedKnown bool     `json:"awaited_known"`
+	Members      int      `json:"members"` // the coordinator holds, awaited or not
 }
 
 // PartitionLag is one partition of a Snapshot. -1 means "not known":
 // Committed -1 = the group never committed here, Lag -1 = no lag figure
-// (shown as "-", JSON null), LagSeconds -1 = cannot estimate yet.
+// (shown as "-", JSON null), LagSeconds -1 = cannot estimate yet. LagBasis
+// says what Lag is measured from: without a commit it is the backlog of
+// the reset policy, not 0.
 type PartitionLag struct {
-	Partition     int32   `json:"partition"`
-	Leader        int32   `json:"leader"`
-	LogStart      int64   `json:"log_start"`
-	HighWatermark int64   `json:"high_watermark"`
-	Committed     int64   `json:"committed"`
-	Lag           int64   `json:"lag"`
-	LagSeconds    float64 `json:"lag_seconds"`
-	ProduceRate   float64 `json:"produce_rate"` // msg/s into the partition
-	ConsumeRate   float64 `json:"consume_rate"` // msg/s committed by the group
-	Member        string  `json:"member"`       // client id of the owning member, "" = unassigned
-	Status        Status  `json:"status"`
+	Partition     int32    `json:"partition"`
+	Leader        int32    `json:"leader"`
+	LogStart      int64    `json:"log_start"`
+	HighWatermark int64    `json:"high_watermark"`
+	Committed     int64    `json:"committed"`
+	Lag           int64    `json:"lag"`
+	LagSeconds    float64  `json:"lag_seconds"`
+	ProduceRate   float64  `json:"produce_rate"` // msg/s into the partition
+	ConsumeRate   float64  `json:"consume_rate"` // msg/s committed by the group
+	Member        string   `json:"member"`       // client id of the owning member, "" = unassigned
+	Status        Status   `json:"status"`
+	LagBasis      LagBasis `json:"lag_basis"`
 }
 
 // MarshalJSON writes unknowns (-1) as null, so a script never mistakes
@@ -76,8 +181,9 @@ func (p PartitionLag) MarshalJSON() ([]byte, error) {
 		ConsumeRate   float64  `json:"consume_rate"`
 		Member        string   `json:"member"`
 		Status        Status   `json:"status"`
+		LagBasis      LagBasis `json:"lag_basis"`
 	}{p.Partition, p.Leader, p.LogStart, p.HighWatermark, nullIfNeg(p.Committed), nullIfNeg(p.Lag), lagS,
-		p.ProduceRate, p.ConsumeRate, p.Member, p.Status})
+		p.ProduceRate, p.ConsumeRate, p.Member, p.Status, p.LagBasis})
 }
 
 // Member is one consumer in the group and what it owns of the topic.
@@ -97,6 +203,21 @@ func WithWindow(n int) CollectorOption { return func(c *Collector) { c.rules.win
 
 // WithAllowedLag sets the lag Burrow's rules tolerate (default 0).
 func WithAllowedLag(n int64) CollectorOption { return func(c *Collector) { c.rules.allowedLag = n } }
+
+// WithResetPolicy sets the reset policy the group's consumers use
+// (auto.offset.reset), which decides the lag of partitions without a
+// commit. Default ResetEarliest, the inference worker's. With ResetLatest
+// those partitions have lag 0, and a Warning counts the records already in
+// them that the group will never read.
+func WithResetPolicy(p ResetPolicy) CollectorOption {
+	return func(c *Collector) {
+		if p == ResetLatest {
+			c.rules.reset = ResetLatest
+		} else {
+			c.rules.reset = ResetEarliest
+		}
+	}
+}
 
 // WithLagSamples sets how many log-end samples per partition the lag-in-seconds
 // interpolation keeps (default 60).
@@ -161,6 +282,8 @@ type Collector struct {
 	needMeta     atomic.Bool // set from the per-broker goroutines
 	lastLogStart time.Time
 	haveCoord    bool
+	others       *otherGroups // the last lookup for a group with nothing on the topic
+	othersAt     time.Time
 }
 
 // NewCollector connects to the cluster. It fails, with an explained error,
@@ -196,7 +319,7 @@ func NewCollector(cfg Config, topic, group string, opts ...CollectorOption) (*Co
 	}
 	c := &Collector{
 		cfg: cfg, topic: topic, group: group, client: client,
-		rules:         lagRules{window: 10, samples: 60},
+		rules:         lagRules{window: 10, samples: 60, reset: ResetEarliest},
 		timeout:       cfg.DialTimeout + cfg.RequestTimeout,
 		logStartEvery: 30 * time.Second,
 		metadataEvery: 30 * time.Second,
@@ -382,7 +505,22 @@ func (c *Collector) fetch(ctx context.Context) (fetched, map[int32]*sarama.Broke
 		f.GroupState = desc.State
 		f.Members = membersOf(desc, c.topic)
 	}
+	if len(f.Members) == 0 && !anyCommit(commits) {
+		f.Others = c.otherGroups(&reqs)
+		f.Requests = int(reqs.Load())
+	} else {
+		c.others = nil // found again: look afresh if it goes missing later
+	}
 	return f, brokers, nil
+}
+
+func anyCommit(commits map[int32]int64) bool {
+	for _, o := range commits {
+		if o >= 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Collector) topicErr(err error) error {
@@ -594,7 +732,7 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 	now := snap.Time
 	byLeader := map[int32][]int{} // leader -> indexes into snap.Partitions
 	for i, p := range snap.Partitions {
-		if p.Lag > 0 && p.LagSeconds < 0 && brokers[p.Leader] != nil {
+		if p.Lag > 0 && p.LagSeconds < 0 && brokers[p.Leader] != nil && readFrom(p) >= 0 {
 			byLeader[p.Leader] = append(byLeader[p.Leader], i)
 		}
 	}
@@ -610,7 +748,7 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 			defer wg.Done()
 			req := &sarama.FetchRequest{Version: fetchVersion(c.client.Config().Version), MaxWaitTime: 0, MinBytes: 1, MaxBytes: exactTotalBytes, Isolation: sarama.ReadUncommitted}
 			for _, i := range idx {
-				req.AddBlock(c.topic, snap.Partitions[i].Partition, snap.Partitions[i].Committed, exactPartitionBytes, -1)
+				req.AddBlock(c.topic, snap.Partitions[i].Partition, readFrom(snap.Partitions[i]), exactPartitionBytes, -1)
 			}
 			resp, err := b.Fetch(req)
 			if err != nil {
@@ -622,7 +760,7 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 			}
 			for _, i := range idx {
 				pl := &snap.Partitions[i] // each goroutine owns distinct indexes
-				if ts, ok := recordTime(resp.GetBlock(c.topic, pl.Partition), pl.Committed); ok {
+				if ts, ok := recordTime(resp.GetBlock(c.topic, pl.Partition), readFrom(*pl)); ok {
 					pl.LagSeconds = max(now.Sub(ts).Seconds(), 0)
 				}
 			}
@@ -630,6 +768,16 @@ func (c *Collector) exactLagTimes(snap *Snapshot, brokers map[int32]*sarama.Brok
 	}
 	wg.Wait()
 	return len(byLeader), joinErrs(errs)
+}
+
+// readFrom is the offset of the first record the group has still to read:
+// its commit, or without one the log start (only partitions with
+// ResetEarliest have a no-commit lag above 0).
+func readFrom(p PartitionLag) int64 {
+	if p.LagBasis == LagNoCommit {
+		return p.LogStart
+	}
+	return p.Committed
 }
 
 // recordTime is the timestamp of the first record at or after offset in a

@@ -7,11 +7,11 @@ import (
 	"net"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/cluster/clustertest"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -112,7 +112,7 @@ func TestCollectorLagExact(t *testing.T) {
 	if len(s.Partitions) != 12 {
 		t.Fatalf("%d partitions, want 12", len(s.Partitions))
 	}
-	var total int64
+	var total, committedLag int64
 	for _, pl := range s.Partitions {
 		n := int64(produced[pl.Partition])
 		if pl.HighWatermark != n || pl.LogStart != 0 {
@@ -120,24 +120,29 @@ func TestCollectorLagExact(t *testing.T) {
 		}
 		m, ok := committed[pl.Partition]
 		if !ok {
-			if pl.Committed != -1 || pl.Lag != -1 || pl.LagSeconds != -1 {
-				t.Errorf("p%d never committed: committed %d lag %d lag_s %v, want -1 (unknown)", pl.Partition, pl.Committed, pl.Lag, pl.LagSeconds)
+			// Never committed: under auto.offset.reset=earliest the whole
+			// log waits, and nobody owns it.
+			if pl.Committed != -1 || pl.Lag != n || pl.LagBasis != LagNoCommit || pl.Status != StatusStop {
+				t.Errorf("p%d never committed: committed %d lag %d basis %s status %v, want -1, the whole log (%d), no_commit, STOP",
+					pl.Partition, pl.Committed, pl.Lag, pl.LagBasis, pl.Status, n)
 			}
+			total += n
 			continue
 		}
-		if pl.Committed != m || pl.Lag != n-m {
-			t.Errorf("p%d: committed %d lag %d, want %d and N-M = %d", pl.Partition, pl.Committed, pl.Lag, m, n-m)
+		if pl.Committed != m || pl.Lag != n-m || pl.LagBasis != LagCommitted {
+			t.Errorf("p%d: committed %d lag %d basis %s, want %d and N-M = %d, committed", pl.Partition, pl.Committed, pl.Lag, pl.LagBasis, m, n-m)
 		}
+		committedLag += n - m
 		if pl.Leader != 0 {
 			t.Errorf("p%d leader %d, want 0 (single broker)", pl.Partition, pl.Leader)
 		}
 		total += n - m
 	}
-	if s.TotalLag != total {
-		t.Errorf("TotalLag %d, want %d", s.TotalLag, total)
+	if s.TotalLag != total || s.CommittedLag != committedLag {
+		t.Errorf("TotalLag %d committed %d, want %d and %d", s.TotalLag, s.CommittedLag, total, committedLag)
 	}
-	if s.MaxLag != 20 || s.Partitions[s.MaxLagPartition].Lag != 20 {
-		t.Errorf("MaxLag %d at p%d, want 20", s.MaxLag, s.MaxLagPartition)
+	if s.MaxLag != 31 || s.MaxLagPartition != 11 {
+		t.Errorf("MaxLag %d at p%d, want 31 at the uncommitted p11", s.MaxLag, s.MaxLagPartition)
 	}
 	if s.GroupState != "Empty" || len(s.Members) != 0 {
 		t.Errorf("group state %q members %v, want Empty with none", s.GroupState, s.Members)
@@ -193,54 +198,15 @@ func TestCollectorLogStart(t *testing.T) {
 	}
 }
 
-type nopHandler struct{}
-
-func (nopHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (nopHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
-func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	for m := range c.Messages() {
-		s.MarkMessage(m, "")
-	}
-	return nil
-}
-
-// joinGroup runs a real sarama consumer group member until the returned stop.
+// joinGroup runs a real sarama consumer group member on the input topic
+// until the returned stop.
 func joinGroup(t *testing.T, cfg Config, group, clientID string) (stop func()) {
 	t.Helper()
-	cfg.ClientID = clientID
 	sc, err := cfg.Sarama()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
-	sc.Consumer.Group.Session.Timeout = 6 * time.Second
-	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
-	g, err := sarama.NewConsumerGroup(cfg.Brokers, group, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx.Err() == nil {
-			if err := g.Consume(ctx, []string{pipeline.DefaultInput}, nopHandler{}); err != nil && !errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				t.Logf("%s consume: %v", clientID, err)
-				time.Sleep(100 * time.Millisecond)
-			}
-		}
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			wg.Wait()
-			g.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return stop
+	return clustertest.Member(t, cfg.Brokers, sc, group, pipeline.DefaultInput, clientID)
 }
 
 // waitSnapshot refreshes until ok accepts a snapshot (rebalances take a
@@ -352,17 +318,32 @@ func TestCollectorUnknownTopicAndGroup(t *testing.T) {
 		t.Errorf("unknown topic: err = %v", err)
 	}
 
-	s := refresh(t, newTestCollector(t, cfg, pipeline.DefaultInput, "no_such_group"))
-	if s.GroupState != "Dead" && s.GroupState != "Empty" {
+	// A typo for a group that exists: the group is not found, nothing is
+	// OK, and the warning names the group that commits on the topic.
+	produce(t, cfg, pipeline.DefaultInput, map[int32]int{0: 5, 1: 7})
+	commit(t, cfg, pipeline.DefaultGroup, pipeline.DefaultInput, map[int32]int64{0: 5})
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, "tf_serving_grp")
+	s := refresh(t, c)
+	if s.GroupState != "Dead" {
 		t.Errorf("unknown group state %q, want Dead", s.GroupState)
 	}
-	if len(s.Members) != 0 || s.TotalLag != 0 || s.Status != StatusOK || s.MaxLagPartition != -1 {
-		t.Errorf("unknown group: members %v total %d status %v maxp %d", s.Members, s.TotalLag, s.Status, s.MaxLagPartition)
+	if len(s.Members) != 0 || s.TotalLag != 12 || s.Status != StatusNotFound {
+		t.Errorf("unknown group: members %v total %d status %v, want none, 12 (no commit, earliest) and NOTFOUND", s.Members, s.TotalLag, s.Status)
 	}
 	for _, p := range s.Partitions {
-		if p.Committed != -1 || p.Lag != -1 {
-			t.Errorf("p%d: committed %d lag %d, want -1", p.Partition, p.Committed, p.Lag)
+		if p.Committed != -1 || p.LagBasis != LagNoCommit {
+			t.Errorf("p%d: committed %d basis %s, want -1 and no_commit", p.Partition, p.Committed, p.LagBasis)
 		}
+	}
+	if len(s.Warnings) != 1 || s.Warnings[0].Code != WarnGroupNotFound ||
+		!strings.Contains(s.Warnings[0].Message, `group "tf_serving_grp" does not exist`) ||
+		!strings.Contains(s.Warnings[0].Message, "groups with commits on ai_input: tf_serving_group (set --group)") {
+		t.Errorf("warnings %+v, want group_not_found naming tf_serving_group", s.Warnings)
+	}
+	// The lookup (ListGroups, then FindCoordinator + OffsetFetch for the
+	// one other group) is not repeated every refresh.
+	if s2 := refresh(t, c); s2.Requests != 3 || len(s2.Warnings) != 1 || s2.Warnings[0].Message != s.Warnings[0].Message {
+		t.Errorf("second refresh: %d requests, warnings %+v; want 3 and the same warning from the cached lookup", s2.Requests, s2.Warnings)
 	}
 }
 
@@ -413,6 +394,9 @@ func TestCollectorPerBrokerRequests(t *testing.T) {
 	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true; c.Nodes = 3 })
 	cfg := b.ClientConfig()
 	produce(t, cfg, pipeline.DefaultInput, map[int32]int{0: 5, 5: 7})
+	// A group with a commit: one with nothing on the topic would also list
+	// the cluster's groups (TestCollectorUnknownTopicAndGroup).
+	commit(t, cfg, pipeline.DefaultGroup, pipeline.DefaultInput, map[int32]int64{0: 5})
 	c := newTestCollector(t, cfg, pipeline.DefaultInput, pipeline.DefaultGroup)
 	s := refresh(t, c)
 	leaders := map[int32]bool{}
@@ -490,7 +474,9 @@ func TestCollectorExactLagTime(t *testing.T) {
 	hourAgo := time.Now().Add(-time.Hour)
 	var msgs []*sarama.ProducerMessage
 	for i := 0; i < 10; i++ {
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: 2, Value: sarama.StringEncoder("x"), Timestamp: hourAgo.Add(time.Duration(i) * time.Minute)})
+		for _, part := range []int32{2, 5} { // 5: never committed
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: part, Value: sarama.StringEncoder("x"), Timestamp: hourAgo.Add(time.Duration(i) * time.Minute)})
+		}
 	}
 	if err := p.SendMessages(msgs); err != nil {
 		t.Fatal(err)
@@ -506,6 +492,10 @@ func TestCollectorExactLagTime(t *testing.T) {
 	// Record 4 was stamped an hour ago plus 4 minutes: 56 minutes behind.
 	if got, want := s.Partitions[2].LagSeconds, 56*60.0; got < want-30 || got > want+30 {
 		t.Errorf("exact lag seconds = %v, want about %v", got, want)
+	}
+	// Without a commit the group starts at the log start: record 0, an hour old.
+	if got, want := s.Partitions[5].LagSeconds, 60*60.0; got < want-30 || got > want+30 {
+		t.Errorf("no-commit partition exact lag seconds = %v, want about %v (its first record)", got, want)
 	}
 	if got := s.Partitions[3].LagSeconds; got != 0 {
 		t.Errorf("caught-up partition lag seconds = %v, want 0", got)
@@ -594,4 +584,47 @@ func TestCollectorRefreshTimeout(t *testing.T) {
 	if testing.Verbose() {
 		t.Log(err)
 	}
+}
+
+// TestCollectorRebalanceWaitsForVanishedMember: a member that stopped
+// heartbeating without leaving (a SIGKILLed worker) holds the group in
+// PreparingRebalance when another joins; the snapshot says for how long and
+// whom it waits for, until the session timeout drops the dead one.
+func TestCollectorRebalanceWaitsForVanishedMember(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	produce(t, cfg, pipeline.DefaultInput, map[int32]int{0: 10})
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, "stuck")
+	sc, err := cfg.Sarama()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clustertest.VanishedMember(t, cfg.Brokers, sc, "stuck", pipeline.DefaultInput, "worker-dead", 10*time.Second)
+	waitSnapshot(t, c, "the vanished member owning every partition", func(s *Snapshot) bool {
+		return s.GroupState == "Stable" && len(s.Members) == 1 && len(s.Members[0].Partitions) == 12
+	})
+	joined := time.Now()
+	joinGroup(t, cfg, "stuck", "worker-new")
+	s := waitSnapshot(t, c, "a rebalance lasting 5 s, waiting for worker-dead", func(s *Snapshot) bool {
+		return s.Rebalance != nil && s.Rebalance.Seconds >= 5
+	})
+	rb := s.Rebalance
+	if rb.State != "PreparingRebalance" || rb.AtLeast || !rb.AwaitedKnown || len(rb.Awaited) != 1 || rb.Awaited[0].ClientID != "worker-dead" || rb.Members != 2 {
+		t.Errorf("rebalance = %+v, want PreparingRebalance, timed from its start, awaiting worker-dead of 2 members", rb)
+	}
+	if rb.Since.Before(joined) {
+		t.Errorf("rebalance since %v, before worker-new joined at %v", rb.Since, joined)
+	}
+	var warn string
+	for _, w := range s.Warnings {
+		if w.Code == WarnRebalancing {
+			warn = w.Message
+		}
+	}
+	if !strings.Contains(warn, "has been rebalancing for") || !strings.Contains(warn, "worker-dead on ") || strings.Contains(warn, "worker-new") {
+		t.Errorf("rebalancing warning %q, want the duration and worker-dead (not worker-new)", warn)
+	}
+	waitSnapshot(t, c, "worker-new alone once worker-dead's session timed out", func(s *Snapshot) bool {
+		return s.GroupState == "Stable" && len(s.Members) == 1 && s.Members[0].ClientID == "worker-new" && s.Rebalance == nil
+	})
 }

@@ -82,7 +82,7 @@ func (c *BrokerConfig) SetDefaults() {
 		c.RetentionInterval = time.Minute
 	}
 	if c.MessageMaxBytes <= 0 {
-		c.MessageMaxBytes = 2000000
+		c.MessageMaxBytes = pipeline.MaxMessageBytes
 	}
 	if c.Topics == nil {
 		c.Topics = pipeline.Topics(c.Retention)

@@ -326,3 +326,65 @@ func TestEmbeddedBrokerAdvertisedAddr(t *testing.T) {
 		t.Fatalf("wildcard broker listens on %q", w.ListenAddr())
 	}
 }
+
+// TestKcatCommitsReadExactly: librdkafka's consumer group commits, read by
+// the collector, give the lag librdkafka itself left: exact where a commit
+// exists, and the untouched partitions' backlog counted as no-commit.
+func TestKcatCommitsReadExactly(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("kcat is not installed and CI=true: install it (apt-get install kcat)")
+		}
+		t.Skip("kcat not installed (apt-get install kcat); skipping the librdkafka interop check")
+	}
+	b := startTestBroker(t, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := b.ClientConfig()
+	// 50 records on partitions 0-5, none on 6-11; kcat reads 120 of the
+	// 300 and commits what it read.
+	counts := map[int32]int{}
+	for p := int32(0); p < 6; p++ {
+		counts[p] = 50
+	}
+	produce(t, cfg, pipeline.DefaultInput, counts)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, kcat, "-b", b.Addr(), "-G", "kcat-group", "-c", "120", "-o", "beginning",
+		"-X", "auto.offset.reset=earliest", "-X", "enable.auto.commit=true", "-X", "auto.commit.interval.ms=100", "-q", pipeline.DefaultInput)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kcat -G: %v\n%s", err, stderr.String())
+	}
+	if n := strings.Count(string(out), "\n"); n != 120 {
+		t.Fatalf("kcat read %d records, want 120:\n%s", n, out)
+	}
+	c := newTestCollector(t, cfg, pipeline.DefaultInput, "kcat-group")
+	s := waitSnapshot(t, c, "kcat's commits of the 120 records it read", func(s *Snapshot) bool {
+		var committed int64
+		for _, p := range s.Partitions {
+			if p.Committed > 0 {
+				committed += p.Committed
+			}
+		}
+		return committed == 120
+	})
+	var committedLag int64
+	for _, p := range s.Partitions {
+		switch {
+		case p.Committed >= 0:
+			if p.LagBasis != LagCommitted || p.Lag != p.HighWatermark-p.Committed {
+				t.Errorf("p%d: lag %d basis %s, want hwm %d - kcat's commit %d", p.Partition, p.Lag, p.LagBasis, p.HighWatermark, p.Committed)
+			}
+			committedLag += p.Lag
+		case p.HighWatermark > 0:
+			if p.LagBasis != LagNoCommit || p.Lag != p.HighWatermark {
+				t.Errorf("p%d untouched by kcat: lag %d basis %s, want its %d records, no_commit", p.Partition, p.Lag, p.LagBasis, p.HighWatermark)
+			}
+		}
+	}
+	if s.TotalLag != 300-120 || s.CommittedLag != committedLag {
+		t.Errorf("total lag %d committed %d, want 180 in all and %d where kcat committed", s.TotalLag, s.CommittedLag, committedLag)
+	}
+}

@@ -60,6 +60,9 @@ type Thresholds struct {
 	// either being exceeded fires the bad-producer rule.
 	DLQRateMax  float64
 	DLQShareMax float64
+	// RebalanceStuck: a rebalance lasting longer is waiting for someone (a
+	// healthy one takes a second or two).
+	RebalanceStuck time.Duration
 }
 
 // SetDefaults fills unset thresholds.
@@ -91,6 +94,9 @@ func (t *Thresholds) SetDefaults() {
 	if t.DLQShareMax <= 0 {
 		t.DLQShareMax = 0.01
 	}
+	if t.RebalanceStuck <= 0 {
+		t.RebalanceStuck = 5 * time.Second
+	}
 }
 
 // Validate rejects thresholds that would make every rule fire or none.
@@ -117,6 +123,8 @@ var Rules = []Rule{
 	{"breaker-open", ruleBreakerOpen},
 	{"consumer-stopped", ruleBurrowStop},
 	{"consumer-stalled", ruleBurrowStall},
+	{"group-not-found", ruleGroupNotFound},
+	{"rebalance-stuck", ruleRebalanceStuck},
 	{"lag-scale-workers", ruleLagScaleWorkers},
 	{"lag-add-partitions", ruleLagAddPartitions},
 	{"batching", ruleBatching},
@@ -347,7 +355,7 @@ func ruleBurrowStop(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
 	return Advice{
 		Severity: SeverityCritical,
 		Title:    "consumer group stopped committing (Burrow STOP)",
-		Evidence: fmt.Sprintf("group %s has lag but no commit within the window; %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
+		Evidence: fmt.Sprintf("group %s has records waiting and no commit within the window (or none ever); %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
 		Fix:      "the workers are gone or wedged: check they run (press + to start one, or restart 'inferops worker'), then the worker log",
 	}, true
 }
@@ -362,6 +370,61 @@ func ruleBurrowStall(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
 		Evidence: fmt.Sprintf("group %s commits the same offsets every sample; %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
 		Fix:      "a worker is blocked, usually on Predict: check the breaker and TF Serving latency, then restart the stuck worker (- then +)",
 	}, true
+}
+
+func ruleGroupNotFound(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
+	if !strings.EqualFold(e.BurrowStatus, "NOTFOUND") {
+		return Advice{}, false
+	}
+	return Advice{
+		Severity: SeverityCritical,
+		Title:    "consumer group does not exist: nothing is being judged",
+		Evidence: fmt.Sprintf("group %s has no members and no committed offset on %s", addrOr(e.Group, pipeline.DefaultGroup), topicName(e)),
+		Fix: fmt.Sprintf("check --group against the workers' group (kafka-consumer-groups.sh --bootstrap-server %s --list); "+
+			"if it is right, no worker has ever consumed %s: start them (inferops worker)", brokerList(e), topicName(e)),
+	}, true
+}
+
+// ruleRebalanceStuck explains a rebalance that lasts: during one nobody
+// consumes, and the usual cause is a member that died without leaving.
+func ruleRebalanceStuck(e pipeline.Evidence, t Thresholds) (Advice, bool) {
+	if e.Rebalancing < t.RebalanceStuck {
+		return Advice{}, false
+	}
+	state := e.GroupState
+	if state == "" {
+		state = "rebalancing"
+	}
+	dur := round(e.Rebalancing).Round(time.Second).String()
+	if e.RebalanceAtLeast {
+		dur = "at least " + dur
+	}
+	ev := fmt.Sprintf("group %s in %s for %s", addrOr(e.Group, pipeline.DefaultGroup), state, dur)
+	if len(e.RebalanceAwaited) > 0 {
+		ev += "; waiting for " + strings.Join(e.RebalanceAwaited, ", ")
+	}
+	// A member killed without leaving is waited for until its session
+	// times out, then the others get the rebalance timeout to rejoin: past
+	// both, someone is alive but not rejoining.
+	bound := pipeline.GroupSessionTimeout + pipeline.GroupRebalanceTimeout
+	a := Advice{
+		Severity: SeverityWarn,
+		Title:    "group stuck rebalancing: nobody consumes until the members it waits for rejoin or time out",
+		Evidence: ev,
+		Fix: fmt.Sprintf("a member killed without leaving the group (kill -9, OOM, a lost host) is waited for until its session times out: "+
+			"inferops worker uses a %s session and a %s rebalance timeout, so this ends by itself within %s (other clients: their session.timeout.ms "+
+			"and max.poll.interval.ms). If the members listed are gone, wait; stop workers with SIGTERM (systemctl stop inferops-worker), which leaves "+
+			"the group at once, rather than kill -9",
+			pipeline.GroupSessionTimeout, pipeline.GroupRebalanceTimeout, bound),
+	}
+	if e.Rebalancing > bound {
+		a.Severity = SeverityCritical
+		a.Title = "group rebalancing longer than the worker's timeouts allow: a member is alive but not rejoining"
+		a.Fix = fmt.Sprintf("longer than inferops worker's %s session + %s rebalance timeout: one of the members listed still runs but does not rejoin "+
+			"(blocked in a batch, or a client with longer timeouts); find it by client id and host and restart it there "+
+			"(systemctl restart inferops-worker), then read its log", pipeline.GroupSessionTimeout, pipeline.GroupRebalanceTimeout)
+	}
+	return a, true
 }
 
 // round keeps durations readable in one line of the console.

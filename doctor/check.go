@@ -35,8 +35,9 @@ const (
 // Check is one verdict with everything an operator needs to act on it.
 type Check struct {
 	Section string `json:"section"`
-	ID      string `json:"id"`   // stable machine name, e.g. "net.core.somaxconn"
-	Name    string `json:"name"` // human label
+	ID      string `json:"id"`             // stable machine name, e.g. "net.core.somaxconn"
+	Name    string `json:"name"`           // human label
+	Host    string `json:"host,omitempty"` // the TF Serving host, when --tfserving names several
 	Status  Status `json:"status"`
 	Seen    string `json:"seen"`
 	Want    string `json:"want,omitempty"`

@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"sort"
+	"time"
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/worker"
@@ -30,14 +31,28 @@ func KafkaEvidence(window []*cluster.Snapshot, brokers []string) pipeline.Eviden
 	e.Members = len(last.Members)
 	e.Partitions = len(last.Partitions)
 	e.BurrowStatus, _ = WorstStatus(last)
+	e.GroupState = last.GroupState
+	if rb := last.Rebalance; rb != nil {
+		e.Rebalancing = time.Duration(rb.Seconds * float64(time.Second))
+		e.RebalanceAtLeast = rb.AtLeast
+		for _, m := range rb.Awaited {
+			e.RebalanceAwaited = append(e.RebalanceAwaited, cluster.MemberName(m))
+		}
+	}
 	return e
 }
 
-// WorstStatus is the most severe partition status of a snapshot by name
-// (STALL, STOP, REWIND say more than the group-level ERR) and that
-// partition (-1 when all are OK). It is "" when the group never committed
-// on this topic: there is nothing to judge.
+// WorstStatus is the most severe status of a snapshot by name and the
+// partition that has it (-1 when none does): NOTFOUND for a group that does
+// not exist, else the worst partition's (STALL, STOP, REWIND say more than
+// the group-level ERR). A partition without a commit where records wait
+// counts (the collector gives it STOP or STALL). It is "" only when there
+// is nothing to judge: the group never committed on the topic and nothing
+// waits there.
 func WorstStatus(s *cluster.Snapshot) (string, int32) {
+	if s.Status == cluster.StatusNotFound {
+		return s.Status.String(), -1
+	}
 	committed := false
 	worst, part := cluster.StatusOK, int32(-1)
 	for _, p := range s.Partitions {
@@ -48,7 +63,7 @@ func WorstStatus(s *cluster.Snapshot) (string, int32) {
 			worst, part = p.Status, p.Partition
 		}
 	}
-	if !committed {
+	if !committed && worst == cluster.StatusOK {
 		return "", -1
 	}
 	return worst.String(), part

@@ -46,7 +46,21 @@ func TestKafkaEvidence(t *testing.T) {
 			"WARN", []string{"lag-scale-workers"}},
 		{"stalled partition named, not ERR", []*cluster.Snapshot{snap(50, 12, twelve(cluster.StatusStall)...)}, "STALL", []string{"consumer-stalled"}},
 		{"stopped group", []*cluster.Snapshot{snap(50, 0, twelve(cluster.StatusStop)...)}, "STOP", []string{"consumer-stopped"}},
-		{"never committed", []*cluster.Snapshot{snap(0, 0, part(0, -1, cluster.StatusOK), part(1, -1, cluster.StatusOK))}, "", nil},
+		{"never committed, nothing waiting", []*cluster.Snapshot{snap(0, 0, part(0, -1, cluster.StatusOK), part(1, -1, cluster.StatusOK))}, "", nil},
+		{"never committed, records waiting and nobody owns them", []*cluster.Snapshot{snap(70, 0, part(0, -1, cluster.StatusOK), part(1, -1, cluster.StatusStop))},
+			"STOP", []string{"consumer-stopped"}},
+		{"a group that does not exist", []*cluster.Snapshot{func() *cluster.Snapshot {
+			s := snap(70, 0, part(0, -1, cluster.StatusStop))
+			s.Status = cluster.StatusNotFound
+			return s
+		}()}, "NOTFOUND", []string{"group-not-found"}},
+		{"a rebalance waiting for a dead member", []*cluster.Snapshot{func() *cluster.Snapshot {
+			s := snap(0, 2, twelve(cluster.StatusOK)...)
+			s.GroupState = "PreparingRebalance"
+			s.Rebalance = &cluster.Rebalance{State: s.GroupState, Seconds: 12, AwaitedKnown: true, Members: 2,
+				Awaited: []cluster.Member{{ClientID: "worker-dead", Host: "/10.0.0.9"}}}
+			return s
+		}()}, "OK", []string{"rebalance-stuck"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,6 +74,10 @@ func TestKafkaEvidence(t *testing.T) {
 			}
 			if len(got) != len(tc.wantRules) || (len(got) > 0 && got[0] != tc.wantRules[0]) {
 				t.Fatalf("rules %v, want %v (evidence %+v)", got, tc.wantRules, e)
+			}
+			if last := tc.window[max(len(tc.window)-1, 0):]; len(last) == 1 && last[0].Rebalance != nil &&
+				(e.Rebalancing != 12*time.Second || e.GroupState != "PreparingRebalance" || len(e.RebalanceAwaited) != 1 || e.RebalanceAwaited[0] != "worker-dead on /10.0.0.9") {
+				t.Errorf("rebalance evidence: state %q for %v awaiting %v", e.GroupState, e.Rebalancing, e.RebalanceAwaited)
 			}
 			if len(tc.window) > 0 && (e.Topic != "ai_input" || len(e.Brokers) != 1) {
 				t.Errorf("topic/brokers not carried: %+v", e)

@@ -205,9 +205,12 @@ func groupStatus(ctx context.Context, o Options, f *KafkaFacts) error {
 		return nil
 	}
 	f.GroupStatus = status
-	if worstPart >= 0 {
+	switch {
+	case snap.Status == cluster.StatusNotFound && len(snap.Warnings) > 0:
+		f.GroupDetail = snap.Warnings[0].Message // names the groups that do commit on the topic
+	case worstPart >= 0:
 		f.GroupDetail = fmt.Sprintf("partition %d", worstPart)
-	} else if snap.MaxLagPartition >= 0 && snap.MaxLag > 0 {
+	case snap.MaxLagPartition >= 0 && snap.MaxLag > 0:
 		f.GroupDetail = fmt.Sprintf("most lag on partition %d: %d", snap.MaxLagPartition, snap.MaxLag)
 	}
 	if snap == first {

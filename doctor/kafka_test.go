@@ -107,9 +107,13 @@ func TestCheckKafkaEmbedded(t *testing.T) {
 			},
 		},
 		{
-			name: "seed-shaped topic, group never committed", input: "seeded", group: "nobody",
-			want: map[string]Status{"kafka.topic": Pass, "kafka.retention": Pass, "kafka.compression": Pass, "kafka.max_message": Pass, "kafka.group": Info},
-			seen: map[string]string{"kafka.topic": "12 partitions", "kafka.max_message": "largest of 24 recent records 100 bytes", "kafka.group": "no committed offsets"},
+			// A group that does not exist, with 24 records waiting: not OK,
+			// not merely "nothing to judge".
+			name: "seed-shaped topic, group does not exist", input: "seeded", group: "nobody",
+			want: map[string]Status{"kafka.topic": Pass, "kafka.retention": Pass, "kafka.compression": Pass, "kafka.max_message": Pass, "kafka.group": Fail},
+			seen: map[string]string{"kafka.topic": "12 partitions", "kafka.max_message": "largest of 24 recent records 100 bytes",
+				"kafka.group": `NOTFOUND, lag 24 (group "nobody" does not exist`},
+			fix: map[string]string{"kafka.group": "--list"},
 		},
 		{
 			name: "missing topic", input: "ai_inptu", group: "g",

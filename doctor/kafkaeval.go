@@ -360,6 +360,14 @@ func judgeGroup(f KafkaFacts) Check {
 	case "STOP":
 		c.Status = Fail
 		c.Fix = "workers stopped committing: start them ('inferops worker' or press + in the console) and read their log"
+	case "NOTFOUND":
+		// Records waiting on a group nobody runs is an outage; an empty
+		// topic and no group yet is a fresh install, or a typo.
+		c.Status = Warn
+		if f.GroupLag > 0 {
+			c.Status = Fail
+		}
+		c.Fix = "--group " + f.Group + " names no group the cluster knows: check it against the workers' group (kafka-consumer-groups.sh --bootstrap-server " + f.bootstrap() + " --list); the groups seen committing on " + f.Topic + " are named above"
 	case "REWIND":
 		c.Status = Warn
 		c.Fix = "committed offsets went backwards: someone reset the group's offsets; check with kafka-consumer-groups.sh --describe --group " + f.Group

@@ -68,6 +68,8 @@ func TestJudgeKafka(t *testing.T) {
 		{"group STALL", func(f *KafkaFacts) { f.GroupStatus = "STALL"; f.GroupDetail = "partition 3" }, "kafka.group", Fail, "STALL, lag 0 (partition 3)", "stuck"},
 		{"group STOP", func(f *KafkaFacts) { f.GroupStatus = "STOP" }, "kafka.group", Fail, "STOP", "stopped committing"},
 		{"group REWIND", func(f *KafkaFacts) { f.GroupStatus = "REWIND" }, "kafka.group", Warn, "REWIND", "--describe --group tf_serving_group"},
+		{"group not found, nothing waiting", func(f *KafkaFacts) { f.GroupStatus = "NOTFOUND"; f.GroupDetail = `group "x" does not exist` }, "kafka.group", Warn, `NOTFOUND, lag 0 (group "x" does not exist)`, "--list"},
+		{"group not found, records waiting", func(f *KafkaFacts) { f.GroupStatus = "NOTFOUND"; f.GroupLag = 24 }, "kafka.group", Fail, `NOTFOUND, lag 24`, "--list"},
 		{"output topics present", func(*KafkaFacts) {}, "kafka.output_topics", Pass, "ai_output (12 partitions), ai_input.dlq (3 partitions)", ""},
 		{"DLQ missing", func(f *KafkaFacts) { f.SetOutputTopics([]string{"ai_output", "ai_input.dlq"}, []int{12, 0}) }, "kafka.output_topics", Fail,
 			"missing: ai_input.dlq; present: ai_output", "kafka-topics.sh --bootstrap-server k1:9092,k2:9092 --create --topic ai_input.dlq --partitions 3 --replication-factor 3"},

@@ -2,9 +2,12 @@ package doctor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/inferops/inferops/infer/tfserving"
 )
 
 // VersionState is one model version as GetModelStatus reports it.
@@ -155,5 +158,59 @@ func judgeProbe(f TFFacts) Check {
 		c.Status = Fail
 		c.Fix = "one row takes over 4x the SLO: serve on a GPU, or prune/distil the model; check the network path (ping) to " + f.Addr
 	}
+	return c
+}
+
+// JudgeSkew compares what the hosts serve (facts[i] is hosts[i]'s, nil when
+// it could not be asked) with tfserving.FindSkew, the comparison behind the
+// console's header flag. Different version sets are a WARN (a rollout in
+// progress looks like this, but "latest" then answers differently per
+// host); a label meaning different versions on different hosts is a FAIL.
+func JudgeSkew(model string, hosts []string, facts []*TFFacts) Check {
+	c := tfCheck("tfserving.skew", "version skew across hosts")
+	c.Want = "every host serves the same AVAILABLE versions and labels"
+	c.Why = "the worker balances Predicts across the hosts: when they disagree, results come from different model versions depending on the host"
+	hv := make([]tfserving.HostVersions, len(hosts))
+	asked := 0
+	for i, h := range hosts {
+		hv[i].Addr = h
+		f := facts[i]
+		if f == nil {
+			hv[i].Err = "not reachable"
+			continue
+		}
+		asked++
+		for _, v := range f.Versions {
+			if v.State == "AVAILABLE" {
+				hv[i].Available = append(hv[i].Available, v.Version)
+			}
+		}
+		hv[i].Labels = f.Labels
+	}
+	skew := tfserving.FindSkew(model, tfserving.Target{}, hv)
+	if len(skew) == 0 {
+		if asked < 2 {
+			c.Status, c.Seen = Skip, fmt.Sprintf("not checked: %d of %d hosts answered", asked, len(hosts))
+			return c
+		}
+		c.Status, c.Seen = Pass, fmt.Sprintf("%d hosts agree", asked)
+		return c
+	}
+	var msgs, odd []string
+	c.Status = Warn
+	for _, s := range skew {
+		msgs = append(msgs, s.Message)
+		for _, h := range s.Hosts {
+			if !slices.Contains(odd, h) {
+				odd = append(odd, h)
+			}
+		}
+		if s.Kind == tfserving.SkewLabel {
+			c.Status = Fail
+		}
+	}
+	c.Seen = strings.Join(msgs, "; ")
+	c.Fix = fmt.Sprintf("bring %s in line with the other hosts (same model versions and version_labels in the model config), "+
+		"or pin the worker to a version every host serves (--target-version N)", strings.Join(odd, ", "))
 	return c
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -18,55 +19,123 @@ func tfCheck(id, name string) Check {
 	return Check{Section: SectionTFServing, ID: id, Name: name}
 }
 
-func (o Options) startTFFix() string {
+func (o Options) startTFFix(addr string) string {
 	if o.embeddedTF {
 		return "no --tfserving given, so doctor checked the embedded default " + pipeline.DefaultGRPCAddr +
 			": start it with 'make run' or 'inferops serve', or pass --tfserving host:8500"
 	}
-	return "is tensorflow_model_server running there with --port " + portsOf([]string{o.TF.Address}) + "? check --tfserving and firewalls"
+	return "is tensorflow_model_server running there with --port " + portsOf([]string{addr}) + "? check --tfserving and firewalls"
 }
 
-// ProbeLabels are the version labels doctor asks about: TF Serving has no
-// call that lists labels, so the conventional ones are resolved one by one.
-var ProbeLabels = []string{"stable", "canary"}
-
-// CheckTFServing runs the TF Serving checks within ctx: reachable, model
-// status, versions and labels, batching (Prometheus page), Predict probe.
+// CheckTFServing runs the TF Serving checks within ctx on every host behind
+// --tfserving (a list, or a dns:/// name resolved to all its addresses):
+// reachable, model status, versions and labels, a Predict probe; with
+// several hosts, version skew across them; then batching (Prometheus page).
 func CheckTFServing(ctx context.Context, o Options) []Check {
+	hosts, err := o.tfHosts(ctx)
+	if err != nil {
+		reach := tfCheck("tfserving.reachable", "gRPC reachable")
+		reach.Status, reach.Seen = Fail, err.Error()
+		reach.Want = "--tfserving resolves to at least one TF Serving host"
+		reach.Fix = "check the name in --tfserving and the DNS servers in /etc/resolv.conf, or list the hosts: --tfserving h1:8500,h2:8500"
+		return []Check{reach, o.batchingCheck(ctx)}
+	}
+	per := make([][]Check, len(hosts))
+	facts := make([]*TFFacts, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			per[i], facts[i] = o.checkTFHost(ctx, h)
+			if len(hosts) > 1 {
+				for j := range per[i] {
+					per[i][j].Host = h
+					per[i][j].Name += " (" + h + ")"
+					if per[i][j].ID == "tfserving.reachable" && per[i][j].Status == Fail {
+						per[i][j].Why = "the workers leave this host out of the rotation: the other hosts take its share, with that much less headroom"
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var out []Check
+	for _, cs := range per {
+		out = append(out, cs...)
+	}
+	if len(hosts) > 1 {
+		out = append(out, JudgeSkew(o.Model, hosts, facts))
+	}
+	return append(out, o.batchingCheck(ctx))
+}
+
+// tfHosts is every host --tfserving names; a dns:/// name is resolved by
+// the client the worker uses, so doctor checks the hosts the worker uses.
+func (o Options) tfHosts(ctx context.Context) ([]string, error) {
+	a, err := tfserving.ParseAddress(o.TF.Address)
+	if err != nil {
+		return nil, err
+	}
+	if a.DNS == "" {
+		return a.Hosts, nil
+	}
+	cfg := o.TF
+	cfg.Model = o.Model
+	c, err := tfserving.Dial(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	fl := c.Probe(ctx)
+	if len(fl.Hosts) == 0 {
+		if fl.Err != "" {
+			return nil, errors.New(fl.Err)
+		}
+		return nil, fmt.Errorf("%s resolves to no address", o.TF.Address)
+	}
+	hosts := make([]string, len(fl.Hosts))
+	for i, h := range fl.Hosts {
+		hosts[i] = h.Addr
+	}
+	return hosts, nil
+}
+
+// checkTFHost is the checks of one host; facts is nil when the host was
+// not reachable or does not speak TF Serving's API.
+func (o Options) checkTFHost(ctx context.Context, addr string) ([]Check, *TFFacts) {
 	reach := tfCheck("tfserving.reachable", "gRPC reachable")
 	reach.Want = "accepts TCP on the gRPC port"
 	reach.Why = "every worker sends Predict here; unreachable means the whole pipeline stops at the DLQ or lags"
-	var out []Check
-	_, failed := dialAll(ctx, []string{o.TF.Address})
-	if len(failed) > 0 {
+	if _, failed := dialAll(ctx, []string{addr}); len(failed) > 0 {
 		reach.Status = Fail
-		reach.Seen = unreachable(failed, []string{o.TF.Address})
-		reach.Fix = o.startTFFix()
-		out = append(out, reach)
-	} else {
-		reach.Status, reach.Seen = Pass, o.TF.Address
-		out = append(out, reach)
-		facts, err := GatherTF(ctx, o)
-		if err != nil {
-			proto := tfCheck("tfserving.protocol", "TF Serving API")
-			proto.Status, proto.Seen = Fail, err.Error()
-			proto.Want = "gRPC PredictionService and ModelService answer"
-			proto.Why = "workers speak gRPC to this port; a TLS mismatch or a non-gRPC port fails every Predict"
-			proto.Fix = "is this TF Serving's --port (gRPC, not the REST port)? does it need --tfserving-tls / --tfserving-tls-ca-file?"
-			out = append(out, proto)
-		} else {
-			out = append(out, JudgeTF(facts)...)
-		}
+		reach.Seen = unreachable(failed, []string{addr})
+		reach.Fix = o.startTFFix(addr)
+		return []Check{reach}, nil
 	}
+	reach.Status, reach.Seen = Pass, addr
+	ho := o
+	ho.TF.Address = addr
+	facts, err := GatherTF(ctx, ho)
+	if err != nil {
+		proto := tfCheck("tfserving.protocol", "TF Serving API")
+		proto.Status, proto.Seen = Fail, err.Error()
+		proto.Want = "gRPC PredictionService and ModelService answer"
+		proto.Why = "workers speak gRPC to this port; a TLS mismatch or a non-gRPC port fails every Predict"
+		proto.Fix = "is this TF Serving's --port (gRPC, not the REST port)? does it need --tfserving-tls / --tfserving-tls-ca-file?"
+		return []Check{reach, proto}, nil
+	}
+	return append([]Check{reach}, JudgeTF(facts)...), &facts
+}
+
+func (o Options) batchingCheck(ctx context.Context) Check {
 	if o.TFServingREST != "" {
-		out = append(out, checkBatching(ctx, o))
-	} else {
-		c := tfCheck("tfserving.batching", "server-side batching")
-		c.Status, c.Seen = Info, "not checked: no REST address"
-		c.Fix = "pass --tfserving-rest host:8501 (TF Serving's --rest_api_port) to read its Prometheus metrics"
-		out = append(out, c)
+		return checkBatching(ctx, o)
 	}
-	return out
+	c := tfCheck("tfserving.batching", "server-side batching")
+	c.Status, c.Seen = Info, "not checked: no REST address"
+	c.Fix = "pass --tfserving-rest host:8501 (TF Serving's --rest_api_port) to read its Prometheus metrics"
+	return c
 }
 
 // GatherTF asks TF Serving about the model and runs the Predict probe. It
@@ -95,7 +164,7 @@ func GatherTF(ctx context.Context, o Options) (TFFacts, error) {
 		}
 		f.Versions = append(f.Versions, vs)
 	}
-	for _, l := range ProbeLabels {
+	for _, l := range tfserving.ProbeLabels {
 		if md, err := client.Metadata(ctx, o.Model, tfserving.Target{Label: l}); err == nil {
 			if f.Labels == nil {
 				f.Labels = map[string]int64{}

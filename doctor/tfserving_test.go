@@ -2,8 +2,10 @@ package doctor
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +29,9 @@ func startModelServer(t *testing.T, mod func(*modelserver.Config)) *modelserver.
 
 // labelledConfig serves my_model versions 1 and 2 with stable=1, canary=2,
 // through TF's own --model_config_file format.
-func labelledConfig(t *testing.T) string {
+func labelledConfig(t *testing.T) string { return labelledConfigWith(t, 1, 2) }
+
+func labelledConfigWith(t *testing.T, stable, canary int) string {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := model.Materialize(filepath.Join(dir, "my_model")); err != nil {
@@ -39,8 +43,8 @@ func labelledConfig(t *testing.T) string {
     base_path: "my_model"
     model_platform: "tensorflow"
     model_version_policy { all {} }
-    version_labels { key: "stable" value: 1 }
-    version_labels { key: "canary" value: 2 }
+    version_labels { key: "stable" value: ` + strconv.Itoa(stable) + ` }
+    version_labels { key: "canary" value: ` + strconv.Itoa(canary) + ` }
   }
 }
 `
@@ -126,6 +130,90 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 			for id, s := range tc.fix {
 				if c := find(t, cs, id); !strings.Contains(c.Fix, s) {
 					t.Errorf("%s: fix %q lacks %q", id, c.Fix, s)
+				}
+			}
+			if t.Failed() {
+				var b strings.Builder
+				NewReport(cs).WriteText(&b, false)
+				t.Log("\n" + b.String())
+			}
+		})
+	}
+}
+
+// TestCheckTFServingFleet: with --tfserving naming several hosts every
+// host gets its own checks, named after it, and the hosts are compared:
+// versions that differ are a WARN naming the odd host, a label meaning
+// different versions a FAIL, a host that is down its own FAIL.
+func TestCheckTFServingFleet(t *testing.T) {
+	v1only := func(c *modelserver.Config) {
+		base := filepath.Join(t.TempDir(), "my_model")
+		if _, err := model.Materialize(base); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {
+			t.Fatal(err)
+		}
+		c.DataDir, c.ModelBasePath = "", base
+	}
+	labels := func(stable int) func(*modelserver.Config) {
+		return func(c *modelserver.Config) { c.DataDir, c.ModelConfigFile = "", labelledConfigWith(t, stable, 2) }
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close()
+	tests := []struct {
+		name     string
+		hosts    []func(*modelserver.Config)
+		dead     bool
+		skew     Status
+		skewSeen []int // indexes of the hosts the skew check must name
+	}{
+		{name: "hosts agree", hosts: []func(*modelserver.Config){nil, nil}, skew: Pass},
+		{name: "one host serves only v1", hosts: []func(*modelserver.Config){nil, nil, v1only}, skew: Warn, skewSeen: []int{2}},
+		{name: "stable means different versions", hosts: []func(*modelserver.Config){labels(1), labels(1), labels(2)}, skew: Fail, skewSeen: []int{2}},
+		{name: "one host down", hosts: []func(*modelserver.Config){nil, nil}, dead: true, skew: Pass},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var addrs []string
+			for _, mod := range tc.hosts {
+				addrs = append(addrs, startModelServer(t, mod).GRPCAddr())
+			}
+			if tc.dead {
+				addrs = append(addrs, dead)
+			}
+			o := Options{SectionTimeout: 10 * time.Second}
+			o.TF.Address = strings.Join(addrs, ",")
+			o.SetDefaults()
+			ctx, cancel := context.WithTimeout(context.Background(), o.SectionTimeout)
+			defer cancel()
+			cs := CheckTFServing(ctx, o)
+			for _, a := range addrs {
+				var reach *Check
+				for i := range cs {
+					if cs[i].ID == "tfserving.reachable" && cs[i].Host == a {
+						reach = &cs[i]
+					}
+				}
+				want := Pass
+				if a == dead {
+					want = Fail
+				}
+				if reach == nil || reach.Status != want || !strings.Contains(reach.Name, a) {
+					t.Errorf("host %s: reachable check %+v, want %s naming the host", a, reach, want)
+				}
+			}
+			sk := find(t, cs, "tfserving.skew")
+			if sk.Status != tc.skew {
+				t.Errorf("skew %s (%q), want %s", sk.Status, sk.Seen, tc.skew)
+			}
+			for _, i := range tc.skewSeen {
+				if !strings.Contains(sk.Seen, addrs[i]) || !strings.Contains(sk.Fix, addrs[i]) {
+					t.Errorf("skew check does not name %s: seen %q, fix %q", addrs[i], sk.Seen, sk.Fix)
 				}
 			}
 			if t.Failed() {

@@ -44,6 +44,18 @@ const (
 	DefaultMaxMessageBytes = 2_000_000
 )
 
+// The worker's consumer-group timeouts. A member that dies without leaving
+// the group (SIGKILL, OOM, a lost host) is dropped by the coordinator after
+// GroupSessionTimeout without a heartbeat; during a rebalance the
+// coordinator waits up to GroupRebalanceTimeout for the members to rejoin.
+// Nobody consumes meanwhile, so these bound how long a crash stalls the
+// group, and the advice about a stuck rebalance quotes them.
+const (
+	GroupSessionTimeout   = 10 * time.Second
+	GroupHeartbeat        = time.Second
+	GroupRebalanceTimeout = 30 * time.Second
+)
+
 // DefaultSLO is the small scenario's end-to-end p99 target (the seed's
 // 50 ms), which the console flags as a breach.
 const DefaultSLO = 50 * time.Millisecond

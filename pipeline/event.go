@@ -66,6 +66,7 @@ const (
 	KindAdvice    = "advice"
 	KindDemo      = "demo"
 	KindReport    = "report"
+	KindHost      = "host" // a TF Serving host left or rejoined the rotation
 )
 
 // Event is something an operator wants to see: one line of the console's

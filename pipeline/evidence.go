@@ -25,8 +25,20 @@ type Evidence struct {
 	Workers    int // configured --workers (the pool target)
 
 	// BurrowStatus is the group's Burrow-style status: OK, WARN, STALL,
-	// STOP, REWIND, ERR (empty = unknown).
+	// STOP, REWIND, ERR, NOTFOUND (empty = unknown).
 	BurrowStatus string
+
+	// GroupState is the coordinator's state of the group: Stable,
+	// PreparingRebalance, CompletingRebalance, Empty, Dead (empty =
+	// unknown).
+	GroupState string
+	// Rebalancing is how long the group has been rebalancing (0 = it is
+	// not); RebalanceAtLeast says it already was at the first look, so it
+	// may have been longer. RebalanceAwaited names the members it waits
+	// for ("worker-1 on /10.0.0.5").
+	Rebalancing      time.Duration
+	RebalanceAtLeast bool
+	RebalanceAwaited []string
 
 	// Inference side.
 	PredictP99     []time.Duration // p99 of Predict over the window, oldest first

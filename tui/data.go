@@ -35,14 +35,27 @@ type Data struct {
 
 // HeaderData is the worker/controller state the header shows.
 type HeaderData struct {
-	GroupState    string // Stable, PreparingRebalance, Empty, ...
-	Health        string // Burrow status: OK WARN STALL STOP REWIND ERR
+	GroupState string // Stable, PreparingRebalance, Empty, ...
+	Health     string // Burrow status: OK WARN STALL STOP REWIND ERR NOTFOUND
+	// Rebalance is how long the group has been rebalancing (0: it is not);
+	// RebalanceAtLeast: it already was when the console first looked.
+	Rebalance        time.Duration
+	RebalanceAtLeast bool
+	// Notice is the one line the operator must read now (records waiting
+	// with nothing consuming them, a stuck rebalance, a group that does
+	// not exist); "" = none. The header grows a line for it.
+	Notice        string
 	Target        string // what the worker asks for: "latest", "version 2", "label stable"
 	Served        int64  // model version that served the most recent results; 0 = none yet
 	Workers       int    // local group members
 	RemoteMembers int    // group members outside this process
 	Breaker       string // closed, open, half-open
 	Paused        bool
+	// Skew is version skew across TF Serving hosts, short and naming them
+	// ("v2 missing on 10.0.0.3:8500"); "" = the hosts agree. SkewHosts are
+	// the hosts it names, all a narrow header has room for.
+	Skew      string
+	SkewHosts []string
 }
 
 // KafkaData is the lag panel's content.
@@ -50,7 +63,8 @@ type KafkaData struct {
 	At            time.Time // when the collector took the snapshot
 	Err           string
 	Partitions    []Partition
-	TotalLag      int64
+	TotalLag      int64 // includes NoCommitLag
+	NoCommitLag   int64 // of TotalLag: on partitions without a commit
 	MaxLagSeconds float64
 	LagTrend      []float64 // total lag, oldest first, one sample per refresh
 }
@@ -58,7 +72,8 @@ type KafkaData struct {
 // Partition is one row of the lag table.
 type Partition struct {
 	ID          int32
-	Lag         int64 // -1: nothing committed yet
+	Lag         int64 // -1: unknown
+	NoCommit    bool  // Lag is the backlog of a partition the group never committed on
 	LagSeconds  float64
 	ProduceRate float64 // msg/s
 	ConsumeRate float64 // msg/s
@@ -120,6 +135,20 @@ type ModelsData struct {
 	At       time.Time
 	Err      string
 	Versions []ModelVersion
+	// Hosts are the TF Serving hosts behind --tfserving, shown (here and in
+	// the latency panel) when there are several.
+	Hosts []TFHost
+}
+
+// TFHost is one TF Serving host as the client sees it.
+type TFHost struct {
+	Addr     string
+	State    string // up, down, ejected, excluded, unknown
+	Reason   string // why it is not up
+	Versions string // AVAILABLE versions, e.g. "1,2"
+	Share    float64
+	P50, P99 time.Duration
+	Errors   int64
 }
 
 // Member is one consumer-group member.
@@ -181,7 +210,9 @@ type DeadLetter struct {
 // DLQData is the DLQ inspector's content, newest first.
 type DLQData struct {
 	At      time.Time
-	Total   int64
+	Err     string
+	Total   int64 // records in the DLQ topic (high watermark - log start)
+	Read    int   // of them, the newest read into Records
 	Records []DeadLetter
 }
 

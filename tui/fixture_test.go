@@ -78,7 +78,7 @@ func fixture(partitions int) Data {
 		{now.Add(-71 * time.Second), "rebalance", Info, "group tf_serving_group generation 7: 5 members"},
 		{now.Add(-300 * time.Second), "breaker", Error, "breaker open: TF Serving unavailable (3 retries)"},
 	}
-	d.DLQ = DLQData{At: now, Total: 37, Records: []DeadLetter{
+	d.DLQ = DLQData{At: now, Total: 37, Read: 3, Records: []DeadLetter{
 		{now.Add(-5 * time.Second), "invalid JSON", "ai_input/3/88121", `{"id":"demo-88121","features":[0.1,0.2`},
 		{now.Add(-9 * time.Second), "wrong width: 7 features, model wants 16", "ai_input/7/90312", `{"id":"demo-90312","features":[1,2,3,4,5,6,7]}`},
 		{now.Add(-21 * time.Second), "invalid JSON", "ai_input/1/87002", "\x00\x01binary\x1b[31m"},
@@ -92,6 +92,39 @@ func fixture(partitions int) Data {
 }
 
 func ms(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+
+// withBacklog is the issue's first reproduction on screen: the workers
+// were killed, the group is Empty, and 8 of the 12 partitions never got a
+// commit, so their whole logs wait.
+func withBacklog(d Data) Data {
+	d.Header.GroupState, d.Header.Health, d.Header.Workers, d.Header.RemoteMembers = "Empty", "ERR", 0, 0
+	ps := make([]Partition, len(d.Kafka.Partitions))
+	copy(ps, d.Kafka.Partitions)
+	var total, nc int64
+	for i := range ps {
+		p := &ps[i]
+		p.Owner, p.ConsumeRate = "", 0
+		if i >= 4 {
+			p.Lag, p.NoCommit, p.LagSeconds, p.Status = int64(7400+i*13), true, 95, "STOP"
+			nc += p.Lag
+		}
+		total += p.Lag
+	}
+	d.Kafka.Partitions, d.Kafka.TotalLag, d.Kafka.NoCommitLag, d.Kafka.MaxLagSeconds = ps, total, nc, 95
+	d.Workers.Members = nil
+	// As the collector words it (cluster.WarnNoConsumer).
+	d.Header.Notice = "group tf_serving_group is Empty: nothing consumes the 60,152 records waiting on ai_input (8 partitions without a committed offset) (start the workers: inferops worker, or systemctl start inferops-worker)"
+	return d
+}
+
+// withRebalance is the third: a group stuck in PreparingRebalance since
+// before the console started, waiting for a member that was killed.
+func withRebalance(d Data) Data {
+	d.Header.GroupState, d.Header.Health = "PreparingRebalance", "ERR"
+	d.Header.Rebalance, d.Header.RebalanceAtLeast = 23*time.Second, true
+	d.Header.Notice = "group tf_serving_group has been rebalancing for at least 23s (PreparingRebalance), the 2 members it holds must each rejoin: inferops-w0 on /10.0.0.5, inferops-w1 on /10.0.0.6; nobody consumes until it ends"
+	return d
+}
 
 // withPerfResult is the fixture after a finished perf run.
 func withPerfResult(d Data) Data {
@@ -108,5 +141,20 @@ func withPerfResult(d Data) Data {
 			{"sent", "", 1236900, 1194000, true, true},
 			{"lost", "", 0, 0, true, false},
 		}}
+	return d
+}
+
+// withFleet is the fixture on three TF Serving hosts, one of which serves
+// only version 1 while the worker targets 2: flagged as skew in the header
+// and left out of the rotation.
+func withFleet(d Data) Data {
+	d.TFServing = "10.0.0.11:8500,10.0.0.12:8500,10.0.0.13:8500"
+	d.Header.Target = "version 2"
+	d.Header.Skew, d.Header.SkewHosts = "v2 missing on 10.0.0.13:8500", []string{"10.0.0.13:8500"}
+	d.Models.Hosts = []TFHost{
+		{Addr: "10.0.0.11:8500", State: "up", Versions: "1,2", Share: 0.51, P50: ms(2.8), P99: ms(7.1)},
+		{Addr: "10.0.0.12:8500", State: "up", Versions: "1,2", Share: 0.49, P50: ms(3.0), P99: ms(7.7), Errors: 2},
+		{Addr: "10.0.0.13:8500", State: "excluded", Reason: "my_model v2 is not AVAILABLE here (AVAILABLE: 1)", Versions: "1"},
+	}
 	return d
 }

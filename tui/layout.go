@@ -52,15 +52,16 @@ type layout struct {
 
 // computeLayout is the one place that decides what goes where for a size.
 // Lag, the worker count, p99 and the served version live in the header and
-// the first slot, so they stay visible at 80x24.
-func computeLayout(w, h int) layout {
-	body := h - 3 // header 2 + footer 1
+// the first slot, so they stay visible at 80x24. header is the header's
+// lines: 2, or 3 with a notice, which the body gives up a line for.
+func computeLayout(w, h, header int) layout {
+	body := h - header - 1 // and the footer
 	pct := func(n, p int) int { return n * p / 100 }
 	switch {
 	case w >= 120 && h >= 36:
 		r1 := pct(body, 42)
 		r2 := pct(body, 30)
-		return layout{name: "large", header: 2, bands: []band{
+		return layout{name: "large", header: header, bands: []band{
 			// Perf results share the tallest slot with throughput: a results
 			// table needs more rows than the bottom band has.
 			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pFlow, pPerf}}}},
@@ -69,7 +70,7 @@ func computeLayout(w, h int) layout {
 		}}
 	case w >= 100 && h >= 28:
 		r1 := pct(body, 55)
-		return layout{name: "medium", header: 2, bands: []band{
+		return layout{name: "medium", header: header, bands: []band{
 			{h: r1, slots: []slot{{w: pct(w, 55), panels: []panelID{pLag}}, {w: w - pct(w, 55), panels: []panelID{pFlow, pLatency, pModels, pPerf}}}},
 			{h: body - r1, slots: []slot{{w: w / 2, panels: []panelID{pWorkers, pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
@@ -78,7 +79,7 @@ func computeLayout(w, h int) layout {
 	for p := panelID(0); p < numPanels; p++ {
 		all = append(all, p)
 	}
-	return layout{name: "small", header: 2, tabs: true, bands: []band{{h: body - 1, slots: []slot{{w: w, panels: all}}}}}
+	return layout{name: "small", header: header, tabs: true, bands: []band{{h: body - 1, slots: []slot{{w: w, panels: all}}}}}
 }
 
 // box frames content lines in a rounded border with the title (and the

@@ -10,7 +10,12 @@ import (
 func (m *Model) dlqPanel(w, h int) []string {
 	d, st := &m.data, m.st
 	recs := d.DLQ.Records
-	lines := []string{"total " + errCount(st, d.DLQ.Total) + st.Dim.Render(" · by reason, newest first")}
+	// The count is the topic's, whoever wrote to it; the groups below are
+	// the newest records read from it.
+	lines := []string{"in topic " + errCount(st, d.DLQ.Total) + st.Dim.Render(" · newest "+itoa(d.DLQ.Read)+" read, by reason")}
+	if d.DLQ.Err != "" {
+		lines = append(lines, st.Err.Render(d.DLQ.Err))
+	}
 	// Groups in reason order, so a new dead letter changes its own group's
 	// lines and does not reshuffle the panel (every moved line is bytes
 	// over SSH).
@@ -38,20 +43,26 @@ func (m *Model) dlqPanel(w, h int) []string {
 	}
 	var body []string
 	for _, g := range groups {
-		body = append(body, st.Err.Render("× "+itoa(len(g.recs)))+" "+st.Bold.Render(g.reason))
+		// Reason and source come from headers anyone may write: drawn
+		// through printable like the payload.
+		body = append(body, st.Err.Render("× "+itoa(len(g.recs)))+" "+st.Bold.Render(printable(g.reason)))
 		for i, r := range g.recs {
 			if i >= per {
 				break
 			}
-			body = append(body, "  "+st.Dim.Render(r.Source)+" "+printable(r.Preview))
+			body = append(body, "  "+st.Dim.Render(printable(r.Source))+" "+printable(r.Preview))
 		}
 	}
 	start := clampStart(m.scroll[pDLQ], len(body), h-1)
 	for i := start; i < len(body) && len(lines) < h; i++ {
 		lines = append(lines, body[i])
 	}
-	if len(recs) == 0 {
+	switch {
+	case len(recs) > 0:
+	case d.DLQ.Total == 0 && d.DLQ.Err == "":
 		lines = append(lines, st.Dim.Render("no dead letters"))
+	default:
+		lines = append(lines, st.Dim.Render("none read yet"))
 	}
 	return lines
 }

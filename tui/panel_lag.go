@@ -106,8 +106,17 @@ func (m *Model) lagPanel(w, h int) ([]string, string) {
 	if d.Kafka.Err != "" {
 		out = append(out, st.Err.Render(d.Kafka.Err))
 	}
-	// Fixed widths; owner takes what is left.
+	// Fixed widths; owner takes what is left. Lag is wider when some
+	// partition's lag is no-commit backlog, marked "nc" (the totals line
+	// says what that means).
 	widths := [numCols]int{5, 7, 6, 7, 7, 0, 6}
+	noCommit := d.Kafka.NoCommitLag > 0
+	for i := 0; i < len(d.Kafka.Partitions) && !noCommit; i++ {
+		noCommit = d.Kafka.Partitions[i].NoCommit
+	}
+	if noCommit {
+		widths[colLag] = 10
+	}
 	fixed := 0
 	for _, x := range widths {
 		fixed += x + 1
@@ -154,6 +163,9 @@ func (m *Model) lagPanel(w, h int) ([]string, string) {
 				s = strconv.Itoa(int(p.ID))
 			case colLag:
 				s = lagStr(p.Lag)
+				if p.NoCommit {
+					s += " nc"
+				}
 			case colLagSeconds:
 				s = secs(p.LagSeconds)
 			case colProduce:
@@ -184,8 +196,11 @@ func (m *Model) lagPanel(w, h int) ([]string, string) {
 		prod += d.Kafka.Partitions[i].ProduceRate
 		cons += d.Kafka.Partitions[i].ConsumeRate
 	}
-	tot := st.Bold.Render("total") + " lag " + st.Bold.Render(lagStr(d.Kafka.TotalLag)) +
-		" max " + secs(d.Kafka.MaxLagSeconds) + " · " + num(prod) + "/" + num(cons) + " msg/s "
+	tot := st.Bold.Render("total") + " lag " + st.Bold.Render(lagStr(d.Kafka.TotalLag))
+	if noCommit {
+		tot += " " + st.Warn.Render("("+inum(d.Kafka.NoCommitLag)+" nc: no commit)")
+	}
+	tot += " max " + secs(d.Kafka.MaxLagSeconds) + " · " + num(prod) + "/" + num(cons) + " msg/s "
 	if len(d.Kafka.Partitions) > rows {
 		tot += st.Dim.Render(itoa(start+1)+"-"+itoa(min(start+rows, len(m.order)))+"/"+itoa(len(m.order))) + " "
 	}

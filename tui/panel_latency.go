@@ -24,6 +24,11 @@ func (m *Model) latencyPanel(w, h int) []string {
 		row("e2e", l.E2E, l.SLO),
 		"qps "+num(l.QPS)+"  rows "+num(l.Rows)+"/s  batch "+num(l.Batch)+"  err "+errCount(st, l.Errors),
 	)
+	if m.fleetShown() {
+		// Every host's row before the history chart: which host is slow is
+		// the question when there are several.
+		lines = append(lines, m.hostLatency(w, min(len(d.Models.Hosts)+1, h-len(lines)))...)
+	}
 	chartH := h - len(lines)
 	if chartH >= 3 {
 		toMs := func(f func(LatencySample) time.Duration) []Sample {

@@ -1,5 +1,6 @@
 // The models panel: every version, its state and labels, which one serves,
-// and its traffic and p99.
+// and its traffic and p99; below, the TF Serving hosts when there are
+// several (panel_hosts.go).
 
 package tui
 
@@ -27,8 +28,15 @@ func (m *Model) modelsPanel(w, h int) []string {
 	}
 	lines = append(lines, st.ColumnHead.Render(tableRow(cols, keep, heads, nil)))
 	vs := d.Models.Versions
-	start := clampStart(m.scroll[pModels], len(vs), h-len(lines))
-	for i := start; i < len(vs) && len(lines) < h; i++ {
+	// Several hosts: their table goes below the versions, which keep the
+	// rows they need first.
+	var hosts []string
+	if m.fleetShown() {
+		hosts = m.hostsTable(w, h-len(lines)-len(vs))
+	}
+	vh := h - len(hosts)
+	start := clampStart(m.scroll[pModels], len(vs), vh-len(lines))
+	for i := start; i < len(vs) && len(lines) < vh; i++ {
 		v := vs[i]
 		mark := " "
 		if v.Served {
@@ -42,7 +50,7 @@ func (m *Model) modelsPanel(w, h int) []string {
 	if len(vs) == 0 && d.Models.Err == "" {
 		lines = append(lines, st.Dim.Render("no versions reported yet"))
 	}
-	return lines
+	return append(lines, hosts...)
 }
 
 // shortState abbreviates TF Serving's version states to five cells.

@@ -15,9 +15,10 @@ func (m *Model) Render() string {
 	if w < MinWidth || h < MinHeight {
 		return tooSmall(w, h)
 	}
-	lay := computeLayout(w, h)
+	hdr := m.header(w)
+	lay := computeLayout(w, h, len(hdr))
 	lines := make([]string, 0, h)
-	lines = append(lines, m.header(w)...)
+	lines = append(lines, hdr...)
 	if lay.tabs {
 		lines = append(lines, m.tabBar(w))
 	}
@@ -172,11 +173,23 @@ func (m *Model) header(w int) []string {
 	if hd.Target != "" || hd.Served > 0 {
 		modelSeg += " " + st.Dim.Render(targetLabel(hd.Target)+"→") + st.Bold.Render(served)
 	}
+	// Version skew stays visible at every size (line 2 has the room).
+	skew := ""
+	switch {
+	case hd.Skew != "" && (w >= 120 || len(hd.SkewHosts) == 0):
+		skew = st.Err.Render("SKEW " + hd.Skew)
+	case hd.Skew != "":
+		more := ""
+		if len(hd.SkewHosts) > 1 {
+			more = " +" + itoa(len(hd.SkewHosts)-1)
+		}
+		skew = st.Err.Render("SKEW " + hd.SkewHosts[0] + more)
+	}
 	line1 := []segment{
 		{st.HeaderBrand.Render("inferops"), 0},
 		{st.Dim.Render(mode) + " " + strings.Join(d.Brokers, ","), 6},
 		{d.Input + " → " + d.Output, 5},
-		{d.Group + " " + st.status(hd.Health).Render(orDash(hd.Health)), 1},
+		{d.Group + groupState(st, hd) + " " + st.status(hd.Health).Render(orDash(hd.Health)), 1},
 		{modelSeg, 0},
 		{workers, 0},
 		{"breaker " + st.status(breaker).Render(breaker), 3},
@@ -200,9 +213,11 @@ func (m *Model) header(w int) []string {
 		{lag, 0},
 		{"in " + st.SeriesIn.Render(num(in)+"/s") + " out " + st.SeriesOut.Render(num(out)+"/s"), 1},
 		{p99, 0},
+		{skew, 0},
 		{"e2e p99 " + dur(lat.E2E.P99), 2},
 		{"batch " + num(lat.Batch), 4},
 		{"DLQ " + inum(d.DLQ.Total), 3},
+		{hostsSeg(st, d.Models.Hosts), 2},
 	}
 	if d.DemoRate > 0 {
 		line2 = append(line2, segment{st.Dim.Render("demo " + num(d.DemoRate) + "/s [ ]"), 5})
@@ -210,7 +225,49 @@ func (m *Model) header(w int) []string {
 	if d.Perf.Running != nil {
 		line2 = append(line2, segment{st.Warn.Render("perf " + d.Perf.Running.Scenario + " " + orDash(d.Perf.Running.Phase)), 1})
 	}
-	return []string{joinSegments(st, w, line1), joinSegments(st, w, line2)}
+	lines := []string{joinSegments(st, w, line1), joinSegments(st, w, line2)}
+	if hd.Notice != "" {
+		lines = append(lines, fit(st.Warn.Render("▲ "+hd.Notice), w))
+	}
+	return lines
+}
+
+// groupState is the group's state next to its name when it is not the
+// usual Stable: "Empty", "Dead", "PreparingRebalance ≥42s".
+func groupState(st Styles, hd HeaderData) string {
+	if hd.GroupState == "" || hd.GroupState == "Stable" {
+		return ""
+	}
+	s := hd.GroupState
+	if hd.Rebalance > 0 || hd.RebalanceAtLeast {
+		d := secs(hd.Rebalance.Seconds())
+		if hd.RebalanceAtLeast {
+			d = "≥" + d
+		}
+		return " " + st.Warn.Render(s+" "+d)
+	}
+	if s == "Empty" { // normal between runs; the notice says when records wait
+		return " " + st.Dim.Render(s)
+	}
+	return " " + st.Warn.Render(s)
+}
+
+// hostsSeg is "tfs 2/3 up" when there are several TF Serving hosts.
+func hostsSeg(st Styles, hosts []TFHost) string {
+	if len(hosts) < 2 {
+		return ""
+	}
+	up := 0
+	for _, h := range hosts {
+		if h.State == "up" {
+			up++
+		}
+	}
+	s := "tfs " + itoa(up) + "/" + itoa(len(hosts)) + " up"
+	if up < len(hosts) {
+		return st.Warn.Render(s)
+	}
+	return s
 }
 
 // readOnlySeg keeps the reason actions are disabled on screen at every size.

@@ -117,11 +117,11 @@ func DefaultStyles(noColor bool) Styles {
 // status returns the style for a Burrow/health/breaker word.
 func (s Styles) status(word string) Paint {
 	switch word {
-	case "OK", "closed", "AVAILABLE", "Stable", "PASS":
+	case "OK", "closed", "AVAILABLE", "Stable", "PASS", "up":
 		return s.OK
-	case "WARN", "half-open", "LOADING", "START", "UNLOADING", "PreparingRebalance", "CompletingRebalance", "paused":
+	case "WARN", "half-open", "LOADING", "START", "UNLOADING", "PreparingRebalance", "CompletingRebalance", "paused", "ejected", "excluded":
 		return s.Warn
-	case "STALL", "STOP", "REWIND", "ERR", "open", "FAIL", "Dead":
+	case "STALL", "STOP", "REWIND", "ERR", "open", "FAIL", "Dead", "down":
 		return s.Err
 	}
 	return s.Header

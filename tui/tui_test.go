@@ -64,6 +64,12 @@ func TestGoldenScreens(t *testing.T) {
 		{"large_topic_120x40", 120, 40, fixture(10000), nil},
 		{"too_small_40x10", 40, 10, fixture(12), nil},
 		{"attached_read_only_80x24", 80, 24, attachedReadOnly(fixture(12)), []string{"+"}},
+		{"fleet_120x40", 120, 40, withFleet(fixture(12)), nil},
+		{"fleet_models_80x24", 80, 24, withFleet(fixture(12)), []string{"tab", "tab", "tab"}},
+		{"fleet_latency_100x30", 100, 30, withFleet(fixture(12)), []string{"tab", "tab"}},
+		{"backlog_no_commit_120x40", 120, 40, withBacklog(fixture(12)), nil},
+		{"backlog_no_commit_80x24", 80, 24, withBacklog(fixture(12)), nil},
+		{"rebalance_100x30", 100, 30, withRebalance(fixture(12)), nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -114,6 +120,19 @@ func checkShape(t *testing.T, s string, w, h int) {
 	for i, l := range lines {
 		if n := ansi.StringWidth(l); n > w {
 			t.Errorf("line %d is %d cells wide, terminal is %d: %q", i, n, w, ansi.Strip(l))
+		}
+	}
+}
+
+// TestSkewVisibleAtEverySize: version skew across TF Serving hosts names
+// the host in the header whatever the terminal.
+func TestSkewVisibleAtEverySize(t *testing.T) {
+	for _, size := range [][2]int{{60, 16}, {80, 24}, {100, 30}, {120, 40}, {200, 60}} {
+		m := NewStatic(withFleet(fixture(12)), true)
+		m.SetSize(size[0], size[1])
+		header := strings.Join(strings.SplitN(ansi.Strip(m.View().Content), "\n", 3)[:2], "\n")
+		if !strings.Contains(header, "SKEW") || !strings.Contains(header, "10.0.0.13:8500") || !strings.Contains(header, "v2") || !strings.Contains(header, "p99 7.4ms") {
+			t.Errorf("%dx%d: header lacks the skew flag naming the host:\n%s", size[0], size[1], header)
 		}
 	}
 }

@@ -181,6 +181,13 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 		return fmt.Errorf("watch %s/%s: %w", c.input, c.group, err)
 	}
 	stops = append(stops, func() { _ = col.Close() })
+	// The DLQ panel reads the topic itself, so it shows dead letters from
+	// workers in other processes too.
+	dlq, err := cluster.NewDLQReader(kc, c.dlq)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", c.dlq, err)
+	}
+	stops = append(stops, func() { _ = dlq.Close() })
 	w, err := c.startWorker(ctx, kc, tcfg, log)
 	if err != nil {
 		return err
@@ -194,7 +201,7 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 		}
 		stops = append(stops, func() { _ = gen.Close() })
 	}
-	ad, err := live.New(c.liveConfig(mode, dataDir, kc, tcfg.Address, col, gen, w, log))
+	ad, err := live.New(c.liveConfig(mode, dataDir, kc, tcfg.Address, col, dlq, gen, w, log))
 	if err != nil {
 		return err
 	}
@@ -232,13 +239,13 @@ func (c *consoleCmd) startEmbedded(ctx context.Context, dataDir string, log *slo
 }
 
 // liveConfig is what the screen's adapter reads from.
-func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr string, col *cluster.Collector, gen *demo.Generator, w *consoleWorker, log *slog.Logger) live.Config {
+func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr string, col *cluster.Collector, dlq *cluster.DLQReader, gen *demo.Generator, w *consoleWorker, log *slog.Logger) live.Config {
 	readOnly := ""
 	if c.readOnly {
 		readOnly = "--read-only"
 	}
 	lc := live.Config{
-		Collector: col, Demo: gen, TFS: w.tfs, Pool: w.pool, Logger: log, Mode: mode, Brokers: kc.Brokers, ReadOnly: readOnly,
+		Collector: col, DLQReader: dlq, Demo: gen, TFS: w.tfs, Pool: w.pool, Logger: log, Mode: mode, Brokers: kc.Brokers, ReadOnly: readOnly,
 		NoWorker: c.noWorker, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group,
 		Model: c.model, TFServing: tfsAddr, SLO: c.slo, Interval: c.refresh,
 		// The export key (e) writes triage reports next to the rest of the

@@ -26,6 +26,7 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 	if tcfg.Address == "" {
 		return w, nil
 	}
+	tcfg.Model = c.model // host events reach console.log through the adapter's event log
 	tfs, err := tfserving.Dial(tcfg)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,25 @@ const defaultCommand = "console"
 // exits 2 like flag parsing errors do.
 var errUsage = errors.New("usage")
 
+// Exit statuses. Every command exits 0, 1 (it failed) or 2 (usage); perf
+// also tells a verdict from a run that could not be carried out, so a
+// script can retry the one and page about the other.
+const (
+	exitFailed = 1 // perf: a scenario's SLO verdict is FAIL
+	exitUsage  = 2
+	exitNotRun = 3 // perf: nothing (or not all) was measured: a part unreachable, interrupted
+)
+
+// exitError is an error that chooses its command's exit status; it is
+// printed like any other error.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
 func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -87,16 +106,25 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := execute(ctx, cmd, args, stdio{out: stdout, err: stderr})
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
+	return exitCode(err)
+}
+
+// exitCode is the exit status of a command's error.
+func exitCode(err error) int {
+	var ee *exitError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
-		return 2
-	default:
-		fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
-		return 1
+		return exitUsage
+	case errors.As(err, &ee):
+		return ee.code
 	}
+	return exitFailed
 }
 
 func lookup(name string) (command, bool) {

@@ -53,7 +53,19 @@ workers then serve it and their results go to --output).
 Without --brokers it starts its own embedded broker and model server in a
 temporary directory, removed afterwards; with --brokers it needs --tfserving.
 Every run is appended to the history (--history) and compared with the
-previous run of the same scenario. Exit status 1 when any scenario fails.`
+previous run of the same scenario.
+
+Exit status:
+  0  every scenario PASSed
+  1  a scenario's verdict is FAIL (p99 over the SLO, records lost, or the
+     target rate not offered); the table says which. A pipeline that never
+     answered the warm-up probes is measured all the same and FAILs: its
+     records are lost, which is a verdict on the pipeline, not on perf
+  2  usage: a flag is wrong
+  3  the run could not be carried out: Kafka or TF Serving unreachable,
+     the embedded stack or the perf worker would not start, or perf was
+     interrupted (SIGINT, SIGTERM); what did run is printed first, and no
+     verdict should be drawn from it`
 
 // perfCmd is `inferops perf`: the parsed command line.
 type perfCmd struct {
@@ -127,18 +139,19 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 	}
 	log, _, err := logging.New(logging.Options{Format: "text", Level: "warn", Writer: std.err})
 	if err != nil {
-		return err
+		return &exitError{exitNotRun, err}
 	}
 	embedded := len(c.kafka.Brokers) == 0
 	kc, tcfg, stop, err := c.targets(ctx, std, log)
 	if err != nil {
-		return err
+		return &exitError{exitNotRun, err}
 	}
 	defer stop()
 	kc.SetDefaults()
 	if err := kc.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	tcfg.Model = c.model
 	tfs, err := tfserving.Dial(tcfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -154,18 +167,24 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 		fmt.Fprintf(std.err, "\n*** inferops perf: WRITING PERF RECORDS INTO %q (--topic), NOT %s ***\n*** whatever consumes %s will process them and write results to %s, where downstream applications see them ***\n\n", c.topic, perf.DefaultInput, c.topic, out)
 	}
 	previous := c.previousRuns(std)
-	results, failed, err := c.runScenarios(ctx, std, base, scenarios)
-	if err != nil {
-		return err
+	results, failed, runErr := c.runScenarios(ctx, std, base, scenarios)
+	if errors.Is(runErr, errUsage) {
+		return runErr
 	}
-	if err := c.print(std.out, results, previous, embedded); err != nil {
-		return err
+	if len(results) > 0 || runErr == nil {
+		if err := c.print(std.out, results, previous, embedded); err != nil {
+			return err
+		}
 	}
-	if ctx.Err() != nil {
-		return errors.New("interrupted: the figures above cover the part that ran")
-	}
-	if len(failed) > 0 {
-		return fmt.Errorf("FAIL: %s (see the table: p99 over the SLO, lost records or the target rate not reached)", strings.Join(failed, ", "))
+	switch {
+	case runErr != nil && len(results) > 0:
+		return &exitError{exitNotRun, fmt.Errorf("%w (the figures above cover the scenarios that ran)", runErr)}
+	case runErr != nil:
+		return &exitError{exitNotRun, runErr}
+	case ctx.Err() != nil:
+		return &exitError{exitNotRun, errors.New("interrupted: the figures above cover the part that ran, no verdict")}
+	case len(failed) > 0:
+		return &exitError{exitFailed, fmt.Errorf("FAIL: %s (see the table: p99 over the SLO, lost records or the target rate not reached)", strings.Join(failed, ", "))}
 	}
 	return nil
 }
@@ -273,7 +292,8 @@ func (c *perfCmd) startStack(ctx context.Context, broker, models bool, log *slog
 }
 
 // runScenarios runs each scenario in turn, showing progress on a terminal,
-// and returns the results and the names of those that failed.
+// and returns the results and the names of those that failed. A scenario
+// that could not run returns its error with the results before it.
 func (c *perfCmd) runScenarios(ctx context.Context, std stdio, base perf.Options, scenarios []perf.Scenario) (results []perf.Result, failed []string, err error) {
 	progress := !c.jsonOut && isTerminal(std.err)
 	for _, sc := range scenarios {
@@ -290,7 +310,7 @@ func (c *perfCmd) runScenarios(ctx context.Context, std stdio, base perf.Options
 		}
 		res, err := run.Result()
 		if err != nil {
-			return nil, nil, err
+			return results, failed, fmt.Errorf("scenario %s: %w", sc.Name, err)
 		}
 		results = append(results, *res)
 		if !res.Pass {

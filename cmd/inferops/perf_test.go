@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/inferops/inferops/infer/perf"
 )
@@ -121,8 +123,10 @@ func TestPerfTopicIsExplicitAndLoud(t *testing.T) {
 	args := []string{"--topic", "ai_input", "--rate", "50", "--duration", "1s", "--no-ramp", "--warmup-timeout", "1s",
 		"--drain-timeout", "1s", "--json", "--history", ""}
 	err := runCmd(context.Background(), "perf", args, &out, &errOut)
-	if err == nil || !strings.HasPrefix(err.Error(), "FAIL") {
-		t.Fatalf("perf --topic ai_input with no worker: %v, want FAIL\nstderr:\n%s", err, errOut.String())
+	// The warm-up never answered, and the load was sent and measured all
+	// the same: a verdict (exit 1), not a run that could not be done.
+	if err == nil || !strings.HasPrefix(err.Error(), "FAIL") || exitCode(err) != exitFailed {
+		t.Fatalf("perf --topic ai_input with no worker: %v (exit %d), want FAIL and exit 1\nstderr:\n%s", err, exitCode(err), errOut.String())
 	}
 	if !strings.Contains(errOut.String(), `WRITING PERF RECORDS INTO "ai_input"`) {
 		t.Errorf("no loud warning on stderr:\n%s", errOut.String())
@@ -136,5 +140,66 @@ func TestPerfTopicIsExplicitAndLoud(t *testing.T) {
 	}
 	if sent := r["sent"].(float64); sent == 0 || r["lost"].(float64) != sent || r["received"].(float64) != 0 {
 		t.Errorf("sent %v received %v lost %v; with nothing serving ai_input all should be lost", r["sent"], r["received"], r["lost"])
+	}
+}
+
+// TestPerfExitCodes: a script tells a verdict (1) from a usage error (2)
+// and from a run that could not be carried out (3).
+func TestPerfExitCodes(t *testing.T) {
+	t.Setenv("INFEROPS_CONFIG", "")
+	var out, errOut bytes.Buffer
+	if code := realMain([]string{"perf", "--help"}, &out, &errOut); code != 0 ||
+		!strings.Contains(errOut.String()+out.String(), "3  the run could not be carried out") {
+		t.Errorf("perf --help: exit %d, no exit statuses:\n%s%s", code, out.String(), errOut.String())
+	}
+	if code := realMain([]string{"perf", "--scenario", "huge"}, &out, &errOut); code != exitUsage {
+		t.Errorf("perf --scenario huge: exit %d, want %d", code, exitUsage)
+	}
+
+	// Nothing listens at either address: perf cannot measure anything.
+	dead := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	kafka, tfs := dead(), dead()
+	out.Reset()
+	errOut.Reset()
+	code := realMain([]string{"perf", "--brokers", kafka, "--tfserving", tfs, "--duration", "1s", "--history", "", "--json"}, &out, &errOut)
+	if code != exitNotRun || (!strings.Contains(errOut.String(), kafka) && !strings.Contains(errOut.String(), tfs)) {
+		t.Errorf("perf against nothing: exit %d, want %d naming the address:\n%s", code, exitNotRun, errOut.String())
+	}
+	if out.Len() != 0 {
+		t.Errorf("a run that never started printed results: %q", out.String())
+	}
+
+	if testing.Short() {
+		return
+	}
+	// Interrupted mid-run (the signal cancels the context): what ran is
+	// printed, with no verdict.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out.Reset()
+	errOut.Reset()
+	done := make(chan error, 1)
+	go func() {
+		done <- runCmd(ctx, "perf", []string{"--rate", "200", "--duration", "60s", "--no-ramp", "--json", "--history", ""}, &out, &errOut)
+	}()
+	time.Sleep(8 * time.Second) // the embedded stack up, the load running
+	cancel()
+	select {
+	case err := <-done:
+		if exitCode(err) != exitNotRun {
+			t.Errorf("interrupted perf: %v (exit %d), want exit %d\nstderr:\n%s", err, exitCode(err), exitNotRun, errOut.String())
+		}
+		if out.Len() > 0 && !json.Valid(out.Bytes()) {
+			t.Errorf("the part that ran is not valid JSON:\n%s", out.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("perf did not stop within 60 s of the interrupt")
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,38 +21,12 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
-var (
-	binMu   sync.Mutex
-	binPath string
-)
-
-// inferopsBinary builds the command so tests can exercise real signals,
-// exit codes and stdout; other command tests reuse it. The binary lives in a
-// t.TempDir() (nothing outside it is written), so it is rebuilt, a link from
-// the build cache, only when an earlier test's directory is gone.
-func inferopsBinary(t *testing.T) string {
-	t.Helper()
-	binMu.Lock()
-	defer binMu.Unlock()
-	if binPath != "" {
-		if _, err := os.Stat(binPath); err == nil {
-			return binPath
-		}
-	}
-	path := filepath.Join(t.TempDir(), "inferops")
-	// The go that runs this test, else the one on PATH.
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	if out, err := exec.Command(goBin, "build", "-o", path, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build inferops: %v\n%s", err, out)
-	}
-	binPath = path
-	return path
-}
+// inferopsBinary is the built command, for tests of real signals, exit
+// codes and stdout.
+func inferopsBinary(t *testing.T) string { return stacktest.Binary(t) }
 
 // TestCommandsOverTCP runs the built binary (one build for all of these):
 // serve's ready line, signals and start errors; status against an embedded

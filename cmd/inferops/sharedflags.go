@@ -39,7 +39,7 @@ func addKafkaFlags(f *cmdFlags) *cluster.Config {
 // does without an address (e.g. "the embedded model server at ...").
 func addTFServingFlags(f *cmdFlags, whenEmpty string) *tfserving.Config {
 	c := &tfserving.Config{}
-	f.StringVar(&c.Address, "tfserving", "", "TF Serving gRPC host:port; empty = "+whenEmpty)
+	f.StringVar(&c.Address, "tfserving", "", "TF Serving gRPC address: host:port, a fleet h1:8500,h2:8500 (balanced, each host probed), or dns:///name:8500 (every address of the name); empty = "+whenEmpty)
 	f.BoolVar(&c.TLS.Enable, "tfserving-tls", false, "TLS to TF Serving (implied by any --tfserving-tls-* file)")
 	f.StringVar(&c.TLS.CAFile, "tfserving-tls-ca-file", "", "PEM CA bundle that signed TF Serving's certificate")
 	f.StringVar(&c.TLS.CertFile, "tfserving-tls-cert-file", "", "PEM client certificate for mutual TLS")

@@ -28,10 +28,24 @@ type statusReport struct {
 const statusHelp = `Reads the consumer group's committed offsets and the topic's log-end offsets
 twice, --sample apart, so the produce and consume rates are real, and prints
 per partition: leader, log start, high watermark, committed offset, lag (in
-messages and in seconds, interpolated), rates and owning member; then the
-group's members. "status" is Burrow's verdict (OK, WARN, ERR); it needs a full
-window of observations, so a one-shot status can only report OK; watch the
-console for WARN/STALL/STOP.
+messages and in seconds, from the record timestamps), rates and owning
+member; then the group's members, and warnings, one line each, for what must
+not be missed: a group that does not exist (with the groups that do commit on
+the topic), records waiting with nothing consuming them, a rebalance and the
+members it waits for, partitions without a lag figure.
+
+A partition the group never committed on is not "-": its lag is what the
+group will read there under auto.offset.reset=earliest (the worker's), the
+whole log from log start to high watermark, shown "N no commit", counted in
+total lag and in JSON with "lag_basis": "no_commit" ("committed" otherwise,
+"unknown" when the offsets could not be read). "committed_lag" is the total
+over committed partitions only, as kafka-consumer-groups.sh shows it.
+
+"status" is the group's health: Burrow's verdict (OK, WARN, ERR) over the
+samples, where a partition with records waiting and no commit is never OK
+(STOP with no owner, WARN with an owner that has not committed yet), and
+NOTFOUND for a group that does not exist. Burrow's stall and falling-behind
+rules need a window of observations: watch the console for those.
 
 Without --brokers it reads the embedded broker of 'inferops serve' at
 127.0.0.1:9092.
@@ -197,15 +211,25 @@ func printKafkaStatus(w io.Writer, s *cluster.Snapshot) {
 	if s.MaxLagPartition >= 0 {
 		maxLag = fmt.Sprintf("%d (partition %d)", s.MaxLag, s.MaxLagPartition)
 	}
-	fmt.Fprintf(w, "total lag %d  max lag %s  members %d\n", s.TotalLag, maxLag, len(s.Members))
-	committed := 0
-	for _, p := range s.Partitions {
-		if p.Committed >= 0 {
-			committed++
-		}
+	total := strconv.FormatInt(s.TotalLag, 10)
+	if nc := s.TotalLag - s.CommittedLag; nc > 0 {
+		total += fmt.Sprintf(" (%d with no commit, auto.offset.reset=%s)", nc, s.ResetPolicy)
 	}
-	if committed == 0 && len(s.Members) == 0 {
-		fmt.Fprintf(w, "note: group %s has no members and no committed offsets on %s (is --group right? are the workers running?)\n", s.Group, s.Topic)
+	fmt.Fprintf(w, "total lag %s  max lag %s  members %d\n", total, maxLag, len(s.Members))
+	if rb := s.Rebalance; rb != nil {
+		at := ""
+		if rb.AtLeast {
+			at = "at least "
+		}
+		names := make([]string, 0, len(rb.Awaited))
+		for _, m := range rb.Awaited {
+			names = append(names, cluster.MemberName(m))
+		}
+		fmt.Fprintf(w, "rebalancing: %s for %s%s, nobody consumes; awaited: %s (of %d members held)\n",
+			rb.State, at, (time.Duration(rb.Seconds * float64(time.Second))).Round(100*time.Millisecond), orDash(strings.Join(names, ", ")), rb.Members)
+	}
+	for _, wn := range s.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wn.Message)
 	}
 	fmt.Fprintln(w)
 
@@ -216,8 +240,12 @@ func printKafkaStatus(w io.Writer, s *cluster.Snapshot) {
 		if p.LagSeconds >= 0 {
 			lagS = strconv.FormatFloat(p.LagSeconds, 'f', 1, 64)
 		}
+		lag := offset(p.Lag)
+		if p.LagBasis == cluster.LagNoCommit {
+			lag += " no commit"
+		}
 		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t %s\t %s\t\n",
-			p.Partition, p.Leader, offset(p.LogStart), offset(p.HighWatermark), offset(p.Committed), offset(p.Lag), lagS,
+			p.Partition, p.Leader, offset(p.LogStart), offset(p.HighWatermark), offset(p.Committed), lag, lagS,
 			p.ProduceRate, p.ConsumeRate, orDash(p.Member), p.Status)
 	}
 	tw.Flush()
@@ -227,7 +255,7 @@ func printKafkaStatus(w io.Writer, s *cluster.Snapshot) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CLIENT ID\tHOST\tPARTITIONS\tMEMBER ID")
 		for _, m := range s.Members {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ClientID, m.Host, partitionList(m.Partitions), m.MemberID)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.ClientID, m.Host, cluster.PartitionRanges(m.Partitions), m.MemberID)
 		}
 		tw.Flush()
 	}
@@ -246,25 +274,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// partitionList prints 0,1,2,3,7 as "0-3,7".
-func partitionList(ps []int32) string {
-	if len(ps) == 0 {
-		return "-"
-	}
-	var parts []string
-	for i := 0; i < len(ps); {
-		j := i
-		for j+1 < len(ps) && ps[j+1] == ps[j]+1 {
-			j++
-		}
-		if j > i {
-			parts = append(parts, fmt.Sprintf("%d-%d", ps[i], ps[j]))
-		} else {
-			parts = append(parts, strconv.Itoa(int(ps[i])))
-		}
-		i = j + 1
-	}
-	return strings.Join(parts, ",")
 }

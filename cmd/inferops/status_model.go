@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/internal/report"
 	"github.com/inferops/inferops/pipeline"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -24,6 +25,11 @@ type modelReport struct {
 	Labels   map[string]int64 `json:"labels"`
 	// Signature is serving_default of the latest available version.
 	Signature *modelSignature `json:"signature,omitempty"`
+	// Hosts is every TF Serving host behind --tfserving and Skew how they
+	// disagree, from one probe of each.
+	Hosts []report.Host `json:"hosts"`
+	Skew  []string      `json:"skew,omitempty"`
+	fleet tfserving.Fleet
 }
 
 type modelVersion struct {
@@ -101,16 +107,19 @@ func splitLabels(s string) []string {
 }
 
 func collectModel(ctx context.Context, cfg tfserving.Config, model string, labels []string) (*modelReport, error) {
+	cfg.Model = model
 	c, err := tfserving.Dial(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	defer c.Close()
+	fl := c.Probe(ctx)
 	vs, err := c.ModelStatus(ctx, model)
 	if err != nil {
 		return nil, err
 	}
-	rep := &modelReport{Address: c.Address(), Model: model, Labels: map[string]int64{}}
+	rep := &modelReport{Address: c.Address(), Model: model, Labels: map[string]int64{},
+		Hosts: report.HostsOf(fl), Skew: report.SkewOf(fl), fleet: fl}
 	for _, l := range labels {
 		md, err := c.Metadata(ctx, model, tfserving.Target{Label: l})
 		switch {
@@ -195,5 +204,26 @@ func printModelStatus(w io.Writer, r *modelReport) {
 		_ = tw.Flush()
 	} else {
 		fmt.Fprintln(w, "signature: none (no version is AVAILABLE)")
+	}
+	if len(r.Hosts) > 1 {
+		fmt.Fprintf(w, "TF Serving hosts\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "HOST\tSTATE\tAVAILABLE\tLABELS\tWHY")
+		for _, h := range r.Hosts {
+			var ls []string
+			for l, v := range h.Labels {
+				ls = append(ls, l+"="+strconv.FormatInt(v, 10))
+			}
+			sort.Strings(ls)
+			av := make([]string, len(h.Available))
+			for i, v := range h.Available {
+				av[i] = strconv.FormatInt(v, 10)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Address, h.State, orDash(strings.Join(av, ",")), orDash(strings.Join(ls, ",")), orDash(h.Reason))
+		}
+		_ = tw.Flush()
+	}
+	for _, s := range r.Skew {
+		fmt.Fprintf(w, "VERSION SKEW: %s\n", s)
 	}
 }

@@ -99,3 +99,37 @@ func TestStatusModelSection(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusModelSectionFleet: --tfserving naming two hosts, one serving
+// only version 1: status lists both hosts with what each serves and prints
+// the version skew, naming the host (text and JSON).
+func TestStatusModelSectionFleet(t *testing.T) {
+	full := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-"}}).Models
+	base := filepath.Join(t.TempDir(), "my_model")
+	if _, err := model.Materialize(base); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {
+		t.Fatal(err)
+	}
+	old := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-", ModelBasePath: base}}).Models
+	r, text, err := runModelSection(t, "--tfserving", full.GRPCAddr()+","+old.GRPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := r.Model.(*modelReport)
+	if len(rep.Hosts) != 2 || len(rep.Skew) == 0 {
+		t.Fatalf("hosts %+v, skew %v", rep.Hosts, rep.Skew)
+	}
+	for _, h := range rep.Hosts {
+		want := map[string]string{full.GRPCAddr(): "1,2", old.GRPCAddr(): "1"}[h.Address]
+		if fmt.Sprint(h.Available) != "["+strings.ReplaceAll(want, ",", " ")+"]" || h.State != "up" {
+			t.Errorf("host %+v, want AVAILABLE %s and up", h, want)
+		}
+	}
+	for _, want := range []string{"TF Serving hosts", full.GRPCAddr() + "  up", "VERSION SKEW: my_model versions differ across hosts", "AVAILABLE 1 on " + old.GRPCAddr()} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}

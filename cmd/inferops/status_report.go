@@ -23,7 +23,7 @@ func statusReportInput(r *statusReport, first *cluster.Snapshot, brokers []strin
 	in := report.Input{Version: version, Source: "inferops status --report", Kafka: r.Snapshot}
 	ev := statusEvidence(first, r.Snapshot, brokers, sample)
 	if m, ok := r.Model.(*modelReport); ok && m != nil {
-		in.TFServingAddr, in.Model, in.ModelVersions = m.Address, m.Model, m.versionStatuses()
+		in.TFServingAddr, in.Model, in.ModelVersions, in.Fleet = m.Address, m.Model, m.versionStatuses(), &m.fleet
 		ev.TFServingAddr = m.Address
 	}
 	if w, ok := r.Worker.(*worker.Stats); ok && w != nil {

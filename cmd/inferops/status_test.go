@@ -118,11 +118,16 @@ func testStatusJSON(t *testing.T, bin string) {
 			t.Errorf("JSON lacks %q", k)
 		}
 	}
-	if r["topic"] != pipeline.DefaultInput || r["group"] != pipeline.DefaultGroup || r["status"] != "OK" || r["group_state"] != "Empty" {
+	// Partition 11 never committed and nobody owns it: its 21 records are
+	// lag, and STOP, so the group is not OK.
+	if r["topic"] != pipeline.DefaultInput || r["group"] != pipeline.DefaultGroup || r["status"] != "ERR" || r["group_state"] != "Empty" {
 		t.Errorf("header = topic %v group %v status %v state %v", r["topic"], r["group"], r["status"], r["group_state"])
 	}
-	if r["total_lag"] != 110.0 { // 10 per committed partition x 11
-		t.Errorf("total_lag = %v, want 110", r["total_lag"])
+	if r["total_lag"] != 131.0 || r["committed_lag"] != 110.0 { // 10 per committed partition x 11, and p11's 21
+		t.Errorf("total_lag = %v committed_lag %v, want 131 and 110", r["total_lag"], r["committed_lag"])
+	}
+	if ws, _ := r["warnings"].([]any); len(ws) != 1 || ws[0].(map[string]any)["code"] != cluster.WarnNoConsumer {
+		t.Errorf("warnings = %v, want one no_consumer", r["warnings"])
 	}
 	parts := r["partitions"].([]any)
 	if len(parts) != 12 {
@@ -141,10 +146,13 @@ func testStatusJSON(t *testing.T, bin string) {
 		}
 		m, ok := committed[n]
 		if !ok {
-			if p["committed"] != nil || p["lag"] != nil {
-				t.Errorf("p%d never committed: committed %v lag %v, want null", n, p["committed"], p["lag"])
+			if p["committed"] != nil || p["lag"] != float64(10+n) || p["lag_basis"] != "no_commit" || p["status"] != "STOP" {
+				t.Errorf("p%d never committed: committed %v lag %v basis %v status %v, want null, %d, no_commit, STOP", n, p["committed"], p["lag"], p["lag_basis"], p["status"], 10+n)
 			}
 			continue
+		}
+		if p["lag_basis"] != "committed" {
+			t.Errorf("p%d lag_basis %v, want committed", n, p["lag_basis"])
 		}
 		if ls, ok := p["lag_seconds"].(float64); !ok || ls < 0 {
 			t.Errorf("p%d lag_seconds %v, want a figure from the record timestamps", n, p["lag_seconds"])
@@ -164,20 +172,24 @@ func testStatusText(t *testing.T, bin string) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"topic ai_input  group tf_serving_group  state Empty  status OK", "total lag 110", "PARTITION", "HIGH WATERMARK"} {
+	for _, want := range []string{"topic ai_input  group tf_serving_group  state Empty  status ERR",
+		"total lag 131 (21 with no commit, auto.offset.reset=earliest)",
+		"warning: group tf_serving_group is Empty: nothing consumes the 131 records waiting on ai_input (1 partition without a committed offset)",
+		"PARTITION", "HIGH WATERMARK"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	// Partition 11: 21 records, nothing committed: committed and lag "-".
+	// Partition 11: 21 records, nothing committed: committed "-", lag the
+	// 21 records from its log start, marked as such.
 	var row []string
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == "11" {
 			row = f
 		}
 	}
-	if len(row) < 7 || row[3] != "21" || row[4] != "-" || row[5] != "-" {
-		t.Errorf("partition 11 row = %v, want hwm 21, committed -, lag -\n%s", row, out)
+	if len(row) < 8 || row[3] != "21" || row[4] != "-" || strings.Join(row[5:8], " ") != "21 no commit" || row[len(row)-1] != "STOP" {
+		t.Errorf("partition 11 row = %v, want hwm 21, committed -, lag 21 no commit, STOP\n%s", row, out)
 	}
 }
 
@@ -239,23 +251,6 @@ func testStatusNoEmbeddedBroker(t *testing.T, bin string) {
 	}
 }
 
-func TestPartitionList(t *testing.T) {
-	tests := []struct {
-		in   []int32
-		want string
-	}{
-		{nil, "-"},
-		{[]int32{4}, "4"},
-		{[]int32{0, 1, 2, 3}, "0-3"},
-		{[]int32{0, 1, 2, 3, 7, 9, 10}, "0-3,7,9-10"},
-	}
-	for _, tt := range tests {
-		if got := partitionList(tt.in); got != tt.want {
-			t.Errorf("partitionList(%v) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
-
 // testStatusTopicAlias: --topic names the same setting as --input; the
 // same value in both is fine, and an alias from a higher layer (the command
 // line over INFEROPS_INPUT) wins.
@@ -284,8 +279,8 @@ func testStatusTopicAlias(t *testing.T, bin string) {
 			if err := json.Unmarshal([]byte(out), &r); err != nil {
 				t.Fatalf("not JSON: %v\n%s", err, out)
 			}
-			if r.Topic != pipeline.DefaultInput || r.TotalLag != 110 {
-				t.Errorf("topic %q total_lag %d, want %s and 110", r.Topic, r.TotalLag, pipeline.DefaultInput)
+			if r.Topic != pipeline.DefaultInput || r.TotalLag != 131 {
+				t.Errorf("topic %q total_lag %d, want %s and 131", r.Topic, r.TotalLag, pipeline.DefaultInput)
 			}
 		})
 	}
@@ -301,7 +296,7 @@ func testStatusReport(t *testing.T, bin string) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "PARTITION") || !strings.Contains(out, "total lag 110") {
+	if !strings.Contains(out, "PARTITION") || !strings.Contains(out, "total lag 131") {
 		t.Errorf("stdout lost its table:\n%s", out)
 	}
 	md, js := base+".md", base+".json"
@@ -316,14 +311,16 @@ func testStatusReport(t *testing.T, bin string) {
 		"# inferops triage report",
 		"## Kafka lag: `ai_input` / `tf_serving_group`",
 		"| partition | leader | log end | committed | lag |",
-		"total lag 110",
+		"total lag 131",
+		"- Kafka warning: group tf_serving_group is Empty: nothing consumes the 131 records",
 		"pipeline.input",
 	} {
 		if !strings.Contains(string(mdText), want) {
 			t.Errorf("report lacks %q:\n%s", want, mdText)
 		}
 	}
-	// One table row per partition; partition 11 never committed.
+	// One table row per partition; partition 11 never committed: its 21
+	// records are lag, marked no commit.
 	rows := map[string][]string{}
 	for _, line := range strings.Split(string(mdText), "\n") {
 		if cells := strings.Split(line, "|"); len(cells) > 6 && strings.HasPrefix(line, "| ") {
@@ -339,7 +336,7 @@ func testStatusReport(t *testing.T, bin string) {
 			t.Errorf("no lag row for partition %d", p)
 			continue
 		}
-		wantCommitted, wantLag := "-", "-"
+		wantCommitted, wantLag := "-", "21 no commit"
 		if c, ok := committed[p]; ok {
 			wantCommitted, wantLag = strconv.FormatInt(c, 10), "10"
 		}
@@ -363,8 +360,8 @@ func testStatusReport(t *testing.T, bin string) {
 	if err := json.Unmarshal(jsText, &r); err != nil {
 		t.Fatalf("JSON twin: %v\n%s", err, jsText)
 	}
-	if r.Kafka.Topic != pipeline.DefaultInput || r.Kafka.TotalLag != 110 || len(r.Kafka.Partitions) != 12 {
-		t.Errorf("JSON twin kafka = %s / %d / %d partitions, want ai_input / 110 / 12", r.Kafka.Topic, r.Kafka.TotalLag, len(r.Kafka.Partitions))
+	if r.Kafka.Topic != pipeline.DefaultInput || r.Kafka.TotalLag != 131 || len(r.Kafka.Partitions) != 12 {
+		t.Errorf("JSON twin kafka = %s / %d / %d partitions, want ai_input / 131 / 12", r.Kafka.Topic, r.Kafka.TotalLag, len(r.Kafka.Partitions))
 	}
 	settings := map[string]string{}
 	for _, c := range r.Config {

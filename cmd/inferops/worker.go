@@ -94,6 +94,7 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 	if len(kafka.Brokers) == 0 {
 		kafka.Brokers = []string{pipeline.DefaultKafkaAddr}
 	}
+	tcfg.Model, tcfg.Log = cfg.Model, log // host events go to the worker's log
 	tcfg.SetDefaults()
 	if err := tcfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

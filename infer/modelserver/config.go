@@ -105,10 +105,10 @@ func (c *Config) SetDefaults() {
 	}
 	b := &c.Batching
 	if b.MaxBatchSize == 0 {
-		b.MaxBatchSize = 64
+		b.MaxBatchSize = pipeline.DefaultMaxBatch
 	}
 	if b.BatchTimeout == 0 {
-		b.BatchTimeout = time.Millisecond
+		b.BatchTimeout = pipeline.DefaultBatchTimeout
 	}
 	if b.MaxEnqueuedBatches == 0 {
 		b.MaxEnqueuedBatches = 10

@@ -24,13 +24,15 @@ import (
 // DefaultSignature is what TF Serving uses when a request names none.
 const DefaultSignature = "serving_default"
 
-// Client is a connection to one TF Serving gRPC endpoint. It is safe for
-// concurrent use; gRPC multiplexes calls over one HTTP/2 connection.
+// Client talks to TF Serving: one host or a fleet of them (--tfserving
+// h1:8500,h2:8500 or dns:///name:8500), balancing calls across the hosts in
+// rotation with gRPC's own balancer (balancer.go) and probing each host
+// (health.go). It is safe for concurrent use.
 type Client struct {
 	addr    string
 	timeout time.Duration
 	maxMsg  int
-	conn    *grpc.ClientConn
+	fleet   *fleet
 	predict tfpb.PredictionServiceClient
 	models  tfpb.ModelServiceClient
 	lat     latencies
@@ -52,14 +54,15 @@ func Dial(cfg Config) (*Client, error) {
 	if tc != nil {
 		creds = credentials.NewTLS(tc)
 	}
-	conn, err := grpc.NewClient(cfg.Address,
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
+		grpc.WithContextDialer(dialHost),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: cfg.KeepaliveTime, Timeout: 10 * time.Second}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(cfg.MaxMessageBytes), grpc.MaxCallSendMsgSize(cfg.MaxMessageBytes)),
 		// Fixed 1 MiB windows instead of BDP estimation: no flow-control
 		// pings interleaved with every batch.
-		grpc.WithInitialWindowSize(1<<20),
-		grpc.WithInitialConnWindowSize(1<<20),
+		grpc.WithInitialWindowSize(1 << 20),
+		grpc.WithInitialConnWindowSize(1 << 20),
 		// Reconnect within seconds of a restarted server (gRPC's default
 		// backoff grows to 2 minutes, during which every call fails fast
 		// with UNAVAILABLE although the server is back).
@@ -67,28 +70,30 @@ func Dial(cfg Config) (*Client, error) {
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
 		}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("--tfserving %q: %v", cfg.Address, err)
 	}
+	f, err := newFleet(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	rt := router{f}
 	return &Client{
 		addr:    cfg.Address,
 		timeout: cfg.Timeout,
 		maxMsg:  cfg.MaxMessageBytes,
-		conn:    conn,
-		predict: tfpb.NewPredictionServiceClient(conn),
-		models:  tfpb.NewModelServiceClient(conn),
+		fleet:   f,
+		predict: tfpb.NewPredictionServiceClient(rt),
+		models:  tfpb.NewModelServiceClient(rt),
 	}, nil
 }
 
-// Close releases the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close stops the probes and releases every connection.
+func (c *Client) Close() error {
+	c.fleet.close()
+	return nil
+}
 
-// Address is the host:port this client talks to.
+// Address is --tfserving as given: one host:port, a list, or a dns:/// name.
 func (c *Client) Address() string { return c.addr }
-
-// Conn exposes the gRPC connection for callers that need its state.
-func (c *Client) Conn() *grpc.ClientConn { return c.conn }
 
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if d, ok := ctx.Deadline(); ok && time.Until(d) <= c.timeout {
@@ -344,7 +349,9 @@ func (c *Client) ModelStatus(ctx context.Context, model string) ([]VersionStatus
 
 // Reload replaces the server's model config (HandleReloadConfigRequest).
 // Like TF Serving it returns once newly added models are available; version
-// changes of existing models happen afterwards (poll ModelStatus).
+// changes of existing models happen afterwards (poll ModelStatus). With
+// several hosts it reaches one (the first that answers): reload each host
+// through a client of its own address.
 func (c *Client) Reload(ctx context.Context, cfg *tfpb.ModelServerConfig) error {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

@@ -7,8 +7,7 @@ package tfserving
 import (
 	"crypto/tls"
 	"fmt"
-	"net"
-	"strconv"
+	"log/slog"
 	"time"
 
 	"github.com/inferops/inferops/internal/tlsfiles"
@@ -21,9 +20,23 @@ const DefaultTimeout = 10 * time.Second
 
 // Config says where TF Serving is and how to talk to it.
 type Config struct {
-	// Address is host:port of the gRPC API (--tfserving).
+	// Address is where the gRPC API is (--tfserving): one host:port, a
+	// comma-separated list of them (a fleet), or dns:///name:port for every
+	// address the name resolves to. ParseAddress reads it.
 	Address string
-	TLS     TLSConfig
+	// Model is the model every host is probed for (GetModelStatus) and
+	// Fleet reports on before the first Predict; empty: pipeline.DefaultModel.
+	Model string
+	// Balancer is gRPC's load-balancing policy across the hosts in rotation:
+	// BalanceLeastRequest (default) or BalanceRoundRobin.
+	Balancer string
+	// ProbeInterval is how often every host is asked GetModelStatus; a host
+	// that fails it leaves the rotation until it answers again.
+	ProbeInterval time.Duration
+	// Log receives host events (out of rotation, ejected, skew); nil: none.
+	// Fleet().Events holds them too.
+	Log *slog.Logger
+	TLS TLSConfig
 	// Timeout is the deadline of one call when the context has none sooner.
 	Timeout time.Duration
 	// KeepaliveTime is how often an idle connection is pinged, so a dead
@@ -49,6 +62,15 @@ func (c *Config) SetDefaults() {
 	if c.Address == "" {
 		c.Address = pipeline.DefaultGRPCAddr
 	}
+	if c.Model == "" {
+		c.Model = pipeline.DefaultModel
+	}
+	if c.Balancer == "" {
+		c.Balancer = BalanceLeastRequest
+	}
+	if c.ProbeInterval == 0 {
+		c.ProbeInterval = DefaultProbeInterval
+	}
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -66,14 +88,17 @@ func (c *Config) SetDefaults() {
 
 // Validate reports the first bad setting, naming its flag.
 func (c *Config) Validate() error {
-	host, port, err := net.SplitHostPort(c.Address)
-	if err != nil || port == "" {
-		return fmt.Errorf("--tfserving %q: want host:port, e.g. 10.0.0.5:8500", c.Address)
+	if _, err := ParseAddress(c.Address); err != nil {
+		return err
 	}
-	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return fmt.Errorf("--tfserving %q: port %q is not 1-65535", c.Address, port)
+	switch c.Balancer {
+	case BalanceLeastRequest, BalanceRoundRobin:
+	default:
+		return fmt.Errorf("tfserving balancer %q: want %s or %s", c.Balancer, BalanceLeastRequest, BalanceRoundRobin)
 	}
-	_ = host // empty host means localhost to gRPC, as for net.Dial
+	if c.ProbeInterval < 0 {
+		return fmt.Errorf("tfserving probe interval %v: must be positive", c.ProbeInterval)
+	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("tfserving timeout %v: must be positive", c.Timeout)
 	}

@@ -92,11 +92,17 @@ func (c *Client) wrap(op, model string, err error) error {
 	if errors.As(err, &already) {
 		return err
 	}
+	// With several hosts, name the one that failed.
+	addr := c.addr
+	var he *hostError
+	if errors.As(err, &he) {
+		addr, err = he.addr, he.err
+	}
 	st, ok := status.FromError(err)
 	if !ok {
 		st = status.FromContextError(err)
 	}
-	return &Error{Addr: c.addr, Op: op, Status: st, Advice: advice(st.Code(), c.addr, model)}
+	return &Error{Addr: addr, Op: op, Status: st, Advice: advice(st.Code(), addr, model)}
 }
 
 func advice(code codes.Code, addr, model string) string {

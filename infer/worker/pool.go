@@ -176,9 +176,9 @@ func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Fetch.Min = 1
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
 	c.ChannelBufferSize = 512
-	c.Consumer.Group.Session.Timeout = 10 * time.Second
-	c.Consumer.Group.Heartbeat.Interval = time.Second
-	c.Consumer.Group.Rebalance.Timeout = 30 * time.Second
+	c.Consumer.Group.Session.Timeout = pipeline.GroupSessionTimeout
+	c.Consumer.Group.Heartbeat.Interval = pipeline.GroupHeartbeat
+	c.Consumer.Group.Rebalance.Timeout = pipeline.GroupRebalanceTimeout
 	// A member's Consume returns on coordinator hiccups; we rejoin ourselves.
 	c.Consumer.Group.Rebalance.Retry.Max = 4
 	c.Metadata.Retry.Max = 3

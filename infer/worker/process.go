@@ -221,7 +221,14 @@ func (p *Pool) predictRetry(ctx context.Context, rows int, data []float32) (pred
 			p.breaker.release(probe)
 			return predictResult{}, ctx.Err()
 		}
-		p.breaker.failure(probe)
+		// With several TF Serving hosts one failing is not an outage: the
+		// client already steers the retry to another. Only a client with
+		// no healthy host left (always so with one host) feeds the breaker.
+		if p.tfs.Healthy() > 0 {
+			p.breaker.release(probe)
+		} else {
+			p.breaker.failure(probe)
+		}
 		p.retries.Add(1)
 		p.metrics.retries.Inc()
 		p.countError("predict")

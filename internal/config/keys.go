@@ -108,7 +108,7 @@ var Keys = []Key{
 	{Path: "kafka.sasl.username", Flag: "sasl-username", Kind: String, Doc: "SASL user"},
 	{Path: "kafka.sasl.password", Kind: String, Secret: true, EnvVar: "INFEROPS_SASL_PASSWORD", Doc: "SASL password (prefer password_file or the environment)"},
 	{Path: "kafka.sasl.password_file", Flag: "sasl-password-file", Kind: String, Doc: "file holding the SASL password"},
-	{Path: "tfserving.address", Flag: "tfserving", Kind: String, Doc: "TF Serving gRPC host:port; empty = the embedded model server"},
+	{Path: "tfserving.address", Flag: "tfserving", Kind: String, Doc: "TF Serving gRPC host:port, a fleet h1:8500,h2:8500, or dns:///name:8500; empty = the embedded model server"},
 	{Path: "tfserving.model", Flag: "model", Kind: String, Default: pipeline.DefaultModel, Doc: "model name"},
 	{Path: "tfserving.tls.enable", Flag: "tfserving-tls", Kind: Bool, Default: "false", Doc: "TLS to TF Serving"},
 	{Path: "tfserving.tls.ca_file", Flag: "tfserving-tls-ca-file", Kind: String, Doc: "PEM CA bundle"},

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/internal/config"
 )
 
@@ -48,11 +49,36 @@ func (r Report) Markdown() string {
 		fmt.Fprintf(&b, "## Kafka lag: %s / %s\n\n", code(k.Topic), code(k.Group))
 		fmt.Fprintf(&b, "Group %s, Burrow status **%s**, %d broker(s), total lag %s, snapshot at %s.\n\n",
 			k.GroupState, k.Status, k.Brokers, count(k.TotalLag), k.Time.Format(time.TimeOnly))
+		if k.TotalLag != k.CommittedLag {
+			fmt.Fprintf(&b, "Total lag counts %s records on partitions without a committed offset (auto.offset.reset=%s); %s where the group committed.\n\n",
+				count(k.TotalLag-k.CommittedLag), k.ResetPolicy, count(k.CommittedLag))
+		}
+		if rb := k.Rebalance; rb != nil {
+			at := ""
+			if rb.AtLeast {
+				at = "at least "
+			}
+			var names []string
+			for _, m := range rb.Awaited {
+				names = append(names, cluster.MemberName(m))
+			}
+			fmt.Fprintf(&b, "**Rebalancing** (%s) for %s%s; nobody consumes until it ends. Awaited: %s.\n\n", rb.State, at, seconds(rb.Seconds), inline(dash(strings.Join(names, ", "))))
+		}
+		for _, w := range k.Warnings {
+			fmt.Fprintf(&b, "- **%s**: %s\n", w.Code, inline(w.Message))
+		}
+		if len(k.Warnings) > 0 {
+			b.WriteString("\n")
+		}
 		t := table{head: []string{"partition", "leader", "log end", "committed", "lag", "lag (s)", "in/s", "out/s", "member", "status"},
 			right: map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true, 5: true, 6: true, 7: true}}
 		for _, p := range k.Partitions {
+			lag := unknown(p.Lag, count(p.Lag))
+			if p.LagBasis == cluster.LagNoCommit {
+				lag += " no commit"
+			}
 			t.add(fmt.Sprint(p.Partition), fmt.Sprint(p.Leader), count(p.HighWatermark), unknown(p.Committed, count(p.Committed)),
-				unknown(p.Lag, count(p.Lag)), unknownF(p.LagSeconds), num(p.ProduceRate), num(p.ConsumeRate), dash(p.Member), p.Status.String())
+				lag, unknownF(p.LagSeconds), num(p.ProduceRate), num(p.ConsumeRate), dash(p.Member), p.Status.String())
 		}
 		b.WriteString(t.String())
 		if len(k.Members) > 0 {
@@ -82,6 +108,24 @@ func (r Report) Markdown() string {
 					continue
 				}
 				t.add(fmt.Sprint(v.Version), v.State, count(v.Requests), num(v.P50ms), num(v.P99ms), num(v.MaxMs), dash(v.Error))
+			}
+			b.WriteString(t.String() + "\n")
+		}
+		if len(m.Hosts) > 1 {
+			b.WriteString("### TF Serving hosts\n\n")
+			for _, s := range m.Skew {
+				fmt.Fprintf(&b, "**Version skew:** %s\n\n", s)
+			}
+			t := table{head: []string{"host", "state", "versions", "calls", "share %", "p50 ms", "p99 ms", "errors", "why"},
+				right: map[int]bool{3: true, 4: true, 5: true, 6: true, 7: true}}
+			for _, h := range m.Hosts {
+				lat := func(v float64) string { // no successful call lately: no latency
+					if v <= 0 {
+						return "-"
+					}
+					return num(v)
+				}
+				t.add(code(h.Address), h.State, dash(ints(h.Available)), count(h.Calls), num(h.SharePct), lat(h.P50ms), lat(h.P99ms), count(h.Errors), dash(h.Reason))
 			}
 			b.WriteString(t.String() + "\n")
 		}
@@ -230,7 +274,7 @@ func unknownF(v float64) string {
 	return num(v)
 }
 
-func ints(p []int32) string {
+func ints[T int32 | int64](p []T) string {
 	s := make([]string, len(p))
 	for i, v := range p {
 		s[i] = fmt.Sprint(v)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -40,6 +41,8 @@ type Input struct {
 	Model         string
 	ModelVersions []tfserving.VersionStatus
 	ModelLatency  map[int64]tfserving.LatencySnapshot // by version
+	// Fleet is the client's view of every TF Serving host; nil: not known.
+	Fleet *tfserving.Fleet
 
 	Worker *worker.Stats
 	Events []pipeline.Event      // oldest first; the newest MaxEvents are kept
@@ -96,6 +99,12 @@ type Kafka struct {
 	Brokers         int                    `json:"brokers"`
 	Partitions      []cluster.PartitionLag `json:"partitions"`
 	Members         []cluster.Member       `json:"members"`
+	// As in the snapshot: TotalLag counts the backlog of partitions
+	// without a commit, CommittedLag does not.
+	CommittedLag int64               `json:"committed_lag"`
+	ResetPolicy  cluster.ResetPolicy `json:"reset_policy,omitempty"`
+	Rebalance    *cluster.Rebalance  `json:"rebalance,omitempty"`
+	Warnings     []cluster.Warning   `json:"warnings,omitempty"`
 }
 
 // Model is the served model's versions.
@@ -103,6 +112,48 @@ type Model struct {
 	Name     string         `json:"name"`
 	Address  string         `json:"address,omitempty"`
 	Versions []ModelVersion `json:"versions"`
+	// Hosts are the TF Serving hosts behind the address (several: a fleet)
+	// and Skew how they disagree (tfserving.FindSkew's messages).
+	Hosts []Host   `json:"hosts,omitempty"`
+	Skew  []string `json:"skew,omitempty"`
+}
+
+// Host is one TF Serving host as the client sees it; `inferops status
+// --json` prints the same rows.
+type Host struct {
+	Address   string           `json:"address"`
+	State     string           `json:"state"`
+	Reason    string           `json:"reason,omitempty"`
+	Available []int64          `json:"available_versions"`
+	Labels    map[string]int64 `json:"labels,omitempty"`
+	Calls     int64            `json:"calls"`
+	Errors    int64            `json:"errors"`
+	SharePct  float64          `json:"share_pct"`
+	P50ms     float64          `json:"p50_ms"`
+	P99ms     float64          `json:"p99_ms"`
+}
+
+// HostsOf is the report's rows for a fleet snapshot.
+func HostsOf(fl tfserving.Fleet) []Host {
+	out := make([]Host, 0, len(fl.Hosts))
+	for _, h := range fl.Hosts {
+		avail := h.Available()
+		if avail == nil {
+			avail = []int64{}
+		}
+		out = append(out, Host{Address: h.Addr, State: h.State, Reason: h.Reason, Available: avail, Labels: h.Labels,
+			Calls: h.Calls, Errors: h.Errors, SharePct: math.Round(1000*h.Share) / 10, P50ms: ms(h.P50), P99ms: ms(h.P99)})
+	}
+	return out
+}
+
+// SkewOf is the fleet's skew, one message each.
+func SkewOf(fl tfserving.Fleet) []string {
+	var out []string
+	for _, s := range fl.Skew {
+		out = append(out, s.Message)
+	}
+	return out
 }
 
 // ModelVersion is one version's state and the Predict latency it served.
@@ -189,7 +240,21 @@ func Build(in Input) Report {
 	r := Report{GeneratedAt: in.Time.UTC(), Inferops: red(in.Version), Host: red(in.Host), Source: red(in.Source)}
 	if s := in.Kafka; s != nil {
 		k := &Kafka{Time: s.Time.UTC(), Topic: red(s.Topic), Group: red(s.Group), GroupState: red(s.GroupState), Status: s.Status,
-			TotalLag: s.TotalLag, MaxLag: s.MaxLag, MaxLagPartition: s.MaxLagPartition, Brokers: s.Brokers}
+			TotalLag: s.TotalLag, MaxLag: s.MaxLag, MaxLagPartition: s.MaxLagPartition, Brokers: s.Brokers,
+			CommittedLag: s.CommittedLag, ResetPolicy: s.ResetPolicy}
+		for _, w := range s.Warnings {
+			k.Warnings = append(k.Warnings, cluster.Warning{Code: w.Code, Message: red(w.Message)})
+		}
+		if rb := s.Rebalance; rb != nil {
+			c := *rb
+			c.State, c.Awaited = red(rb.State), nil
+			for _, m := range rb.Awaited {
+				m.MemberID, m.ClientID, m.Host = red(m.MemberID), red(m.ClientID), red(m.Host)
+				m.Partitions = append([]int32(nil), m.Partitions...)
+				c.Awaited = append(c.Awaited, m)
+			}
+			k.Rebalance = &c
+		}
 		for _, p := range s.Partitions {
 			p.Member = red(p.Member)
 			k.Partitions = append(k.Partitions, p)
@@ -212,6 +277,15 @@ func Build(in Input) Report {
 				mv.Requests, mv.P50ms, mv.P99ms, mv.MaxMs = l.Count, ms(l.P50), ms(l.P99), ms(l.Max)
 			}
 			m.Versions = append(m.Versions, mv)
+		}
+		if fl := in.Fleet; fl != nil {
+			for _, h := range HostsOf(*fl) {
+				h.Address, h.State, h.Reason = red(h.Address), red(h.State), red(h.Reason)
+				m.Hosts = append(m.Hosts, h)
+			}
+			for _, s := range SkewOf(*fl) {
+				m.Skew = append(m.Skew, red(s))
+			}
 		}
 		r.Model = m
 	}
@@ -287,6 +361,11 @@ func summarize(r Report) []string {
 			}
 		}
 		out = append(out, line)
+		// What the operator must not miss, one line each (a group with
+		// nothing consuming, a stuck rebalance, a typo in --group).
+		for _, w := range k.Warnings {
+			out = append(out, "Kafka warning: "+w.Message)
+		}
 	}
 	if m := r.Model; m != nil {
 		var vs []string
@@ -304,6 +383,19 @@ func summarize(r Report) []string {
 			vs = []string{"no versions reported"}
 		}
 		out = append(out, fmt.Sprintf("Model %s: %s", m.Name, strings.Join(vs, "; ")))
+		if len(m.Hosts) > 1 {
+			up := 0
+			for _, h := range m.Hosts {
+				if h.State == tfserving.HostUp {
+					up++
+				}
+			}
+			line := fmt.Sprintf("TF Serving: %d of %d hosts in rotation", up, len(m.Hosts))
+			if len(m.Skew) > 0 {
+				line += "; VERSION SKEW: " + strings.Join(m.Skew, "; ")
+			}
+			out = append(out, line)
+		}
 	}
 	if w := r.Workers; w != nil {
 		line := fmt.Sprintf("Workers: %d, %s rec/s, avg batch %s, Predict p99 %s ms, end-to-end p99 %s ms, DLQ %s",

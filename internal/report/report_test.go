@@ -32,24 +32,34 @@ func moment() Input {
 	parts := make([]cluster.PartitionLag, 0, 12)
 	for p := int32(0); p < 12; p++ {
 		pl := cluster.PartitionLag{Partition: p, Leader: 0, HighWatermark: 100000 + int64(p)*10, Committed: 99990 + int64(p)*10, Lag: 10,
-			LagSeconds: 0.2, ProduceRate: 410, ConsumeRate: 405, Member: fmt.Sprintf("inferops-worker-%d", p%4), Status: cluster.StatusOK}
+			LagSeconds: 0.2, ProduceRate: 410, ConsumeRate: 405, Member: fmt.Sprintf("inferops-worker-%d", p%4), Status: cluster.StatusOK,
+			LagBasis: cluster.LagCommitted}
 		if p == 7 {
 			pl.Committed, pl.Lag, pl.LagSeconds, pl.Status = 88070, 12000, 29.5, cluster.StatusWarn
 		}
-		if p == 11 {
-			pl.Committed, pl.Lag, pl.LagSeconds, pl.Member = -1, -1, -1, ""
+		if p == 11 { // never committed: its whole (trimmed) log waits
+			pl.LogStart, pl.Committed, pl.Lag, pl.LagSeconds, pl.Member, pl.Status, pl.LagBasis = 100000, -1, 110, 310, "", cluster.StatusStop, cluster.LagNoCommit
 		}
 		parts = append(parts, pl)
 	}
 	return Input{
 		Time: t0, Version: "v1.2.3", Host: "rhel8-ops-1", Source: "inferops status --report",
 		Kafka: &cluster.Snapshot{Time: t0.Add(-time.Second), Topic: "ai_input", Group: "tf_serving_group", GroupState: "Stable",
-			Status: cluster.StatusWarn, TotalLag: 12100, MaxLagPartition: 7, MaxLag: 12000, Partitions: parts, Brokers: 3,
+			Status: cluster.StatusErr, TotalLag: 12210, CommittedLag: 12100, ResetPolicy: cluster.ResetEarliest,
+			MaxLagPartition: 7, MaxLag: 12000, Partitions: parts, Brokers: 3,
+			Warnings: []cluster.Warning{{Code: cluster.WarnNoCommit, Message: "1 partition of ai_input without a committed offset: their 110 records (log start to log end, auto.offset.reset=earliest) are counted as lag until the group commits there"}},
 			Members: []cluster.Member{
 				{MemberID: "m-0", ClientID: "inferops-worker-0", Host: "/10.0.0.5", Partitions: []int32{0, 4, 8}},
 				{MemberID: "m-1", ClientID: "inferops-worker-1", Host: "/10.0.0.6", Partitions: []int32{1, 5, 9}},
 			}},
-		TFServingAddr: "tfs:8500", Model: "my_model",
+		TFServingAddr: "tfs1:8500,tfs2:8500,tfs3:8500", Model: "my_model",
+		Fleet: &tfserving.Fleet{Model: "my_model", Target: tfserving.Target{Version: 2}, InRotation: 2,
+			Hosts: []tfserving.HostSnapshot{
+				{Addr: "tfs1:8500", State: tfserving.HostUp, Versions: []tfserving.VersionStatus{{Version: 2, State: "AVAILABLE"}}, Calls: 26100, Share: 0.503, P50: 6 * time.Millisecond, P99: 47 * time.Millisecond},
+				{Addr: "tfs2:8500", State: tfserving.HostUp, Versions: []tfserving.VersionStatus{{Version: 2, State: "AVAILABLE"}}, Calls: 25900, Errors: 12, Share: 0.497, P50: 6 * time.Millisecond, P99: 49 * time.Millisecond},
+				{Addr: "tfs3:8500", State: tfserving.HostExcluded, Reason: "my_model v2 is not AVAILABLE here (AVAILABLE: 1)", Versions: []tfserving.VersionStatus{{Version: 1, State: "AVAILABLE"}}},
+			},
+			Skew: []tfserving.Skew{{Kind: tfserving.SkewTarget, Hosts: []string{"tfs3:8500"}, Message: "my_model v2 missing on tfs3:8500: it gets no v2 traffic"}}},
 		ModelVersions: []tfserving.VersionStatus{{Version: 1, State: "END", ErrorCode: "OK"}, {Version: 2, State: "AVAILABLE", ErrorCode: "OK"}},
 		ModelLatency:  map[int64]tfserving.LatencySnapshot{2: {Count: 52000, P50: 6 * time.Millisecond, P95: 31 * time.Millisecond, P99: 48 * time.Millisecond, Max: 120 * time.Millisecond}},
 		Worker: &worker.Stats{Time: t0, Workers: 4, Target: "my_model@v2", Breaker: "half-open", QPS: 4850, AvgBatch: 7.5,
@@ -103,13 +113,16 @@ func TestContent(t *testing.T) {
 	md := r.Markdown()
 	for _, want := range []string{
 		"# inferops triage report, 2026-11-24 15:40:02 UTC",
-		"- Kafka: group tf_serving_group on ai_input is WARN (Stable, 2 members); total lag 12,100, worst partition 7 with 12,000 (29.5 s behind)",
+		"- Kafka: group tf_serving_group on ai_input is ERR (Stable, 2 members); total lag 12,210, worst partition 7 with 12,000 (29.5 s behind)",
+		"- Kafka warning: 1 partition of ai_input without a committed offset: their 110 records",
+		"Total lag counts 110 records on partitions without a committed offset (auto.offset.reset=earliest); 12,100 where the group committed.",
+		"- **no_commit**: 1 partition of ai_input",
 		"- Model my_model: v1 END; v2 AVAILABLE (p99 48.0 ms)",
 		"breaker half-open",
 		"1. **[critical] Lag is growing on ai_input**",
 		"| 7 | 0 | 100,070 | 88,070 | 12,000 | 29.5 | 410 | 405 | inferops-worker-3 | WARN |",
-		"| 11 | 0 | 100,110 | - | - | - | 410 | 405 | - | OK |", // unknowns print as "-"
-		`breaker open: 5 Predict failures \| deadline exceeded`, // a pipe cannot break the table
+		"| 11 | 0 | 100,110 | - | 110 no commit | 310 | 410 | 405 | - | STOP |", // unknowns print as "-"
+		`breaker open: 5 Predict failures \| deadline exceeded`,                 // a pipe cannot break the table
 		"| Predict | 160,000 | 6.00 | 30.0 | 47.0 | 118 |",
 		"| kafka.brokers | b1:9092,b2:9092 | file |",
 		"## Errors",
@@ -127,11 +140,23 @@ func TestContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts := back["kafka"].(map[string]any)["partitions"].([]any)
-	if len(parts) != 12 || parts[11].(map[string]any)["lag"] != nil {
-		t.Errorf("JSON partitions: %d, unknown lag %v (want null)", len(parts), parts[11].(map[string]any)["lag"])
+	if p11 := parts[11].(map[string]any); len(parts) != 12 || p11["committed"] != nil || p11["lag"] != 110.0 || p11["lag_basis"] != "no_commit" {
+		t.Errorf("JSON partitions: %d, p11 %v (want committed null, lag 110, no_commit)", len(parts), p11)
+	}
+	if k := back["kafka"].(map[string]any); k["committed_lag"] != 12100.0 || len(k["warnings"].([]any)) != 1 {
+		t.Errorf("JSON kafka committed_lag %v warnings %v", k["committed_lag"], k["warnings"])
 	}
 	if back["workers"].(map[string]any)["predict_latency"].(map[string]any)["p99_ms"] != 47.0 {
 		t.Errorf("predict p99_ms %v", back["workers"])
+	}
+
+	// A rebalance in progress is its own line, with whom it waits for.
+	in := moment()
+	in.Kafka.GroupState = "PreparingRebalance"
+	in.Kafka.Rebalance = &cluster.Rebalance{State: "PreparingRebalance", Seconds: 42, AtLeast: true, Members: 2,
+		Awaited: []cluster.Member{{ClientID: "inferops-worker-9", Host: "/10.0.0.9"}}}
+	if md := Build(in).Markdown(); !strings.Contains(md, "**Rebalancing** (PreparingRebalance) for at least 42.0 s; nobody consumes until it ends. Awaited: inferops-worker-9 on /10.0.0.9.") {
+		t.Errorf("no rebalance line:\n%s", md)
 	}
 
 	empty := Build(Input{Time: t0})
@@ -234,10 +259,15 @@ func TestReportFromEmbeddedBroker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nothing consumes: every record waits, and the report says the group
+	// does not exist in its summary.
 	for p := 0; p < 12; p++ {
-		if want := fmt.Sprintf("| %d | 0 | %d | - | - |", p, p+1); !strings.Contains(string(mdText), want) {
+		if want := fmt.Sprintf("| %d | 0 | %d | - | %d no commit |", p, p+1, p+1); !strings.Contains(string(mdText), want) {
 			t.Errorf("lag table lacks partition row %q:\n%s", want, mdText)
 		}
+	}
+	if want := `- Kafka warning: group "tf_serving_group" does not exist (no members, no committed offset on ai_input; 78 records wait on ai_input)`; !strings.Contains(string(mdText), want) {
+		t.Errorf("summary lacks %q:\n%s", want, mdText)
 	}
 	var back Report
 	jsText, err := os.ReadFile(js)

@@ -18,12 +18,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
 
 var (
@@ -43,15 +43,8 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 			defer os.RemoveAll(dir)
-			bin = filepath.Join(dir, "inferops")
-			gobin := os.Getenv("GO")
-			if gobin == "" {
-				gobin = "go"
-			}
-			build := exec.Command(gobin, "build", "-o", bin, "../../cmd/inferops")
-			build.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := build.CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "build inferops: %v\n%s", err, out)
+			if bin, err = stacktest.Build(dir); err != nil {
+				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
 		}

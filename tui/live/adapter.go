@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,10 +31,17 @@ const History = 600
 // Config is what the adapter watches and how the console was started.
 type Config struct {
 	Collector *cluster.Collector // required: the Kafka side
-	Demo      *demo.Generator    // nil when attached to a real cluster
-	TFS       *tfserving.Client  // nil: no model panel data
-	Pool      *worker.Pool       // nil: --no-worker / --read-only
-	Perf      *PerfRunner        // nil: perf runs unavailable
+	// DLQReader reads the dead-letter topic for the DLQ panel every
+	// DLQEvery (default 5 s), DLQTail records per partition (default 20):
+	// the topic, not this process's worker, so the panel is right whoever
+	// wrote the dead letters. nil: the panel says it is not read.
+	DLQReader *cluster.DLQReader
+	DLQEvery  time.Duration
+	DLQTail   int
+	Demo      *demo.Generator   // nil when attached to a real cluster
+	TFS       *tfserving.Client // nil: no model panel data
+	Pool      *worker.Pool      // nil: --no-worker / --read-only
+	Perf      *PerfRunner       // nil: perf runs unavailable
 	// Labels maps version -> labels when the operator knows them (TF
 	// Serving's GetModelStatus does not report labels).
 	Labels map[int64][]string
@@ -72,6 +80,12 @@ func (c *Config) SetDefaults() {
 	if c.SLO <= 0 {
 		c.SLO = 50 * time.Millisecond
 	}
+	if c.DLQEvery <= 0 {
+		c.DLQEvery = 5 * time.Second
+	}
+	if c.DLQTail <= 0 {
+		c.DLQTail = 20
+	}
 }
 
 // Validate reports a config the adapter cannot run with.
@@ -95,11 +109,14 @@ type Adapter struct {
 	events []pipeline.Event // newest first, capped: what the report exports
 	shown  []tui.Event      // the same, as the event panel draws them
 	last   *cluster.Snapshot
+	dlq    *cluster.DLQTail // the last tail read, for the report
 	parts  partsState
 	labels map[int64][]string
-	pool   poolState
-	perf   perfState
-	advice adviceState
+	// hostEvents counts the TF Serving host events already in the log.
+	hostEvents int
+	pool       poolState
+	perf       perfState
+	advice     adviceState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it
@@ -111,6 +128,8 @@ type partsState struct {
 	groupState string
 	members    int
 	health     string
+	warnings   map[string]bool // codes of the previous refresh's warnings
+	rebalance  *cluster.Rebalance
 }
 
 // New returns an adapter; Run starts its refresh loops.
@@ -129,6 +148,9 @@ func New(cfg Config) (*Adapter, error) {
 	a.d.Perf.Scenarios = a.perfScenarios()
 	a.runCtx = context.Background()
 	a.d.Header.Breaker = "-"
+	if cfg.DLQReader == nil {
+		a.d.DLQ.Err = "the DLQ topic is not read here (no reader configured)"
+	}
 	return a, nil
 }
 
@@ -141,6 +163,13 @@ func (a *Adapter) Run(ctx context.Context) {
 		defer a.wg.Done()
 		a.cfg.Collector.Run(ctx, a.cfg.Interval, a.onKafka)
 	}()
+	if a.cfg.DLQReader != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.dlqLoop(ctx)
+		}()
+	}
 	for _, loop := range a.loops() {
 		a.wg.Add(1)
 		go func() {
@@ -166,6 +195,54 @@ func (a *Adapter) loops() []func(context.Context) {
 		ls = append(ls, a.modelsLoop)
 	}
 	return append(ls, a.extraLoops()...)
+}
+
+// dlqLoop reads the tail of the dead-letter topic every DLQEvery, on its
+// own timer: a slow Fetch must not hold up the lag table.
+func (a *Adapter) dlqLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tail, err := a.cfg.DLQReader.Tail(qctx, a.cfg.DLQTail)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		a.onDLQ(tail, err)
+		t.Reset(a.cfg.DLQEvery)
+	}
+}
+
+func (a *Adapter) onDLQ(tail *cluster.DLQTail, err error) {
+	now := time.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		msg := err.Error()
+		if a.d.DLQ.Err != msg {
+			a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindError, Level: pipeline.Warn, Message: "dlq: " + msg})
+		}
+		d := a.d.DLQ // keep what was read last, say why it is not newer
+		d.Err = msg
+		a.d.DLQ = d
+		return
+	}
+	recs := make([]tui.DeadLetter, 0, len(tail.Records))
+	for _, r := range tail.Records { // newest first already
+		src := "-"
+		if r.Partition >= 0 {
+			src = r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+		}
+		recs = append(recs, tui.DeadLetter{T: r.Time, Reason: r.Reason, Source: src, Preview: string(r.Preview)})
+	}
+	a.d.DLQ = tui.DLQData{At: tail.Time, Total: tail.Total, Read: len(tail.Records), Records: recs}
+	a.dlq = tail
 }
 
 // Wait returns when every loop Run started has stopped.
@@ -237,13 +314,13 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 		return
 	}
 	a.d.Kafka.Err = ""
-	k := tui.KafkaData{At: s.Time, TotalLag: s.TotalLag, Partitions: make([]tui.Partition, len(s.Partitions))}
+	k := tui.KafkaData{At: s.Time, TotalLag: s.TotalLag, NoCommitLag: s.TotalLag - s.CommittedLag, Partitions: make([]tui.Partition, len(s.Partitions))}
 	var in, out float64
 	rates := make([]float64, len(s.Partitions))
 	lags := make([]float64, len(s.Partitions))
 	for i, p := range s.Partitions {
 		k.Partitions[i] = tui.Partition{ID: p.Partition, Lag: p.Lag, LagSeconds: p.LagSeconds, ProduceRate: p.ProduceRate,
-			ConsumeRate: p.ConsumeRate, Owner: p.Member, Status: p.Status.String()}
+			ConsumeRate: p.ConsumeRate, Owner: p.Member, Status: p.Status.String(), NoCommit: p.LagBasis == cluster.LagNoCommit && p.Lag > 0}
 		if p.LagSeconds > k.MaxLagSeconds {
 			k.MaxLagSeconds = p.LagSeconds
 		}
@@ -263,8 +340,18 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 		a.d.Flow.Out = a.out
 	}
 	a.d.Flow.At = s.Time
-	a.d.Header.GroupState = s.GroupState
-	a.d.Header.Health = s.Status.String()
+	h := &a.d.Header
+	h.GroupState, h.Health = s.GroupState, s.Status.String()
+	h.Rebalance, h.RebalanceAtLeast, h.Notice = 0, false, ""
+	if rb := s.Rebalance; rb != nil {
+		h.Rebalance, h.RebalanceAtLeast = time.Duration(rb.Seconds*float64(time.Second)), rb.AtLeast
+	}
+	for _, w := range s.Warnings {
+		if headerWarning[w.Code] {
+			h.Notice = w.Message // the first is the most severe
+			break
+		}
+	}
 	sk := &a.d.Workers.Skew
 	sk.RatePeakToAvg, sk.RateCV = tui.Skewness(rates)
 	sk.LagPeakToAvg, sk.LagCV = tui.Skewness(lags)
@@ -273,8 +360,34 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 	// Events from changes between refreshes.
 	ps := &a.parts
 	if ps.groupState != "" && ps.groupState != s.GroupState {
-		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindRebalance, Level: pipeline.Info, Message: fmt.Sprintf("group %s: %s -> %s", s.Group, ps.groupState, s.GroupState)})
+		msg := fmt.Sprintf("group %s: %s -> %s", s.Group, ps.groupState, s.GroupState)
+		if rb := ps.rebalance; rb != nil && s.Rebalance == nil {
+			at := ""
+			if rb.AtLeast {
+				at = "at least "
+			}
+			msg += fmt.Sprintf(" after rebalancing for %s%s", at, (time.Duration(rb.Seconds * float64(time.Second))).Round(time.Second))
+		}
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: pipeline.KindRebalance, Level: pipeline.Info, Message: msg})
 	}
+	// Each warning is an event when it starts (its message changes every
+	// refresh, e.g. a rebalance's duration; its code does not).
+	seen := make(map[string]bool, len(s.Warnings))
+	for _, w := range s.Warnings {
+		seen[w.Code] = true
+		if ps.warnings[w.Code] {
+			continue
+		}
+		kind, lv := pipeline.KindLag, pipeline.Warn
+		switch w.Code {
+		case cluster.WarnRebalancing:
+			kind = pipeline.KindRebalance
+		case cluster.WarnGroupNotFound:
+			lv = pipeline.Error
+		}
+		a.addEventLocked(pipeline.Event{Time: now, Source: pipeline.SourceKafka, Kind: kind, Level: lv, Message: w.Message})
+	}
+	ps.warnings, ps.rebalance = seen, s.Rebalance
 	if ps.health != "" && ps.health != s.Status.String() {
 		lv := pipeline.Info
 		if s.Status.String() != "OK" {
@@ -292,6 +405,17 @@ func (a *Adapter) onKafka(s *cluster.Snapshot, err error) {
 		a.advice.window = a.advice.window[len(a.advice.window)-adviceWindow:]
 	}
 	a.adviseLocked(now)
+}
+
+// headerWarning are the warnings that earn the header's notice line. The
+// others (backlog on partitions not yet committed, figures not read) show
+// in the lag table and the event log, and come and go with every
+// rebalance: a header line that flickers moves the whole screen.
+var headerWarning = map[string]bool{
+	cluster.WarnGroupNotFound: true,
+	cluster.WarnNoConsumer:    true,
+	cluster.WarnRebalancing:   true,
+	cluster.WarnResetLatest:   true,
 }
 
 // mergeMembersLocked shows the group's members from Kafka's point of view;

@@ -65,13 +65,19 @@ func (a *Adapter) reportInput() report.Input {
 	}
 	if a.cfg.TFS != nil {
 		in.ModelLatency = a.cfg.TFS.Latency() // in-process histograms, no RPC
-	}
-	if a.cfg.Pool != nil {
-		in.DLQ = a.cfg.Pool.RecentDLQ() // in-memory ring, payloads dropped by report
+		fl := a.cfg.TFS.Fleet()               // the probes' latest answers, no RPC
+		in.Fleet = &fl
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	in.Kafka = a.last
+	// The dead letters the DLQ panel read from the topic (payloads are
+	// dropped by the report); the report wants oldest first.
+	if a.dlq != nil {
+		for _, d := range slices.Backward(a.dlq.Records) {
+			in.DLQ = append(in.DLQ, d)
+		}
+	}
 	for _, v := range a.d.Models.Versions {
 		in.ModelVersions = append(in.ModelVersions, tfserving.VersionStatus{Version: v.Version, State: v.State})
 	}

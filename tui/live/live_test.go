@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,8 +33,10 @@ func eventually(t *testing.T, a *Adapter, what string, within time.Duration, ok 
 
 // TestKafkaSide runs the adapter against the embedded broker with demo
 // traffic and no worker: the lag table fills with every partition and
-// real produce rates, "-" lag (nothing committed), the throughput history
-// grows, the hot key shows as rate skew, and the demo keys work.
+// real produce rates, every record counted as lag (nothing committed: the
+// earliest reset reads it all), the group that never consumed is NOTFOUND
+// with the header saying so, the throughput history grows, the hot key
+// shows as rate skew, and the demo keys work.
 func TestKafkaSide(t *testing.T) {
 	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,10 +68,18 @@ func TestKafkaSide(t *testing.T) {
 		}
 		return in > 100
 	})
+	var lag int64
 	for _, p := range d.Kafka.Partitions {
-		if p.Lag != -1 {
-			t.Errorf("partition %d: lag %d with nothing committed, want -1 (shown as -)", p.ID, p.Lag)
+		if p.Lag < 0 || (p.Lag > 0) != p.NoCommit {
+			t.Errorf("partition %d: lag %d no-commit %v with nothing committed, want the records there, marked no commit", p.ID, p.Lag, p.NoCommit)
 		}
+		lag += p.Lag
+	}
+	if d.Kafka.TotalLag != lag || d.Kafka.NoCommitLag != lag || lag == 0 {
+		t.Errorf("total lag %d (no commit %d), want the partitions' %d > 0", d.Kafka.TotalLag, d.Kafka.NoCommitLag, lag)
+	}
+	if d.Header.Health != "NOTFOUND" || !strings.Contains(d.Header.Notice, `group "tf_serving_group" does not exist`) {
+		t.Errorf("header health %q notice %q, want NOTFOUND and the group named", d.Header.Health, d.Header.Notice)
 	}
 	if d.Workers.Skew.RatePeakToAvg < 1.5 {
 		t.Errorf("rate skew peak/avg %.2f with a 30%% hot key, want >= 1.5", d.Workers.Skew.RatePeakToAvg)

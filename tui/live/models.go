@@ -3,8 +3,10 @@ package live
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/tui"
 )
@@ -18,9 +20,11 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	defer cancel()
 	vs, err := c.ModelStatus(qctx, a.cfg.Model)
 	lat := c.Latency()
+	fl := c.Fleet()
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.fleetLocked(fl)
 	if err != nil {
 		msg := err.Error()
 		if a.d.Models.Err != msg {
@@ -74,4 +78,36 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	}
 	a.d.Models.Versions = out
 	a.d.Models.At = now
+}
+
+// fleetLocked takes the client's view of the TF Serving hosts: the per-host
+// rows, the header's skew flag, and the host events raised since the last
+// refresh (the client keeps its own; they join the event log here).
+func (a *Adapter) fleetLocked(fl tfserving.Fleet) {
+	hosts := make([]tui.TFHost, 0, len(fl.Hosts))
+	for _, h := range fl.Hosts {
+		hosts = append(hosts, tui.TFHost{Addr: h.Addr, State: h.State, Reason: h.Reason, Versions: versionList(h.Available()),
+			Share: h.Share, P50: h.P50, P99: h.P99, Errors: h.Errors})
+	}
+	a.d.Models.Hosts = hosts
+	a.d.Header.Skew, a.d.Header.SkewHosts = "", nil
+	if len(fl.Skew) > 0 {
+		a.d.Header.Skew, a.d.Header.SkewHosts = fl.Skew[0].Short, fl.Skew[0].Hosts
+		if n := len(fl.Skew) - 1; n > 0 {
+			a.d.Header.Skew += fmt.Sprintf(" (+%d)", n)
+		}
+	}
+	fresh := min(fl.EventsTotal-a.hostEvents, len(fl.Events))
+	for _, e := range fl.Events[len(fl.Events)-fresh:] {
+		a.addEventLocked(e)
+	}
+	a.hostEvents = fl.EventsTotal
+}
+
+func versionList(vs []int64) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, ",")
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +64,6 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 	p := a.cfg.Pool
 	st := p.Stats()
 	evs := p.Events()
-	dlq := p.RecentDLQ()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := st.Time
@@ -138,13 +136,6 @@ func (a *Adapter) poolLoop(ctx context.Context) {
 		}
 	}
 
-	recs := make([]tui.DeadLetter, 0, len(dlq))
-	for i := len(dlq) - 1; i >= 0; i-- {
-		r := dlq[i]
-		recs = append(recs, tui.DeadLetter{T: r.Time, Reason: r.Reason, Preview: string(r.Preview),
-			Source: r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)})
-	}
-	a.d.DLQ = tui.DLQData{At: now, Total: int64(st.DLQ), Records: recs}
 	a.pool.stats = st
 	if a.last != nil {
 		a.mergeMembersLocked(a.last)

@@ -103,7 +103,12 @@ func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = col.Close() })
-	ad, err := New(Config{Collector: col, Demo: gen, TFS: tfs, Pool: pool, Mode: mode, Brokers: b.Addrs(),
+	dlq, err := cluster.NewDLQReader(kc, pipeline.DefaultDLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dlq.Close() })
+	ad, err := New(Config{Collector: col, DLQReader: dlq, DLQEvery: time.Second, Demo: gen, TFS: tfs, Pool: pool, Mode: mode, Brokers: b.Addrs(),
 		Input: pipeline.DefaultInput, Output: pipeline.DefaultOutput, DLQ: pipeline.DefaultDLQ, Group: pipeline.DefaultGroup, Model: "my_model",
 		Interval: 300 * time.Millisecond, Labels: map[int64][]string{1: {"stable"}, 2: {"canary"}},
 		ReportDir: filepath.Join(t.TempDir(), "reports"), Secrets: []string{plantedSecret}, Version: "test",
@@ -302,4 +307,11 @@ func TestPauseShowsAdvice(t *testing.T) {
 	}
 	s.press(t, "space")
 	eventually(t, s.ad, "resumed", 10*time.Second, func(d tui.Data) bool { return !d.Header.Paused })
+	// The demo's malformed records reach the DLQ panel through the topic.
+	d = eventually(t, s.ad, "dead letters read from the DLQ topic", 30*time.Second, func(d tui.Data) bool { return d.DLQ.Total > 0 && d.DLQ.Read > 0 })
+	for _, r := range d.DLQ.Records {
+		if !pipeline.IsReason(r.Reason) || !strings.HasPrefix(r.Source, pipeline.DefaultInput+"/") {
+			t.Errorf("dead letter %+v: want one of the worker's reasons and its source", r)
+		}
+	}
 }

@@ -7,6 +7,12 @@ package stacktest
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,4 +59,45 @@ func Start(t testing.TB, cfg stack.Config) *stack.Stack {
 		}
 	})
 	return s
+}
+
+var (
+	binMu   sync.Mutex
+	binPath string
+)
+
+// Build builds cmd/inferops into dir, for a TestMain that runs the binary
+// from many tests (test/chaos); Binary is the per-test way.
+func Build(dir string) (string, error) {
+	path := filepath.Join(dir, "inferops")
+	// The go that runs this test, else the one on PATH.
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	if out, err := exec.Command(goBin, "build", "-o", path, "github.com/inferops/inferops/cmd/inferops").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build inferops: %v\n%s", err, out)
+	}
+	return path, nil
+}
+
+// Binary builds cmd/inferops for tests that run it as separate processes
+// (real signals, exit codes, SIGKILL). The binary lives in a t.TempDir()
+// (nothing outside it is written), so it is rebuilt, a link from the build
+// cache, only when an earlier test's directory is gone.
+func Binary(t testing.TB) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binPath != "" {
+		if _, err := os.Stat(binPath); err == nil {
+			return binPath
+		}
+	}
+	path, err := Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	binPath = path
+	return path
 }
