@@ -24,11 +24,18 @@ import (
 var soakFor = flag.Duration("soak", 0, "run TestSoak for this long (make soak DURATION=30m); 0 skips it")
 
 // Soak bounds: what "flat" means between the start (after a warm-up) and
-// the middle and the end of a soak. RSS may wander with the GC and the
-// broker's caches, so it gets a relative and an absolute slack; goroutines
-// and fds are counts that must not creep; a GC pause p99 may double over a
-// quiet start but not grow beyond that.
+// the middle and the end of a soak. The worker's RSS may wander with the
+// GC, so it gets a relative and an absolute slack; goroutines and fds are
+// counts that must not creep; a GC pause p99 may double over a quiet start
+// but not grow beyond that. serve's heap is not flat by design until its
+// topics are full: the embedded broker (kfake) keeps an index entry of
+// about 90 bytes in memory per stored batch (a heap profile puts 90% of
+// its in-use heap in kfake's pushBatch), dropped only when retention
+// (64 MiB per partition) frees a segment, so serve gets an absolute bound
+// instead, far above what 27 full partitions' index takes and below the
+// 1 GiB soft memory limit serve sets.
 const (
+	soakServeRSS    = 512 << 20
 	soakRSSFactor   = 1.5
 	soakRSSSlack    = 32 << 20
 	soakGoroutines  = 25 // more than at the start
@@ -288,7 +295,11 @@ func TestSoak(t *testing.T) {
 			name      string
 			base, cur sample
 		}{{"serve", base.serve, p.serve}, {"worker", base.workerS, p.workerS}} {
-			if lim := int64(float64(x.base.RSS)*soakRSSFactor) + soakRSSSlack; x.cur.RSS > lim {
+			if x.name == "serve" {
+				if x.cur.RSS > soakServeRSS {
+					t.Errorf("serve RSS at the %s %s > %s", p.name, mib(x.cur.RSS), mib(soakServeRSS))
+				}
+			} else if lim := int64(float64(x.base.RSS)*soakRSSFactor) + soakRSSSlack; x.cur.RSS > lim {
 				t.Errorf("%s RSS at the %s %s > %s (start %s x %.1f + %s)", x.name, p.name, mib(x.cur.RSS), mib(lim), mib(x.base.RSS), soakRSSFactor, mib(soakRSSSlack))
 			}
 			if x.cur.FDs > x.base.FDs+soakFDs {
