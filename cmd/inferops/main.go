@@ -48,6 +48,7 @@ var commands = []command{
 	{"config", "print the effective configuration and where each value came from", configCommand},
 	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand},
 	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand},
+	{"fleet", "every worker pool of the group on every host: status, scale N, target, pause, resume", fleetCommand},
 	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand},
 	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand},
 	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand},

@@ -74,6 +74,11 @@ func TestPlantedSecretNeverShows(t *testing.T) {
 		{"status, wrong env password", append([]string{"status", "--sasl-username", "filesvc"}, saslArgs...), []string{"INFEROPS_SASL_PASSWORD=" + envSecret}, true, ""},
 		{"worker JSON log at debug, env password", append([]string{"worker", "--sasl-username", "svc", "--log-level", "debug", "--tfserving", models.GRPCAddr()}, saslArgs[:4]...),
 			[]string{"INFEROPS_SASL_PASSWORD=" + envSecret}, false, `"msg":"worker running"`},
+		// After the worker: its telemetry and tombstone are on the fleet topic.
+		{"fleet status --json, env password", append([]string{"fleet", "status", "--json", "--sasl-username", "svc"}, saslArgs[:4]...),
+			[]string{"INFEROPS_SASL_PASSWORD=" + envSecret}, false, `"group": "tf_serving_group"`},
+		{"fleet scale, wrong password file", append([]string{"fleet", "scale", "2", "--wait", "--sasl-username", "svc", "--sasl-password-file", wrongFile}, saslArgs[:4]...),
+			nil, true, "inferops fleet"},
 		{"doctor, wrong password file", append([]string{"doctor", "--sasl-username", "svc", "--sasl-password-file", wrongFile, "--tfserving", "127.0.0.1:1"}, saslArgs[:4]...),
 			nil, true, "Kafka"},
 		{"unknown key next to a password", []string{"config", "print", "--config", badNextToSecret}, nil, true, "kafka.sasl.mechanizm: unknown key (did you mean kafka.sasl.mechanism?)"},

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline"
@@ -102,6 +105,41 @@ func addInstanceFlag(f *cmdFlags, dst *string, whenEmpty string) {
 	f.StringVar(dst, "instance", "", "stable name of this worker process in its group: member N joins as inferops-<instance>-wN, and a restart under the same name takes its partitions back without waiting for the session timeout; empty = "+whenEmpty)
 }
 
+// fleetFlags is how a process finds the fleet: its two topics and, for a
+// worker pool, how often it publishes and whether it follows control.
+type fleetFlags struct {
+	topics   fleet.Topics
+	interval time.Duration
+	control  string // follow | ignore
+}
+
+// addFleetFlags registers --fleet-topic and --control-topic, and for a
+// command that runs a worker pool (pool) --fleet-interval and --control.
+func addFleetFlags(f *cmdFlags, pool bool) *fleetFlags {
+	ff := &fleetFlags{}
+	f.StringVar(&ff.topics.Fleet, "fleet-topic", pipeline.DefaultFleetTopic, "topic every worker pool publishes its telemetry to (key = instance; created on demand)")
+	f.StringVar(&ff.topics.Control, "control-topic", pipeline.DefaultControlTopic, "topic holding each group's desired state: workers, target, paused (key = group; created on demand)")
+	if pool {
+		f.DurationVar(&ff.interval, "fleet-interval", pipeline.DefaultFleetInterval, "how often this pool publishes its telemetry; it shows as lost after 3 silent intervals")
+		f.StringVar(&ff.control, "control", "follow", "follow: apply the group's desired state (inferops fleet scale/target/pause); ignore: run on this process's own flags (shown as pinned)")
+	}
+	return ff
+}
+
+// validate names the flag to fix.
+func (ff *fleetFlags) validate() error {
+	if err := ff.topics.Validate(); err != nil {
+		return err
+	}
+	if ff.control != "" && ff.control != "follow" && ff.control != "ignore" {
+		return fmt.Errorf("--control %q: want follow or ignore", ff.control)
+	}
+	return nil
+}
+
+// pinned is --control=ignore.
+func (ff *fleetFlags) pinned() bool { return ff.control == "ignore" }
+
 // addLogFlags registers --log-level, --log-format and --log-file with the
 // command's defaults (JSON to stderr for headless commands). After parse,
 // pass the result to logging.New.
@@ -112,4 +150,45 @@ func addLogFlags(f *cmdFlags, def logging.Options) *logging.Options {
 	f.StringVar(&o.Format, "log-format", o.Format, "log format: json (one object per line, for journald) or text")
 	f.StringVar(&o.File, "log-file", o.File, "append the log to this file instead of stderr")
 	return &o
+}
+
+// recordFlags are how records name what the model's signature needs
+// (pipeline.SchemaOptions) and which outputs results carry.
+type recordFlags struct {
+	idField, valueFormat string
+	inputFields          commaList // INPUT=FIELD
+	outputFilter         commaList
+}
+
+// addRecordFlags registers --id-field and --input-field, and for commands
+// that run a worker over any records also --value-format and
+// --output-filter.
+func addRecordFlags(f *cmdFlags, worker bool) *recordFlags {
+	r := &recordFlags{}
+	f.StringVar(&r.idField, "id-field", pipeline.FieldID, "record field copied into each result as its id (a string or a number; records without it get topic-partition-offset)")
+	f.Var(&r.inputFields, "input-field", "INPUT=FIELD: read signature input INPUT from record field FIELD (default: the field named like the input); repeatable")
+	if worker {
+		f.StringVar(&r.valueFormat, "value-format", pipeline.ValueFormatJSON, "json: a record is a JSON object with a field per input; raw: its bytes are the value of the model's single DT_STRING input (serialized tf.Example)")
+		f.Var(&r.outputFilter, "output-filter", "outputs results carry, comma separated (Predict's output_filter); empty = every output")
+	}
+	return r
+}
+
+// schemaOptions reads the flags into the pipeline's terms.
+func (r *recordFlags) schemaOptions() (pipeline.SchemaOptions, error) {
+	o := pipeline.SchemaOptions{IDField: r.idField, ValueFormat: r.valueFormat}
+	for _, kv := range r.inputFields {
+		in, field, ok := strings.Cut(kv, "=")
+		if !ok || in == "" || field == "" {
+			return o, fmt.Errorf("--input-field %q: want INPUT=FIELD, e.g. --input-field user_id=uid", kv)
+		}
+		if o.InputFields == nil {
+			o.InputFields = map[string]string{}
+		}
+		if prev, dup := o.InputFields[in]; dup && prev != field {
+			return o, fmt.Errorf("--input-field maps %s twice (to %s and %s)", in, prev, field)
+		}
+		o.InputFields[in] = field
+	}
+	return o, nil
 }

@@ -24,10 +24,14 @@ func statusReportInput(r *statusReport, first *cluster.Snapshot, brokers []strin
 	ev := statusEvidence(first, r.Snapshot, brokers, sample)
 	if m, ok := r.Model.(*modelReport); ok && m != nil {
 		in.TFServingAddr, in.Model, in.ModelVersions, in.Fleet = m.Address, m.Model, m.versionStatuses(), &m.fleet
+		in.ModelStandIn = m.StandIn
 		ev.TFServingAddr = m.Address
 	}
 	if w, ok := r.Worker.(*worker.Stats); ok && w != nil {
 		in.Worker = w
+	}
+	if f, ok := r.Fleet.(*fleetStatusOutput); ok && f != nil {
+		in.WorkerFleet = &f.Status
 	}
 	in.Advice = doctor.Advise(ev)
 	for _, err := range errs {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/logging"
@@ -26,6 +27,15 @@ const workerHelp = `Runs the inference worker without the console, e.g. under sy
 group on --input, micro-batches of up to --max-batch rows sent to TF Serving's
 Predict, one result per record on --output, bad records on --dlq. Delivery is
 at-least-once: an offset is committed only after its result is acked.
+
+Records follow the model's serving_default signature: a JSON object with one
+field per input, named like the input (--input-field INPUT=FIELD maps others),
+values in TF Serving's REST row format ({"id": 7, "user_id": 42,
+"ad_ids": [1, 2, 3, 4, 5, 6, 7, 8], "query": "red dress", ...}); the id comes
+from --id-field. --value-format raw feeds each record's bytes unchanged to a
+model whose single input is DT_STRING (serialized tf.Example). Results carry
+"predictions" as TF Serving's REST API returns them for one instance: the
+value of a single output, or an object keyed by output (--output-filter).
 
 Logs are JSON on stderr. With --metrics-addr, Prometheus metrics
 (inferops_worker_*) are served on /metrics; ":9102" listens on loopback only.
@@ -48,8 +58,10 @@ type workerCmd struct {
 	kafka       *cluster.Config
 	tfs         *tfserving.Config
 	cfg         worker.Config
+	records     *recordFlags
 	target      string
 	metricsAddr string
+	fleet       *fleetFlags
 	log         *logging.Options
 }
 
@@ -61,8 +73,10 @@ func workerCommand() (*cmdFlags, runFunc) {
 	addWorkerFlags(f, workerTuning{Workers: &cfg.Workers, MaxBatch: &cfg.MaxBatch, BatchTimeout: &cfg.BatchTimeout})
 	addInstanceFlag(f, &cfg.Instance, "the host name ("+worker.HostInstance()+")")
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
+	c.records = addRecordFlags(f, true)
 	f.StringVar(&c.target, "target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
+	c.fleet = addFleetFlags(f, true)
 	c.log = addLogFlags(f, logging.Options{Format: "json"})
 	return f, c.run
 }
@@ -74,8 +88,16 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		return fmt.Errorf("%w: --target-version: %v", errUsage, err)
 	}
 	cfg.Target = t
+	ro, err := c.records.schemaOptions()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg.IDField, cfg.InputFields, cfg.ValueFormat, cfg.OutputFilter = ro.IDField, ro.InputFields, ro.ValueFormat, c.records.outputFilter
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := c.fleet.validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// The worker's live heap is small and bounded by its queues while it
@@ -108,13 +130,16 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		return err
 	}
 	defer tfs.Close()
-	pool, err := worker.NewPool(*kafka, tfs, cfg, log)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-
 	var srv *http.Server
-	if c.metricsAddr != "" {
+	defer func() {
+		if srv != nil {
+			_ = srv.Close()
+		}
+	}()
+	fp, err := startFleetPool(ctx, *kafka, tfs, cfg, c.fleet, log, func(pool *worker.Pool) error {
+		if c.metricsAddr == "" {
+			return nil
+		}
 		addr, err := loopbackDefault(c.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("%w: --metrics-addr: %v", errUsage, err)
@@ -133,20 +158,15 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
-	}
-
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = pool.Start(startCtx)
-	cancel()
+		return nil
+	})
 	if err != nil {
-		if srv != nil {
-			_ = srv.Close()
-		}
-		if embedded {
+		if embedded && !errors.Is(err, errUsage) {
 			return fmt.Errorf("%v\n(no --brokers/--tfserving given, so the worker used the embedded defaults %s and %s: start them with `inferops serve`, or pass --brokers and --tfserving)", err, kafka.Brokers[0], tcfg.Address)
 		}
 		return err
 	}
+	pool := fp.pool
 	log.Info("worker running", "brokers", kafka.Brokers, "tfserving", tcfg.Address, "model", cfg.Model, "target", t.String())
 
 	tick := time.NewTicker(30 * time.Second)
@@ -156,25 +176,25 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
-			logStats(log, pool.Stats())
+			logStats(log, pool.Stats(), fp.agent.Control())
 		}
 	}
 	log.Info("draining: finishing in-flight records and leaving the group")
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelClose()
-	err = pool.Close(closeCtx)
+	err = fp.close(closeCtx)
 	if srv != nil {
 		_ = srv.Shutdown(closeCtx)
 	}
-	logStats(log, pool.Stats())
+	logStats(log, pool.Stats(), fp.agent.Control())
 	return err
 }
 
-func logStats(log *slog.Logger, s worker.Stats) {
+func logStats(log *slog.Logger, s worker.Stats, ctl fleet.Control) {
 	log.Info("stats", "workers", s.Workers, "consumed", s.Consumed, "produced", s.Produced, "dlq", s.DLQ,
 		"retries", s.Retries, "duplicates", s.Duplicates, "qps", int(s.QPS), "avg_batch", s.AvgBatch,
 		"predict_p99_ms", float64(s.Predict.P99.Microseconds())/1000, "e2e_p99_ms", float64(s.EndToEnd.P99.Microseconds())/1000,
-		"lag", s.Lag, "breaker", s.Breaker, "target", s.Target)
+		"lag", s.Lag, "breaker", s.Breaker, "target", s.Target, "control", ctl.Mode, "control_seq", ctl.Seq)
 }
 
 // loopbackDefault turns ":9102" into "127.0.0.1:9102": metrics are not

@@ -52,7 +52,7 @@ func FuzzBatchingParameters(f *testing.F) {
 func FuzzModelConfig(f *testing.F) {
 	f.Add([]byte(`model_config_list { config { name: "my_model" base_path: "my_model" model_platform: "tensorflow" model_version_policy { all {} } version_labels { key: "stable" value: 1 } } }`))
 	dir := f.TempDir()
-	if _, err := model.Materialize(filepath.Join(dir, model.Name)); err != nil {
+	if _, err := model.Materialize(model.Name, filepath.Join(dir, model.Name)); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -38,7 +38,15 @@ type Config struct {
 	BatchTimeout    time.Duration
 	MaxMessageBytes int              // --max-message-bytes: larger inputs go to the DLQ
 	Target          tfserving.Target // --target-version: zero = latest
-	PredictTimeout  time.Duration    // deadline of one Predict attempt
+	// How records name what the signature needs (pipeline.SchemaOptions):
+	// --id-field (default "id"), --input-field INPUT=FIELD, --value-format.
+	IDField     string
+	InputFields map[string]string
+	ValueFormat string
+	// OutputFilter limits the outputs results carry (--output-filter;
+	// Predict's output_filter); empty: every output of the signature.
+	OutputFilter   []string
+	PredictTimeout time.Duration // deadline of one Predict attempt
 	// Concurrency is how many Predicts each member keeps in flight, so the
 	// network round trip overlaps with the next batch being filled.
 	Concurrency int
@@ -50,6 +58,10 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	BreakerThreshold    int
 	BreakerCooldown     time.Duration
+	// Idle starts the pool with no members, whatever Workers says: the fleet
+	// agent does when this instance's share of the fleet is 0, since even a
+	// member that joins and leaves at once rebalances the whole group.
+	Idle bool
 }
 
 // SetDefaults fills zero fields with the seed's defaults.

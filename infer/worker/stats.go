@@ -5,12 +5,19 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // LatencySummary is a latency distribution over the sliding window.
 type LatencySummary struct {
 	P50, P95, P99, Max time.Duration
 	Count              uint64
+	// Hist is the window itself (microseconds, 1 us to 1 min, 2
+	// significant digits): a copy the caller owns, which the fleet
+	// telemetry exports so percentiles across processes are exact merges.
+	// Nil when the summary was not read from a window.
+	Hist *hdrhistogram.Histogram `json:"-"`
 }
 
 // MemberStats is one consumer-group member of the pool.
@@ -24,10 +31,12 @@ type MemberStats struct {
 	InFlight   int     // records read and not yet acked
 }
 
-// VersionStats is what one model version served in the window.
+// VersionStats is what one model version served: rows since start, and
+// the Predict and end-to-end latency of its rows over the window.
 type VersionStats struct {
-	Count uint64        // rows served since start
-	P99   time.Duration // Predict p99 over the window
+	Count    uint64
+	Predict  LatencySummary
+	EndToEnd LatencySummary
 }
 
 // Stats is an immutable snapshot of the pool for the console, `status` and
@@ -52,6 +61,21 @@ type Stats struct {
 	Workers    int
 	Lag        int64 // records read-able but not yet committed, over owned partitions
 	Versions   map[int64]VersionStats
+}
+
+// Signature is the model signature a running pool serves (Pool.Signature).
+type Signature struct {
+	Inputs  []SignatureInput // sorted by name
+	Outputs []string         // the outputs results carry, sorted
+	IDField string
+	Raw     bool // --value-format raw: the record is the one string input
+	StandIn bool // the model server marks the model as a stand-in
+}
+
+// SignatureInput is one input and the record field it is read from.
+type SignatureInput struct {
+	pipeline.TensorSpec
+	Field string
 }
 
 // ring is a bounded FIFO of the latest values.
@@ -148,5 +172,6 @@ func (w *window) summary() LatencySummary {
 		P99:   us(m.ValueAtQuantile(99)),
 		Max:   us(m.Max()),
 		Count: uint64(m.TotalCount()),
+		Hist:  m,
 	}
 }

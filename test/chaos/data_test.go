@@ -51,8 +51,8 @@ func (r redirectDialer) Dial(network, addr string) (net.Conn, error) {
 	return net.DialTimeout(network, addr, 5*time.Second)
 }
 
-// featureWidth asks the model server for my_model's input width.
-func featureWidth(t testing.TB, grpcAddr string) int {
+// signature asks the model server for my_model's serving signature.
+func signature(t testing.TB, grpcAddr string) tfserving.Signature {
 	t.Helper()
 	c, err := tfserving.Dial(tfserving.Config{Address: grpcAddr})
 	if err != nil {
@@ -65,11 +65,22 @@ func featureWidth(t testing.TB, grpcAddr string) int {
 	if err != nil {
 		t.Fatalf("model metadata: %v", err)
 	}
-	_, w, _, err := md.DefaultInput()
+	sig, err := md.ServingDefault()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return int(w)
+	return sig
+}
+
+// featureWidth is my_model's one input's width: records are
+// {"id": ..., "features": [width floats]}.
+func featureWidth(t testing.TB, grpcAddr string) int {
+	t.Helper()
+	in := signature(t, grpcAddr).InputSpecs()
+	if len(in) != 1 || in[0].Name != pipeline.FieldFeatures || len(in[0].Shape) != 2 || in[0].Shape[1] <= 0 {
+		t.Fatalf("my_model's signature %+v: want one [-1, D] %q input", in, pipeline.FieldFeatures)
+	}
+	return int(in[0].Shape[1])
 }
 
 // malformed are the ways the 1% of bad input is bad; each keeps its id in

@@ -19,6 +19,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/pipeline"
 )
 
 var soakFor = flag.Duration("soak", 0, "run TestSoak for this long (make soak DURATION=30m); 0 skips it")
@@ -160,7 +161,11 @@ func TestSoak(t *testing.T) {
 	total := *soakFor
 	warm := min(90*time.Second, total/6)
 	srv, a := serveEnv(t, []string{"GODEBUG=gctrace=1"}, t.TempDir())
-	gen, err := demo.Start(context.Background(), demo.Config{Kafka: cluster.Config{Brokers: []string{a.Kafka}}, Rate: 400, FeatureWidth: featureWidth(t, a.GRPC)})
+	schema, err := pipeline.NewSchema(signature(t, a.GRPC).InputSpecs(), pipeline.SchemaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := demo.Start(context.Background(), demo.Config{Kafka: cluster.Config{Brokers: []string{a.Kafka}}, Rate: 400, Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
