@@ -27,8 +27,10 @@ var soakFor = flag.Duration("soak", 0, "run TestSoak for this long (make soak DU
 // Soak bounds: what "flat" means between the start (after a warm-up) and
 // the middle and the end of a soak. The worker's RSS may wander with the
 // GC, so it gets a relative and an absolute slack; goroutines and fds are
-// counts that must not creep; a GC pause p99 may double over a quiet start
-// but not grow beyond that. serve's heap is not flat by design until its
+// counts that must not creep. A GC pause from gctrace is wall-clock time,
+// which a loaded 2-core machine stretches (a compile next to a soak took
+// a window's p99 from 3 to 14 ms), so it may grow 4x over the start or to
+// 20 ms; a heap that really grew would pass that in every window. serve's heap is not flat by design until its
 // topics are full: the embedded broker (kfake) keeps an index entry of
 // about 90 bytes in memory per stored batch (a heap profile puts 90% of
 // its in-use heap in kfake's pushBatch), dropped only when retention
@@ -41,8 +43,8 @@ const (
 	soakRSSSlack    = 32 << 20
 	soakGoroutines  = 25 // more than at the start
 	soakFDs         = 16
-	soakGCP99Factor = 2.0
-	soakGCP99Floor  = 5 * time.Millisecond
+	soakGCP99Factor = 4.0
+	soakGCP99Floor  = 20 * time.Millisecond
 )
 
 // sample is one look at a process.
