@@ -150,8 +150,14 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 // cost more CPU in the broker for no gain), the seed's
 // auto.offset.reset=earliest. Each member adds its own sticky strategy
 // (member.run) so a scale step moves as few partitions as possible.
+//
+// It reads committed records only: `inferops dlq replay` writes to the input
+// in transactions, and the records of one it aborted (or that a killed
+// replay left open) must never be served; records of other producers are
+// not transactional and are served as before.
 func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Return.Errors = true
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = time.Second
