@@ -160,9 +160,9 @@ func TestResetToTimeMatchesLibrdkafka(t *testing.T) {
 	c := f.collector(t)
 	ctx := context.Background()
 	times := []time.Time{
-		f.base.Add(-3 * time.Hour),                   // before everything
-		f.base.Add(-time.Hour),                       // exactly the odd record
-		f.base,                                       // exactly the first
+		f.base.Add(-3 * time.Hour), // before everything
+		f.base.Add(-time.Hour),     // exactly the odd record
+		f.base,                     // exactly the first
 		f.base.Add(4*time.Minute + 30*time.Second),   // between records
 		f.base.Add(9 * time.Minute),                  // the last of partition 0
 		f.base.Add(9*time.Minute + time.Millisecond), // past partition 0
