@@ -321,7 +321,7 @@ func (c *Collector) ResetOffsets(ctx context.Context, plan *ResetPlan) error {
 func membersErr(group string, ms []Member) error {
 	var who []string
 	for _, m := range ms {
-		who = append(who, m.ClientID+"@"+strings.TrimPrefix(m.Host, "/"))
+		who = append(who, MemberName(m))
 		if len(who) == 5 && len(ms) > 5 {
 			who = append(who, fmt.Sprintf("and %d more", len(ms)-5))
 			break

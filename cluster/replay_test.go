@@ -10,6 +10,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/inferops/inferops/cluster/clustertest"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -91,51 +92,16 @@ type sent struct {
 	partition         int32
 }
 
-// readInput reads the whole input topic as the worker does
-// (read_committed, with sarama's own consumer), by id, until nothing new
-// arrives for a second.
+// readInput reads the whole input topic as the worker does, by id.
 func readInput(t *testing.T, cfg Config, topic string) map[string][]sent {
 	t.Helper()
 	sc, _ := cfg.Sarama()
-	sc.Consumer.IsolationLevel = sarama.ReadCommitted
-	c, err := sarama.NewConsumer(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := make(chan *sarama.ConsumerMessage, 256)
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				msgs <- m
-			}
-		}()
-	}
 	out := map[string][]sent{}
-	for {
-		select {
-		case m := <-msgs:
-			id := strings.TrimSuffix(strings.TrimPrefix(string(m.Value), `{"id":"`), `","features":[1]}`)
-			s := sent{id: id, key: string(m.Key), partition: m.Partition}
-			for _, h := range m.Headers {
-				if string(h.Key) == pipeline.HeaderRedrives {
-					s.redrives = string(h.Value)
-				}
-			}
-			out[id] = append(out[id], s)
-		case <-time.After(time.Second):
-			return out
-		}
+	for _, m := range clustertest.ReadCommitted(t, cfg.Brokers, sc, topic, time.Second) {
+		id := strings.TrimSuffix(strings.TrimPrefix(string(m.Value), `{"id":"`), `","features":[1]}`)
+		out[id] = append(out[id], sent{id: id, key: string(m.Key), partition: m.Partition, redrives: clustertest.Header(m, pipeline.HeaderRedrives)})
 	}
+	return out
 }
 
 func replay(t *testing.T, cfg Config, spec ReplaySpec) (*ReplayPlan, *ReplayResult) {

@@ -129,3 +129,54 @@ func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 	return nil
 }
+
+// ReadCommitted reads every record of topic as the inference worker does
+// (read_committed: nothing of an aborted or open transaction), with
+// sarama's own consumer, until nothing new arrives for idle. sc is the
+// client config (see VanishedMember).
+func ReadCommitted(t testing.TB, brokers []string, sc *sarama.Config, topic string, idle time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	c := *sc
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	cons, err := sarama.NewConsumer(brokers, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	parts, err := cons.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make(chan *sarama.ConsumerMessage, 256)
+	for _, p := range parts {
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				msgs <- m
+			}
+		}()
+	}
+	var out []*sarama.ConsumerMessage
+	for {
+		select {
+		case m := <-msgs:
+			out = append(out, m)
+		case <-time.After(idle):
+			return out
+		}
+	}
+}
+
+// Header is the value of the header key on m, "" without one.
+func Header(m *sarama.ConsumerMessage, key string) string {
+	for _, h := range m.Headers {
+		if h != nil && string(h.Key) == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

@@ -32,6 +32,10 @@ type command struct {
 	name    string
 	summary string
 	setup   func() (*cmdFlags, runFunc)
+	// subs are the commands of a family (`inferops dlq list`), picked by
+	// the word after the name; each sets its cmdFlags.subcommand to its
+	// own name, so parse takes that word off.
+	subs []command
 }
 
 // runFunc runs a command whose flags are parsed.
@@ -45,14 +49,16 @@ type stdio struct {
 
 // commands is every subcommand, in the order `inferops --help` lists them.
 var commands = []command{
-	{"config", "print the effective configuration and where each value came from", configCommand},
-	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand},
-	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand},
-	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand},
-	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand},
-	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand},
-	{"version", "print the version and build information", versionCommand},
-	{"worker", "run the inference worker headless: Kafka -> TF Serving -> Kafka", workerCommand},
+	{"config", "print the effective configuration and where each value came from", configCommand, nil},
+	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand, nil},
+	{"dlq", "the dead letters: list them by reason, show them, replay them to the input exactly once", nil, dlqCommands},
+	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand, nil},
+	{"offsets", "move a consumer group's offsets: to earliest, latest, a time, an offset or N back", nil, offsetsCommands},
+	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand, nil},
+	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand, nil},
+	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand, nil},
+	{"version", "print the version and build information", versionCommand, nil},
+	{"worker", "run the inference worker headless: Kafka -> TF Serving -> Kafka", workerCommand, nil},
 }
 
 // defaultCommand is what a bare `inferops` runs.
@@ -138,12 +144,48 @@ func lookup(name string) (command, bool) {
 
 // execute builds the command's flags, parses args and runs it.
 func execute(ctx context.Context, c command, args []string, std stdio) error {
+	if c.subs != nil {
+		sub, err := pickSub(c, args, std)
+		if err != nil {
+			return err
+		}
+		c = sub
+	}
 	f, run := c.setup()
 	f.SetOutput(std.err)
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	return run(ctx, std)
+}
+
+// pickSub is the command of c's family that args name; --help or no
+// word lists them.
+func pickSub(c command, args []string, std stdio) (command, error) {
+	list := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: inferops %s <command> [flags]\n\nCommands:\n", c.name)
+		for _, s := range c.subs {
+			fmt.Fprintf(w, "  %-8s %s\n", s.name, s.summary)
+		}
+		fmt.Fprintf(w, "\nRun 'inferops %s <command> --help' for a command's flags.\n", c.name)
+	}
+	if len(args) > 0 && isHelp(args[0]) {
+		list(std.out)
+		return command{}, flag.ErrHelp
+	}
+	if len(args) > 0 {
+		for _, s := range c.subs {
+			if s.name == args[0] {
+				return s, nil
+			}
+		}
+	}
+	list(std.err)
+	names := make([]string, len(c.subs))
+	for i, s := range c.subs {
+		names[i] = s.name
+	}
+	return command{}, fmt.Errorf("%w: want 'inferops %s %s'", errUsage, c.name, strings.Join(names, "|"))
 }
 
 func usage(w io.Writer) {
