@@ -195,4 +195,3 @@ func printResetPlan(w io.Writer, p *cluster.ResetPlan) {
 		fmt.Fprintf(w, "member: %s\n", cluster.MemberName(m))
 	}
 }
-
