@@ -132,13 +132,20 @@ func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 
 // ReadCommitted reads every record of topic as the inference worker does
 // (read_committed: nothing of an aborted or open transaction), with
-// sarama's own consumer, until nothing new arrives for idle. sc is the
-// client config (see VanishedMember).
+// sarama's own consumer, up to the end each partition had when it was
+// called (a topic still written to is read that far), or until nothing
+// new arrives for idle (the end of a transaction is a marker, not a
+// record). sc is the client config (see VanishedMember).
 func ReadCommitted(t testing.TB, brokers []string, sc *sarama.Config, topic string, idle time.Duration) []*sarama.ConsumerMessage {
 	t.Helper()
 	c := *sc
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
-	cons, err := sarama.NewConsumer(brokers, &c)
+	client, err := sarama.NewClient(brokers, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	cons, err := sarama.NewConsumerFromClient(client)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +155,19 @@ func ReadCommitted(t testing.TB, brokers []string, sc *sarama.Config, topic stri
 		t.Fatal(err)
 	}
 	msgs := make(chan *sarama.ConsumerMessage, 256)
+	left := map[int32]int64{} // partition -> the last offset to read
 	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end > start {
+			left[p] = end - 1
+		}
 		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
 		if err != nil {
 			t.Fatal(err)
@@ -161,14 +180,20 @@ func ReadCommitted(t testing.TB, brokers []string, sc *sarama.Config, topic stri
 		}()
 	}
 	var out []*sarama.ConsumerMessage
-	for {
+	for len(left) > 0 {
 		select {
 		case m := <-msgs:
-			out = append(out, m)
+			if last, ok := left[m.Partition]; ok && m.Offset <= last {
+				out = append(out, m)
+			}
+			if last, ok := left[m.Partition]; ok && m.Offset >= last {
+				delete(left, m.Partition)
+			}
 		case <-time.After(idle):
 			return out
 		}
 	}
+	return out
 }
 
 // Header is the value of the header key on m, "" without one.

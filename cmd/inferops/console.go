@@ -249,6 +249,7 @@ func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr
 		// state; the SASL password is cut out even if it leaks into an error.
 		ReportDir: filepath.Join(dataDir, "reports"), ReportConfig: c.f.reportConfig(),
 		Secrets: []string{kc.SASL.Password}, Version: version,
+		Ops: live.OpsConfig{Kafka: kc, By: operatorName()},
 	}
 	if mode == "embedded" && c.tfs.Address == "" && c.shippedModel() {
 		// GetModelStatus cannot report labels; the shipped model's are known.
