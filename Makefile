@@ -91,7 +91,7 @@ pkg-bin:
 dist: pkg-bin ## release tarball: static binary, README, default config, unit
 	packaging/dist.sh $(PKG_BIN) $(PKG_VERSION) $(PKG_ARCH) dist
 
-rpm: pkg-bin ## RPM for RHEL 8: /usr/bin/inferops, inferops-worker.service, /etc/inferops/inferops.yaml, the inferops user
+rpm: pkg-bin ## RPM for RHEL 8: /usr/bin/inferops, inferops-worker@.service, /etc/inferops/inferops.yaml, the inferops user
 	PKG_VERSION=$(PKG_VERSION) PKG_RELEASE=$(PKG_RELEASE) PKG_ARCH=$(PKG_ARCH) \
 	  $(NFPM) pkg --packager rpm --config packaging/nfpm.yaml --target $(RPM_FILE)
 	@echo $(RPM_FILE)

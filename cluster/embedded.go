@@ -22,9 +22,17 @@ import (
 // BrokerConfig configures the embedded Kafka-protocol broker (franz-go's
 // kfake) that `inferops serve` runs when no --brokers is given.
 type BrokerConfig struct {
-	// Addr is where the (first) broker listens and what it advertises to
-	// clients, so it must be an address clients can dial: --kafka-addr.
+	// Addr is where the (first) broker listens and, unless AdvertisedAddr
+	// is set, what it advertises to clients, so then it must be an address
+	// clients can dial: --kafka-addr.
 	Addr string
+	// AdvertisedAddr is the address the broker tells clients to dial in
+	// its metadata, when that is not Addr (--kafka-advertised-addr): a NAT
+	// or port forward, a proxy in front of the broker, or Addr 0.0.0.0:9092
+	// with the host's own name advertised. Kafka clients bootstrap from any
+	// address but then dial only what the broker advertises, so a proxy
+	// sees the traffic only if it is advertised.
+	AdvertisedAddr string
 	// DataDir holds the log segments and committed offsets. Required unless
 	// Ephemeral: without it kfake keeps everything in memory, unbounded.
 	DataDir   string
@@ -94,10 +102,21 @@ func (c BrokerConfig) Validate() error {
 	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
 		return fmt.Errorf("--kafka-addr %q: bad port %q", c.Addr, port)
 	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+	if c.AdvertisedAddr != "" {
+		ah, ap, err := net.SplitHostPort(c.AdvertisedAddr)
+		if err != nil {
+			return fmt.Errorf("--kafka-advertised-addr %q: want host:port, e.g. kafka-1.example.com:9092", c.AdvertisedAddr)
+		}
+		if p, err := strconv.Atoi(ap); err != nil || p <= 0 || p > 65535 {
+			return fmt.Errorf("--kafka-advertised-addr %q: bad port %q", c.AdvertisedAddr, ap)
+		}
+		if ip := net.ParseIP(ah); ah == "" || (ip != nil && ip.IsUnspecified()) {
+			return fmt.Errorf("--kafka-advertised-addr %q: give the host clients dial, not a wildcard", c.AdvertisedAddr)
+		}
+	} else if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		// kfake advertises the address it listens on; 0.0.0.0 would send
 		// every client to its own loopback.
-		return fmt.Errorf("--kafka-addr %q: give the host clients dial (e.g. 127.0.0.1:9092 or this machine's IP), not a wildcard: the broker advertises this address", c.Addr)
+		return fmt.Errorf("--kafka-addr %q: give the host clients dial (e.g. 127.0.0.1:9092 or this machine's IP), not a wildcard: the broker advertises this address (or set --kafka-advertised-addr)", c.Addr)
 	}
 	if !c.Ephemeral && c.DataDir == "" {
 		return errors.New("no --data-dir for the embedded broker (or pass --ephemeral to keep it in memory)")
@@ -131,7 +150,8 @@ func (c BrokerConfig) Validate() error {
 type Broker struct {
 	cfg     BrokerConfig
 	cluster *kfake.Cluster
-	addrs   []string
+	addrs   []string // as advertised
+	listen  string   // where the first broker really listens
 	unlock  func()
 	stop    chan struct{}
 	done    chan struct{}
@@ -162,13 +182,25 @@ func StartBroker(ctx context.Context, cfg BrokerConfig) (*Broker, error) {
 	listens := 0
 	opts = append(opts, kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 		// kfake asks for 127.0.0.1:<n>; we listen where the operator said.
-		// Only the first broker gets the fixed port.
+		// Only the first broker gets the fixed port, and the advertised
+		// address.
 		addr := net.JoinHostPort(host, "0")
-		if listens == 0 {
+		first := listens == 0
+		if first {
 			addr = net.JoinHostPort(host, port)
 		}
 		listens++
-		return net.Listen(network, addr)
+		ln, err := net.Listen(network, addr)
+		if err != nil || !first {
+			return ln, err
+		}
+		b.listen = ln.Addr().String()
+		if cfg.AdvertisedAddr != "" {
+			// kfake advertises its listener's Addr() in every metadata,
+			// coordinator and produce/fetch answer.
+			return advertisedListener{ln, advertisedAddr(cfg.AdvertisedAddr)}, nil
+		}
+		return ln, nil
 	}))
 	if !cfg.Ephemeral {
 		if err := prepareDataDir(cfg.DataDir); err != nil {
@@ -245,8 +277,13 @@ func (b *Broker) retentionLoop() {
 	}
 }
 
-// Addr is the address of the first broker: what clients bootstrap from.
+// Addr is the address of the first broker as it advertises it: what
+// clients bootstrap from.
 func (b *Broker) Addr() string { return b.addrs[0] }
+
+// ListenAddr is where the first broker really listens: Addr unless
+// AdvertisedAddr is set.
+func (b *Broker) ListenAddr() string { return b.listen }
 
 // Addrs lists every broker's address.
 func (b *Broker) Addrs() []string { return append([]string(nil), b.addrs...) }
@@ -330,6 +367,22 @@ func sortedKeys(m map[string]string) []string {
 
 // lockPath is the file whose lock says a broker owns the data dir.
 func lockPath(dir string) string { return filepath.Join(dir, ".inferops.lock") }
+
+// advertisedListener is the broker's listener under the address clients
+// are told to dial.
+type advertisedListener struct {
+	net.Listener
+	addr net.Addr
+}
+
+func (l advertisedListener) Addr() net.Addr { return l.addr }
+
+// advertisedAddr is a host:port that is not necessarily an IP (a DNS name
+// is what an operator usually advertises).
+type advertisedAddr string
+
+func (a advertisedAddr) Network() string { return "tcp" }
+func (a advertisedAddr) String() string  { return string(a) }
 
 // slogKfake forwards kfake's warnings and errors; its info level logs every
 // request, which is noise for an operator.

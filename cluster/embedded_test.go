@@ -143,6 +143,8 @@ func TestEmbeddedBrokerErrors(t *testing.T) {
 		{"no port", BrokerConfig{Addr: "127.0.0.1", Ephemeral: true}, []string{"--kafka-addr", "host:port"}},
 		{"bad port", BrokerConfig{Addr: "127.0.0.1:http9", Ephemeral: true}, []string{"--kafka-addr", "bad port"}},
 		{"wildcard", BrokerConfig{Addr: "0.0.0.0:0", Ephemeral: true}, []string{"--kafka-addr", "advertises"}},
+		{"wildcard advertised", BrokerConfig{Addr: "127.0.0.1:0", AdvertisedAddr: "0.0.0.0:9092", Ephemeral: true}, []string{"--kafka-advertised-addr", "wildcard"}},
+		{"advertised without port", BrokerConfig{Addr: "127.0.0.1:0", AdvertisedAddr: "kafka-1", Ephemeral: true}, []string{"--kafka-advertised-addr", "host:port"}},
 		{"foreign ip", BrokerConfig{Addr: "192.0.2.1:0", Ephemeral: true}, []string{"--kafka-addr", "not an address of this machine"}},
 		{"data dir under a file", BrokerConfig{Addr: "127.0.0.1:0", DataDir: filepath.Join(file, "kafka")}, []string{"--data-dir", "cannot create"}},
 		{"no data dir", BrokerConfig{Addr: "127.0.0.1:0"}, []string{"--data-dir", "--ephemeral"}},
@@ -298,6 +300,30 @@ func TestEmbeddedRetentionBounded(t *testing.T) {
 	trimmed(b, "after restart")
 	if got := b.Cluster().PartitionInfo(pipeline.DefaultInput, 0).LogStartOffset; got <= start {
 		t.Errorf("after restart log start stayed at %d", got)
+	}
+}
+
+// A broker behind a proxy or a port forward advertises the address clients
+// must dial: after bootstrapping from the listener itself, every connection
+// a client opens goes to the advertised one.
+func TestEmbeddedBrokerAdvertisedAddr(t *testing.T) {
+	b := startTestBroker(t, func(c *BrokerConfig) { c.AdvertisedAddr = "kafka-1.example.invalid:19092" })
+	if b.Addr() != "kafka-1.example.invalid:19092" || b.ListenAddr() == b.Addr() || !strings.HasPrefix(b.ListenAddr(), "127.0.0.1:") {
+		t.Fatalf("Addr %q ListenAddr %q", b.Addr(), b.ListenAddr())
+	}
+	c := newTestClient(t, Config{Brokers: []string{b.ListenAddr()}})
+	bs := c.Brokers()
+	if len(bs) != 1 || bs[0].Addr() != "kafka-1.example.invalid:19092" {
+		var got []string
+		for _, x := range bs {
+			got = append(got, x.Addr())
+		}
+		t.Fatalf("metadata advertises %v, want [kafka-1.example.invalid:19092]", got)
+	}
+	// A wildcard listener is fine once something dialable is advertised.
+	w := startTestBroker(t, func(c *BrokerConfig) { c.Addr = "0.0.0.0:0"; c.AdvertisedAddr = "127.0.0.1:19092" })
+	if !strings.HasPrefix(w.ListenAddr(), "0.0.0.0:") && !strings.HasPrefix(w.ListenAddr(), "[::]:") {
+		t.Fatalf("wildcard broker listens on %q", w.ListenAddr())
 	}
 }
 

@@ -249,12 +249,12 @@ func checkBatching(ctx context.Context, o Options) Check {
 	c.Why = "without batching every Predict runs alone: the seed's QPS needs batches of up to 64 formed within 1 ms"
 	c.Fix = "start tensorflow_model_server with --enable_batching=true --batching_parameters_file=/models/batching_config.txt " +
 		"(write it with 'inferops doctor --print tfserving-batching')"
-	samples, err := fetchMetrics(ctx, o.TFServingREST)
-	var nm errNoMetrics
+	samples, err := tfserving.FetchMetrics(ctx, "http://"+o.TFServingREST+pipeline.TFServingMetricsPath)
+	var nm tfserving.NoMetricsError
 	switch {
 	case errors.As(err, &nm):
 		c.Status = Info
-		c.Seen = "unknown: " + o.TFServingREST + MetricsPath + " " + err.Error()
+		c.Seen = "unknown: " + o.TFServingREST + pipeline.TFServingMetricsPath + " " + err.Error()
 		c.Fix = "expose metrics: --monitoring_config_file with prometheus_config { enable: true }"
 		return c
 	case err != nil:

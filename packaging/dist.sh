@@ -11,7 +11,7 @@ trap 'rm -rf "$stage"' EXIT
 dir="$stage/$name"
 mkdir -p "$dir"
 install -m 0755 "$bin" "$dir/inferops"
-install -m 0644 README.md packaging/inferops.yaml packaging/inferops-worker.service "$dir/"
+install -m 0644 README.md packaging/inferops.yaml packaging/inferops-worker@.service "$dir/"
 install -m 0644 packaging/sysconfig.inferops "$dir/sysconfig.inferops"
 install -m 0644 packaging/sysusers.conf "$dir/inferops.sysusers.conf"
 if [ -f LICENSE ]; then install -m 0644 LICENSE "$dir/"; fi

@@ -25,7 +25,7 @@ else
 	rpm2archive - <"$rpm_file" | tar -C "$root" -xzf -
 fi
 
-for f in /usr/bin/inferops /usr/lib/systemd/system/inferops-worker.service \
+for f in /usr/bin/inferops /usr/lib/systemd/system/inferops-worker@.service \
 	/etc/inferops/inferops.yaml /etc/sysconfig/inferops /usr/lib/sysusers.d/inferops.conf \
 	/usr/share/doc/inferops/README.md; do
 	[ -e "$root$f" ] || fail "$f is not installed"
@@ -37,18 +37,21 @@ rpm -qp --qf '[%{FILEFLAGS:fflags} %{FILEMODES:perms} %{FILENAMES}\n]' "$rpm_fil
 step "files, modes and scripts ok"
 
 # 2. The unit: systemd-analyze verify against the scratch root when possible.
-unit="$root/usr/lib/systemd/system/inferops-worker.service"
+unit="$root/usr/lib/systemd/system/inferops-worker@.service"
 for d in User=inferops NoNewPrivileges=yes ProtectSystem=strict StateDirectory=inferops \
 	EnvironmentFile=-/etc/sysconfig/inferops LimitNOFILE=1048576 Restart=on-failure TimeoutStopSec=15 \
-	'ExecStart=/usr/bin/inferops worker'; do
+	'ExecStart=/usr/bin/inferops worker --config /etc/inferops/inferops.yaml --instance %i'; do
 	grep -q "^$d" "$unit" || fail "unit lacks $d"
 done
 if command -v systemd-analyze >/dev/null; then
 	# --root makes ExecStart resolve inside the scratch root. Only errors
 	# about the unit file itself fail the check: this host has no inferops
 	# user and may not run systemd.
-	out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --root="$root" /usr/lib/systemd/system/inferops-worker.service 2>&1 || true)
-	if echo "$out" | grep -E 'inferops-worker.service:[0-9]+:|Unknown (lvalue|key|section)|Failed to parse|is not executable|Command .* not found' >/dev/null; then
+	# A template verifies as one of its instances.
+	cp "$unit" "$root/usr/lib/systemd/system/inferops-worker@check.service"
+	out=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze verify --root="$root" /usr/lib/systemd/system/inferops-worker@check.service 2>&1 || true)
+	rm -f "$root/usr/lib/systemd/system/inferops-worker@check.service"
+	if echo "$out" | grep -E 'inferops-worker@[a-z]*.service:[0-9]+:|Unknown (lvalue|key|section)|Failed to parse|is not executable|Command .* not found' >/dev/null; then
 		echo "$out" >&2
 		fail "systemd-analyze verify"
 	fi

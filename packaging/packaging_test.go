@@ -132,7 +132,7 @@ func TestUnitHardening(t *testing.T) {
 		"ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
 		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX", "StateDirectory": "inferops",
 		"EnvironmentFile": "-/etc/sysconfig/inferops", "LimitNOFILE": "1048576", "Restart": "on-failure",
-		"TimeoutStopSec": "15", "ExecStart": "/usr/bin/inferops worker --config /etc/inferops/inferops.yaml",
+		"TimeoutStopSec": "15", "ExecStart": "/usr/bin/inferops worker --config /etc/inferops/inferops.yaml --instance %i",
 		"CapabilityBoundingSet": "", "WantedBy": "multi-user.target",
 	}
 	for k, v := range want {
@@ -145,6 +145,10 @@ func TestUnitHardening(t *testing.T) {
 			t.Errorf("unit %s=%v, want %s", k, got, v)
 		}
 	}
+	// A template: each instance's own settings, its name as --instance.
+	if !contains(unit["EnvironmentFile"], "-/etc/sysconfig/inferops-%i") {
+		t.Errorf("unit lacks EnvironmentFile=-/etc/sysconfig/inferops-%%i (one instance's own settings)")
+	}
 	// systemd 239 (RHEL 8) logs "Unknown lvalue" for newer directives.
 	for _, newer := range []string{"ProtectClock", "ProtectHostname", "ProtectKernelLogs", "RestrictSUIDSGID", "ProtectProc", "ProcSubset"} {
 		if _, ok := unit[newer]; ok {
@@ -155,7 +159,7 @@ func TestUnitHardening(t *testing.T) {
 
 func readUnit(t *testing.T) map[string][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(repoRoot, "packaging", "inferops-worker.service"))
+	f, err := os.Open(filepath.Join(repoRoot, "packaging", "inferops-worker@.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,13 +199,14 @@ func TestUnitVerifies(t *testing.T) {
 	}
 	root := t.TempDir()
 	unitDir := filepath.Join(root, "usr/lib/systemd/system")
-	copyFile(t, filepath.Join(repoRoot, "packaging", "inferops-worker.service"), filepath.Join(unitDir, "inferops-worker.service"), 0o644)
+	// A template verifies as one of its instances.
+	copyFile(t, filepath.Join(repoRoot, "packaging", "inferops-worker@.service"), filepath.Join(unitDir, "inferops-worker@web-1.service"), 0o644)
 	copyFile(t, binPath, filepath.Join(root, "usr/bin/inferops"), 0o755)
-	out, _ := exec.Command("systemd-analyze", "verify", "--root="+root, "/usr/lib/systemd/system/inferops-worker.service").CombinedOutput()
+	out, _ := exec.Command("systemd-analyze", "verify", "--root="+root, "/usr/lib/systemd/system/inferops-worker@web-1.service").CombinedOutput()
 	for _, line := range strings.Split(string(out), "\n") {
 		// A scratch root has no sysinit.target and no inferops user; only
 		// complaints about the unit file itself count.
-		if strings.Contains(line, "inferops-worker.service:") && strings.Contains(line, ".service:") &&
+		if strings.Contains(line, "inferops-worker@web-1.service:") && strings.Contains(line, ".service:") &&
 			(strings.Contains(line, "Unknown") || strings.Contains(line, "Failed to parse") || strings.Contains(line, "not executable")) {
 			t.Errorf("systemd-analyze verify: %s", line)
 		}
@@ -266,7 +271,7 @@ func TestRPM(t *testing.T) {
 		"/etc/inferops/inferops.yaml",
 		"/etc/sysconfig/inferops",
 		"/usr/bin/inferops",
-		"/usr/lib/systemd/system/inferops-worker.service",
+		"/usr/lib/systemd/system/inferops-worker@.service",
 		"/usr/lib/sysusers.d/inferops.conf",
 		"/usr/share/doc/inferops/README.md",
 	}
@@ -300,7 +305,7 @@ func TestRPM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"preinstall scriptlet", "useradd -r -g inferops", "preuninstall scriptlet", "disable --now inferops-worker.service"} {
+	for _, want := range []string{"preinstall scriptlet", "useradd -r -g inferops", "preuninstall scriptlet", "'inferops-worker@*.service'", "disable --now \"$u\""} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("rpm --scripts lacks %q:\n%s", want, out)
 		}
@@ -354,12 +359,12 @@ func TestDist(t *testing.T) {
 		modes[h.Name] = h.Mode
 	}
 	for name, mode := range map[string]int64{
-		"inferops-1.2.3-linux-amd64/inferops":                0o755,
-		"inferops-1.2.3-linux-amd64/README.md":               0o644,
-		"inferops-1.2.3-linux-amd64/inferops.yaml":           0o644,
-		"inferops-1.2.3-linux-amd64/inferops-worker.service": 0o644,
-		"inferops-1.2.3-linux-amd64/sysconfig.inferops":      0o644,
-		"inferops-1.2.3-linux-amd64/inferops.sysusers.conf":  0o644,
+		"inferops-1.2.3-linux-amd64/inferops":                 0o755,
+		"inferops-1.2.3-linux-amd64/README.md":                0o644,
+		"inferops-1.2.3-linux-amd64/inferops.yaml":            0o644,
+		"inferops-1.2.3-linux-amd64/inferops-worker@.service": 0o644,
+		"inferops-1.2.3-linux-amd64/sysconfig.inferops":       0o644,
+		"inferops-1.2.3-linux-amd64/inferops.sysusers.conf":   0o644,
 	} {
 		if m, ok := modes[name]; !ok || m&0o777 != mode {
 			t.Errorf("%s: mode %o (present %v), want %o", name, m, ok, mode)

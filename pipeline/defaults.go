@@ -59,3 +59,18 @@ const (
 // DefaultSLO is the small scenario's end-to-end p99 target (the seed's
 // 50 ms), which the console flags as a breach.
 const DefaultSLO = 50 * time.Millisecond
+
+// The fleet's topics: every worker pool publishes its telemetry to the
+// fleet topic (key = instance) and follows its group's desired state on the
+// control topic (key = group). Package fleet reads and writes them.
+const (
+	DefaultFleetTopic   = "inferops.fleet"
+	DefaultControlTopic = "inferops.control"
+	// DefaultFleetInterval is how often each instance publishes; one
+	// silent for three intervals is lost.
+	DefaultFleetInterval = time.Second
+)
+
+// TFServingMetricsPath is where TF Serving (and the embedded model server)
+// serve Prometheus text on the REST port.
+const TFServingMetricsPath = "/monitoring/prometheus/metrics"

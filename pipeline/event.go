@@ -50,6 +50,7 @@ const (
 	SourcePerf    = "perf"    // perf runs
 	SourceAdvice  = "advice"  // doctor's advice rules
 	SourceConsole = "console" // the operator's own actions in the console
+	SourceFleet   = "fleet"   // fleet changes and their acknowledgements, from any console or `inferops fleet`
 )
 
 // Kinds of events: what happened.
@@ -66,7 +67,8 @@ const (
 	KindAdvice    = "advice"
 	KindDemo      = "demo"
 	KindReport    = "report"
-	KindHost      = "host" // a TF Serving host left or rejoined the rotation
+	KindControl   = "control" // a change of a group's desired state, or its acknowledgement
+	KindHost      = "host"    // a TF Serving host left or rejoined the rotation
 )
 
 // Event is something an operator wants to see: one line of the console's

@@ -79,3 +79,30 @@ func Topics(r Retention) []TopicSpec {
 		{Name: DefaultDLQ, Partitions: DLQPartitions, Configs: with(DLQMaxMessageBytes)},
 	}
 }
+
+// FleetRetention is how long the fleet topic keeps telemetry and fleet
+// events: a console that opens sees the last hour's changes, and a dead
+// instance's last snapshot ages out on its own.
+const FleetRetention = time.Hour
+
+// FleetTopics are the fleet's topics, created on demand by the first worker
+// or console that needs them. The fleet topic is compacted (the latest
+// snapshot per instance) and deleted by time (events and dead instances
+// age out); 3 partitions spread a large fleet's snapshots over brokers. The
+// control topic is compacted only: a group's desired state lasts until it
+// is replaced, and one partition is plenty for a record per group.
+func FleetTopics(fleet, control string) []TopicSpec {
+	return []TopicSpec{
+		{Name: fleet, Partitions: 3, Configs: map[string]string{
+			"cleanup.policy": "compact,delete",
+			"retention.ms":   strconv.FormatInt(FleetRetention.Milliseconds(), 10),
+			// Short segments so compaction and retention can act on a
+			// topic that only ever has a few MB.
+			"segment.ms":    strconv.FormatInt((10 * time.Minute).Milliseconds(), 10),
+			"segment.bytes": strconv.Itoa(16 << 20),
+		}},
+		{Name: control, Partitions: 1, Configs: map[string]string{
+			"cleanup.policy": "compact",
+		}},
+	}
+}

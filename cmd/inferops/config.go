@@ -77,7 +77,7 @@ type configCmd struct {
 
 func configCommand() (*cmdFlags, runFunc) {
 	f := newFlags("config", "config print [--json] [--config FILE] [flags]", configHelp)
-	f.subcommand = "print"
+	f.verbs = []string{"print"}
 	c := &configCmd{f: f, values: map[string]*keyFlag{}}
 	f.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
 	for _, k := range config.Keys {

@@ -18,6 +18,7 @@ import (
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/perf"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline/stack"
@@ -46,6 +47,8 @@ type consoleCmd struct {
 	group    string
 	model    string
 	workers  int
+	instance string
+	fleet    *fleetFlags
 	readOnly bool
 	noWorker bool
 	demoRate float64
@@ -60,6 +63,8 @@ func consoleCommand() (*cmdFlags, runFunc) {
 	c := &consoleCmd{f: f, kafka: addKafkaFlags(f), tfs: addTFServingFlags(f, "the embedded model server this console starts"), embedded: addEmbeddedFlags(f)}
 	addPipelineFlags(f, pipelineNames{Input: &c.input, Output: &c.output, DLQ: &c.dlq, Group: &c.group, Model: &c.model})
 	addWorkerFlags(f, workerTuning{Workers: &c.workers})
+	addInstanceFlag(f, &c.instance, "<host>-console ("+worker.HostInstance()+"-console), so it never collides with a headless worker on this host")
+	c.fleet = addFleetFlags(f, true)
 	f.BoolVar(&c.readOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
 	f.BoolVar(&c.noWorker, "no-worker", false, "watch the group without consuming (triage without touching it)")
 	f.Float64Var(&c.demoRate, "demo-rate", 500, "embedded mode: demo traffic in msg/s before bursts; [ and ] change it live")

@@ -16,7 +16,8 @@ import (
 type consoleWorker struct {
 	tfs          *tfserving.Client
 	pool         *worker.Pool
-	featureWidth int // the model's input width, for the demo traffic
+	fp           *fleetPool // the pool as one instance of the fleet
+	featureWidth int        // the model's input width, for the demo traffic
 }
 
 // startWorker dials TF Serving, learns the model's input width and, unless
@@ -45,29 +46,33 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 	if c.noWorker {
 		return w, nil
 	}
-	pool, err := worker.NewPool(kc, tfs, worker.Config{
-		Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
-	}, log.With("part", "worker"))
-	if err != nil {
-		_ = tfs.Close()
-		return nil, err
+	instance := c.instance
+	if instance == "" {
+		instance = worker.HostInstance() + "-console"
 	}
-	if err := pool.Start(ctx); err != nil {
+	if err := c.fleet.validate(); err != nil {
+		_ = tfs.Close()
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	fp, err := startFleetPool(ctx, kc, tfs, worker.Config{
+		Instance: instance, Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
+	}, c.fleet, log.With("part", "worker"), nil)
+	if err != nil {
 		_ = tfs.Close()
 		return nil, fmt.Errorf("start the worker: %w", err)
 	}
-	w.pool = pool
+	w.fp, w.pool = fp, fp.pool
 	return w, nil
 }
 
 // drain finishes and commits the in-flight records, leaves the group and
 // closes the TF Serving connection.
 func (w *consoleWorker) drain(std stdio) {
-	if w.pool != nil {
+	if w.fp != nil {
 		fmt.Fprintln(std.err, "inferops: draining the worker…")
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		if err := w.pool.Close(ctx); err != nil {
+		if err := w.fp.close(ctx); err != nil {
 			fmt.Fprintf(std.err, "inferops: drain: %v\n", err)
 		}
 	}

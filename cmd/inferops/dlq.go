@@ -75,7 +75,7 @@ were already replayed and failed again, and how many reached --max-redrives
 (a replay leaves those where they are).
 
 `+dlqHelpCommon)
-	f.subcommand = "list"
+	f.verbs = []string{"list"}
 	c := &dlqListCmd{dlqFlags: addDLQFlags(f)}
 	f.IntVar(&c.maxRedrives, "max-redrives", pipeline.DefaultMaxRedrives, "count records replayed this often as over the limit")
 	readOnlyFlag(f, "accepted for INFEROPS_READ_ONLY; dlq list only reads")
@@ -133,7 +133,7 @@ time, place in the DLQ, source record, redrive count, every header, the key
 and the first bytes of the value, quoted so no byte reaches the terminal raw.
 
 `+dlqHelpCommon)
-	f.subcommand = "show"
+	f.verbs = []string{"show"}
 	c := &dlqShowCmd{dlqFlags: addDLQFlags(f)}
 	f.Var(&c.reasons, "reason", "only these reasons (comma separated or repeated); \"unknown\" for records without one")
 	f.IntVar(&c.limit, "limit", 20, fmt.Sprintf("records to show, newest first (at most %d)", cluster.MaxDLQTail))
@@ -270,7 +270,7 @@ Times (--since, --until) are the dead letter's record time: RFC 3339
 
 func dlqReplayCommand() (*cmdFlags, runFunc) {
 	f := newFlags("dlq", "dlq replay [--reason R] [--since T] [--until T] [--source-partition P] [--to TOPIC] [--rate N] [--max-redrives 3] [--dry-run] [--json]", dlqReplayHelp+dlqHelpCommon)
-	f.subcommand = "replay"
+	f.verbs = []string{"replay"}
 	c := &dlqReplayCmd{dlqFlags: addDLQFlags(f)}
 	addPipelineFlags(f, pipelineNames{Input: &c.input})
 	f.StringVar(&c.to, "to", "", "topic to send the records to; empty = --input")

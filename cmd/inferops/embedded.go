@@ -45,7 +45,8 @@ func addEmbeddedFlags(f *cmdFlags) *embeddedFlags {
 
 	b := &e.brokerCfg
 	f.BoolVar(&e.broker, "broker", true, "run the embedded Kafka broker (--broker=false when you point the pipeline at a real cluster)")
-	f.StringVar(&b.Addr, "kafka-addr", pipeline.DefaultKafkaAddr, "address the embedded broker listens on and advertises")
+	f.StringVar(&b.Addr, "kafka-addr", pipeline.DefaultKafkaAddr, "address the embedded broker listens on and (without --kafka-advertised-addr) advertises")
+	f.StringVar(&b.AdvertisedAddr, "kafka-advertised-addr", "", "address the embedded broker tells clients to dial, when not --kafka-addr (a proxy or port forward in front of it; lets --kafka-addr be 0.0.0.0:9092)")
 	f.StringVar(&b.SASL.Mechanism, "kafka-sasl-mechanism", "", "make the embedded broker require SASL: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	f.Var(&e.users, "kafka-sasl-user", "user:password the embedded broker accepts (repeat or comma-separate; prefer the env variable or --kafka-sasl-users-file)")
 	f.StringVar(&e.usersFile, "kafka-sasl-users-file", "", "file of user:password lines the embedded broker accepts")

@@ -19,10 +19,16 @@ import (
 type cmdFlags struct {
 	*flag.FlagSet
 	synopsis, help string
-	// subcommand is a word the command needs before its flags: "print" of
-	// `inferops config print`.
-	subcommand string
-	secrets    []secretHook
+	// verbs are the words the command takes before its flags ("print" of
+	// `inferops config print`; status, scale... of `inferops fleet`); verb
+	// is the one given, once parsed.
+	verbs []string
+	verb  string
+	// operands are the words after the verb that are not flags ("9" of
+	// `inferops fleet scale 9 --wait`), at most maxOperands of them.
+	operands    []string
+	maxOperands int
+	secrets     []secretHook
 	// cmdLineOnly are flags the environment and the config file do not
 	// fill, with why (shown when a value there is ignored).
 	cmdLineOnly    []string
@@ -99,24 +105,31 @@ func (f *cmdFlags) isCmdLineOnly(name string) bool { return slices.Contains(f.cm
 // from its INFEROPS_* environment variable, else from the config file key
 // that names it (flag > env > file > default).
 func (f *cmdFlags) parse(args []string) error {
-	if f.subcommand != "" {
+	if len(f.verbs) > 0 {
 		switch {
-		case len(args) > 0 && args[0] == f.subcommand:
-			args = args[1:]
+		case len(args) > 0 && slices.Contains(f.verbs, args[0]):
+			f.verb, args = args[0], args[1:]
 		case len(args) > 0 && isHelp(args[0]):
 			f.Usage()
 			return flag.ErrHelp
 		default:
-			return fmt.Errorf("%w: want 'inferops %s' (see 'inferops %s --help')", errUsage, f.synopsis, f.commandName())
+			return fmt.Errorf("%w: want 'inferops %s' (see 'inferops %s --help')", errUsage, f.synopsis, f.Name())
 		}
 	}
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err // --help: exit 0
+	// Operands may come before, between or after the flags.
+	for err := f.Parse(args); ; err = f.Parse(f.Args()[1:]) {
+		if err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err // --help: exit 0
+			}
+			// An unknown flag or a bad value is a usage error like any
+			// other (exit 2); flag already printed the flags.
+			return fmt.Errorf("%w: %v (see 'inferops %s --help')", errUsage, err, f.commandName())
 		}
-		// An unknown flag or a bad value is a usage error like any other
-		// (exit 2); flag already printed the flags.
-		return fmt.Errorf("%w: %v (see 'inferops %s --help')", errUsage, err, f.commandName())
+		if f.NArg() == 0 || len(f.operands) == f.maxOperands {
+			break
+		}
+		f.operands = append(f.operands, f.Arg(0))
 	}
 	// The config file is located from the parsed --config rather than by
 	// scanning args: flag parsing already knows --config=x, -config x and
@@ -170,8 +183,8 @@ func (f *cmdFlags) parse(args []string) error {
 
 // commandName is how the user typed the command: "config print".
 func (f *cmdFlags) commandName() string {
-	if f.subcommand != "" {
-		return f.Name() + " " + f.subcommand
+	if f.verb != "" {
+		return f.Name() + " " + f.verb
 	}
 	return f.Name()
 }

@@ -32,9 +32,11 @@ type command struct {
 	name    string
 	summary string
 	setup   func() (*cmdFlags, runFunc)
-	// subs are the commands of a family (`inferops dlq list`), picked by
-	// the word after the name; each sets its cmdFlags.subcommand to its
-	// own name, so parse takes that word off.
+	// subs are the commands of a family (`inferops dlq list`), each with
+	// flags of its own, picked by the word after the name; each takes its
+	// own name as its only cmdFlags verb, so parse takes that word off.
+	// (A command whose verbs share one set of flags, `inferops fleet`,
+	// lists them as verbs instead.)
 	subs []command
 }
 
@@ -53,6 +55,7 @@ var commands = []command{
 	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand, nil},
 	{"dlq", "the dead letters: list them by reason, show them, replay them to the input exactly once", nil, dlqCommands},
 	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand, nil},
+	{"fleet", "every worker pool of the group on every host: status, scale N, target, pause, resume", fleetCommand, nil},
 	{"offsets", "move a consumer group's offsets: to earliest, latest, a time, an offset or N back", nil, offsetsCommands},
 	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand, nil},
 	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand, nil},
@@ -114,6 +117,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	err := execute(ctx, cmd, args, stdio{out: stdout, err: stderr})
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if len(cmd.subs) > 0 && len(args) > 0 {
+		for _, s := range cmd.subs {
+			if s.name == args[0] {
+				name += " " + s.name // "inferops dlq replay: ..."
+			}
+		}
 	}
 	fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
 	return exitCode(err)

@@ -59,7 +59,7 @@ type offsetsResetCmd struct {
 
 func offsetsResetCommand() (*cmdFlags, runFunc) {
 	f := newFlags("offsets", "offsets reset --group G --to earliest|latest|TIME|OFFSET|-N [--input ai_input] [--partitions LIST] [--dry-run] [--json]", offsetsResetHelp)
-	f.subcommand = "reset"
+	f.verbs = []string{"reset"}
 	c := &offsetsResetCmd{f: f, kafka: addKafkaFlags(f)}
 	var input string
 	addPipelineFlags(f, pipelineNames{Input: &input, Group: &c.group})

@@ -68,7 +68,13 @@ func (c *serveCmd) run(ctx context.Context, std stdio) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(std.out, "inferops serve: ready %s\n", readyLine(st.Addrs, dataDir, e.ephemeral))
+	ready := readyLine(st.Addrs, dataDir, e.ephemeral)
+	if st.Broker != nil && st.Broker.ListenAddr() != st.Addrs.Kafka {
+		// Advertised elsewhere (--kafka-advertised-addr): say where the
+		// broker itself is, for whoever forwards to it.
+		ready += " kafka-listen=" + st.Broker.ListenAddr()
+	}
+	fmt.Fprintf(std.out, "inferops serve: ready %s\n", ready)
 
 	<-ctx.Done()
 	log.Info("shutting down (a second SIGINT/SIGTERM exits at once)", "reason", context.Cause(ctx))

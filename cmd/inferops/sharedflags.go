@@ -1,9 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline"
@@ -94,6 +96,48 @@ func addWorkerFlags(f *cmdFlags, w workerTuning) {
 		f.DurationVar(w.BatchTimeout, "batch-timeout", pipeline.DefaultBatchTimeout, "longest wait to fill a batch")
 	}
 }
+
+// addInstanceFlag registers --instance: the stable name a worker pool's
+// members join its group under (static membership), which a restart must
+// keep. whenEmpty says what an empty value means for the command.
+func addInstanceFlag(f *cmdFlags, dst *string, whenEmpty string) {
+	f.StringVar(dst, "instance", "", "stable name of this worker process in its group: member N joins as inferops-<instance>-wN, and a restart under the same name takes its partitions back without waiting for the session timeout; empty = "+whenEmpty)
+}
+
+// fleetFlags is how a process finds the fleet: its two topics and, for a
+// worker pool, how often it publishes and whether it follows control.
+type fleetFlags struct {
+	topics   fleet.Topics
+	interval time.Duration
+	control  string // follow | ignore
+}
+
+// addFleetFlags registers --fleet-topic and --control-topic, and for a
+// command that runs a worker pool (pool) --fleet-interval and --control.
+func addFleetFlags(f *cmdFlags, pool bool) *fleetFlags {
+	ff := &fleetFlags{}
+	f.StringVar(&ff.topics.Fleet, "fleet-topic", pipeline.DefaultFleetTopic, "topic every worker pool publishes its telemetry to (key = instance; created on demand)")
+	f.StringVar(&ff.topics.Control, "control-topic", pipeline.DefaultControlTopic, "topic holding each group's desired state: workers, target, paused (key = group; created on demand)")
+	if pool {
+		f.DurationVar(&ff.interval, "fleet-interval", pipeline.DefaultFleetInterval, "how often this pool publishes its telemetry; it shows as lost after 3 silent intervals")
+		f.StringVar(&ff.control, "control", "follow", "follow: apply the group's desired state (inferops fleet scale/target/pause); ignore: run on this process's own flags (shown as pinned)")
+	}
+	return ff
+}
+
+// validate names the flag to fix.
+func (ff *fleetFlags) validate() error {
+	if err := ff.topics.Validate(); err != nil {
+		return err
+	}
+	if ff.control != "" && ff.control != "follow" && ff.control != "ignore" {
+		return fmt.Errorf("--control %q: want follow or ignore", ff.control)
+	}
+	return nil
+}
+
+// pinned is --control=ignore.
+func (ff *fleetFlags) pinned() bool { return ff.control == "ignore" }
 
 // addLogFlags registers --log-level, --log-format and --log-file with the
 // command's defaults (JSON to stderr for headless commands). After parse,

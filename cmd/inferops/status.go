@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -23,6 +24,14 @@ type statusReport struct {
 	*cluster.Snapshot
 	Model  any `json:"model,omitempty"`  // TF Serving: *modelReport, from modelSection
 	Worker any `json:"worker,omitempty"` // inference workers: *worker.Stats; status has no source for it yet
+	// Fleet is every worker pool of the group from the fleet topic:
+	// *fleetStatusOutput, or fleetUnknown saying why it could not be read.
+	Fleet any `json:"fleet,omitempty"`
+}
+
+// fleetUnknown is the fleet object when the fleet topics cannot be read.
+type fleetUnknown struct {
+	Error string `json:"error"`
 }
 
 const statusHelp = `Reads the consumer group's committed offsets and the topic's log-end offsets
@@ -70,11 +79,14 @@ type statusCmd struct {
 	sample     time.Duration
 	reportFile string
 	model      *modelSection
+	fleet      *fleetFlags
+	metricsURL string
 }
 
 func statusCommand() (*cmdFlags, runFunc) {
 	f := newFlags("status", "status [--brokers LIST] [--input ai_input] [--group tf_serving_group] [--json] [--sample 1s] [--report FILE]", statusHelp)
-	c := &statusCmd{f: f, kafka: addKafkaFlags(f), model: addModelSectionFlags(f)}
+	c := &statusCmd{f: f, kafka: addKafkaFlags(f), model: addModelSectionFlags(f), fleet: addFleetFlags(f, false)}
+	f.StringVar(&c.metricsURL, "tfserving-metrics", "", "TF Serving's Prometheus page, read twice 1 s apart for server-side latency and errors by status; empty = the embedded model server's when --brokers and --tfserving are empty")
 	addPipelineFlags(f, pipelineNames{Input: &c.input, Group: &c.group})
 	f.String("topic", pipeline.DefaultInput, "the same as --input (the name perf and Kafka tools use)")
 	f.BoolVar(&c.asJSON, "json", false, "print JSON instead of tables")
@@ -127,6 +139,10 @@ func (c *statusCmd) run(ctx context.Context, std stdio) error {
 	if err := c.model.collect(ctx, c.kafka.Brokers, report); err != nil {
 		errs = append(errs, fmt.Errorf("model: %w", err))
 	}
+	if err := c.fleet.validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	report.Fleet = c.collectFleet(ctx, kc, embedded && c.model.tfs.Address == "")
 
 	if c.asJSON {
 		enc := json.NewEncoder(std.out)
@@ -141,6 +157,16 @@ func (c *statusCmd) run(ctx context.Context, std stdio) error {
 		if rep, ok := report.Model.(*modelReport); ok {
 			printModelStatus(std.out, rep)
 		}
+		switch fl := report.Fleet.(type) {
+		case *fleetStatusOutput:
+			fmt.Fprintln(std.out, "\nfleet (every worker pool, from "+c.fleet.topics.Fleet+"):")
+			fleet.PrintStatus(std.out, fl.Status)
+			if fl.TFServing != nil {
+				printServerView(std, fl.TFServing)
+			}
+		case fleetUnknown:
+			fmt.Fprintf(std.out, "\nfleet: unknown: %s\n", fl.Error)
+		}
 	}
 	if c.reportFile != "" {
 		in := statusReportInput(report, first, kc.Brokers, sample, errs)
@@ -154,6 +180,23 @@ func (c *statusCmd) run(ctx context.Context, std stdio) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// collectFleet reads the fleet topics up to now (never creating or writing
+// them) and, when TF Serving's metrics are known, its own view.
+func (c *statusCmd) collectFleet(ctx context.Context, kc cluster.Config, embedded bool) any {
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	r, err := fleet.OpenReader(rctx, fleet.ReaderConfig{Kafka: kc, Topics: c.fleet.topics, Group: c.group})
+	if err != nil {
+		return fleetUnknown{Error: err.Error()}
+	}
+	defer r.Close()
+	out := &fleetStatusOutput{Status: r.View().Status()}
+	if url := serverMetricsURL(c.metricsURL, embedded, pipeline.DefaultRESTAddr); url != "" {
+		out.TFServing = serverView(ctx, url, c.model.model)
+	}
+	return out
 }
 
 // aliasValue is the value of a setting that two flags name (--input and

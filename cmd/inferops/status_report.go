@@ -29,6 +29,9 @@ func statusReportInput(r *statusReport, first *cluster.Snapshot, brokers []strin
 	if w, ok := r.Worker.(*worker.Stats); ok && w != nil {
 		in.Worker = w
 	}
+	if f, ok := r.Fleet.(*fleetStatusOutput); ok && f != nil {
+		in.WorkerFleet = &f.Status
+	}
 	in.Advice = doctor.Advise(ev)
 	for _, err := range errs {
 		in.Errors = append(in.Errors, err.Error()) // report.Build redacts

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/logging"
@@ -30,7 +31,14 @@ at-least-once: an offset is committed only after its result is acked.
 Logs are JSON on stderr. With --metrics-addr, Prometheus metrics
 (inferops_worker_*) are served on /metrics; ":9102" listens on loopback only.
 SIGTERM drains: in-flight records finish (or are handed back uncommitted) and
-the worker leaves the group within 10 s.
+the worker leaves the group within 10 s, so its partitions move at once.
+
+Members join as inferops-<--instance>-w1..wN with that name as their
+group.instance.id (static membership): after a crash, a restart under the
+same --instance within the session timeout (10 s) takes the partitions back
+instead of waiting for the dead members. Give every worker process of a
+group its own --instance; the default, the host name, suits one worker per
+host (the console's own pool is <host>-console).
 
 Without --brokers / --tfserving it uses the embedded defaults that
 'inferops serve' starts (127.0.0.1:9092 and 127.0.0.1:8500). Several workers
@@ -43,6 +51,7 @@ type workerCmd struct {
 	cfg         worker.Config
 	target      string
 	metricsAddr string
+	fleet       *fleetFlags
 	log         *logging.Options
 }
 
@@ -52,9 +61,11 @@ func workerCommand() (*cmdFlags, runFunc) {
 	cfg := &c.cfg
 	addPipelineFlags(f, pipelineNames{Input: &cfg.Input, Output: &cfg.Output, DLQ: &cfg.DLQ, Group: &cfg.Group, Model: &cfg.Model})
 	addWorkerFlags(f, workerTuning{Workers: &cfg.Workers, MaxBatch: &cfg.MaxBatch, BatchTimeout: &cfg.BatchTimeout})
+	addInstanceFlag(f, &cfg.Instance, "the host name ("+worker.HostInstance()+")")
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
 	f.StringVar(&c.target, "target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
+	c.fleet = addFleetFlags(f, true)
 	c.log = addLogFlags(f, logging.Options{Format: "json"})
 	return f, c.run
 }
@@ -68,6 +79,9 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 	cfg.Target = t
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if err := c.fleet.validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	// The worker's live heap is small and bounded by its queues while it
@@ -100,13 +114,16 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		return err
 	}
 	defer tfs.Close()
-	pool, err := worker.NewPool(*kafka, tfs, cfg, log)
-	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-
 	var srv *http.Server
-	if c.metricsAddr != "" {
+	defer func() {
+		if srv != nil {
+			_ = srv.Close()
+		}
+	}()
+	fp, err := startFleetPool(ctx, *kafka, tfs, cfg, c.fleet, log, func(pool *worker.Pool) error {
+		if c.metricsAddr == "" {
+			return nil
+		}
 		addr, err := loopbackDefault(c.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("%w: --metrics-addr: %v", errUsage, err)
@@ -125,20 +142,15 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		log.Info("metrics listening", "addr", "http://"+ln.Addr().String()+"/metrics")
-	}
-
-	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = pool.Start(startCtx)
-	cancel()
+		return nil
+	})
 	if err != nil {
-		if srv != nil {
-			_ = srv.Close()
-		}
-		if embedded {
+		if embedded && !errors.Is(err, errUsage) {
 			return fmt.Errorf("%v\n(no --brokers/--tfserving given, so the worker used the embedded defaults %s and %s: start them with `inferops serve`, or pass --brokers and --tfserving)", err, kafka.Brokers[0], tcfg.Address)
 		}
 		return err
 	}
+	pool := fp.pool
 	log.Info("worker running", "brokers", kafka.Brokers, "tfserving", tcfg.Address, "model", cfg.Model, "target", t.String())
 
 	tick := time.NewTicker(30 * time.Second)
@@ -148,25 +160,25 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		case <-ctx.Done():
 			done = true
 		case <-tick.C:
-			logStats(log, pool.Stats())
+			logStats(log, pool.Stats(), fp.agent.Control())
 		}
 	}
 	log.Info("draining: finishing in-flight records and leaving the group")
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelClose()
-	err = pool.Close(closeCtx)
+	err = fp.close(closeCtx)
 	if srv != nil {
 		_ = srv.Shutdown(closeCtx)
 	}
-	logStats(log, pool.Stats())
+	logStats(log, pool.Stats(), fp.agent.Control())
 	return err
 }
 
-func logStats(log *slog.Logger, s worker.Stats) {
+func logStats(log *slog.Logger, s worker.Stats, ctl fleet.Control) {
 	log.Info("stats", "workers", s.Workers, "consumed", s.Consumed, "produced", s.Produced, "dlq", s.DLQ,
 		"retries", s.Retries, "duplicates", s.Duplicates, "qps", int(s.QPS), "avg_batch", s.AvgBatch,
 		"predict_p99_ms", float64(s.Predict.P99.Microseconds())/1000, "e2e_p99_ms", float64(s.EndToEnd.P99.Microseconds())/1000,
-		"lag", s.Lag, "breaker", s.Breaker, "target", s.Target)
+		"lag", s.Lag, "breaker", s.Breaker, "target", s.Target, "control", ctl.Mode, "control_seq", ctl.Seq)
 }
 
 // loopbackDefault turns ":9102" into "127.0.0.1:9102": metrics are not

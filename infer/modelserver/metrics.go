@@ -10,9 +10,6 @@ import (
 	"google.golang.org/grpc/codes"
 )
 
-// MetricsPath is TF Serving's default Prometheus path (on the REST port).
-const MetricsPath = "/monitoring/prometheus/metrics"
-
 // metrics uses TF Serving's metric names: the TF monitoring name with every
 // character outside [A-Za-z0-9_] replaced by ':'. Each server has its own
 // registry, so restarts and parallel tests never collide.

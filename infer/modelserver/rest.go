@@ -18,6 +18,7 @@ import (
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -70,7 +71,7 @@ func (s *Server) restHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		switch {
-		case strings.EqualFold(p, MetricsPath):
+		case strings.EqualFold(p, pipeline.TFServingMetricsPath):
 			prom.ServeHTTP(w, r)
 		case len(p) >= 4 && strings.EqualFold(p[:4], "/v1/"):
 			s.serveAPI(w, r, p)

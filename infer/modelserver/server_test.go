@@ -16,6 +16,7 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // startServer runs a real server on loopback port 0 under a temp data dir.
@@ -299,7 +300,7 @@ func jsonFloats(x []float32) string {
 // scrape reads the Prometheus page into name{labels} -> value.
 func scrape(t testing.TB, s *Server) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + s.RESTAddr() + MetricsPath)
+	resp, err := http.Get("http://" + s.RESTAddr() + pipeline.TFServingMetricsPath)
 	if err != nil {
 		t.Fatal(err)
 	}

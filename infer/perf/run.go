@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -486,7 +488,10 @@ func (r *Run) setup() (*rig, error) {
 	}
 	if !o.NoWorker {
 		pool, err := worker.NewPool(o.Kafka, p.tfs, worker.Config{
-			Model: o.Model, Input: o.Input, Output: o.Output, DLQ: o.DLQ, Group: o.Group,
+			// Unique per process: two perf runs on one host must not fence
+			// each other's members, and nothing restarts a perf run.
+			Instance: worker.HostInstance() + "-perf-" + strconv.Itoa(os.Getpid()),
+			Model:    o.Model, Input: o.Input, Output: o.Output, DLQ: o.DLQ, Group: o.Group,
 			Workers: o.Workers, MaxBatch: o.MaxBatch, BatchTimeout: o.BatchTimeout, Target: o.Target,
 		}, o.Logger.With("component", "perf-worker"))
 		if err != nil {

@@ -3,6 +3,8 @@ package worker
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,12 @@ const (
 
 // Config is the pipeline a Pool runs. Flag names are in DESIGN.md.
 type Config struct {
+	// Instance names this process in the group (--instance): member N joins
+	// as client id and group.instance.id "inferops-<Instance>-w<N>" (static
+	// membership, KIP-345), so a restart under the same name takes the
+	// partitions back instead of waiting out the dead members. Empty = the
+	// host name. Two processes in one group must not share it.
+	Instance        string
 	Model           string // --model
 	Input           string // --input
 	Output          string // --output
@@ -42,6 +50,10 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 	BreakerThreshold    int
 	BreakerCooldown     time.Duration
+	// Idle starts the pool with no members, whatever Workers says: the fleet
+	// agent does when this instance's share of the fleet is 0, since even a
+	// member that joins and leaves at once rebalances the whole group.
+	Idle bool
 }
 
 // SetDefaults fills zero fields with the seed's defaults.
@@ -56,6 +68,7 @@ func (c *Config) SetDefaults() {
 	def(&c.Output, pipeline.DefaultOutput)
 	def(&c.DLQ, pipeline.DefaultDLQ)
 	def(&c.Group, pipeline.DefaultGroup)
+	def(&c.Instance, HostInstance())
 	if c.Workers == 0 {
 		c.Workers = pipeline.DefaultWorkers
 	}
@@ -101,6 +114,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s is empty", f.flag))
 		}
 	}
+	if err := ValidInstance(c.Instance); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Input != "" && (c.Input == c.Output || c.Input == c.DLQ) {
 		errs = append(errs, fmt.Errorf("--input %q is also --output or --dlq: results would be read back as input", c.Input))
 	}
@@ -126,4 +142,44 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("drain timeout, retry backoff and breaker settings must be positive (retry max >= retry base)"))
 	}
 	return errors.Join(errs...)
+}
+
+// maxInstance keeps "inferops-<instance>-w<N>" within Kafka's 249
+// characters for a group.instance.id.
+const maxInstance = 200
+
+// HostInstance is the default --instance: the host name, which stays the
+// same across the restarts static membership is for. The console's own pool
+// uses HostInstance()+"-console", so it never collides with a headless
+// worker on the same host.
+func HostInstance() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// ValidInstance checks an --instance value: what Kafka accepts in a
+// group.instance.id ([A-Za-z0-9._-]), short enough for the member suffix.
+func ValidInstance(s string) error {
+	if s == "" {
+		return errors.New("--instance is empty (give this worker process a stable name, e.g. the host name)")
+	}
+	if len(s) > maxInstance {
+		return fmt.Errorf("--instance %q is %d characters: want at most %d", s, len(s), maxInstance)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("--instance %q: %q is not allowed (use letters, digits, '.', '_' and '-'; set --instance when the host name has others)", s, c)
+		}
+	}
+	return nil
+}
+
+// MemberName is the client id and group.instance.id of member n (from 1)
+// of instance: "inferops-web-3-w2".
+func MemberName(instance string, n int) string {
+	return "inferops-" + instance + "-w" + strconv.Itoa(n)
 }

@@ -17,7 +17,8 @@ import (
 // micro-batches, and Concurrency predictors.
 type member struct {
 	p        *Pool
-	clientID string
+	slot     int    // 1-based position in the pool: the N of "-wN"
+	clientID string // also its group.instance.id when the pool is static
 	group    sarama.ConsumerGroup
 
 	in      chan *item
@@ -33,6 +34,7 @@ type member struct {
 
 	stopDeadline atomic.Pointer[time.Time]
 	noCommit     atomic.Bool // tests: behave like a crashed member
+	fenced       atomic.Bool // another process joined with our instance id
 
 	mu       sync.Mutex
 	memberID string
@@ -51,12 +53,14 @@ type claimState struct {
 	claim sarama.ConsumerGroupClaim
 }
 
-func (p *Pool) newMember() *member {
-	p.nextMember++
-	id := p.kafka.ClientID + "-worker-" + itoa(p.nextMember)
+// newMember prepares the member in slot (from 1). Its name depends only on
+// the instance and the slot, so the same process restarted, or scaled back
+// up, joins under the same group.instance.id.
+func (p *Pool) newMember(slot int) *member {
 	m := &member{
 		p:        p,
-		clientID: id,
+		slot:     slot,
+		clientID: MemberName(p.cfg.Instance, slot),
 		in:       make(chan *item, 2*p.cfg.MaxBatch),
 		batches:  make(chan []*item, 1),
 		runDone:  make(chan struct{}),
@@ -84,6 +88,9 @@ func (m *member) run() {
 	defer close(m.runDone)
 	cfg := *m.p.consumerCfg
 	cfg.ClientID = m.clientID
+	if m.p.static {
+		cfg.Consumer.Group.InstanceId = m.clientID
+	}
 	// The sticky strategy keeps state in Plan: members sharing one instance
 	// race when each becomes group leader (found by perf's -race tests).
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
@@ -105,6 +112,13 @@ func (m *member) run() {
 		}
 		err := m.group.Consume(m.ctx, []string{m.p.cfg.Input}, (*handler)(m))
 		if m.ctx.Err() != nil {
+			return
+		}
+		if m.fenced.Load() || errors.Is(err, sarama.ErrFencedInstancedId) {
+			// Rejoining would fence the other process in turn, and the two
+			// would take the partitions from each other forever.
+			m.p.countError("consume")
+			m.p.event(pipeline.KindError, fmt.Sprintf("%s: another process joined group %s with this instance id and took its partitions, so this member stopped (give every worker process of a group its own --instance)", m.clientID, m.p.cfg.Group))
 			return
 		}
 		if err != nil {
@@ -143,6 +157,9 @@ func (m *member) resumeFetch() {
 
 func (m *member) readErrors(g sarama.ConsumerGroup) {
 	for err := range g.Errors() {
+		if errors.Is(err, sarama.ErrFencedInstancedId) {
+			m.fenced.Store(true)
+		}
 		m.p.countError("consume")
 		m.p.log.Warn("consumer error", "member", m.clientID, "err", err)
 	}
@@ -173,9 +190,11 @@ func (m *member) stop(ctx context.Context, graceful bool) {
 	g := m.group
 	m.mu.Unlock()
 	if g != nil {
-		// LeaveGroup, so the others rebalance at once. A "crashed" member
-		// (graceful=false) leaves too, but it committed nothing since the
-		// crash, so its in-flight records are re-delivered to the others.
+		// A dynamic member sends LeaveGroup here, so the others rebalance at
+		// once; a static one does not (KIP-345), and the pool removes it by
+		// its instance id after a graceful stop (Pool.leave). A "crashed"
+		// member (graceful=false) committed nothing since the crash, so its
+		// in-flight records are re-delivered to whoever owns them next.
 		// Close waits for a Consume that is stuck (a dead broker), so it is
 		// bounded by ctx like everything else here.
 		closed := make(chan struct{})

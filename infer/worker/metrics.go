@@ -29,7 +29,7 @@ func newMetrics() *metrics {
 			Help: "Rows served, by the model version that really served them."}, []string{"version"}),
 		predict: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "inferops_worker_predict_seconds", Help: "TF Serving Predict latency per micro-batch.", Buckets: buckets}),
 		e2e: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "inferops_worker_e2e_seconds",
-			Help: "Record timestamp to result acked by Kafka.", Buckets: buckets}),
+			Help: "Input record timestamp to its result's timestamp (what a downstream consumer measures), per acked result.", Buckets: buckets}),
 		breaker: prometheus.NewGauge(prometheus.GaugeOpts{Name: "inferops_worker_breaker_state", Help: "TF Serving circuit breaker: 0 closed, 1 half-open, 2 open."}),
 		workers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "inferops_worker_workers", Help: "Consumer-group members running in this process."}),
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,11 +48,15 @@ type Pool struct {
 	pending  atomic.Int64   // produce requests not yet acked
 	bgWG     sync.WaitGroup // stats ticker
 
-	mu         sync.Mutex // members, paused, lastN
-	members    []*member
-	nextMember int
-	lastN      int
-	paused     bool
+	// static: members join with a group.instance.id (cluster.StaticMembership)
+	// and must be removed explicitly when they stop on purpose.
+	static  bool
+	scaleMu sync.Mutex // one ScaleTo or Close at a time: a slot is removed before it is reused
+
+	mu      sync.Mutex // members, paused, lastN
+	members []*member  // members[i] runs slot i+1
+	lastN   int
+	paused  bool
 
 	consumed, produced, dlq, retries, duplicates atomic.Uint64
 	errMu                                        sync.Mutex
@@ -97,8 +100,8 @@ type topicPartition struct {
 }
 
 type versionCounter struct {
-	count atomic.Uint64
-	lat   *window
+	count    atomic.Uint64
+	lat, e2e *window
 }
 
 // NewPool checks the configs and prepares a pool; nothing connects until Start.
@@ -126,7 +129,7 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 	tuneProducer(pc, cfg.MaxMessageBytes)
 	p := &Pool{
 		kafka: kafka, cfg: cfg, log: log, tfs: tfs,
-		consumerCfg: cc, producerCfg: pc,
+		consumerCfg: cc, producerCfg: pc, static: cluster.StaticMembership(cc),
 		backoff:    backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
 		errs:       map[string]uint64{},
 		predictLat: newWindow(), e2eLat: newWindow(),
@@ -145,11 +148,19 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 	return p, nil
 }
 
+// CommitInterval is how often each member commits the offsets whose results
+// Kafka acked. Everything answered since the last commit is answered again
+// after a crash, so this bounds the duplicates of a SIGKILL to about
+// CommitInterval times the pool's rate (1 s cost ~20,000 duplicates per
+// crash at 20k msg/s); each commit is one small request per member.
+const CommitInterval = 100 * time.Millisecond
+
 // tuneConsumer sets what the worker needs from a consumer: 1 MiB per
 // partition per fetch with deep per-partition buffers for throughput (4 MiB
 // cost more CPU in the broker for no gain), the seed's
-// auto.offset.reset=earliest. Each member adds its own sticky strategy
-// (member.run) so a scale step moves as few partitions as possible.
+// auto.offset.reset=earliest, frequent commits. Each member adds its own
+// sticky strategy and instance id (member.run) so a scale step moves as few
+// partitions as possible and a restart takes its own back.
 //
 // It reads committed records only: `inferops dlq replay` writes to the input
 // in transactions, and the records of one it aborted (or that a killed
@@ -160,7 +171,7 @@ func tuneConsumer(c *sarama.Config) {
 	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
-	c.Consumer.Offsets.AutoCommit.Interval = time.Second
+	c.Consumer.Offsets.AutoCommit.Interval = CommitInterval
 	c.Consumer.Fetch.Default = 1 << 20
 	c.Consumer.Fetch.Min = 1
 	c.Consumer.MaxWaitTime = 100 * time.Millisecond
@@ -248,6 +259,9 @@ func (p *Pool) Start(ctx context.Context) (err error) {
 	p.bgWG.Add(1)
 	go p.tick()
 	n := p.cfg.Workers
+	if p.cfg.Idle {
+		n = 0
+	}
 	if n > p.partitions {
 		n = p.partitions
 		p.event(pipeline.KindScale, fmt.Sprintf("--workers %d is more than the %d partitions of %s: starting %d", p.cfg.Workers, p.partitions, p.cfg.Input, n))
@@ -255,7 +269,7 @@ func (p *Pool) Start(ctx context.Context) (err error) {
 	if err := p.ScaleTo(n); err != nil {
 		return err
 	}
-	p.log.Info("worker pool started", "input", p.cfg.Input, "output", p.cfg.Output, "dlq", p.cfg.DLQ,
+	p.log.Info("worker pool started", "instance", p.cfg.Instance, "static_membership", p.static, "input", p.cfg.Input, "output", p.cfg.Output, "dlq", p.cfg.DLQ,
 		"group", p.cfg.Group, "workers", n, "partitions", p.partitions, "model", p.cfg.Model,
 		"input_name", p.inputName, "width", p.width, "target", p.Target().String())
 	return nil
@@ -287,6 +301,10 @@ func (p *Pool) loadSignature(ctx context.Context, t tfserving.Target) error {
 // Config is the configuration the pool runs with, defaults filled in.
 func (p *Pool) Config() Config { return p.cfg }
 
+// Partitions is the number of partitions of the input topic, read at
+// Start: the most members that can get work, in this process or the fleet.
+func (p *Pool) Partitions() int { return p.partitions }
+
 // Workers is the number of members running in this process.
 func (p *Pool) Workers() int {
 	p.mu.Lock()
@@ -297,7 +315,8 @@ func (p *Pool) Workers() int {
 // ScaleTo adds or removes members so n run in this process. Removed members
 // finish their in-flight records and commit before leaving the group, so no
 // record is lost; the group rebalances their partitions to the others. 0
-// stops every member (the backlog waits in Kafka as lag).
+// stops every member (the backlog waits in Kafka as lag). Members keep
+// their slots: scaling 4 -> 3 -> 4 stops w4 and starts w4 again.
 func (p *Pool) ScaleTo(n int) error {
 	if !p.started.Load() || p.closed.Load() {
 		return errors.New("worker: pool is not running")
@@ -308,13 +327,15 @@ func (p *Pool) ScaleTo(n int) error {
 	if n > p.partitions {
 		return fmt.Errorf("cannot scale to %d workers: %s has %d partitions, so at most %d members get work (add partitions first)", n, p.cfg.Input, p.partitions, p.partitions)
 	}
+	p.scaleMu.Lock()
+	defer p.scaleMu.Unlock()
 	p.mu.Lock()
 	cur := len(p.members)
 	var stopping []*member
 	switch {
 	case n > cur:
 		for i := cur; i < n; i++ {
-			m := p.newMember()
+			m := p.newMember(i + 1)
 			p.members = append(p.members, m)
 			m.start()
 		}
@@ -329,19 +350,40 @@ func (p *Pool) ScaleTo(n int) error {
 	if n != cur {
 		p.event(pipeline.KindScale, fmt.Sprintf("workers %d -> %d", cur, n))
 	}
-	// Members leave concurrently: each drains within DrainTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout+2*time.Second)
+	defer cancel()
+	p.stopMembers(ctx, stopping)
+	return nil
+}
+
+// stopMembers drains members concurrently (each within ctx), then takes
+// them out of the group: a static member's Close does not.
+func (p *Pool) stopMembers(ctx context.Context, ms []*member) {
 	var wg sync.WaitGroup
-	for _, m := range stopping {
+	for _, m := range ms {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout+2*time.Second)
-			defer cancel()
 			m.stop(ctx, true)
 		}()
 	}
 	wg.Wait()
-	return nil
+	if !p.static || len(ms) == 0 {
+		return
+	}
+	ids := make([]string, 0, len(ms))
+	for _, m := range ms {
+		ids = append(ids, m.clientID)
+	}
+	// Committed first (stop), removed second: a member removed while it
+	// still worked would have its last commits refused.
+	// Its own short deadline: a drain that used all of ctx must still leave.
+	rctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := cluster.RemoveStaticMembers(rctx, p.kafka, p.cfg.Group, ids); err != nil {
+		p.countError("consume")
+		p.event(pipeline.KindError, fmt.Sprintf("%v: their partitions move to the other members only after the session timeout (%v)", err, p.consumerCfg.Consumer.Group.Session.Timeout))
+	}
 }
 
 // SetTarget switches the model version (or label) for the next batch. A
@@ -501,19 +543,13 @@ func (p *Pool) Close(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 9500*time.Millisecond)
 	defer cancel()
+	p.scaleMu.Lock()
 	p.mu.Lock()
 	ms := p.members
 	p.members = nil
 	p.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.stop(ctx, true)
-		}()
-	}
-	wg.Wait()
+	p.stopMembers(ctx, ms)
+	p.scaleMu.Unlock()
 	// Everything handed to the producer either gets acked or is dropped
 	// uncommitted when the deadline passes (the group re-delivers it).
 	for p.pending.Load() > 0 && ctx.Err() == nil {
@@ -596,7 +632,6 @@ func (p *Pool) readErrors() {
 
 // acked runs when Kafka acked a result or dead letter.
 func (p *Pool) acked(it *item) {
-	now := time.Now()
 	tp := topicPartition{it.topic, it.partition}
 	p.doneMu.Lock()
 	if it.offset < p.done[tp] {
@@ -610,8 +645,12 @@ func (p *Pool) acked(it *item) {
 		p.produced.Add(1)
 		p.metrics.produced.Inc()
 		if !it.ts.IsZero() {
-			d := now.Sub(it.ts)
+			// The result's timestamp as Kafka stored it (ours, or the
+			// broker's with LogAppendTime) minus the input's: what a
+			// downstream consumer measures from the two records.
+			d := it.msg.Timestamp.Sub(it.ts)
 			p.e2eLat.record(d)
+			it.vc.e2e.record(d)
 			p.metrics.e2e.Observe(d.Seconds())
 		}
 	}
@@ -684,6 +723,7 @@ func (p *Pool) tick() {
 			p.verMu.Lock()
 			for _, v := range p.versions {
 				v.lat.rotate()
+				v.e2e.rotate()
 			}
 			p.verMu.Unlock()
 			secs := now.Sub(last).Seconds()
@@ -754,6 +794,7 @@ func (p *Pool) Stats() Stats {
 		Breaker:    p.breaker.State(),
 		Target:     p.Target().String(),
 		Versions:   map[int64]VersionStats{},
+		Instance:   p.cfg.Instance,
 	}
 	p.errMu.Lock()
 	for k, v := range p.errs {
@@ -765,7 +806,7 @@ func (p *Pool) Stats() Stats {
 	p.rateMu.Unlock()
 	p.verMu.Lock()
 	for v, c := range p.versions {
-		s.Versions[v] = VersionStats{Count: c.count.Load(), P99: c.lat.summary().P99}
+		s.Versions[v] = VersionStats{Count: c.count.Load(), Predict: c.lat.summary(), EndToEnd: c.e2e.summary()}
 	}
 	p.verMu.Unlock()
 	p.mu.Lock()
@@ -786,7 +827,7 @@ func (p *Pool) versionCounter(v int64) *versionCounter {
 	defer p.verMu.Unlock()
 	c := p.versions[v]
 	if c == nil {
-		c = &versionCounter{lat: newWindow()}
+		c = &versionCounter{lat: newWindow(), e2e: newWindow()}
 		p.versions[v] = c
 	}
 	return c
@@ -801,5 +842,3 @@ func sortedPartitions(m map[int32]*claimState) []int32 {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -765,8 +765,8 @@ func TestPauseAndScaleToZero(t *testing.T) {
 func TestTwoPoolsShareTheGroup(t *testing.T) {
 	e := newTestEnv(t)
 	in := newInput()
-	a := e.pool(Config{Workers: 1})
-	b := e.pool(Config{Workers: 1})
+	a := e.pool(Config{Workers: 1, Instance: "a"})
+	b := e.pool(Config{Workers: 1, Instance: "b"})
 	waitFor(t, "both pools to own partitions", 20*time.Second, func() bool {
 		sa, sb := a.Stats(), b.Stats()
 		return len(sa.Members) == 1 && len(sb.Members) == 1 &&

@@ -32,6 +32,7 @@ type item struct {
 	feats     []float32
 	ts        time.Time // record timestamp, for end-to-end latency
 	dlq       bool
+	vc        *versionCounter // the version that served it (results only)
 
 	produceAttempts int // failed produces so far, for the retry backoff
 
@@ -158,6 +159,10 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	vc.lat.record(res.latency)
 	p.metrics.versionRows.WithLabelValues(strconv.FormatInt(res.version, 10)).Add(float64(len(rows)))
 	ow := res.width
+	// Stamped here rather than by the producer so the end-to-end latency
+	// recorded at the ack is exactly the result's timestamp minus the
+	// input's (Kafka keeps milliseconds).
+	stamp := time.Now().Truncate(time.Millisecond)
 	for i, it := range rows {
 		preds := res.values[i*ow : (i+1)*ow]
 		it.out = pipeline.AppendResult(it.out[:0], it.id, it.topic, it.partition, it.offset, p.modelJSON, res.version, preds)
@@ -165,7 +170,8 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 		it.ver = strconv.AppendInt(it.ver[:0], res.version, 10)
 		it.hdrs[0] = sarama.RecordHeader{Key: hdrSource, Value: it.src}
 		it.hdrs[1] = sarama.RecordHeader{Key: hdrVersion, Value: it.ver}
-		it.msg = sarama.ProducerMessage{Topic: p.cfg.Output, Value: sarama.ByteEncoder(it.out), Headers: it.hdrs[:]}
+		it.msg = sarama.ProducerMessage{Topic: p.cfg.Output, Value: sarama.ByteEncoder(it.out), Headers: it.hdrs[:], Timestamp: stamp}
+		it.vc = vc
 		if it.key != nil {
 			it.msg.Key = sarama.ByteEncoder(it.key)
 		}

@@ -11,12 +11,17 @@ import (
 type LatencySummary struct {
 	P50, P95, P99, Max time.Duration
 	Count              uint64
+	// Hist is the window itself (microseconds, 1 us to 1 min, 2
+	// significant digits): a copy the caller owns, which the fleet
+	// telemetry exports so percentiles across processes are exact merges.
+	// Nil when the summary was not read from a window.
+	Hist *hdrhistogram.Histogram `json:"-"`
 }
 
 // MemberStats is one consumer-group member of the pool.
 type MemberStats struct {
 	ID         string // the group member id assigned by the coordinator
-	ClientID   string
+	ClientID   string // "inferops-<instance>-w<N>", also the group.instance.id
 	Partitions []int32
 	InRate     float64 // records/s read
 	OutRate    float64 // records/s answered (result or DLQ acked)
@@ -24,16 +29,19 @@ type MemberStats struct {
 	InFlight   int     // records read and not yet acked
 }
 
-// VersionStats is what one model version served in the window.
+// VersionStats is what one model version served: rows since start, and
+// the Predict and end-to-end latency of its rows over the window.
 type VersionStats struct {
-	Count uint64        // rows served since start
-	P99   time.Duration // Predict p99 over the window
+	Count    uint64
+	Predict  LatencySummary
+	EndToEnd LatencySummary
 }
 
 // Stats is an immutable snapshot of the pool for the console, `status` and
 // the Prometheus exporter. Counters are totals since the pool started.
 type Stats struct {
 	Time       time.Time
+	Instance   string // --instance: members are "inferops-<Instance>-w<N>"
 	Members    []MemberStats
 	Consumed   uint64
 	Produced   uint64
@@ -147,5 +155,6 @@ func (w *window) summary() LatencySummary {
 		P99:   us(m.ValueAtQuantile(99)),
 		Max:   us(m.Max()),
 		Count: uint64(m.TotalCount()),
+		Hist:  m,
 	}
 }

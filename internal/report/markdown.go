@@ -1,6 +1,8 @@
 package report
 
 import (
+	"github.com/inferops/inferops/fleet"
+
 	"fmt"
 	"strings"
 	"time"
@@ -169,6 +171,10 @@ func (r Report) Markdown() string {
 		b.WriteString("\n")
 	}
 
+	if f := r.Fleet; f != nil {
+		writeFleet(&b, f)
+	}
+
 	if len(r.Events) > 0 {
 		b.WriteString("## Recent events\n\n")
 		t := table{head: []string{"time", "kind", "message"}}
@@ -280,4 +286,68 @@ func ints[T int32 | int64](p []T) string {
 		s[i] = fmt.Sprint(v)
 	}
 	return strings.Join(s, ",")
+}
+
+// writeFleet is the fleet section: every worker pool of the group.
+func writeFleet(b *strings.Builder, f *fleet.Status) {
+	t := f.Totals
+	fmt.Fprintf(b, "## Fleet: group %s\n\n", code(f.Group))
+	fmt.Fprintf(b, "Desired state: %s", f.Asks)
+	if d := f.Desired; d != nil {
+		fmt.Fprintf(b, " (seq %d, %s by %s at %s)", d.Seq, inline(d.Change), inline(d.By), d.At.UTC().Format("15:04:05 UTC"))
+	}
+	fmt.Fprintf(b, ".\n%d live instance(s), %d lost; %d workers, %d members", t.Live, t.Lost, t.Workers, t.Members)
+	if t.Partitions > 0 {
+		fmt.Fprintf(b, " for %d partitions", t.Partitions)
+	}
+	fmt.Fprintf(b, "; in %s rec/s, out %s rec/s; DLQ %s; lag held %s.", num(t.InRate), num(t.OutRate), count(int64(t.DLQ)), count(t.Lag))
+	if f.Desired != nil && t.Following > 0 {
+		fmt.Fprintf(b, " Control: %d of %d following instances applied the desired state.", t.Applied, t.Following)
+	}
+	b.WriteString("\n\nLatency over the last 10 s, merged over the live instances (exact merges of their histograms):\n\n")
+	lt := table{head: []string{"latency", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"}, right: map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}}
+	add := func(name string, l fleet.Latency) {
+		lt.add(name, count(l.Count), num(l.P50ms), num(l.P95ms), num(l.P99ms), num(l.MaxMs))
+	}
+	add("Predict", f.Predict)
+	add("end to end", f.EndToEnd)
+	for _, v := range f.Versions {
+		add(fmt.Sprintf("v%d Predict", v.Version), v.Predict)
+		add(fmt.Sprintf("v%d end to end", v.Version), v.EndToEnd)
+	}
+	b.WriteString(lt.String() + "\n")
+	it := table{head: []string{"instance", "state", "control", "seq", "workers", "in/s", "out/s", "p99 ms", "e2e p99 ms", "target", "serving", "breaker", "host"},
+		right: map[int]bool{3: true, 4: true, 5: true, 6: true, 7: true, 8: true}}
+	for _, i := range f.Instances {
+		serving := make([]int64, len(i.Serving))
+		copy(serving, i.Serving)
+		workers := fmt.Sprint(i.Workers)
+		if i.Paused {
+			workers += " paused"
+		}
+		it.add(i.Instance, i.State, i.ControlState, fmt.Sprint(i.Control.Seq), workers, num(i.InRate), num(i.OutRate),
+			num(i.Predict.P99ms), num(i.EndToEnd.P99ms), dash(i.Target), dash(ints(serving)), dash(i.Breaker), i.Host)
+	}
+	b.WriteString(it.String())
+	var notes []string
+	for _, i := range f.Instances {
+		if i.Control.Error != "" {
+			notes = append(notes, fmt.Sprintf("- %s: %s\n", code(i.Instance), inline(i.Control.Error)))
+		}
+		for _, o := range i.Others {
+			notes = append(notes, fmt.Sprintf("- %s: also published by pid %d on %s: two processes share the name\n", code(i.Instance), o.PID, inline(o.Host)))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n" + strings.Join(notes, ""))
+	}
+	if len(f.Events) > 0 {
+		b.WriteString("\nFleet events:\n\n")
+		et := table{head: []string{"time", "message"}}
+		for _, e := range f.Events {
+			et.add(e.Time.UTC().Format("15:04:05"), inline(e.Message))
+		}
+		b.WriteString(et.String())
+	}
+	b.WriteString("\n")
 }

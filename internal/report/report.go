@@ -21,6 +21,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
@@ -45,8 +46,11 @@ type Input struct {
 	Fleet *tfserving.Fleet
 
 	Worker *worker.Stats
-	Events []pipeline.Event      // oldest first; the newest MaxEvents are kept
-	DLQ    []pipeline.DeadLetter // oldest first; payloads are never copied
+	// WorkerFleet is every worker pool of the group as the fleet topic
+	// tells it (package fleet); nil: not known.
+	WorkerFleet *fleet.Status
+	Events      []pipeline.Event      // oldest first; the newest MaxEvents are kept
+	DLQ         []pipeline.DeadLetter // oldest first; payloads are never copied
 
 	Advice []doctor.Advice
 	Config []Setting
@@ -79,6 +83,7 @@ type Report struct {
 	Kafka       *Kafka          `json:"kafka,omitempty"`
 	Model       *Model          `json:"model,omitempty"`
 	Workers     *Workers        `json:"workers,omitempty"`
+	Fleet       *fleet.Status   `json:"fleet,omitempty"`
 	Advice      []doctor.Advice `json:"advice,omitempty"`
 	Events      []Event         `json:"events,omitempty"`
 	DLQ         []DLQ           `json:"dlq,omitempty"`
@@ -305,6 +310,9 @@ func Build(in Input) Report {
 		}
 		r.Workers = w
 	}
+	if f := in.WorkerFleet; f != nil {
+		r.Fleet = redactFleet(*f, red)
+	}
 	for _, a := range in.Advice {
 		a.Rule, a.Title, a.Evidence, a.Fix = red(a.Rule), red(a.Title), red(a.Evidence), red(a.Fix)
 		r.Advice = append(r.Advice, a)
@@ -340,6 +348,42 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func latency(l worker.LatencySummary) Latency {
 	return Latency{Count: l.Count, P50ms: ms(l.P50), P95ms: ms(l.P95), P99ms: ms(l.P99), MaxMs: ms(l.Max)}
+}
+
+// redactFleet copies a fleet status with every free-text field redacted.
+func redactFleet(f fleet.Status, red func(string) string) *fleet.Status {
+	if f.Desired != nil {
+		d := *f.Desired
+		d.By, d.Change = red(d.By), red(d.Change)
+		f.Desired = &d
+	}
+	f.Asks = red(f.Asks)
+	insts := make([]fleet.InstanceStatus, 0, len(f.Instances))
+	for _, i := range f.Instances {
+		i.Instance, i.Host, i.Target = red(i.Instance), red(i.Host), red(i.Target)
+		i.Control.Note, i.Control.Error = red(i.Control.Note), red(i.Control.Error)
+		members := make([]fleet.Member, 0, len(i.Members))
+		for _, m := range i.Members {
+			m.ClientID, m.MemberID = red(m.ClientID), red(m.MemberID)
+			members = append(members, m)
+		}
+		i.Members = members
+		hosts := make([]fleet.TFHost, 0, len(i.TFServing))
+		for _, h := range i.TFServing {
+			h.Addr, h.Reason = red(h.Addr), red(h.Reason)
+			hosts = append(hosts, h)
+		}
+		i.TFServing = hosts
+		insts = append(insts, i)
+	}
+	f.Instances = insts
+	evs := make([]pipeline.Event, 0, len(f.Events))
+	for _, e := range f.Events {
+		e.Message = red(e.Message)
+		evs = append(evs, e)
+	}
+	f.Events = evs
+	return &f
 }
 
 // redactor removes the given secrets and every registered one.
@@ -405,6 +449,18 @@ func summarize(r Report) []string {
 		}
 		if w.Paused {
 			line += ", PAUSED"
+		}
+		out = append(out, line)
+	}
+	if f := r.Fleet; f != nil {
+		t := f.Totals
+		line := fmt.Sprintf("Fleet: %d live instance(s)", t.Live)
+		if t.Lost > 0 {
+			line += fmt.Sprintf(", %d LOST", t.Lost)
+		}
+		line += fmt.Sprintf(", %d workers, %s rec/s out, end-to-end p99 %s ms merged; desired: %s", t.Workers, num(t.OutRate), num(f.EndToEnd.P99ms), f.Asks)
+		if f.Desired != nil && t.Following > 0 {
+			line += fmt.Sprintf(" (%d/%d applied)", t.Applied, t.Following)
 		}
 		out = append(out, line)
 	}

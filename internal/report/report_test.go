@@ -14,6 +14,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/doctor"
+	"github.com/inferops/inferops/fleet"
+	"github.com/inferops/inferops/fleet/fleettest"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
@@ -72,7 +74,8 @@ func moment() Input {
 			{Time: t0.Add(-90 * time.Second), Kind: pipeline.KindRebalance, Message: "group rebalanced: 4 members"},
 			{Time: t0.Add(-30 * time.Second), Kind: pipeline.KindBreaker, Message: "breaker open: 5 Predict failures | deadline exceeded"},
 		},
-		DLQ: []pipeline.DeadLetter{{Time: t0.Add(-5 * time.Second), Reason: "invalid_json", Topic: "ai_input", Partition: 3, Offset: 99123, Preview: []byte(`{"user":"alice@example.com"`)}},
+		WorkerFleet: func() *fleet.Status { s := fleettest.View(t0, 3, 2).Status(); return &s }(),
+		DLQ:         []pipeline.DeadLetter{{Time: t0.Add(-5 * time.Second), Reason: "invalid_json", Topic: "ai_input", Partition: 3, Offset: 99123, Preview: []byte(`{"user":"alice@example.com"`)}},
 		Advice: []doctor.Advice{{Rule: "lag-growing", Severity: doctor.SeverityCritical, Title: "Lag is growing on ai_input",
 			Evidence: "lag rose 0 -> 12,100 over 60 s", Fix: "inferops console: press + to add workers (4 -> 8)"}},
 		Config: []Setting{{"kafka.brokers", "b1:9092,b2:9092", "file"}, {"pipeline.workers", "4", "default"}},
