@@ -333,3 +333,32 @@ func membersErr(group string, ms []Member) error {
 	return fmt.Errorf("%w: group %s has %d member(s) (%s); Kafka moves a group's offsets only while it has none. Stop its consumers first: --stop-fleet scales the inferops workers to 0 through the control topic and restores them after; without it, stop every `inferops worker` of the group (systemctl stop inferops-worker) and any other consumer, wait for the members to leave (`inferops status` shows them), then run this again",
 		ErrGroupHasMembers, group, max(len(ms), 1), strings.Join(who, ", "))
 }
+
+// PlanResetWhenEmpty plans as PlanReset once the group has no members:
+// after its consumers were told to stop (the fleet scaled to 0, a console's
+// own workers stopped), whose last commits the plan must start from. When
+// ctx ends first, the error names the members still there.
+func (c *Collector) PlanResetWhenEmpty(ctx context.Context, to ResetTarget, partitions []int32) (*ResetPlan, error) {
+	var last *ResetPlan
+	for {
+		plan, err := c.PlanReset(ctx, to, partitions)
+		switch {
+		case err != nil && (ctx.Err() == nil || last == nil):
+			return nil, err
+		case err == nil && len(plan.Members) == 0:
+			return plan, nil
+		case err == nil:
+			last = plan
+		}
+		select {
+		case <-ctx.Done():
+			var who []string
+			for _, m := range last.Members {
+				who = append(who, MemberName(m))
+			}
+			return nil, fmt.Errorf("group %s still has %d member(s) after its workers were stopped: %s (a consumer outside the fleet, or an instance run with --control=ignore: stop it and run this again)",
+				c.group, len(last.Members), strings.Join(who, ", "))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -66,8 +66,11 @@ type ResetPlan struct {
 	Skipped, Reread     int64
 	// Members are the group's members; Local says each is this console's
 	// own worker, which the backend stops for the reset and restarts.
-	Members  []string
-	Local    bool
+	Members []string
+	Local   bool
+	// Fleet says the members are elsewhere and the backend will stop the
+	// fleet's workers through control for the reset and restore them.
+	Fleet    bool
 	Warnings []string
 }
 
@@ -434,9 +437,13 @@ func (m *Model) opsOverlay(w int) (string, []string) {
 		body = append(body, st.Warn.Render("skips "+inum(p.Skipped)+" records: the group will never read them"))
 	}
 	if len(p.Members) > 0 {
-		if p.Local {
+		switch {
+		case p.Local:
 			body = append(body, st.Warn.Render("stops this console's "+itoa(len(p.Members))+" workers for the reset, then restarts them"))
-		} else {
+		case p.Fleet:
+			body = append(body, st.Warn.Render("stops the fleet's workers ("+itoa(len(p.Members))+" members) through control for the reset,"),
+				st.Warn.Render("works the plan out again once the group is empty, then restores the fleet as it was"))
+		default:
 			body = append(body, st.Err.Render("the group has "+itoa(len(p.Members))+" members elsewhere ("+strings.Join(p.Members, ", ")+"): Kafka will refuse"))
 			body = append(body, st.Dim.Render("stop them first (inferops offsets reset --stop-fleet, or systemctl stop inferops-worker)"))
 		}

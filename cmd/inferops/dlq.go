@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -232,6 +233,8 @@ func reasonWords(rs []string) string {
 
 type dlqReplayCmd struct {
 	*dlqFlags
+	fleet           *fleetFlags
+	group           string
 	input, to       string
 	reasons         commaList
 	since, until    string
@@ -271,8 +274,8 @@ Times (--since, --until) are the dead letter's record time: RFC 3339
 func dlqReplayCommand() (*cmdFlags, runFunc) {
 	f := newFlags("dlq", "dlq replay [--reason R] [--since T] [--until T] [--source-partition P] [--to TOPIC] [--rate N] [--max-redrives 3] [--dry-run] [--json]", dlqReplayHelp+dlqHelpCommon)
 	f.verbs = []string{"replay"}
-	c := &dlqReplayCmd{dlqFlags: addDLQFlags(f)}
-	addPipelineFlags(f, pipelineNames{Input: &c.input})
+	c := &dlqReplayCmd{dlqFlags: addDLQFlags(f), fleet: addFleetFlags(f, false)}
+	addPipelineFlags(f, pipelineNames{Input: &c.input, Group: &c.group})
 	f.StringVar(&c.to, "to", "", "topic to send the records to; empty = --input")
 	f.Var(&c.reasons, "reason", "only these reasons (comma separated or repeated); empty = every reason")
 	f.StringVar(&c.since, "since", "", "only dead letters from this time on")
@@ -358,7 +361,7 @@ func (c *dlqReplayCmd) run(ctx context.Context, std stdio) error {
 	if err != nil {
 		return err
 	}
-	by := operatorName()
+	by := fleet.Operator()
 	r, err := cluster.NewReplayer(ctx, kc, spec, by)
 	if err != nil {
 		return explain(err)
@@ -426,10 +429,31 @@ func (c *dlqReplayCmd) run(ctx context.Context, std stdio) error {
 	} else {
 		fmt.Fprintf(std.out, "sent %d records to %s in %.1fs (%.0f/s)%s\n", res.Counts.Send, spec.To, sum.Seconds, sum.Rate, skippedWords(res.Counts, spec.MaxRedrives))
 	}
+	c.published(ctx, std, kc, spec, by, res)
 	if res.Interrupted {
 		return fmt.Errorf("interrupted after %d records, each sent once; the progress is kept: run the same command again to send the rest", res.Counts.Send)
 	}
 	return nil
+}
+
+// published tells every console of the group's fleet who replayed what
+// and how many; a fleet that cannot be reached is a warning, not a failed
+// replay.
+func (c *dlqReplayCmd) published(ctx context.Context, std stdio, kc cluster.Config, spec cluster.ReplaySpec, by string, res *cluster.ReplayResult) {
+	msg := fmt.Sprintf("%s replayed %s: %d sent in %.1fs%s", by, spec.String(), res.Counts.Send, res.Elapsed.Seconds(), skippedWords(res.Counts, spec.MaxRedrives))
+	lvl := pipeline.Info
+	if res.Interrupted {
+		msg += " (interrupted: the rest is sent when it is run again)"
+		lvl = pipeline.Warn
+	}
+	fops := &fleetOps{kc: kc, topics: c.fleet.topics, group: c.group, input: c.input}
+	defer fops.close()
+	// An interrupted run still says what it did before it ends.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := fops.publish(pctx, pipeline.Event{Source: pipeline.SourceFleet, Kind: pipeline.KindReplay, Level: lvl, Message: msg}); err != nil {
+		fmt.Fprintf(std.err, "inferops dlq replay: warning: the fleet event was not written: %v\n", err)
+	}
 }
 
 func printReplayPlan(w io.Writer, p *cluster.ReplayPlan) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -36,9 +38,15 @@ how many records the group will skip (never read) or read again.
 A partition the group never committed on counts as at its log start (the
 worker's auto.offset.reset=earliest).
 
-Kafka accepts the change only while the group has no members: stop the
-workers first (systemctl stop inferops-worker on each host, and any other
-consumer of the group). On a terminal it asks before changing anything
+Kafka accepts the change only while the group has no members. --stop-fleet
+does it for the inferops workers: it scales the fleet to 0 through the
+control topic (every instance that follows control, consoles included),
+waits until each has applied it and the group is empty, works the plan out
+again from their last commits, resets, and writes the fleet's previous
+desired state back (workers, fixed shares, target, pause: exactly as they
+were), also when the reset fails. Without it, stop the workers yourself
+(systemctl stop inferops-worker@NAME on each host, and any other consumer
+of the group). Every reset done is a fleet event. On a terminal it asks before changing anything
 (--yes does not ask); --dry-run only shows the plan. The offsets are read
 back after the change.
 
@@ -48,38 +56,48 @@ Without --brokers it talks to the embedded broker of 'inferops serve' at
 type offsetsResetCmd struct {
 	f          *cmdFlags
 	kafka      *cluster.Config
+	fleet      *fleetFlags
+	input      string
 	group      string
 	to         string
 	partitions string
 	dryRun     bool
+	stopFleet  bool
+	timeout    time.Duration
 	yes        bool
 	asJSON     bool
 	readOnly   bool
 }
 
 func offsetsResetCommand() (*cmdFlags, runFunc) {
-	f := newFlags("offsets", "offsets reset --group G --to earliest|latest|TIME|OFFSET|-N [--input ai_input] [--partitions LIST] [--dry-run] [--json]", offsetsResetHelp)
+	f := newFlags("offsets", "offsets reset --group G --to earliest|latest|TIME|OFFSET|-N [--input ai_input] [--partitions LIST] [--stop-fleet] [--dry-run] [--json]", offsetsResetHelp)
 	f.verbs = []string{"reset"}
-	c := &offsetsResetCmd{f: f, kafka: addKafkaFlags(f)}
-	var input string
-	addPipelineFlags(f, pipelineNames{Input: &input, Group: &c.group})
+	c := &offsetsResetCmd{f: f, kafka: addKafkaFlags(f), fleet: addFleetFlags(f, false)}
+	addPipelineFlags(f, pipelineNames{Input: &c.input, Group: &c.group})
 	f.String("topic", pipeline.DefaultInput, "the same as --input (the name Kafka's tools use)")
 	f.StringVar(&c.to, "to", "", "where to move the group: earliest, latest, a time, an offset or -N")
 	f.StringVar(&c.partitions, "partitions", "", "only these partitions: 3 or 0,2,5-7; empty = all")
 	f.BoolVar(&c.dryRun, "dry-run", false, "show the plan; change nothing")
+	f.BoolVar(&c.stopFleet, "stop-fleet", false, "scale the group's inferops workers to 0 through the control topic, wait for the group to empty, reset, and restore the fleet's desired state as it was")
+	f.DurationVar(&c.timeout, "timeout", time.Minute, "--stop-fleet: how long to wait for the workers to stop, the group to empty and the fleet to come back")
 	f.BoolVar(&c.yes, "yes", false, "do not ask before changing (a script never is asked)")
 	f.BoolVar(&c.asJSON, "json", false, "print the plan (and whether it was applied) as JSON")
 	f.BoolVar(&c.readOnly, "read-only", false, "refuse to move offsets (a --dry-run still shows the plan)")
-	f.commandLineOnly("a reset's target and confirmation are decided on the command line", "to", "yes", "partitions")
+	f.commandLineOnly("a reset's target and confirmation are decided on the command line", "to", "yes", "partitions", "stop-fleet")
 	return f, c.run
 }
 
 // resetReport is `offsets reset --json`.
 type resetReport struct {
-	DryRun  bool               `json:"dry_run"`
-	Applied bool               `json:"applied"`
-	By      string             `json:"by"`
-	Plan    *cluster.ResetPlan `json:"plan"`
+	DryRun  bool `json:"dry_run"`
+	Applied bool `json:"applied"`
+	// StoppedFleet: --stop-fleet stopped the workers for the reset; Plan is
+	// then the plan worked out once the group was empty, and Restored says
+	// whether the fleet's desired state was put back.
+	StoppedFleet bool               `json:"stopped_fleet"`
+	Restored     bool               `json:"restored"`
+	By           string             `json:"by"`
+	Plan         *cluster.ResetPlan `json:"plan"`
 }
 
 func (c *offsetsResetCmd) run(ctx context.Context, std stdio) error {
@@ -116,7 +134,9 @@ func (c *offsetsResetCmd) run(ctx context.Context, std stdio) error {
 	if err != nil {
 		return explain(err)
 	}
-	rep := &resetReport{DryRun: c.dryRun, By: operatorName(), Plan: plan}
+	rep := &resetReport{DryRun: c.dryRun, By: fleet.Operator(), Plan: plan}
+	fops := &fleetOps{kc: kc, topics: c.fleet.topics, group: c.group, input: topic}
+	defer fops.close()
 	if !c.asJSON {
 		printResetPlan(std.out, plan)
 	}
@@ -125,7 +145,11 @@ func (c *offsetsResetCmd) run(ctx context.Context, std stdio) error {
 		if !c.asJSON {
 			fmt.Fprintln(std.out, "dry run: nothing changed")
 			if len(plan.Members) > 0 {
-				fmt.Fprintf(std.out, "(as it is, the reset would be refused: the group has %d members; stop them first)\n", len(plan.Members))
+				if c.stopFleet {
+					fmt.Fprintf(std.out, "(with --stop-fleet: the fleet's workers would be stopped first, the plan worked out again once the group is empty, and the fleet restored after)\n")
+				} else {
+					fmt.Fprintf(std.out, "(as it is, the reset would be refused: the group has %d members; stop them first, or add --stop-fleet)\n", len(plan.Members))
+				}
 			}
 		}
 		return c.report(std, rep)
@@ -134,21 +158,94 @@ func (c *offsetsResetCmd) run(ctx context.Context, std stdio) error {
 			fmt.Fprintln(std.out, "nothing to change: the group is there already")
 		}
 		return c.report(std, rep)
-	case len(plan.Members) > 0:
+	case len(plan.Members) > 0 && !c.stopFleet:
 		// Refused by Kafka anyway; say so before asking.
 		return col.ResetOffsets(ctx, plan)
 	}
-	if !c.yes && !confirm(std, os.Stdin, fmt.Sprintf("move group %s on %s as shown?", c.group, topic)) {
+	question := fmt.Sprintf("move group %s on %s as shown?", c.group, topic)
+	if len(plan.Members) > 0 {
+		question = fmt.Sprintf("stop the fleet of %s, move its offsets as shown (worked out again once it is empty), and restore the fleet?", c.group)
+	}
+	if !c.yes && !confirm(std, os.Stdin, question) {
 		return errDeclined
+	}
+	if len(plan.Members) > 0 {
+		return c.resetStoppingFleet(ctx, std, col, fops, rep, target, parts, topic, explain)
 	}
 	if err := col.ResetOffsets(ctx, plan); err != nil {
 		return explain(err)
 	}
 	rep.Applied = true
+	c.published(ctx, std, fops, plan)
 	if !c.asJSON {
 		fmt.Fprintf(std.out, "done: group %s moved on %d partitions of %s (read back)\n", c.group, len(plan.Partitions), topic)
 	}
 	return c.report(std, rep)
+}
+
+// resetStoppingFleet is --stop-fleet: whatever happens after the stop, the
+// fleet is put back as it was, and the offsets are reset only once nobody
+// consumes (the last commits of the stopping workers included).
+func (c *offsetsResetCmd) resetStoppingFleet(ctx context.Context, std stdio, col *cluster.Collector, fops *fleetOps, rep *resetReport,
+	target cluster.ResetTarget, parts []int32, topic string, explain func(error) error) (err error) {
+	say := func(s string) {
+		if !c.asJSON {
+			fmt.Fprintln(std.out, s)
+		}
+	}
+	why := fmt.Sprintf("offsets reset of %s on %s to %s", c.group, topic, target)
+	restore, err := fops.stop(ctx, why, c.timeout, say)
+	rep.StoppedFleet = restore != nil
+	if restore != nil {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.Background(), c.timeout+10*time.Second)
+			defer cancel()
+			if rerr := restore(rctx); rerr != nil {
+				err = errors.Join(err, rerr)
+			} else {
+				rep.Restored = true
+			}
+			if err == nil {
+				err = c.report(std, rep)
+			}
+		}()
+	}
+	if err != nil {
+		return explain(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, c.timeout)
+	plan, err := col.PlanResetWhenEmpty(wctx, target, parts)
+	cancel()
+	if err != nil {
+		return explain(err)
+	}
+	rep.Plan = plan
+	if !c.asJSON {
+		fmt.Fprintln(std.out, "the plan, now that the group is empty:")
+		printResetPlan(std.out, plan)
+	}
+	if err := col.ResetOffsets(ctx, plan); err != nil {
+		return explain(err)
+	}
+	rep.Applied = true
+	c.published(ctx, std, fops, plan)
+	say(fmt.Sprintf("done: group %s moved on %d partitions of %s (read back)", c.group, len(plan.Partitions), topic))
+	return nil
+}
+
+// published tells every console of the fleet about the reset; a fleet that
+// cannot be reached is a warning, not a failed reset.
+func (c *offsetsResetCmd) published(ctx context.Context, std stdio, fops *fleetOps, p *cluster.ResetPlan) {
+	msg := fmt.Sprintf("%s reset the offsets of %s on %s to %s on %d partitions: lag %d -> %d", fleet.Operator(), p.Group, p.Topic, p.To, len(p.Partitions), p.LagBefore, p.LagAfter)
+	if p.Skipped > 0 {
+		msg += fmt.Sprintf(", %d records skipped", p.Skipped)
+	}
+	if p.Reread > 0 {
+		msg += fmt.Sprintf(", %d to read again", p.Reread)
+	}
+	if err := fops.publish(ctx, pipeline.Event{Source: pipeline.SourceFleet, Kind: pipeline.KindOffsets, Level: pipeline.Warn, Message: msg}); err != nil {
+		fmt.Fprintf(std.err, "inferops offsets reset: warning: the fleet event was not written: %v\n", err)
+	}
 }
 
 func (c *offsetsResetCmd) report(std stdio, rep *resetReport) error {

@@ -64,16 +64,3 @@ func confirm(std stdio, in io.Reader, question string) bool {
 
 // errDeclined is a question answered no: nothing was changed.
 var errDeclined = errors.New("nothing changed: not confirmed (--yes answers yes)")
-
-// operatorName is who runs this: "user@host", kept with what they change.
-func operatorName() string {
-	user := os.Getenv("SUDO_USER")
-	if user == "" {
-		user = os.Getenv("USER")
-	}
-	if user == "" {
-		user = fmt.Sprintf("uid%d", os.Getuid())
-	}
-	host, _ := os.Hostname()
-	return user + "@" + host
-}

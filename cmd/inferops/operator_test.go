@@ -15,6 +15,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/cluster/clustertest"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
@@ -93,9 +94,15 @@ func (e *operatorEnv) command(args ...string) *exec.Cmd {
 // worker starts `inferops worker` on the stack; stop sends SIGTERM and
 // waits for it to leave.
 func (e *operatorEnv) worker(group string) (stop func()) {
+	return e.workerAs(group, "w1", 2)
+}
+
+// workerAs is a worker process with its own --instance and --workers.
+func (e *operatorEnv) workerAs(group, instance string, workers int) (stop func()) {
 	e.t.Helper()
 	cmd := serveProcess(e.t, e.bin)
-	cmd.Args = []string{e.bin, "worker", "--brokers", e.st.Addrs.Kafka, "--tfserving", e.st.Addrs.GRPC, "--workers", "2", "--group", group, "--log-level", "warn"}
+	cmd.Args = []string{e.bin, "worker", "--brokers", e.st.Addrs.Kafka, "--tfserving", e.st.Addrs.GRPC, "--workers", strconv.Itoa(workers), "--group", group,
+		"--instance", instance, "--log-level", "warn", "--config="}
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)
 	}
@@ -272,6 +279,24 @@ func TestDLQReplayThroughWorker(t *testing.T) {
 	out, _, _ = e.run("dlq", "replay", "--reason", pipeline.ReasonWrongWidth)
 	if !strings.Contains(out, "20 replayed 3 times already (--max-redrives)") {
 		t.Errorf("text summary does not count the records at the limit:\n%s", out)
+	}
+	// Each replay that sent is a fleet event: who, what, how many (the two
+	// with nothing left to send are not).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctl, err := fleet.Open(ctx, fleet.ControllerConfig{Kafka: e.kc, ReadOnly: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	var replays []string
+	for _, ev := range ctl.View().Events {
+		if ev.Kind == pipeline.KindReplay {
+			replays = append(replays, ev.Message)
+		}
+	}
+	if len(replays) != 3 || !strings.Contains(replays[0], "@") || !strings.Contains(replays[0], "replayed ai_input.dlq -> ai_input (reason wrong_width): 20 sent") {
+		t.Errorf("fleet events of the replays: %q", replays)
 	}
 }
 
@@ -488,4 +513,108 @@ func TestOffsetsResetCommand(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "now-1h") {
 		t.Errorf("bad --to: exit %d, %s", code, errOut)
 	}
+}
+
+// TestOffsetsResetStopFleet: under traffic, with two worker processes
+// following a desired state of 3 workers, --stop-fleet scales the fleet to
+// 0, resets once the group is empty, and writes the desired state back
+// exactly; the workers come back and every record produced before, during
+// and after reaches the output (the reset goes back, so some twice; none
+// lost). The reset is a fleet event.
+func TestOffsetsResetStopFleet(t *testing.T) {
+	e := newOperatorEnv(t, true)
+	defer e.workerAs(pipeline.DefaultGroup, "fa", 1)()
+	defer e.workerAs(pipeline.DefaultGroup, "fb", 1)()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var ctl *fleet.Controller
+	var err error
+	for { // the first worker creates the fleet topics
+		if ctl, err = fleet.Open(ctx, fleet.ControllerConfig{Kafka: e.kc, Who: "tester@fleet"}); err == nil || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	waitView(t, ctl, "2 live instances", 60*time.Second, func(v fleet.View) bool { return v.Totals.Live == 2 })
+	ch, err := ctl.Scale(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctl.Wait(ctx, ch, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := *ctl.View().Desired
+
+	// Traffic all along: a batch every 100 ms.
+	produced := map[string]bool{}
+	stopTraffic := make(chan struct{})
+	trafficDone := make(chan struct{})
+	go func() {
+		defer close(trafficDone)
+		for b := 0; ; b++ {
+			batch := map[string]string{}
+			for i := range 20 {
+				id := "t" + strconv.Itoa(b) + "-" + strconv.Itoa(i)
+				batch[id] = `{"id":"` + id + `","features":` + features(32) + `}`
+				produced[id] = true
+			}
+			e.produce(pipeline.DefaultInput, batch)
+			select {
+			case <-stopTraffic:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	time.Sleep(2 * time.Second)
+
+	out, errOut, code := e.run("offsets", "reset", "--to", "-50", "--stop-fleet", "--yes", "--json", "--timeout", "90s")
+	var rep resetReport
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
+		t.Fatalf("reset --stop-fleet: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !rep.Applied || !rep.StoppedFleet || !rep.Restored || len(rep.Plan.Members) != 0 {
+		t.Errorf("report %+v, want applied with the fleet stopped and restored, planned with no members", rep)
+	}
+	after := ctl.View().Desired
+	if after.Workers == nil || *after.Workers != *before.Workers || len(after.Shares) != len(before.Shares) || after.Target != before.Target || after.Paused != before.Paused || after.Seq <= before.Seq {
+		t.Errorf("desired state after: %s (seq %d), want %s back (seq %d)", after.Summary(), after.Seq, before.Summary(), before.Seq)
+	}
+	waitView(t, ctl, "3 workers again", 60*time.Second, func(v fleet.View) bool { return v.Totals.Workers == 3 })
+	close(stopTraffic)
+	<-trafficDone
+
+	// Nothing lost: every id in the output.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		seen := map[string]bool{}
+		for _, m := range clustertest.ReadCommitted(t, e.kc.Brokers, e.sc, pipeline.DefaultOutput, time.Second) {
+			seen[string(m.Key)] = true
+		}
+		var missing []string
+		for id := range produced {
+			if !seen[id] {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records never reached %s, e.g. %v", len(missing), len(produced), pipeline.DefaultOutput, missing[:min(len(missing), 5)])
+		}
+		time.Sleep(time.Second)
+	}
+	found := false
+	for _, ev := range ctl.View().Events {
+		found = found || (ev.Kind == pipeline.KindOffsets && strings.Contains(ev.Message, "reset the offsets of "+pipeline.DefaultGroup))
+	}
+	if !found {
+		t.Errorf("no fleet event for the reset: %+v", ctl.View().Events)
+	}
+	t.Logf("%d records produced under traffic, all served; desired state %s restored", len(produced), after.Summary())
 }

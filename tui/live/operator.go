@@ -20,6 +20,13 @@ import (
 type OpsConfig struct {
 	Kafka cluster.Config
 	By    string // user@host, kept with every replay and shown in events
+	// Publish, when set, writes an event every console of the fleet shows
+	// (each replay and reset is one).
+	Publish func(context.Context, pipeline.Event) error
+	// StopFleet, when set, stops every worker of the group's fleet that
+	// follows control and returns how to put the fleet back as it was:
+	// a reset of a group with members elsewhere uses it.
+	StopFleet func(ctx context.Context, why string) (restore func(context.Context) error, err error)
 }
 
 // opsState is the plans the operator was last shown and the replay in
@@ -101,7 +108,7 @@ func (a *Adapter) StartReplay(rate float64) error {
 	o.running, o.replayer, o.replay = true, nil, nil
 	reason := strings.Join(plan.Spec.Reasons, ",")
 	a.setReplay(&tui.ReplayRun{Reason: reason, Total: plan.Counts.Send, ETA: -1})
-	a.event(pipeline.KindReplay, pipeline.Info, "replay of %s started by %s: %d dead letters to %s", plan.Filter, a.cfg.Ops.By, plan.Counts.Send, plan.Spec.To)
+	a.opsEvent(pipeline.KindReplay, pipeline.Info, "replay of %s started by %s: %d dead letters to %s", plan.Filter, a.cfg.Ops.By, plan.Counts.Send, plan.Spec.To)
 	ctx := a.runCtx
 	a.wg.Add(1)
 	go func() {
@@ -117,17 +124,32 @@ func (a *Adapter) StartReplay(rate float64) error {
 		switch {
 		case err != nil:
 			run.Err = err.Error()
-			a.event(pipeline.KindReplay, pipeline.Error, "replay of %s by %s failed: %v", plan.Filter, a.cfg.Ops.By, err)
+			a.opsEvent(pipeline.KindReplay, pipeline.Error, "replay of %s by %s failed: %v", plan.Filter, a.cfg.Ops.By, err)
 		case res.Interrupted:
 			run.Sent = res.Counts.Send
-			a.event(pipeline.KindReplay, pipeline.Warn, "replay of %s by %s interrupted after %d records (each sent once; run it again to resume)", plan.Filter, a.cfg.Ops.By, res.Counts.Send)
+			a.opsEvent(pipeline.KindReplay, pipeline.Warn, "replay of %s by %s interrupted after %d records (each sent once; run it again to resume)", plan.Filter, a.cfg.Ops.By, res.Counts.Send)
 		default:
 			run.Sent = res.Counts.Send
-			a.event(pipeline.KindReplay, pipeline.Info, "replay of %s by %s: %d sent to %s in %s%s", plan.Filter, a.cfg.Ops.By, res.Counts.Send, plan.Spec.To, res.Elapsed.Round(100*time.Millisecond), leftWords(res.Counts))
+			a.opsEvent(pipeline.KindReplay, pipeline.Info, "replay of %s by %s: %d sent to %s in %s%s", plan.Filter, a.cfg.Ops.By, res.Counts.Send, plan.Spec.To, res.Elapsed.Round(100*time.Millisecond), leftWords(res.Counts))
 		}
 		a.setReplay(run)
 	}()
 	return nil
+}
+
+// opsEvent logs an operator action here and, with a fleet, as a fleet
+// event every console shows.
+func (a *Adapter) opsEvent(kind string, lv pipeline.Level, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	a.event(kind, lv, "%s", msg)
+	if a.cfg.Ops.Publish == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.cfg.Ops.Publish(ctx, pipeline.Event{Source: pipeline.SourceFleet, Kind: kind, Level: lv, Message: msg}); err != nil {
+		a.event(pipeline.KindError, pipeline.Warn, "the fleet event was not written (other consoles do not see it): %v", err)
+	}
 }
 
 func (a *Adapter) setReplay(r *tui.ReplayRun) {
@@ -183,6 +205,7 @@ func (a *Adapter) PlanReset(ctx context.Context, parts, to string) (*tui.ResetPl
 func (a *Adapter) resetView(plan *cluster.ResetPlan) *tui.ResetPlan {
 	out := &tui.ResetPlan{Group: plan.Group, Topic: plan.Topic, To: plan.To, LagBefore: plan.LagBefore, LagAfter: plan.LagAfter,
 		Skipped: plan.Skipped, Reread: plan.Reread, Warnings: plan.Warnings, Local: len(plan.Members) > 0 && a.allLocal(plan.Members)}
+	out.Fleet = len(plan.Members) > 0 && !out.Local && a.cfg.Ops.StopFleet != nil
 	for _, r := range plan.Partitions {
 		out.Rows = append(out.Rows, tui.ResetRow{Partition: r.Partition, Current: r.Current, New: r.New, LagBefore: r.LagBefore, LagAfter: r.LagAfter, Skipped: r.Skipped, Reread: r.Reread, Note: r.Note})
 	}
@@ -225,7 +248,8 @@ func (a *Adapter) ApplyReset(ctx context.Context) (string, error) {
 	if plan == nil {
 		return "", errors.New("no reset planned: press o first")
 	}
-	if len(plan.Members) > 0 && a.allLocal(plan.Members) {
+	switch {
+	case len(plan.Members) > 0 && a.allLocal(plan.Members):
 		n := a.cfg.Pool.Workers()
 		if err := a.cfg.Pool.ScaleTo(0); err != nil {
 			return "", fmt.Errorf("stop this console's workers for the reset: %w", err)
@@ -238,12 +262,39 @@ func (a *Adapter) ApplyReset(ctx context.Context) (string, error) {
 			}
 			a.event(pipeline.KindOffsets, pipeline.Info, "restarted this console's %d workers", n)
 		}()
-		again, err := a.waitEmptyAndPlan(ctx, target, parts)
+	case len(plan.Members) > 0 && a.cfg.Ops.StopFleet != nil:
+		why := fmt.Sprintf("offsets reset of %s on %s to %s", plan.Group, plan.Topic, target)
+		restore, err := a.cfg.Ops.StopFleet(ctx, why)
+		if restore != nil {
+			defer func() {
+				// Even when the reset failed or the action timed out.
+				rctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+				defer cancel()
+				if err := restore(rctx); err != nil {
+					a.event(pipeline.KindError, pipeline.Error, "%v", err)
+					return
+				}
+				a.event(pipeline.KindOffsets, pipeline.Info, "the fleet of %s is back as it was", plan.Group)
+			}()
+		}
 		if err != nil {
 			return "", err
 		}
-		plan = again
+	default:
+		return a.applyPlan(ctx, plan) // with members elsewhere Kafka refuses, and the error says what to do
 	}
+	plan, err := a.cfg.Collector.PlanResetWhenEmpty(ctx, target, parts)
+	if err != nil {
+		return "", err
+	}
+	o.mu.Lock()
+	o.reset = plan
+	o.mu.Unlock()
+	return a.applyPlan(ctx, plan)
+}
+
+// applyPlan commits plan and says so here and to the fleet.
+func (a *Adapter) applyPlan(ctx context.Context, plan *cluster.ResetPlan) (string, error) {
 	if err := a.cfg.Collector.ResetOffsets(ctx, plan); err != nil {
 		return "", err
 	}
@@ -254,28 +305,6 @@ func (a *Adapter) ApplyReset(ctx context.Context) (string, error) {
 	if plan.Reread > 0 {
 		what += fmt.Sprintf(", %d to read again", plan.Reread)
 	}
-	a.event(pipeline.KindOffsets, pipeline.Warn, "%s", what)
+	a.opsEvent(pipeline.KindOffsets, pipeline.Warn, "%s", what)
 	return what, nil
-}
-
-// waitEmptyAndPlan waits until the group has no members and plans again.
-func (a *Adapter) waitEmptyAndPlan(ctx context.Context, target cluster.ResetTarget, parts []int32) (*cluster.ResetPlan, error) {
-	for {
-		plan, err := a.cfg.Collector.PlanReset(ctx, target, parts)
-		if err != nil {
-			return nil, err
-		}
-		if len(plan.Members) == 0 {
-			o := &a.ops
-			o.mu.Lock()
-			o.reset = plan
-			o.mu.Unlock()
-			return plan, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("the group still has %d members after this console's workers stopped: %w", len(plan.Members), ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
 }
