@@ -430,3 +430,56 @@ func TestDLQStatsAndRecords(t *testing.T) {
 		t.Errorf("newest %+v", recs[0])
 	}
 }
+
+// BenchmarkReplay is one replay of 20,000 dead letters of 200 B to the
+// input, as fast as the broker takes them: transactions of up to 1000
+// records with their offsets.
+func BenchmarkReplay(b *testing.B) {
+	br := startTestBroker(b, func(c *BrokerConfig) { c.Ephemeral = true })
+	cfg := br.ClientConfig()
+	sc, _ := cfg.Sarama()
+	sc.Producer.Return.Successes = true
+	prod, err := sarama.NewSyncProducer(cfg.Brokers, sc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 20000
+	hs := pipeline.DeadLetterHeaders(&pipeline.RecordError{Reason: pipeline.ReasonWrongWidth}, pipeline.DefaultInput, 1, 2, 3, nil)
+	var msgs []*sarama.ProducerMessage
+	for i := range n {
+		m := &sarama.ProducerMessage{Topic: pipeline.DefaultDLQ, Key: sarama.StringEncoder(fmt.Sprint("k", i)), Value: sarama.StringEncoder(strings.Repeat("v", 200))}
+		for _, h := range hs {
+			m.Headers = append(m.Headers, sarama.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		msgs = append(msgs, m)
+	}
+	if err := prod.SendMessages(msgs); err != nil {
+		b.Fatal(err)
+	}
+	prod.Close()
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// A new target each round: an earlier replay's records count as
+		// sent only to the topic it sent them to.
+		to := fmt.Sprint("bench_in_", i)
+		if err := br.Cluster().CreateTopic(to, pipeline.InputPartitions, nil); err != nil {
+			b.Fatal(err)
+		}
+		spec := ReplaySpec{DLQ: pipeline.DefaultDLQ, To: to}
+		r, err := NewReplayer(ctx, cfg, spec, "bench@host")
+		if err != nil {
+			b.Fatal(err)
+		}
+		plan, err := r.Plan(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := r.Run(ctx, plan, 0, nil)
+		r.Close()
+		if err != nil || res.Counts.Send != n {
+			b.Fatalf("%+v %v", res.Counts, err)
+		}
+		b.ReportMetric(float64(res.Counts.Send)/res.Elapsed.Seconds(), "records/s")
+	}
+}
