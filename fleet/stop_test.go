@@ -50,8 +50,21 @@ func TestStopAndRestore(t *testing.T) {
 	if a.pool.Workers() != 0 || b.pool.Workers() != 0 {
 		t.Fatalf("stop with a fixed share: workers %d %d", a.pool.Workers(), b.pool.Workers())
 	}
+	if d := c.View().Desired; d.Saved == nil || *d.Saved.Workers != *before.Workers {
+		t.Fatalf("the stopped state keeps no saved state: %s", d.Summary())
+	}
+	// The action is killed here; the next one stops again and must get
+	// the state from before the first stop, not the stopped one.
+	prev, ch, err = c.Stop(ctx, "test again")
+	wait(ch, err)
+	if prev == nil || prev.Workers == nil || *prev.Workers != *before.Workers || prev.Shares["beta"] != 1 || prev.Target != "1" {
+		t.Fatalf("second stop returned %s, want the state before the first: %s", prev.Summary(), before.Summary())
+	}
 	wait(c.Restore(ctx, prev, "test"))
 	after := c.View().Desired
+	if after.Saved != nil {
+		t.Errorf("restored state still has a saved state: %s", after.Summary())
+	}
 	if *after.Workers != *before.Workers || after.Shares["beta"] != 1 || len(after.Shares) != 1 || after.Target != before.Target || after.Paused != before.Paused {
 		t.Errorf("restored %s, want %s", after.Summary(), before.Summary())
 	}

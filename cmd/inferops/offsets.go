@@ -163,13 +163,15 @@ func (c *offsetsResetCmd) run(ctx context.Context, std stdio) error {
 		return col.ResetOffsets(ctx, plan)
 	}
 	question := fmt.Sprintf("move group %s on %s as shown?", c.group, topic)
-	if len(plan.Members) > 0 {
+	if c.stopFleet {
 		question = fmt.Sprintf("stop the fleet of %s, move its offsets as shown (worked out again once it is empty), and restore the fleet?", c.group)
 	}
 	if !c.yes && !confirm(std, os.Stdin, question) {
 		return errDeclined
 	}
-	if len(plan.Members) > 0 {
+	if c.stopFleet {
+		// Also with no members: a fleet an earlier --stop-fleet left
+		// stopped (killed before it restored) is put back here.
 		return c.resetStoppingFleet(ctx, std, col, fops, rep, target, parts, topic, explain)
 	}
 	if err := col.ResetOffsets(ctx, plan); err != nil {
