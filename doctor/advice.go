@@ -320,7 +320,7 @@ func ruleDLQ(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 		Title:    "records going to the DLQ: a producer is sending bad input",
 		Evidence: ev,
 		Fix: fmt.Sprintf("read a few with kcat -C -b %s -t %s -c 5 -f '%%h %%s\\n' to find the producer (headers carry the reason), "+
-			"fix its schema or feature width to match the model signature", brokerList(e), dlq),
+			"fix its records to match the model's signature (the detail names the input)", brokerList(e), dlq),
 	}, true
 }
 

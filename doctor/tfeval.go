@@ -28,6 +28,11 @@ type TFFacts struct {
 	Labels    map[string]int64 // version labels that resolved (label -> version)
 
 	SignatureErr string // GetModelMetadata or building a probe row failed
+	// StandIn: the server marks the model as a stand-in (made up from a
+	// real model's metadata by `inferops serve --stand-in`), whose
+	// Signature is "inputs -> outputs".
+	StandIn   bool
+	Signature string
 
 	// Probe: ProbeN Predict calls of one valid row, sequentially.
 	ProbeN      int
@@ -53,7 +58,23 @@ func JudgeTF(f TFFacts) []Check {
 			[2]string{"tfserving.versions", "versions and labels"},
 			[2]string{"tfserving.predict", "Predict p99 (probe)"})...)
 	}
-	return []Check{model, judgeVersions(f), judgeProbe(f)}
+	out := []Check{model, judgeVersions(f)}
+	if f.StandIn {
+		out = append(out, judgeStandIn(f))
+	}
+	return append(out, judgeProbe(f))
+}
+
+// judgeStandIn says the model answering is not the model: right for a
+// rehearsal, wrong for production.
+func judgeStandIn(f TFFacts) Check {
+	c := tfCheck("tfserving.standin", "real model, not a stand-in")
+	c.Status = Warn
+	c.Seen = "model " + f.Model + " is a stand-in (" + f.Signature + "): its outputs are made up from its signature"
+	c.Want = "the real model"
+	c.Why = "a stand-in rehearses a pipeline against a model's shape; its predictions and latencies say nothing about the real model"
+	c.Fix = "fine for a rehearsal; for production point --tfserving at the TF Serving that serves the real " + f.Model
+	return c
 }
 
 func judgeModel(f TFFacts) Check {

@@ -38,6 +38,8 @@ func TestJudgeTF(t *testing.T) {
 		{"120 ms within a 200 ms SLO", func(f *TFFacts) { f.P99 = 120 * time.Millisecond; f.SLO = 200 * time.Millisecond }, "tfserving.predict", Pass, "p99 120ms", ""},
 		{"120 ms over a 100 ms SLO", func(f *TFFacts) { f.P99 = 120 * time.Millisecond; f.SLO = 100 * time.Millisecond }, "tfserving.predict", Warn, "p99 120ms", "GPU"},
 		{"probe errors", func(f *TFFacts) { f.ProbeErrors = 50; f.ProbeErr = "UNAVAILABLE: queue full" }, "tfserving.predict", Fail, "50 failed: UNAVAILABLE", "batching queue"},
+		{"a stand-in says so", func(f *TFFacts) { f.StandIn, f.Signature = true, "x DT_FLOAT [-1] -> y DT_FLOAT [-1]" }, "tfserving.standin", Warn,
+			"my_model is a stand-in (x DT_FLOAT [-1] -> y DT_FLOAT [-1])", "for production point --tfserving"},
 		{"no signature", func(f *TFFacts) { f.SignatureErr = "no serving_default signature"; f.ProbeN = 0 }, "tfserving.predict", Warn, "not probed", "saved_model_cli"},
 	}
 	for _, tc := range tests {

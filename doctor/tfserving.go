@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
@@ -177,13 +179,73 @@ func GatherTF(ctx context.Context, o Options) (TFFacts, error) {
 		f.SignatureErr = err.Error()
 		return f, nil
 	}
-	input, width, output, err := md.DefaultInput()
+	sig, err := md.ServingDefault()
 	if err != nil {
 		f.SignatureErr = err.Error()
 		return f, nil
 	}
-	probe(ctx, client, o, input, width, output, &f)
+	f.StandIn = md.StandIn()
+	f.Signature = describeSignature(sig)
+	in, err := probeInputs(sig)
+	if err != nil {
+		f.SignatureErr = err.Error()
+		return f, nil
+	}
+	probe(ctx, client, o, in, &f)
 	return f, nil
+}
+
+// describeSignature is "x DT_FLOAT [-1] -> y DT_FLOAT [-1]".
+func describeSignature(sig tfserving.Signature) string {
+	side := func(specs []pipeline.TensorSpec) string {
+		parts := make([]string, len(specs))
+		for i, s := range specs {
+			parts[i] = s.String()
+		}
+		return strings.Join(parts, ", ")
+	}
+	return side(sig.InputSpecs()) + " -> " + side(sig.OutputSpecs())
+}
+
+// probeInputs is one plausible, non-degenerate row for every input of the
+// signature (all zeros can hit shortcuts): sizes the signature leaves open
+// are 1.
+func probeInputs(sig tfserving.Signature) (map[string]*tensor.Tensor, error) {
+	in := map[string]*tensor.Tensor{}
+	for _, spec := range sig.InputSpecs() {
+		shape := []int64{1}
+		if len(spec.Shape) > 1 {
+			for _, d := range spec.Shape[1:] {
+				shape = append(shape, max(d, 1))
+			}
+		}
+		n := 1
+		for _, d := range shape {
+			n *= int(d)
+		}
+		t := &tensor.Tensor{DType: spec.DType, Shape: shape}
+		for i := range n {
+			switch spec.DType {
+			case tfpb.DataType_DT_FLOAT, tfpb.DataType_DT_HALF, tfpb.DataType_DT_BFLOAT16:
+				t.Float32 = append(t.Float32, float32(i%7)/7)
+			case tfpb.DataType_DT_DOUBLE:
+				t.Float64 = append(t.Float64, float64(i%7)/7)
+			case tfpb.DataType_DT_INT8, tfpb.DataType_DT_INT16, tfpb.DataType_DT_INT32, tfpb.DataType_DT_INT64,
+				tfpb.DataType_DT_UINT8, tfpb.DataType_DT_UINT16, tfpb.DataType_DT_UINT32:
+				t.Int64 = append(t.Int64, int64(i%7))
+			case tfpb.DataType_DT_UINT64:
+				t.Uint64 = append(t.Uint64, uint64(i%7))
+			case tfpb.DataType_DT_BOOL:
+				t.Bool = append(t.Bool, i%2 == 1)
+			case tfpb.DataType_DT_STRING:
+				t.Strings = append(t.Strings, []byte("inferops doctor"))
+			default:
+				return nil, fmt.Errorf("input %q is %s, which doctor cannot make a probe row for", spec.Name, spec.DType)
+			}
+		}
+		in[spec.Name] = t
+	}
+	return in, nil
 }
 
 // isAPIError: the server does not speak TF Serving's gRPC (UNAVAILABLE after
@@ -203,13 +265,8 @@ func isAPIError(err error) bool {
 
 // probe sends o.ProbeRequests single-row Predicts one after another and
 // records their latency; it stops early, with what it has, when ctx ends.
-func probe(ctx context.Context, c *tfserving.Client, o Options, input string, width int, output string, f *TFFacts) {
-	row := make([]float32, width)
-	for i := range row {
-		// A plausible, non-degenerate row: all zeros can hit shortcuts.
-		row[i] = float32(i%7) / 7
-	}
-	req := tfserving.PredictRequest{Model: o.Model, Input: input, Rows: 1, Width: width, Data: row, OutputFilter: []string{output}}
+func probe(ctx context.Context, c *tfserving.Client, o Options, in map[string]*tensor.Tensor, f *TFFacts) {
+	req := tfserving.PredictRequest{Model: o.Model, Inputs: in}
 	lat := make([]time.Duration, 0, o.ProbeRequests)
 	for i := 0; i < o.ProbeRequests && ctx.Err() == nil; i++ {
 		start := time.Now()

@@ -34,7 +34,7 @@ func labelledConfig(t *testing.T) string { return labelledConfigWith(t, 1, 2) }
 func labelledConfigWith(t *testing.T, stable, canary int) string {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := model.Materialize(filepath.Join(dir, "my_model")); err != nil {
+	if _, err := model.Materialize(model.Name, filepath.Join(dir, "my_model")); err != nil {
 		t.Fatal(err)
 	}
 	cfg := `model_config_list {
@@ -96,6 +96,20 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 			slow: true,
 		},
 		{
+			name: "the ads model's typed inputs", model: model.AdsName, slo: 5 * time.Second,
+			want: map[string]Status{"tfserving.model": Pass, "tfserving.predict": Pass},
+			seen: map[string]string{"tfserving.predict": "over 50 calls"},
+		},
+		{
+			name: "a stand-in", model: "half_plus_two", slo: 5 * time.Second,
+			mod: func(c *modelserver.Config) {
+				c.StandIns = []modelserver.StandIn{{Name: "half_plus_two", File: filepath.Join("..", "infer", "modelserver", "testdata", "stand-in", "half_plus_two.json")}}
+			},
+			want: map[string]Status{"tfserving.model": Pass, "tfserving.standin": Warn, "tfserving.predict": Pass},
+			seen: map[string]string{"tfserving.standin": "model half_plus_two is a stand-in (x DT_FLOAT [-1] -> y DT_FLOAT [-1])", "tfserving.model": "AVAILABLE: version 123"},
+			fix:  map[string]string{"tfserving.standin": "point --tfserving at the TF Serving that serves the real half_plus_two"},
+		},
+		{
 			name: "wrong model name", model: "my_modle",
 			want: map[string]Status{"tfserving.model": Fail, "tfserving.predict": Skip},
 			seen: map[string]string{"tfserving.model": "my_modle"},
@@ -148,7 +162,7 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 func TestCheckTFServingFleet(t *testing.T) {
 	v1only := func(c *modelserver.Config) {
 		base := filepath.Join(t.TempDir(), "my_model")
-		if _, err := model.Materialize(base); err != nil {
+		if _, err := model.Materialize(model.Name, base); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {

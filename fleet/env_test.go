@@ -42,10 +42,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, w, _, err := md.DefaultInput()
+	sig, err := md.ServingDefault()
 	if err != nil {
 		t.Fatal(err)
 	}
+	w := int(sig.InputSpecs()[0].Shape[1])
 	return &env{t: t, st: st, kafka: st.Kafka(), tfs: tfs, width: w}
 }
 

@@ -109,8 +109,7 @@ func TestRecordWritersBuildParseableRecords(t *testing.T) {
 		b = AppendJSONString(b, `req-"1"`)
 		b = AppendKey(b, "stream")
 		b = append(b, '7')
-		b = AppendKey(b, FieldFeatures)
-		b = AppendFeatures(b, 8, func(int) float64 { return rng.NormFloat64() }, 6)
+		b = NewSynth(seedSchema(t, 8)).AppendInputs(b, rng)
 		b = ClosePadded(b, size, fill)
 		if size >= 200 && len(b) != size {
 			t.Errorf("padded to %d, want %d: %s", len(b), size, b)
@@ -118,12 +117,12 @@ func TestRecordWritersBuildParseableRecords(t *testing.T) {
 		if !json.Valid(b) {
 			t.Fatalf("not JSON: %s", b)
 		}
-		rec, rerr := ParseRecord(b, nil, 8)
-		if rerr != nil {
+		var rec Values
+		if rerr := seedSchema(t, 8).Parse(b, &rec); rerr != nil {
 			t.Fatalf("%v: %s", rerr, b)
 		}
-		if string(rec.ID) != `"req-\"1\""` || len(rec.Features) != 8 {
-			t.Errorf("parsed %q %v", rec.ID, rec.Features)
+		if string(rec.ID) != `"req-\"1\""` || len(rec.Float32s(0)) != 8 {
+			t.Errorf("parsed %q %v", rec.ID, rec.Float32s(0))
 		}
 	}
 }

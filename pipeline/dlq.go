@@ -12,6 +12,13 @@ const (
 	ReasonOversized       = "oversized"
 	ReasonBadID           = "bad_id"
 	ReasonRejected        = "rejected_by_model" // TF Serving said INVALID_ARGUMENT for this row
+
+	// The reasons of every schema but the seed's (one DT_FLOAT [-1, D]
+	// "features" input keeps the three above); the detail names the input.
+	ReasonMissingInput = "missing_input" // no field (or null) for a signature input
+	ReasonWrongType    = "wrong_type"    // a value that is not of the input's dtype
+	ReasonWrongShape   = "wrong_shape"   // lists that do not fit the input's shape
+	ReasonOutOfRange   = "out_of_range"  // a number beyond the dtype's range
 )
 
 // Reasons lists every dead-letter reason, in the order the console and the
@@ -19,6 +26,7 @@ const (
 var Reasons = []string{
 	ReasonInvalidJSON, ReasonMissingFeatures, ReasonNonNumeric, ReasonWrongWidth,
 	ReasonNonFinite, ReasonOversized, ReasonBadID, ReasonRejected,
+	ReasonMissingInput, ReasonWrongType, ReasonWrongShape, ReasonOutOfRange,
 }
 
 // IsReason reports whether s is a dead-letter reason, as opposed to the

@@ -1,11 +1,9 @@
 package pipeline
 
-import "strconv"
-
 // Field names of the input and result records. An input record is a flat
-// JSON object: the model's input under FieldFeatures, an optional FieldID
-// copied into its result, and anything else (timestamps, padding), which the
-// worker skips.
+// JSON object: a field per signature input (the seed's model reads
+// FieldFeatures), an optional FieldID copied into its result, and anything
+// else (timestamps, padding), which the worker skips.
 const (
 	FieldID           = "id"
 	FieldFeatures     = "features"
@@ -15,8 +13,8 @@ const (
 	FieldPredictions  = "predictions"
 )
 
-// The writers below build input records for the generators (demo traffic,
-// perf runs, tests) with no allocation: open with '{', then AppendKey and a
+// The writers below build input records for the generators (Synth, perf
+// runs, tests) with no allocation: open with '{', then AppendKey and a
 // value per field, then '}' (or ClosePadded).
 
 // AppendKey writes the key of the next field of an object being built,
@@ -28,19 +26,6 @@ func AppendKey(dst []byte, name string) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, name...)
 	return append(dst, '"', ':')
-}
-
-// AppendFeatures writes n numbers as a JSON array, value(i) for each, with
-// prec digits after the point (-1: the fewest that read back exactly).
-func AppendFeatures(dst []byte, n int, value func(i int) float64, prec int) []byte {
-	dst = append(dst, '[')
-	for i := 0; i < n; i++ {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = strconv.AppendFloat(dst, value(i), 'f', prec, 64)
-	}
-	return append(dst, ']')
 }
 
 // ClosePadded ends a record with a FieldPad string taken from fill, sized

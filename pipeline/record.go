@@ -31,25 +31,31 @@ func recordErr(reason, format string, args ...any) *RecordError {
 // million '[' costs a DLQ entry, not a stack overflow.
 const maxDepth = 64
 
-// Record is the part of an input record the pipeline needs. ID is the raw
-// JSON token of "id" (a string with its quotes, or a number), copied verbatim
-// into the result so escapes never need decoding; nil when absent or null.
-type Record struct {
-	ID       []byte
-	Features []float32
+// Parse reads one input record into v (reset first). Every signature input
+// is read from its field, the id from the id field; other fields are
+// validated as JSON and skipped (producers add timestamps and padding). A
+// record that cannot feed the model is refused with the reason and a
+// detail naming the input; v is then partly filled and must not be used.
+func (s *Schema) Parse(b []byte, v *Values) *RecordError {
+	v.reset(len(s.inputs))
+	switch {
+	case s.raw:
+		v.strs = append(v.strs, b)
+		v.spans[0] = span{off: 0, n: 1}
+		return nil
+	case s.seed:
+		return parseSeed(b, s.idField, v, s.width)
+	}
+	return s.parse(b, v)
 }
 
-// ParseRecord reads the seed's input record {"id": "...", "features": [..]}
-// with a single pass over b and no allocations beyond growing feats. Unknown
-// keys are validated and skipped (producers add timestamps and padding). The
-// features are appended to feats[:0]; width > 0 enforces the model's input
-// width. IDs alias b.
-func ParseRecord(b []byte, feats []float32, width int) (Record, *RecordError) {
+// parseSeed reads the seed's input record {"id": "...", "features": [..]}
+// with a single pass over b and no allocations beyond growing v's column.
+func parseSeed(b []byte, idField string, v *Values, width int) *RecordError {
 	p := jsonScanner{b: b}
-	var rec Record
 	p.ws()
 	if !p.eat('{') {
-		return rec, p.fail("want a JSON object like {\"id\": \"...\", \"features\": [...]}")
+		return p.fail("want a JSON object like {\"id\": \"...\", \"features\": [...]}")
 	}
 	seenFeatures := false
 	p.ws()
@@ -58,47 +64,31 @@ func ParseRecord(b []byte, feats []float32, width int) (Record, *RecordError) {
 			p.ws()
 			ks, ke, ok := p.str()
 			if !ok {
-				return rec, p.fail("want an object key")
+				return p.fail("want an object key")
 			}
 			key := b[ks+1 : ke-1]
 			p.ws()
 			if !p.eat(':') {
-				return rec, p.fail("want ':'")
+				return p.fail("want ':'")
 			}
 			p.ws()
-			switch string(key) { // no allocation: compiler special case
-			case FieldFeatures:
+			switch {
+			case string(key) == FieldFeatures: // no allocation: compiler special case
 				if seenFeatures {
-					return rec, recordErr(ReasonInvalidJSON, "duplicate key \"features\"")
+					return recordErr(ReasonInvalidJSON, "duplicate key \"features\"")
 				}
 				seenFeatures = true
 				var rerr *RecordError
-				feats, rerr = p.features(feats[:0])
-				if rerr != nil {
-					return rec, rerr
+				if v.float32s, rerr = p.features(v.float32s[:0]); rerr != nil {
+					return rerr
 				}
-				rec.Features = feats
-			case FieldID:
-				start := p.i
-				switch {
-				case p.i < len(b) && b[p.i] == '"':
-					if _, _, ok := p.strict(); !ok {
-						return rec, p.fail("bad string in \"id\"")
-					}
-					rec.ID = b[start:p.i]
-				case p.i < len(b) && (b[p.i] == '-' || isDigit(b[p.i])):
-					if !p.number() {
-						return rec, p.fail("bad number in \"id\"")
-					}
-					rec.ID = b[start:p.i]
-				case p.lit("null"):
-					rec.ID = nil
-				default:
-					return rec, recordErr(ReasonBadID, "\"id\" must be a string or a number")
+			case string(key) == idField:
+				if rerr := p.id(v, idField); rerr != nil {
+					return rerr
 				}
 			default:
 				if !p.skip(0) {
-					return rec, p.fail("bad value for key %q", truncate(key, 40))
+					return p.fail("bad value for key %q", truncate(key, 40))
 				}
 			}
 			p.ws()
@@ -108,23 +98,50 @@ func ParseRecord(b []byte, feats []float32, width int) (Record, *RecordError) {
 			if p.eat('}') {
 				break
 			}
-			return rec, p.fail("want ',' or '}'")
+			return p.fail("want ',' or '}'")
 		}
 	}
 	p.ws()
 	if p.i != len(b) {
-		return rec, p.fail("trailing data after the object")
+		return p.fail("trailing data after the object")
 	}
 	if !seenFeatures {
-		return rec, recordErr(ReasonMissingFeatures, "no \"features\" key")
+		return recordErr(ReasonMissingFeatures, "no \"features\" key")
 	}
-	if len(rec.Features) == 0 {
-		return rec, recordErr(ReasonMissingFeatures, "\"features\" is empty")
+	n := len(v.float32s)
+	if n == 0 {
+		return recordErr(ReasonMissingFeatures, "\"features\" is empty")
 	}
-	if width > 0 && len(rec.Features) != width {
-		return rec, recordErr(ReasonWrongWidth, "%d features, the model wants %d", len(rec.Features), width)
+	if width > 0 && n != width {
+		return recordErr(ReasonWrongWidth, "%d features, the model wants %d", n, width)
 	}
-	return rec, nil
+	v.dims = append(v.dims, int64(n))
+	v.spans[0] = span{off: 0, n: n, dimOff: 0, rank: 1}
+	return nil
+}
+
+// id reads the id field's value: a string or a number, copied verbatim
+// into the result, or null (then the result gets a generated id).
+func (p *jsonScanner) id(v *Values, field string) *RecordError {
+	b := p.b
+	start := p.i
+	switch {
+	case p.i < len(b) && b[p.i] == '"':
+		if _, _, ok := p.strict(); !ok {
+			return p.fail("bad string in %q", field)
+		}
+		v.ID = b[start:p.i]
+	case p.i < len(b) && (b[p.i] == '-' || isDigit(b[p.i])):
+		if !p.number() {
+			return p.fail("bad number in %q", field)
+		}
+		v.ID = b[start:p.i]
+	case p.lit("null"):
+		v.ID = nil
+	default:
+		return recordErr(ReasonBadID, "%q must be a string or a number", field)
+	}
+	return nil
 }
 
 func truncate(b []byte, n int) string {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/inferops/inferops/infer/tfpb"
 )
 
 func TestParseRecord(t *testing.T) {
@@ -51,7 +53,12 @@ func TestParseRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, rerr := ParseRecord([]byte(tt.in), nil, tt.width)
+			width := tt.width
+			if width == 0 {
+				width = max(len(tt.feats), 1)
+			}
+			var rec Values
+			rerr := seedSchema(t, width).Parse([]byte(tt.in), &rec)
 			if tt.reason != "" {
 				if rerr == nil {
 					t.Fatalf("want %s, parsed %+v", tt.reason, rec)
@@ -67,12 +74,13 @@ func TestParseRecord(t *testing.T) {
 			if string(rec.ID) != tt.id {
 				t.Errorf("id = %q, want %q", rec.ID, tt.id)
 			}
-			if len(rec.Features) != len(tt.feats) {
-				t.Fatalf("features = %v, want %v", rec.Features, tt.feats)
+			feats := rec.Float32s(0)
+			if len(feats) != len(tt.feats) {
+				t.Fatalf("features = %v, want %v", feats, tt.feats)
 			}
 			for i := range tt.feats {
-				if rec.Features[i] != tt.feats[i] {
-					t.Errorf("features[%d] = %v, want %v", i, rec.Features[i], tt.feats[i])
+				if feats[i] != tt.feats[i] {
+					t.Errorf("features[%d] = %v, want %v", i, feats[i], tt.feats[i])
 				}
 			}
 		})
@@ -107,8 +115,31 @@ func TestParseFloat32MatchesStrconv(t *testing.T) {
 	}
 }
 
+// floatRows is a [N, w] float32 output, written as tensor.AppendRowJSON
+// writes it for results (NaN as null).
+type floatRows struct {
+	w    int
+	vals []float32
+}
+
+func (f floatRows) AppendRowJSON(dst []byte, row int) []byte {
+	dst = append(dst, '[')
+	for i, v := range f.vals[row*f.w : (row+1)*f.w] {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if math.IsNaN(float64(v)) {
+			dst = append(dst, "null"...)
+			continue
+		}
+		dst = strconv.AppendFloat(dst, float64(v), 'g', -1, 32)
+	}
+	return append(dst, ']')
+}
+
 func TestAppendResultIsJSON(t *testing.T) {
 	model := AppendJSONString(nil, "my_model")
+	one := []Output{{NameJSON: AppendJSONString(nil, "score"), Rows: floatRows{3, []float32{9, 9, 9, 0.25, float32(math.NaN()), 1e-7}}}}
 	tests := []struct {
 		name  string
 		id    []byte
@@ -121,7 +152,7 @@ func TestAppendResultIsJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := AppendResult(nil, tt.id, tt.topic, 3, 99, model, 2, []float32{0.25, float32(math.NaN()), 1e-7})
+			b := AppendResult(nil, tt.id, tt.topic, 3, 99, model, 2, one, 1)
 			var v struct {
 				ID           string     `json:"id"`
 				Model        string     `json:"model"`
@@ -139,20 +170,48 @@ func TestAppendResultIsJSON(t *testing.T) {
 			}
 		})
 	}
+	// The seed's result, byte for byte as before signatures were general.
+	seed := []Output{{NameJSON: AppendJSONString(nil, "score"), Rows: floatRows{1, []float32{0.7310586}}}}
+	if got, want := string(AppendResult(nil, []byte(`"demo-1"`), "ai_input", 0, 5, model, 1, seed, 0)),
+		`{"id":"demo-1","model":"my_model","model_version":1,"predictions":[0.7310586]}`; got != want {
+		t.Errorf("seed result\n got %s\nwant %s", got, want)
+	}
+	two := []Output{
+		{NameJSON: AppendJSONString(nil, "ctr"), Rows: floatRows{1, []float32{0.5, 0.25}}},
+		{NameJSON: AppendJSONString(nil, "cvr"), Rows: floatRows{1, []float32{0.125, 0.0625}}},
+	}
+	if got, want := string(AppendResult(nil, []byte(`7`), "ai_input", 0, 5, AppendJSONString(nil, "ads_ctr"), 3, two, 1)),
+		`{"id":7,"model":"ads_ctr","model_version":3,"predictions":{"ctr":[0.25],"cvr":[0.0625]}}`; got != want {
+		t.Errorf("two outputs\n got %s\nwant %s", got, want)
+	}
 }
 
+// BenchmarkParseRecord2KB is the seed's record on its fast path, through
+// Schema.Parse as the worker calls it: it must not allocate.
 func BenchmarkParseRecord2KB(b *testing.B) {
 	rec := sampleRecord(1, 128)
+	s := seedSchema(b, 128)
 	b.SetBytes(int64(len(rec)))
-	feats := make([]float32, 0, 128)
+	var v Values
 	b.ReportAllocs()
 	for b.Loop() {
-		r, rerr := ParseRecord(rec, feats, 128)
-		if rerr != nil {
+		if rerr := s.Parse(rec, &v); rerr != nil {
 			b.Fatal(rerr)
 		}
-		feats = r.Features
 	}
+}
+
+// seedSchema is the seed model's: one DT_FLOAT [-1, width] input "features".
+func seedSchema(tb testing.TB, width int) *Schema {
+	tb.Helper()
+	s, err := NewSchema([]TensorSpec{{Name: FieldFeatures, DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, int64(width)}}}, SchemaOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if !s.Seed() {
+		tb.Fatal("the seed's signature must take the seed's fast path")
+	}
+	return s
 }
 
 // sampleRecord is a ~2 KB seed-style record with width features.
@@ -170,4 +229,30 @@ func sampleRecord(n, width int) []byte {
 	}
 	b = append(b, "]}"...)
 	return b
+}
+
+// The seed's dead-letter details are a contract (operators grep them, the
+// triage report groups by them): exactly what they were before schemas.
+func TestSeedDetailsUnchanged(t *testing.T) {
+	s := seedSchema(t, 32)
+	for in, want := range map[string]string{
+		`{"id":"missing"}`:                   `missing_features: no "features" key`,
+		`{"id":"empty","features":[]}`:       `missing_features: "features" is empty`,
+		`{"id":"width","features":[1,2]}`:    `wrong_width: 2 features, the model wants 32`,
+		`{"id":"string","features":["x"]}`:   `non_numeric_feature: features[0] = "x" is not a number`,
+		`{"id":"object","features":{"a":1}}`: `non_numeric_feature: "features" is an object; want an array of numbers`,
+		`{"id":"nan","features":[1,NaN]}`:    `non_finite: features[1] is NaN`,
+		`{"id":"big","features":[1e39]}`:     `non_finite: features[0] = 1e39 overflows float32`,
+		`{"id":"json","features":[1,2`:       `invalid_json: want ',' or ']' in "features" at byte 28`,
+		`{"id":"a\x01","features":[1]}`:      `invalid_json: bad string in "id" at byte 9`,
+		`{"id":-,"features":[1]}`:            `invalid_json: bad number in "id" at byte 6`,
+		`[]`:                                 `invalid_json: want a JSON object like {"id": "...", "features": [...]} at byte 0`,
+		`{"features":[1]}x`:                  `invalid_json: trailing data after the object at byte 16`,
+		`{"id":[1],"features":[1]}`:          `bad_id: "id" must be a string or a number`,
+	} {
+		var v Values
+		if rerr := s.Parse([]byte(in), &v); rerr == nil || rerr.Error() != want {
+			t.Errorf("%s: %v, want %s", in, rerr, want)
+		}
+	}
 }

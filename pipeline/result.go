@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"bytes"
-	"math"
 	"strconv"
 )
 
@@ -15,13 +14,29 @@ func AppendSource(dst []byte, topic string, partition int32, offset int64) []byt
 	return strconv.AppendInt(dst, offset, 10)
 }
 
+// RowWriter writes one row of one output tensor of a batch as JSON, in TF
+// Serving's REST row format (tensor.AppendRowJSON).
+type RowWriter interface {
+	AppendRowJSON(dst []byte, row int) []byte
+}
+
+// Output is one output of a batch as AppendResult writes it.
+type Output struct {
+	NameJSON []byte // the output alias, already a JSON string
+	Rows     RowWriter
+}
+
 // AppendResult encodes one result value, the record downstream apps read:
 //
 //	{"id":...,"model":"my_model","model_version":2,"predictions":[0.25]}
+//	{"id":...,"model":"ads_ctr","model_version":1,"predictions":{"ctr":[0.031],"cvr":[0.004]}}
 //
-// id is the raw JSON token from the input, or "topic-partition-offset" when
-// the input had none. modelJSON is the model name already quoted.
-func AppendResult(dst []byte, id []byte, topic string, partition int32, offset int64, modelJSON []byte, version int64, preds []float32) []byte {
+// predictions is what TF Serving's REST API returns for this one instance:
+// the row's value when the batch has a single output, an object keyed by
+// output name (in the order of outs) when it has several. id is the raw
+// JSON token from the input, or "topic-partition-offset" when the input had
+// none. modelJSON is the model name already quoted.
+func AppendResult(dst []byte, id []byte, topic string, partition int32, offset int64, modelJSON []byte, version int64, outs []Output, row int) []byte {
 	dst = append(dst, `{"`+FieldID+`":`...)
 	if id != nil {
 		dst = append(dst, id...)
@@ -38,34 +53,31 @@ func AppendResult(dst []byte, id []byte, topic string, partition int32, offset i
 	dst = append(dst, modelJSON...)
 	dst = append(dst, `,"`+FieldModelVersion+`":`...)
 	dst = strconv.AppendInt(dst, version, 10)
-	dst = append(dst, `,"`+FieldPredictions+`":[`...)
-	for i, v := range preds {
+	dst = append(dst, `,"`+FieldPredictions+`":`...)
+	if len(outs) == 1 {
+		dst = outs[0].Rows.AppendRowJSON(dst, row)
+		return append(dst, '}')
+	}
+	dst = append(dst, '{')
+	for i, o := range outs {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendFloat32(dst, v)
+		dst = append(dst, o.NameJSON...)
+		dst = append(dst, ':')
+		dst = o.Rows.AppendRowJSON(dst, row)
 	}
-	return append(dst, "]}"...)
-}
-
-// appendFloat32 writes the shortest decimal that reads back as v. A model
-// should never emit NaN or Inf, but if one does the result must still be JSON.
-func appendFloat32(dst []byte, v float32) []byte {
-	f := float64(v)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return append(dst, "null"...)
-	}
-	return strconv.AppendFloat(dst, f, 'g', -1, 32)
+	return append(dst, "}}"...)
 }
 
 // AppendJSONString writes s as a quoted JSON string.
-func AppendJSONString(dst []byte, s string) []byte {
+func AppendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	dst = appendJSONStringBody(dst, s)
 	return append(dst, '"')
 }
 
-func appendJSONStringBody(dst []byte, s string) []byte {
+func appendJSONStringBody[S ~string | ~[]byte](dst []byte, s S) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); i++ {
 		c := s[i]

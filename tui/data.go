@@ -131,11 +131,23 @@ type ModelVersion struct {
 	Count   int64
 }
 
+// ModelTensor is one signature input or output.
+type ModelTensor struct {
+	Name, DType, Shape string // "user_id", "DT_INT64", "[-1]"
+	Field              string // inputs: the record field, when not the name
+}
+
 // ModelsData is the models panel's content.
 type ModelsData struct {
 	At       time.Time
 	Err      string
 	Versions []ModelVersion
+	// Inputs and Outputs are the latest version's serving_default; empty:
+	// not known yet.
+	Inputs, Outputs []ModelTensor
+	// StandIn: the model server marks the model as a stand-in (outputs made
+	// up from a real model's signature); the header says so.
+	StandIn bool
 	// Hosts are the TF Serving hosts behind --tfserving, shown (here and in
 	// the latency panel) when there are several.
 	Hosts []TFHost

@@ -126,6 +126,17 @@ func withRebalance(d Data) Data {
 	return d
 }
 
+// withAdsStandIn is the fixture on a stand-in of an ads model: five typed
+// inputs, one read from a renamed field, and two outputs.
+func withAdsStandIn(d Data) Data {
+	d.Model = "ads_ranker"
+	d.Models.StandIn = true
+	d.Models.Inputs = []ModelTensor{{"ad_ids", "DT_INT64", "[-1,8]", ""}, {"context", "DT_FLOAT", "[-1,16]", ""}, {"hour", "DT_INT32", "[-1]", ""},
+		{"query", "DT_STRING", "[-1]", "q"}, {"user_id", "DT_INT64", "[-1]", ""}}
+	d.Models.Outputs = []ModelTensor{{"ctr", "DT_FLOAT", "[-1,1]", ""}, {"cvr", "DT_FLOAT", "[-1,1]", ""}}
+	return d
+}
+
 // withPerfResult is the fixture after a finished perf run.
 func withPerfResult(d Data) Data {
 	d.Perf.Result = &PerfResult{Scenario: "small", At: fixedNow.Add(-10 * time.Second), Pass: true,

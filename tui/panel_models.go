@@ -1,6 +1,6 @@
 // The models panel: every version, its state and labels, which one serves,
-// and its traffic and p99; below, the TF Serving hosts when there are
-// several (panel_hosts.go).
+// and its traffic and p99; below, the signature's inputs and outputs, then
+// the TF Serving hosts when there are several (panel_hosts.go).
 
 package tui
 
@@ -50,7 +50,51 @@ func (m *Model) modelsPanel(w, h int) []string {
 	if len(vs) == 0 && d.Models.Err == "" {
 		lines = append(lines, st.Dim.Render("no versions reported yet"))
 	}
+	// The signature takes what room the versions and hosts leave.
+	lines = append(lines, m.signatureLines(w, vh-len(lines))...)
 	return append(lines, hosts...)
+}
+
+// signatureLines show what records must carry and what results return,
+// below the versions: a line per tensor when the panel has room, else the
+// names only, a line per side.
+func (m *Model) signatureLines(w, room int) []string {
+	d, st := &m.data, m.st
+	if len(d.Models.Inputs)+len(d.Models.Outputs) == 0 || room < 2 {
+		return nil
+	}
+	var sig []string
+	if d.Models.StandIn {
+		sig = append(sig, st.Warn.Render(fit("stand-in: made-up outputs", w)))
+	}
+	full := func(prefix string, ts []ModelTensor) {
+		for _, t := range ts {
+			line := prefix + t.Name + " " + t.DType + " " + t.Shape
+			if t.Field != "" {
+				line += " ← " + t.Field
+			}
+			sig = append(sig, st.Dim.Render(fit(line, w)))
+		}
+	}
+	names := func(prefix string, ts []ModelTensor) {
+		parts := make([]string, len(ts))
+		for i, t := range ts {
+			parts[i] = t.Name
+			if t.Field != "" {
+				parts[i] += "←" + t.Field
+			}
+		}
+		sig = append(sig, st.Dim.Render(fit(prefix+strings.Join(parts, ", "), w)))
+	}
+	if len(sig)+len(d.Models.Inputs)+len(d.Models.Outputs) < room {
+		full("in  ", d.Models.Inputs)
+		full("out ", d.Models.Outputs)
+	} else {
+		names("in  ", d.Models.Inputs)
+		names("out ", d.Models.Outputs)
+	}
+	lines := append([]string{""}, sig...)
+	return lines[:min(len(lines), room)]
 }
 
 // shortState abbreviates TF Serving's version states to five cells.

@@ -170,6 +170,9 @@ func (m *Model) header(w int) []string {
 	}
 	// "my_model latest→v2": what the worker asks for, then what served it.
 	modelSeg := d.Model
+	if d.Models.StandIn {
+		modelSeg += " " + st.Warn.Render("stand-in")
+	}
 	if hd.Target != "" || hd.Served > 0 {
 		modelSeg += " " + st.Dim.Render(targetLabel(hd.Target)+"→") + st.Bold.Render(served)
 	}

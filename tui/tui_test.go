@@ -70,6 +70,8 @@ func TestGoldenScreens(t *testing.T) {
 		{"backlog_no_commit_120x40", 120, 40, withBacklog(fixture(12)), nil},
 		{"backlog_no_commit_80x24", 80, 24, withBacklog(fixture(12)), nil},
 		{"rebalance_100x30", 100, 30, withRebalance(fixture(12)), nil},
+		{"stand_in_120x40", 120, 40, withAdsStandIn(fixture(12)), nil},
+		{"stand_in_80x24", 80, 24, withAdsStandIn(fixture(12)), []string{"tab", "tab", "tab"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,6 +42,7 @@ type consoleCmd struct {
 	kafka    *cluster.Config
 	tfs      *tfserving.Config
 	embedded *embeddedFlags
+	records  *recordFlags
 	input    string
 	output   string
 	dlq      string
@@ -64,6 +65,7 @@ func consoleCommand() (*cmdFlags, runFunc) {
 	c := &consoleCmd{f: f, kafka: addKafkaFlags(f), tfs: addTFServingFlags(f, "the embedded model server this console starts"), embedded: addEmbeddedFlags(f)}
 	addPipelineFlags(f, pipelineNames{Input: &c.input, Output: &c.output, DLQ: &c.dlq, Group: &c.group, Model: &c.model})
 	addWorkerFlags(f, workerTuning{Workers: &c.workers})
+	c.records = addRecordFlags(f, true)
 	addInstanceFlag(f, &c.instance, "<host>-console ("+worker.HostInstance()+"-console), so it never collides with a headless worker on this host")
 	c.fleet = addFleetFlags(f, true)
 	f.BoolVar(&c.readOnly, "read-only", false, "observe only: no worker, no scaling, version switches or perf runs")
@@ -197,8 +199,8 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 	}
 	stops = append(stops, func() { w.drain(std) })
 	var gen *demo.Generator
-	if embedded && c.demoRate > 0 && w.featureWidth > 0 && !c.readOnly { // read-only never produces
-		gen, err = demo.Start(ctx, demo.Config{Kafka: kc, Topic: c.input, Rate: c.demoRate, FeatureWidth: w.featureWidth, Logger: log.With("part", "demo")})
+	if embedded && c.demoRate > 0 && w.schema != nil && !c.readOnly { // read-only never produces
+		gen, err = demo.Start(ctx, demo.Config{Kafka: kc, Topic: c.input, Rate: c.demoRate, Schema: w.schema, Logger: log.With("part", "demo")})
 		if err != nil {
 			return err
 		}

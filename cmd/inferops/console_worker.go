@@ -9,18 +9,19 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // consoleWorker is the console's connection to TF Serving and its embedded
 // inference worker.
 type consoleWorker struct {
-	tfs          *tfserving.Client
-	pool         *worker.Pool
-	fp           *fleetPool // the pool as one instance of the fleet
-	featureWidth int        // the model's input width, for the demo traffic
+	tfs    *tfserving.Client
+	pool   *worker.Pool
+	fp     *fleetPool       // the pool as one instance of the fleet
+	schema *pipeline.Schema // the model's record schema, for the demo traffic
 }
 
-// startWorker dials TF Serving, learns the model's input width and, unless
+// startWorker dials TF Serving, learns the model's signature and, unless
 // the console only watches, starts the worker pool in the group.
 func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tfserving.Config, log *slog.Logger) (*consoleWorker, error) {
 	w := &consoleWorker{}
@@ -40,8 +41,15 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 		_ = tfs.Close()
 		return nil, fmt.Errorf("model %s at %s: %w", c.model, tcfg.Address, err)
 	}
-	if _, width, _, err := md.DefaultInput(); err == nil {
-		w.featureWidth = width
+	ro, err := c.records.schemaOptions()
+	if err != nil {
+		_ = tfs.Close()
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if sig, err := md.ServingDefault(); err == nil {
+		if w.schema, err = pipeline.NewSchema(sig.InputSpecs(), ro); err != nil {
+			log.Warn("no demo traffic: the model's records cannot be synthesized", "err", err)
+		}
 	}
 	if c.noWorker {
 		return w, nil
@@ -56,6 +64,7 @@ func (c *consoleCmd) startWorker(ctx context.Context, kc cluster.Config, tcfg tf
 	}
 	fp, err := startFleetPool(ctx, kc, tfs, worker.Config{
 		Instance: instance, Model: c.model, Input: c.input, Output: c.output, DLQ: c.dlq, Group: c.group, Workers: c.workers,
+		IDField: ro.IDField, InputFields: ro.InputFields, ValueFormat: ro.ValueFormat, OutputFilter: c.records.outputFilter,
 	}, c.fleet, log.With("part", "worker"), nil)
 	if err != nil {
 		_ = tfs.Close()

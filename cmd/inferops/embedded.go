@@ -31,7 +31,8 @@ type embeddedFlags struct {
 
 	models      bool
 	modelsCfg   modelserver.Config
-	batchMicros int64 // --batching-timeout-micros, TF Serving's unit
+	batchMicros int64     // --batching-timeout-micros, TF Serving's unit
+	standIns    commaList // --stand-in NAME=FILE
 }
 
 // addEmbeddedFlags registers the embedded stack's flags: --data-dir and
@@ -58,7 +59,8 @@ func addEmbeddedFlags(f *cmdFlags) *embeddedFlags {
 	f.StringVar(&m.GRPCAddr, "grpc-addr", pipeline.DefaultGRPCAddr, "model server gRPC listen address (TF Serving's --port)")
 	f.StringVar(&m.RESTAddr, "rest-addr", pipeline.DefaultRESTAddr, "model server REST + Prometheus listen address (TF Serving's --rest_api_port); - = off")
 	f.StringVar(&m.ModelName, "model-name", pipeline.DefaultModel, "model name served from --model-base-path")
-	f.StringVar(&m.ModelBasePath, "model-base-path", "", "directory of numeric version subdirectories (<path>/1/model.iom); empty = the shipped my_model under <data-dir>/models")
+	f.StringVar(&m.ModelBasePath, "model-base-path", "", "directory of numeric version subdirectories (<path>/1/model.iom); empty = the shipped my_model and ads_ctr under <data-dir>/models")
+	f.Var(&e.standIns, "stand-in", "NAME=FILE: also serve a stand-in model NAME with exactly the signature in FILE, what TF Serving returns from GET /v1/models/NAME/metadata (curl it from production); repeatable")
 	f.StringVar(&m.ModelConfigFile, "model-config-file", "", "TF Serving text-format ModelServerConfig (model_config_list { config { ... } }); overrides --model-name/--model-base-path")
 	f.DurationVar(&m.PollWait, "file-system-poll-wait", time.Second, "how often base paths are re-read for new and removed versions; negative = only at start")
 	f.BoolVar(&m.EnableBatching, "enable-batching", false, "merge concurrent Predict requests into batches (TF Serving's --enable_batching)")
@@ -95,6 +97,16 @@ func (e *embeddedFlags) stackConfig(dataDir string, log *slog.Logger) (stack.Con
 			return stack.Config{}, fmt.Errorf("%w: --batching-timeout-micros %d is negative", errUsage, e.batchMicros)
 		}
 		m.Batching.BatchTimeout = time.Duration(e.batchMicros) * time.Microsecond
+		for _, v := range e.standIns {
+			st, err := modelserver.ParseStandInFlag(v)
+			if err != nil {
+				return stack.Config{}, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			if st.File, err = filepath.Abs(st.File); err != nil {
+				return stack.Config{}, fmt.Errorf("%w: --stand-in %s: %v", errUsage, v, err)
+			}
+			m.StandIns = append(m.StandIns, st)
+		}
 		if m.ModelBasePath != "" {
 			abs, err := filepath.Abs(m.ModelBasePath)
 			if err != nil {

@@ -89,6 +89,7 @@ type perfCmd struct {
 	dlq          string
 	group        string
 	model        string
+	records      *recordFlags
 	target       string
 	workers      int
 	maxBatch     int
@@ -123,6 +124,7 @@ func perfCommand() (*cmdFlags, runFunc) {
 	f.StringVar(&c.group, "group", perf.DefaultGroup, "consumer group of the perf worker (never the production group)")
 	f.commandLineOnly("perf only leaves its own topics and group when told so on the command line", "topic", "output", "dlq", "group")
 	addPipelineFlags(f, pipelineNames{Model: &c.model})
+	c.records = addRecordFlags(f, false)
 	f.StringVar(&c.target, "target-version", "latest", "model version the perf worker calls: latest, 2, v2, label:stable")
 	addWorkerFlags(f, workerTuning{Workers: &c.workers, MaxBatch: &c.maxBatch, BatchTimeout: &c.batchTimeout})
 	f.IntVar(&c.producers, "producers", perf.DefaultProducers, "sarama producers the streams share; 0 = one per 20,000 msg/s of target rate (1 to 4)")
@@ -159,6 +161,9 @@ func (c *perfCmd) run(ctx context.Context, std stdio) error {
 	defer tfs.Close()
 
 	base := c.options(kc, tfs, target, embedded, log)
+	if base.Records, err = c.records.schemaOptions(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	if base.NoWorker {
 		out := c.output
 		if out == "" {

@@ -111,6 +111,27 @@ func TestPerfAllJSONEmbedded(t *testing.T) {
 	}
 }
 
+// perf --model ads_ctr runs and reports like my_model: records for its five
+// typed inputs, every one answered, the model named in the result.
+func TestPerfAdsModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the embedded pipeline")
+	}
+	t.Setenv("INFEROPS_CONFIG", "")
+	var out, errOut bytes.Buffer
+	args := []string{"--model", "ads_ctr", "--scenario", "small", "--rate", "200", "--duration", "2s", "--drain-timeout", "10s", "--json", "--history", ""}
+	if err := runCmd(context.Background(), "perf", args, &out, &errOut); err != nil && !strings.HasPrefix(err.Error(), "FAIL") {
+		t.Fatalf("perf --model ads_ctr: %v\nstderr:\n%s", err, errOut.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("stdout is not a JSON object: %v\n%s", err, out.String())
+	}
+	if r["model"] != "ads_ctr" || r["sent"].(float64) < 300 || r["received"] != r["sent"] || r["lost"].(float64) != 0 || r["errors"].(float64) != 0 {
+		t.Fatalf("ads_ctr run: model %v sent %v received %v lost %v errors %v", r["model"], r["sent"], r["received"], r["lost"], r["errors"])
+	}
+}
+
 // --topic on the command line moves perf onto another input topic, says so
 // loudly, starts no perf worker there, and reads results from that
 // pipeline's output: here nothing serves ai_input, so every record is lost.

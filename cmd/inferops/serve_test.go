@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,7 @@ func TestCommandsOverTCP(t *testing.T) {
 		{"status read-only", testStatusReadOnly},
 		{"status against serve with SASL and TLS", testStatusAgainstSecuredServe},
 		{"serve logs", testServeLogs},
+		{"serve a stand-in", testServeStandIn},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, bin) })
 	}
@@ -189,6 +191,9 @@ func testServeStartErrors(t *testing.T, bin string) {
 		{"unknown flag", []string{"--ephemeral", "--no-such-flag"}, 2, []string{"no-such-flag", "inferops serve --help"}},
 		{"bad flag value", []string{"--ephemeral=maybe"}, 2, []string{"-ephemeral", "maybe"}},
 		{"bad log level", []string{"--ephemeral", "--log-level", "loud"}, 2, []string{"--log-level", "loud"}},
+		{"stand-in without a file", []string{"--ephemeral", "--stand-in", "ranker"}, 2, []string{"--stand-in", "want NAME=FILE"}},
+		{"stand-in with a bad dtype", []string{"--ephemeral", "--broker=false", "--stand-in", "ranker=" + badStandIn(t)}, 1,
+			[]string{"--stand-in ranker=", `metadata.signature_def.signature_def.serving_default.inputs.user_id.dtype: "DT_FLAOT" is not a TF dtype`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -496,5 +501,56 @@ func testStatusAgainstSecuredServe(t *testing.T, bin string) {
 				t.Errorf("password leaked:\n%s%s", out, errOut)
 			}
 		})
+	}
+}
+
+// standInFile is one of the model server's test metadata files.
+func standInFile(t *testing.T, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "infer", "modelserver", "testdata", "stand-in", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// badStandIn is ranker.json with a misspelt dtype.
+func badStandIn(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(standInFile(t, "ranker.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), `"DT_INT64",`, `"DT_FLAOT",`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testServeStandIn: `serve --stand-in` serves the file's signature next to
+// the shipped models, and status and doctor say it is a stand-in.
+func testServeStandIn(t *testing.T, bin string) {
+	f := startServe(t, bin, nil, "--ephemeral", "--stand-in", "half_plus_two="+standInFile(t, "half_plus_two.json"))
+	resp, err := http.Get("http://" + f["rest"] + "/v1/models/half_plus_two/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"__inferops_stand_in__"`) || !strings.Contains(string(body), `"version": "123"`) {
+		t.Fatalf("metadata %d: %s", resp.StatusCode, body)
+	}
+	out, errOut, code := runInferops(t, bin, "status", "--brokers", "127.0.0.1:1", "--tfserving", f["grpc"], "--model", "half_plus_two", "--sample", "0")
+	if !strings.Contains(out, "a STAND-IN") || !strings.Contains(out, "input   x  DT_FLOAT  [-1]") {
+		t.Errorf("status (exit %d) does not say stand-in:\n%s\n%s", code, out, errOut)
+	}
+	out, _, _ = runInferops(t, bin, "doctor", "--host=false", "--brokers", "127.0.0.1:1", "--timeout", "3s", "--tfserving", f["grpc"], "--model", "half_plus_two", "--json")
+	if !strings.Contains(out, "tfserving.standin") || !strings.Contains(out, "is a stand-in") {
+		t.Errorf("doctor does not say stand-in:\n%s", out)
+	}
+	out, _, _ = runInferops(t, bin, "status", "--brokers", "127.0.0.1:1", "--tfserving", f["grpc"], "--model", "ads_ctr", "--sample", "0")
+	if strings.Contains(out, "STAND-IN") || !strings.Contains(out, "input   query    DT_STRING  [-1]") {
+		t.Errorf("the shipped ads_ctr next to the stand-in:\n%s", out)
 	}
 }

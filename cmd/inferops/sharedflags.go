@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
@@ -149,4 +150,45 @@ func addLogFlags(f *cmdFlags, def logging.Options) *logging.Options {
 	f.StringVar(&o.Format, "log-format", o.Format, "log format: json (one object per line, for journald) or text")
 	f.StringVar(&o.File, "log-file", o.File, "append the log to this file instead of stderr")
 	return &o
+}
+
+// recordFlags are how records name what the model's signature needs
+// (pipeline.SchemaOptions) and which outputs results carry.
+type recordFlags struct {
+	idField, valueFormat string
+	inputFields          commaList // INPUT=FIELD
+	outputFilter         commaList
+}
+
+// addRecordFlags registers --id-field and --input-field, and for commands
+// that run a worker over any records also --value-format and
+// --output-filter.
+func addRecordFlags(f *cmdFlags, worker bool) *recordFlags {
+	r := &recordFlags{}
+	f.StringVar(&r.idField, "id-field", pipeline.FieldID, "record field copied into each result as its id (a string or a number; records without it get topic-partition-offset)")
+	f.Var(&r.inputFields, "input-field", "INPUT=FIELD: read signature input INPUT from record field FIELD (default: the field named like the input); repeatable")
+	if worker {
+		f.StringVar(&r.valueFormat, "value-format", pipeline.ValueFormatJSON, "json: a record is a JSON object with a field per input; raw: its bytes are the value of the model's single DT_STRING input (serialized tf.Example)")
+		f.Var(&r.outputFilter, "output-filter", "outputs results carry, comma separated (Predict's output_filter); empty = every output")
+	}
+	return r
+}
+
+// schemaOptions reads the flags into the pipeline's terms.
+func (r *recordFlags) schemaOptions() (pipeline.SchemaOptions, error) {
+	o := pipeline.SchemaOptions{IDField: r.idField, ValueFormat: r.valueFormat}
+	for _, kv := range r.inputFields {
+		in, field, ok := strings.Cut(kv, "=")
+		if !ok || in == "" || field == "" {
+			return o, fmt.Errorf("--input-field %q: want INPUT=FIELD, e.g. --input-field user_id=uid", kv)
+		}
+		if o.InputFields == nil {
+			o.InputFields = map[string]string{}
+		}
+		if prev, dup := o.InputFields[in]; dup && prev != field {
+			return o, fmt.Errorf("--input-field maps %s twice (to %s and %s)", in, prev, field)
+		}
+		o.InputFields[in] = field
+	}
+	return o, nil
 }

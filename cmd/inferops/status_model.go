@@ -25,6 +25,9 @@ type modelReport struct {
 	Labels   map[string]int64 `json:"labels"`
 	// Signature is serving_default of the latest available version.
 	Signature *modelSignature `json:"signature,omitempty"`
+	// StandIn: the server marks the model as a stand-in (inferops serve
+	// --stand-in): its signature is a real model's, its outputs made up.
+	StandIn bool `json:"stand_in"`
 	// Hosts is every TF Serving host behind --tfserving and Skew how they
 	// disagree, from one probe of each.
 	Hosts []report.Host `json:"hosts"`
@@ -152,6 +155,7 @@ func collectModel(ctx context.Context, cfg tfserving.Config, model string, label
 		}
 		return nil, err
 	}
+	rep.StandIn = md.StandIn()
 	sig, ok := md.Signatures[tfserving.DefaultSignature]
 	if !ok {
 		return rep, nil
@@ -182,6 +186,9 @@ func shapeText(s []int64) string {
 
 func printModelStatus(w io.Writer, r *modelReport) {
 	fmt.Fprintf(w, "\nmodel %s at %s\n", r.Model, r.Address)
+	if r.StandIn {
+		fmt.Fprintln(w, "a STAND-IN: the signature of a real model (inferops serve --stand-in), outputs made up from the inputs")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tSTATE\tLABELS\tSTATUS")
 	for _, v := range r.Versions {

@@ -37,7 +37,7 @@ func runModelSection(t *testing.T, args ...string) (*statusReport, string, error
 func TestStatusModelSection(t *testing.T) {
 	dir := t.TempDir()
 	base := filepath.Join(dir, "my_model")
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	cfgFile := filepath.Join(dir, "models.config")
@@ -70,6 +70,27 @@ func TestStatusModelSection(t *testing.T) {
 		"input   features  DT_FLOAT  [-1,32]", "output  score     DT_FLOAT  [-1,1]"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+
+	if rep.StandIn || strings.Contains(text, "STAND-IN") {
+		t.Error("the real my_model reported as a stand-in")
+	}
+
+	// A stand-in says so, and shows every input and output of its signature.
+	st := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-",
+		StandIns: []modelserver.StandIn{{Name: "ranker", File: filepath.Join("..", "..", "infer", "modelserver", "testdata", "stand-in", "ranker.json")}}}}).Models
+	r, text, err = runModelSection(t, "--tfserving", st.GRPCAddr(), "--model", "ranker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := r.Model.(*modelReport); !rep.StandIn || len(rep.Signature.Inputs) != 3 || len(rep.Signature.Outputs) != 2 {
+		t.Fatalf("stand-in report %+v", rep)
+	}
+	for _, want := range []string{"a STAND-IN", "input   dense    DT_FLOAT   [-1,4]", "input   query    DT_STRING  [-1]", "input   user_id  DT_INT64   [-1]",
+		"output  score    DT_FLOAT   [-1,1]", "output  top_ids  DT_INT64   [-1,3]"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("stand-in text lacks %q:\n%s", want, text)
 		}
 	}
 
@@ -106,7 +127,7 @@ func TestStatusModelSection(t *testing.T) {
 func TestStatusModelSectionFleet(t *testing.T) {
 	full := stacktest.Start(t, stack.Config{Models: &modelserver.Config{RESTAddr: "-"}}).Models
 	base := filepath.Join(t.TempDir(), "my_model")
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {

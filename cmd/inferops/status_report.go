@@ -24,6 +24,7 @@ func statusReportInput(r *statusReport, first *cluster.Snapshot, brokers []strin
 	ev := statusEvidence(first, r.Snapshot, brokers, sample)
 	if m, ok := r.Model.(*modelReport); ok && m != nil {
 		in.TFServingAddr, in.Model, in.ModelVersions, in.Fleet = m.Address, m.Model, m.versionStatuses(), &m.fleet
+		in.ModelStandIn = m.StandIn
 		ev.TFServingAddr = m.Address
 	}
 	if w, ok := r.Worker.(*worker.Stats); ok && w != nil {

@@ -28,6 +28,15 @@ group on --input, micro-batches of up to --max-batch rows sent to TF Serving's
 Predict, one result per record on --output, bad records on --dlq. Delivery is
 at-least-once: an offset is committed only after its result is acked.
 
+Records follow the model's serving_default signature: a JSON object with one
+field per input, named like the input (--input-field INPUT=FIELD maps others),
+values in TF Serving's REST row format ({"id": 7, "user_id": 42,
+"ad_ids": [1, 2, 3, 4, 5, 6, 7, 8], "query": "red dress", ...}); the id comes
+from --id-field. --value-format raw feeds each record's bytes unchanged to a
+model whose single input is DT_STRING (serialized tf.Example). Results carry
+"predictions" as TF Serving's REST API returns them for one instance: the
+value of a single output, or an object keyed by output (--output-filter).
+
 Logs are JSON on stderr. With --metrics-addr, Prometheus metrics
 (inferops_worker_*) are served on /metrics; ":9102" listens on loopback only.
 SIGTERM drains: in-flight records finish (or are handed back uncommitted) and
@@ -49,6 +58,7 @@ type workerCmd struct {
 	kafka       *cluster.Config
 	tfs         *tfserving.Config
 	cfg         worker.Config
+	records     *recordFlags
 	target      string
 	metricsAddr string
 	fleet       *fleetFlags
@@ -63,6 +73,7 @@ func workerCommand() (*cmdFlags, runFunc) {
 	addWorkerFlags(f, workerTuning{Workers: &cfg.Workers, MaxBatch: &cfg.MaxBatch, BatchTimeout: &cfg.BatchTimeout})
 	addInstanceFlag(f, &cfg.Instance, "the host name ("+worker.HostInstance()+")")
 	f.IntVar(&cfg.MaxMessageBytes, "max-message-bytes", pipeline.DefaultMaxMessageBytes, "input records larger than this go to the DLQ")
+	c.records = addRecordFlags(f, true)
 	f.StringVar(&c.target, "target-version", "latest", "model version to serve: latest, 2, v2, label:stable")
 	f.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (\":9102\" = loopback); empty = off")
 	c.fleet = addFleetFlags(f, true)
@@ -77,6 +88,11 @@ func (c *workerCmd) run(ctx context.Context, _ stdio) error {
 		return fmt.Errorf("%w: --target-version: %v", errUsage, err)
 	}
 	cfg.Target = t
+	ro, err := c.records.schemaOptions()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg.IDField, cfg.InputFields, cfg.ValueFormat, cfg.OutputFilter = ro.IDField, ro.InputFields, ro.ValueFormat, c.records.outputFilter
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -1,8 +1,10 @@
 // Package demo generates realistic inference traffic for the embedded
-// default: bursty JSON records in the seed's shape on the input topic, with
-// a hot key (so partition skew is visible) and about 1% malformed records
-// (so the DLQ inspector has something to show). It exists so `inferops` on
-// a bare machine shows a living pipeline, not an empty screen.
+// default: bursty records for the model's signature on the input topic
+// (pipeline.Synth, the same records perf sends), with a hot key (so
+// partition skew is visible) and about 1% malformed records of every kind
+// the worker refuses for that signature (so the DLQ inspector has something
+// to show). It exists so `inferops` on a bare machine shows a living
+// pipeline, not an empty screen.
 package demo
 
 import (
@@ -29,10 +31,12 @@ type Config struct {
 	// Rate is the mean target in records/s before bursts; 0 = the default
 	// of 500. Adjustable at run time with SetRate / Step.
 	Rate float64
-	// MalformedRatio is the share of bad records (default 0.01).
+	// MalformedRatio is the share of bad records (default 0.01), spread
+	// evenly over the kinds the schema can be sent.
 	MalformedRatio float64
-	// FeatureWidth is the model's input width (from GetModelMetadata).
-	FeatureWidth int
+	// Schema is the model's record schema (from its signature), which the
+	// records are made for.
+	Schema *pipeline.Schema
 	// HotKeyShare is the share of records sent with one fixed key, so one
 	// partition runs hot (default 0.15).
 	HotKeyShare float64
@@ -73,8 +77,8 @@ func (c *Config) SetDefaults() {
 
 // Validate reports a config the generator cannot run with.
 func (c Config) Validate() error {
-	if c.FeatureWidth <= 0 || c.FeatureWidth > 100000 {
-		return fmt.Errorf("demo traffic: feature width %d: want the model's input width (1..100000; read it from the model signature)", c.FeatureWidth)
+	if c.Schema == nil {
+		return fmt.Errorf("demo traffic: no record schema (build it from the model's signature)")
 	}
 	if c.Rate < 0 || c.Rate > MaxRate {
 		return fmt.Errorf("demo traffic: rate %.0f msg/s: want 0..%d", c.Rate, MaxRate)
@@ -100,6 +104,7 @@ type Stats struct {
 // Generator produces demo traffic until Close.
 type Generator struct {
 	cfg   Config
+	synth *pipeline.Synth
 	prod  sarama.AsyncProducer
 	rate  atomic.Uint64 // math.Float64bits of the target rate
 	cur   atomic.Uint64
@@ -136,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Generator, error) {
 		return nil, fmt.Errorf("demo traffic: connect producer: %w", cfg.Kafka.Explain(err))
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	g := &Generator{cfg: cfg, prod: prod, stop: cancel}
+	g := &Generator{cfg: cfg, synth: pipeline.NewSynth(cfg.Schema), prod: prod, stop: cancel}
 	g.rate.Store(math.Float64bits(cfg.Rate))
 	g.wg.Add(1)
 	g.runWG.Add(1)
@@ -272,46 +277,13 @@ func (g *Generator) record(rng *rand.Rand, n uint64) (*sarama.ProducerMessage, b
 	if rng.Float64() < g.cfg.HotKeyShare {
 		key = "hot-customer"
 	}
-	bad := rng.Float64() < g.cfg.MalformedRatio
+	kinds := g.synth.Malformed()
+	bad := len(kinds) > 0 && rng.Float64() < g.cfg.MalformedRatio
 	var v []byte
 	if bad {
-		v = malformed(rng, id, g.cfg.FeatureWidth)
+		v = g.synth.MalformedRecord(nil, rng, id, rng.IntN(len(kinds)))
 	} else {
-		v = Valid(rng, id, g.cfg.FeatureWidth)
+		v = g.synth.Record(nil, rng, id)
 	}
 	return &sarama.ProducerMessage{Topic: g.cfg.Topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(v)}, bad
-}
-
-// Valid returns a well-formed record in the seed's shape:
-// {"id": "...", "features": [w numbers]}.
-func Valid(rng *rand.Rand, id string, w int) []byte {
-	b := make([]byte, 0, 24+w*8)
-	b = append(b, '{')
-	b = pipeline.AppendKey(b, pipeline.FieldID)
-	b = pipeline.AppendJSONString(b, id)
-	b = pipeline.AppendKey(b, pipeline.FieldFeatures)
-	b = pipeline.AppendFeatures(b, w, func(int) float64 { return math.Round(rng.NormFloat64()*1e4) / 1e4 }, -1)
-	return append(b, '}')
-}
-
-// MalformedKinds names the bad records the generator sends, in the order
-// malformed picks them.
-var MalformedKinds = []string{"truncated JSON", "wrong width", "non-numeric feature", "missing features", "not JSON"}
-
-func malformed(rng *rand.Rand, id string, w int) []byte {
-	switch rng.IntN(len(MalformedKinds)) {
-	case 0:
-		v := Valid(rng, id, w)
-		return v[:len(v)/2]
-	case 1:
-		if w > 1 {
-			return Valid(rng, id, w/2)
-		}
-		return Valid(rng, id, 2)
-	case 2:
-		return []byte(`{"id":"` + id + `","features":["high",0.5]}`)
-	case 3:
-		return []byte(`{"id":"` + id + `","feature":[0.1,0.2]}`)
-	}
-	return []byte("\x00\x01\x02 binary " + id)
 }

@@ -2,13 +2,13 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
-	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/pipeline/stack/stacktest"
 )
@@ -38,12 +38,12 @@ func TestValidate(t *testing.T) {
 		ok   bool
 	}{
 		{"good", func(c *Config) {}, true},
-		{"no width", func(c *Config) { c.FeatureWidth = 0 }, false},
+		{"no schema", func(c *Config) { c.Schema = nil }, false},
 		{"rate too high", func(c *Config) { c.Rate = MaxRate + 1 }, false},
 		{"ratio", func(c *Config) { c.MalformedRatio = 2 }, false},
 	}
 	for _, tc := range cases {
-		c := Config{FeatureWidth: 16, Kafka: cluster.Config{Brokers: []string{"127.0.0.1:9092"}}}
+		c := Config{Schema: seedSchema(t, 16), Kafka: cluster.Config{Brokers: []string{"127.0.0.1:9092"}}}
 		tc.mod(&c)
 		c.SetDefaults()
 		if err := c.Validate(); (err == nil) != tc.ok {
@@ -52,15 +52,32 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// seedSchema is my_model's: one DT_FLOAT [-1, width] "features" input.
+func seedSchema(t *testing.T, width int) *pipeline.Schema {
+	t.Helper()
+	s, err := pipeline.NewSchema([]pipeline.TensorSpec{{Name: pipeline.FieldFeatures, DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, int64(width)}}}, pipeline.SchemaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestRecordsOnTheEmbeddedBroker produces through the real broker over TCP
-// and reads everything back: every record sent arrives, valid ones parse as
-// the seed's shape with the right width, and bad ones are each a kind the
-// worker must dead-letter.
+// and reads everything back: every record sent arrives, valid ones parse
+// for the schema, and bad ones are dead-lettered with every reason the
+// schema has, each about as often.
 func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	ctx := context.Background()
 	b := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}}).Broker
-	const width = 16
-	g, err := Start(ctx, Config{Kafka: b.ClientConfig(), Rate: 2000, MalformedRatio: 0.1, FeatureWidth: width, NoBursts: true, Seed: 7})
+	schema, err := pipeline.NewSchema([]pipeline.TensorSpec{
+		{Name: "user_id", DType: tfpb.DataType_DT_INT64, Shape: []int64{-1}},
+		{Name: "context", DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, 4}},
+		{Name: "query", DType: tfpb.DataType_DT_STRING, Shape: []int64{-1}},
+	}, pipeline.SchemaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := Start(ctx, Config{Kafka: b.ClientConfig(), Rate: 2000, MalformedRatio: 0.2, Schema: schema, NoBursts: true, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,6 +110,8 @@ func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	parts, _ := client.Partitions("ai_input")
 	var got, bad int64
 	perPart := map[int32]int64{}
+	reasons := map[string]int{}
+	var v pipeline.Values
 	for _, p := range parts {
 		hw, _ := client.GetOffset("ai_input", p, sarama.OffsetNewest)
 		if hw == 0 {
@@ -105,12 +124,9 @@ func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 		for m := range pc.Messages() {
 			got++
 			perPart[p]++
-			var r struct {
-				ID       string    `json:"id"`
-				Features []float64 `json:"features"`
-			}
-			if json.Unmarshal(m.Value, &r) != nil || len(r.Features) != width {
+			if rerr := schema.Parse(m.Value, &v); rerr != nil {
 				bad++
+				reasons[rerr.Reason]++
 			}
 			if m.Offset == hw-1 {
 				break
@@ -124,8 +140,14 @@ func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	if bad != st.Malformed {
 		t.Errorf("%d records are not valid model input, generator made %d malformed", bad, st.Malformed)
 	}
-	if frac := float64(bad) / float64(got); frac < 0.05 || frac > 0.15 {
-		t.Errorf("malformed share %.3f, configured 0.1", frac)
+	if frac := float64(bad) / float64(got); frac < 0.12 || frac > 0.28 {
+		t.Errorf("malformed share %.3f, configured 0.2", frac)
+	}
+	for _, r := range []string{pipeline.ReasonInvalidJSON, pipeline.ReasonBadID, pipeline.ReasonMissingInput, pipeline.ReasonWrongType,
+		pipeline.ReasonWrongShape, pipeline.ReasonOutOfRange, pipeline.ReasonNonFinite} {
+		if reasons[r] < 5 {
+			t.Errorf("%d dead letters would be %s (of %v): every kind belongs in the demo", reasons[r], r, reasons)
+		}
 	}
 	// The hot key makes one partition clearly busier than the average.
 	var maxP int64
@@ -134,20 +156,5 @@ func TestRecordsOnTheEmbeddedBroker(t *testing.T) {
 	}
 	if avg := float64(got) / float64(len(parts)); float64(maxP) < 1.5*avg {
 		t.Errorf("hottest partition has %d records, average %.0f: no visible skew", maxP, avg)
-	}
-}
-
-func TestMalformedIsNeverValid(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, w := range []int{1, 2, 16, 101} {
-		for i := 0; i < 200; i++ {
-			v := malformed(rng, "x", w)
-			var r struct {
-				Features []float64 `json:"features"`
-			}
-			if json.Unmarshal(v, &r) == nil && len(r.Features) == w {
-				t.Fatalf("width %d: malformed record %q is valid input", w, v)
-			}
-		}
 	}
 }

@@ -1,21 +1,10 @@
 package model
 
 import (
-	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
-	"os"
-	"path/filepath"
 	"sync"
 )
-
-// FileName is the model file inside a version directory.
-const FileName = "model.iom"
-
-const magic = "IOPSNN01"
 
 // MaxParams bounds the weights a file may declare (64 Mi floats, 256 MiB).
 const MaxParams = 64 << 20
@@ -52,39 +41,47 @@ type Layer struct {
 	B       []float32 // Out
 }
 
-// Model is a feed-forward network with one input and one output.
+// Model is a feed-forward network behind named, typed inputs: each input
+// turns into features (its values as they are, or the mean of hashed
+// embedding rows), the features of all inputs are concatenated in input
+// order into one row of InputWidth, the layers run, and each output is a
+// range of columns of the last layer.
 type Model struct {
-	Input, Output string
-	Layers        []Layer
+	Inputs  []Input
+	Outputs []Output
+	Layers  []Layer
 
 	maxWidth int
 	scratch  sync.Pool // *[]float32, two ping-pong activation buffers
 }
 
-// InputWidth is D, the features per row.
+// InputWidth is D, the features per row the first layer takes.
 func (m *Model) InputWidth() int { return m.Layers[0].In }
 
 // OutputWidth is the values per output row.
 func (m *Model) OutputWidth() int { return m.Layers[len(m.Layers)-1].Out }
 
-// Params is the number of weights and biases.
+// Params is the number of weights, biases and embedding values.
 func (m *Model) Params() int {
 	n := 0
 	for _, l := range m.Layers {
 		n += l.In*l.Out + l.Out
+	}
+	for _, in := range m.Inputs {
+		n += len(in.Table)
 	}
 	return n
 }
 
 // validate checks the shapes hang together and prepares scratch sizing.
 func (m *Model) validate() error {
-	if m.Input == "" || m.Output == "" {
-		return errors.New("model needs input and output aliases")
-	}
 	if len(m.Layers) == 0 || len(m.Layers) > maxLayers {
 		return fmt.Errorf("model has %d layers, want 1..%d", len(m.Layers), maxLayers)
 	}
 	params := 0
+	for _, in := range m.Inputs {
+		params += len(in.Table)
+	}
 	m.maxWidth = 0
 	for i, l := range m.Layers {
 		if l.In <= 0 || l.Out <= 0 {
@@ -105,12 +102,12 @@ func (m *Model) validate() error {
 		}
 		m.maxWidth = max(m.maxWidth, l.Out)
 	}
-	return nil
+	return m.validateIO()
 }
 
 // New checks a model built in code.
-func New(input, output string, layers []Layer) (*Model, error) {
-	m := &Model{Input: input, Output: output, Layers: layers}
+func New(inputs []Input, outputs []Output, layers []Layer) (*Model, error) {
+	m := &Model{Inputs: inputs, Outputs: outputs, Layers: layers}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
@@ -235,176 +232,4 @@ func activate(act Activation, y []float32) {
 			y[j] = float32(1 / (1 + math.Exp(-float64(v))))
 		}
 	}
-}
-
-// MarshalBinary encodes the model in the .iom format.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	if err := m.validate(); err != nil {
-		return nil, err
-	}
-	if len(m.Input) > math.MaxUint16 || len(m.Output) > math.MaxUint16 {
-		return nil, errors.New("alias too long")
-	}
-	le := binary.LittleEndian
-	b := make([]byte, 0, 64+4*m.Params())
-	b = append(b, magic...)
-	b = le.AppendUint16(b, uint16(len(m.Input)))
-	b = append(b, m.Input...)
-	b = le.AppendUint16(b, uint16(len(m.Output)))
-	b = append(b, m.Output...)
-	b = le.AppendUint32(b, uint32(len(m.Layers)))
-	for _, l := range m.Layers {
-		b = le.AppendUint32(b, uint32(l.In))
-		b = le.AppendUint32(b, uint32(l.Out))
-		b = append(b, byte(l.Act))
-		for _, v := range l.W {
-			b = le.AppendUint32(b, math.Float32bits(v))
-		}
-		for _, v := range l.B {
-			b = le.AppendUint32(b, math.Float32bits(v))
-		}
-	}
-	return le.AppendUint32(b, crc32.ChecksumIEEE(b)), nil
-}
-
-// Decode reads a .iom file's bytes. Every length is checked before it is
-// used, so truncated or hostile input is an error, never a panic.
-func Decode(data []byte) (*Model, error) {
-	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
-		return nil, fmt.Errorf("not an inferops model file (want magic %q)", magic)
-	}
-	le := binary.LittleEndian
-	body, sum := data[:len(data)-4], le.Uint32(data[len(data)-4:])
-	if crc32.ChecksumIEEE(body) != sum {
-		return nil, errors.New("checksum mismatch: the file is corrupt or truncated")
-	}
-	r := reader{b: body[len(magic):]}
-	m := &Model{Input: r.str(), Output: r.str()}
-	n := r.u32()
-	if r.err == nil && (n == 0 || n > maxLayers) {
-		return nil, fmt.Errorf("model declares %d layers, want 1..%d", n, maxLayers)
-	}
-	params := 0
-	for i := 0; i < int(n) && r.err == nil; i++ {
-		l := Layer{In: int(r.u32()), Out: int(r.u32()), Act: Activation(r.byte())}
-		if l.In <= 0 || l.Out <= 0 || l.In > MaxParams || l.Out > MaxParams || l.In*l.Out > MaxParams-params {
-			return nil, fmt.Errorf("layer %d is %dx%d: beyond %d parameters", i, l.In, l.Out, MaxParams)
-		}
-		params += l.In*l.Out + l.Out
-		l.W, l.B = r.floats(l.In*l.Out), r.floats(l.Out)
-		m.Layers = append(m.Layers, l)
-	}
-	if r.err != nil {
-		return nil, r.err
-	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%d unexpected bytes after the last layer", len(r.b))
-	}
-	if err := m.validate(); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) take(n int) []byte {
-	if r.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(r.b) {
-		r.err = errors.New("file is truncated")
-		return nil
-	}
-	out := r.b[:n]
-	r.b = r.b[n:]
-	return out
-}
-
-func (r *reader) byte() byte {
-	if b := r.take(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (r *reader) u32() uint32 {
-	if b := r.take(4); b != nil {
-		return binary.LittleEndian.Uint32(b)
-	}
-	return 0
-}
-
-func (r *reader) str() string {
-	b := r.take(2)
-	if b == nil {
-		return ""
-	}
-	return string(r.take(int(binary.LittleEndian.Uint16(b))))
-}
-
-func (r *reader) floats(n int) []float32 {
-	b := r.take(4 * n)
-	if b == nil {
-		return nil
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
-}
-
-// Load reads <dir>/model.iom.
-func Load(dir string) (*Model, error) {
-	p := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
-	m, err := Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return m, nil
-}
-
-// Save writes <dir>/model.iom atomically (temp file + rename), so a server
-// polling the directory never loads half a file.
-func Save(dir string, m *Model) error {
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".model-*.tmp")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, FileName)); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return nil
-}
-
-// Equal reports identical structure and weights.
-func (m *Model) Equal(o *Model) bool {
-	a, err1 := m.MarshalBinary()
-	b, err2 := o.MarshalBinary()
-	return err1 == nil && err2 == nil && bytes.Equal(a, b)
 }

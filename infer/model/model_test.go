@@ -6,9 +6,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 )
 
 // goldenInput is a fixed batch: a ramp, a zero row, and alternating signs.
@@ -67,8 +71,8 @@ func TestCTRGolden(t *testing.T) {
 	x := goldenInput()
 	for _, v := range Versions {
 		m := CTR(v)
-		if m.InputWidth() != Width || m.OutputWidth() != 1 || m.Input != Input || m.Output != Output {
-			t.Fatalf("v%d shape %d->%d %q->%q", v, m.InputWidth(), m.OutputWidth(), m.Input, m.Output)
+		if m.InputWidth() != Width || m.OutputWidth() != 1 || m.Inputs[0].Name != InputName || m.Outputs[0].Name != OutputName || !m.v1() {
+			t.Fatalf("v%d shape %d->%d %+v->%+v", v, m.InputWidth(), m.OutputWidth(), m.Inputs, m.Outputs)
 		}
 		got := make([]float32, 4)
 		if err := m.Predict(got, x, 4); err != nil {
@@ -156,6 +160,7 @@ func TestDecodeRejects(t *testing.T) {
 		wantErr string
 	}{
 		{"empty", nil, "not an inferops model"},
+		{"version 3", append([]byte("IOPSNN03"), good[8:]...), "not an inferops model"},
 		{"wrong magic", append([]byte("SAVEDMDL"), good[8:]...), "not an inferops model"},
 		{"bit flip", flipped, "checksum"},
 		{"truncated", good[:len(good)/2], "checksum"},
@@ -174,6 +179,85 @@ func TestDecodeRejects(t *testing.T) {
 				t.Fatalf("Decode = %v, %v; want error with %q", m, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestAdsModel(t *testing.T) {
+	m := Ads(1)
+	if m.v1() || len(m.Inputs) != 5 || len(m.Outputs) != 2 || m.InputWidth() != 68 {
+		t.Fatalf("ads_ctr: %d inputs, %d outputs, width %d", len(m.Inputs), len(m.Outputs), m.InputWidth())
+	}
+	if Ads(1).Equal(Ads(2)) || !Ads(2).Equal(Ads(2)) {
+		t.Fatal("ads versions must differ from each other and be deterministic")
+	}
+	b, err := m.MarshalBinary()
+	if err != nil || string(b[:8]) != magicV2 {
+		t.Fatalf("marshal: %v %q", err, b[:8])
+	}
+	back, err := Decode(b)
+	if err != nil || !back.Equal(m) {
+		t.Fatalf("decode: %v", err)
+	}
+	// Two rows: featurize from typed tensors, then predict.
+	in := map[string]*tensor.Tensor{
+		"user_id": {DType: tfpb.DataType_DT_INT64, Shape: []int64{2}, Int64: []int64{42, 43}},
+		"ad_ids":  {DType: tfpb.DataType_DT_INT64, Shape: []int64{2, 8}, Int64: make([]int64, 16)},
+		"context": {DType: tfpb.DataType_DT_FLOAT, Shape: []int64{2, 16}, Float32: make([]float32, 32)},
+		"query":   {DType: tfpb.DataType_DT_STRING, Shape: []int64{2}, Strings: [][]byte{[]byte("running shoes"), []byte("red dress")}},
+		"hour":    {DType: tfpb.DataType_DT_INT64, Shape: []int64{2}, Int64: []int64{9, 21}},
+	}
+	for i := range 16 {
+		in["ad_ids"].Int64[i] = int64(1000 + i)
+		in["context"].Float32[i*2] = float32(i) / 16
+	}
+	x := make([]float32, 2*m.InputWidth())
+	if err := m.Featurize(x, in, 2); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, 2*m.OutputWidth())
+	if err := m.Predict(out, x, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range out {
+		if v <= 0 || v >= 1 {
+			t.Errorf("output %d = %v outside (0,1)", i, v)
+		}
+	}
+	if out[0] == out[2] {
+		t.Errorf("two different rows scored the same: %v", out)
+	}
+	if out[1] >= out[0] && out[3] >= out[2] {
+		t.Errorf("cvr %v should mostly be below ctr %v", []float32{out[1], out[3]}, []float32{out[0], out[2]})
+	}
+	// The same values featurize the same way (hashing is deterministic).
+	y := make([]float32, 2*m.InputWidth())
+	_ = m.Featurize(y, in, 2)
+	if !slices.Equal(x, y) {
+		t.Error("featurize is not deterministic")
+	}
+}
+
+func TestNewRejectsBadIO(t *testing.T) {
+	l := Layer{In: 4, Out: 1, W: make([]float32, 4), B: make([]float32, 1)}
+	out := []Output{{Name: "y", Width: 1}}
+	for _, tt := range []struct {
+		name    string
+		inputs  []Input
+		outputs []Output
+		want    string
+	}{
+		{"width mismatch", []Input{DenseInput("x", 3)}, out, "give 3 features"},
+		{"no outputs", []Input{DenseInput("x", 4)}, nil, "0 outputs"},
+		{"output past the layer", []Input{DenseInput("x", 4)}, []Output{{Name: "y", Offset: 1, Width: 1}}, "columns 1..2"},
+		{"dense string", []Input{{Name: "s", DType: tfpb.DataType_DT_STRING, Shape: []int64{-1, 4}, Enc: Dense}}, out, "dense input is a number"},
+		{"unknown dense size", []Input{{Name: "x", DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, -1}, Enc: Dense}}, out, "every inner size known"},
+		{"hashed float", []Input{{Name: "f", DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1}, Enc: Hashed, Buckets: 1, Dim: 4, Table: make([]float32, 4)}}, out, "integer or a string"},
+		{"short table", []Input{{Name: "id", DType: tfpb.DataType_DT_INT64, Shape: []int64{-1}, Enc: Hashed, Buckets: 2, Dim: 4, Table: make([]float32, 4)}}, out, "4 table values"},
+		{"repeated names", []Input{DenseInput("x", 2), DenseInput("x", 2)}, out, "repeated"},
+	} {
+		if _, err := New(tt.inputs, tt.outputs, []Layer{l}); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want ...%s...", tt.name, err, tt.want)
+		}
 	}
 }
 
@@ -199,7 +283,7 @@ func TestPredictAllocs(t *testing.T) {
 
 func TestMaterialize(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "models", Name)
-	wrote, err := Materialize(base)
+	wrote, err := Materialize(Name, base)
 	if err != nil || !wrote {
 		t.Fatalf("Materialize = %v, %v", wrote, err)
 	}
@@ -213,7 +297,7 @@ func TestMaterialize(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(base, "1")); err != nil {
 		t.Fatal(err)
 	}
-	if wrote, err := Materialize(base); err != nil || wrote {
+	if wrote, err := Materialize(Name, base); err != nil || wrote {
 		t.Fatalf("second Materialize = %v, %v", wrote, err)
 	}
 	if _, err := os.Stat(filepath.Join(base, "1")); !os.IsNotExist(err) {

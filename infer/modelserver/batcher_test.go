@@ -22,7 +22,7 @@ func slowModel(t *testing.T) *model.Model {
 		}
 		return l
 	}
-	m, err := model.New("features", "score", []model.Layer{layer(model.ReLU), layer(model.ReLU), layer(model.ReLU), layer(model.Sigmoid)})
+	m, err := model.New([]model.Input{model.DenseInput("features", w)}, []model.Output{{Name: "score", Width: w}}, []model.Layer{layer(model.ReLU), layer(model.ReLU), layer(model.ReLU), layer(model.Sigmoid)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func BenchmarkPredictGRPC(b *testing.B) {
 				name += "/server-batching"
 			}
 			b.Run(name, func(b *testing.B) {
-				req := tfserving.PredictRequest{Model: model.Name, Input: model.Input, Rows: rows, Width: model.Width, Data: features(rows)}
+				req := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch(model.InputName, rows, model.Width, features(rows))}
 				ctx := context.Background()
 				if _, err := c.Predict(ctx, req); err != nil { // connect and warm up
 					b.Fatal(err)
@@ -81,7 +81,7 @@ func BenchmarkPredictGRPCParallel(b *testing.B) {
 				name += "/server-batching"
 			}
 			b.Run(name, func(b *testing.B) {
-				req := tfserving.PredictRequest{Model: model.Name, Input: model.Input, Rows: rows, Width: model.Width, Data: features(rows)}
+				req := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch(model.InputName, rows, model.Width, features(rows))}
 				var mu sync.Mutex
 				h := hdrhistogram.New(1, int64(time.Second/time.Microsecond), 3)
 				b.SetParallelism(4)

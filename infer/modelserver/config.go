@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/inferops/inferops/internal/tlsfiles"
@@ -33,15 +34,19 @@ type Config struct {
 	// GRPCAddr and RESTAddr are listen addresses; "-" disables REST.
 	GRPCAddr, RESTAddr string
 	// ModelName and ModelBasePath describe the single model served when
-	// ModelConfigFile is empty. With no base path the shipped my_model is
-	// written to <DataDir>/models/my_model (or a temp dir when DataDir is
-	// empty) and served from there.
+	// ModelConfigFile is empty. With neither, the shipped models (my_model
+	// and ads_ctr) are written to <DataDir>/models/<name> (or a temp dir
+	// when DataDir is empty) and served from there.
 	ModelName, ModelBasePath string
 	// ModelConfigFile is a text-format ModelServerConfig (TF's
 	// --model_config_file); relative base paths are resolved against the
 	// file's directory.
 	ModelConfigFile string
 	DataDir         string
+	// StandIns are served next to the other models (--stand-in NAME=FILE),
+	// each a model made up from a real model's metadata JSON; a stand-in
+	// named like a shipped model replaces it.
+	StandIns []StandIn
 	// PollWait is how often base paths are re-read for new and removed
 	// versions; negative polls once at start (TF's 0), zero means 1 s.
 	PollWait time.Duration
@@ -63,6 +68,22 @@ type Config struct {
 	AllowVersionLabelsForUnavailableModels bool
 
 	Logger *slog.Logger
+}
+
+// StandIn is one --stand-in NAME=FILE: serve a model NAME with exactly the
+// signatures in FILE, what TF Serving's REST API returns from
+// GET /v1/models/NAME/metadata.
+type StandIn struct {
+	Name, File string
+}
+
+// ParseStandInFlag reads NAME=FILE.
+func ParseStandInFlag(v string) (StandIn, error) {
+	name, file, ok := strings.Cut(v, "=")
+	if !ok || name == "" || file == "" {
+		return StandIn{}, fmt.Errorf("--stand-in %q: want NAME=FILE, FILE being what GET /v1/models/NAME/metadata returns (curl it from TF Serving's REST port)", v)
+	}
+	return StandIn{Name: name, File: file}, nil
 }
 
 // BatchingParameters mirrors TF's BatchingParameters (text format in
@@ -169,6 +190,16 @@ func (c *Config) Validate() error {
 	if n := len(b.AllowedBatchSizes); n > 0 && b.AllowedBatchSizes[n-1] != b.MaxBatchSize {
 		return fmt.Errorf("batching allowed_batch_sizes %v: the last must equal max_batch_size %d", b.AllowedBatchSizes, b.MaxBatchSize)
 	}
+	seen := map[string]bool{}
+	for _, st := range c.StandIns {
+		if !validModelName(st.Name) {
+			return fmt.Errorf("--stand-in %s=%s: a model name is letters, digits, '_', '-' and '.', not starting with '.'", st.Name, st.File)
+		}
+		if seen[st.Name] {
+			return fmt.Errorf("--stand-in %s is given twice", st.Name)
+		}
+		seen[st.Name] = true
+	}
 	if c.InjectLatency < 0 {
 		return fmt.Errorf("--inject-latency %v: must not be negative", c.InjectLatency)
 	}
@@ -182,6 +213,19 @@ func (c *Config) Validate() error {
 		return errors.New("--grpc-tls-client-ca-file needs a server certificate (--grpc-tls-cert-file)")
 	}
 	return nil
+}
+
+// validModelName keeps a stand-in's name a single safe path element.
+func validModelName(n string) bool {
+	if n == "" || n[0] == '.' {
+		return false
+	}
+	for _, r := range n {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 func isPortZero(addr string) bool {

@@ -30,6 +30,16 @@ func rawClients(t *testing.T, s *Server) (tfpb.PredictionServiceClient, tfpb.Mod
 
 func spec(name string) *tfpb.ModelSpec { return &tfpb.ModelSpec{Name: name} }
 
+// floatProto is a DT_FLOAT rows x width tensor in tensor_content, as our
+// client sends it.
+func floatProto(rows, width int, data []float32) *tfpb.TensorProto {
+	var p tfpb.TensorProto
+	if _, err := tensor.Encode(&p, &tensor.Tensor{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{int64(rows), int64(width)}, Float32: data}, nil); err != nil {
+		panic(err)
+	}
+	return &p
+}
+
 func TestGRPCErrors(t *testing.T) {
 	// A base path, not the shipped default: TF's latest policy, so v1 is
 	// unloaded.
@@ -37,7 +47,7 @@ func TestGRPCErrors(t *testing.T) {
 	pc, mc := rawClients(t, s)
 	ctx := context.Background()
 	good := func() *tfpb.PredictRequest {
-		return &tfpb.PredictRequest{ModelSpec: spec(model.Name), Inputs: map[string]*tfpb.TensorProto{"features": tensor.FloatTensor(2, 32, features(2))}}
+		return &tfpb.PredictRequest{ModelSpec: spec(model.Name), Inputs: map[string]*tfpb.TensorProto{"features": floatProto(2, 32, features(2))}}
 	}
 	with := func(f func(r *tfpb.PredictRequest)) func() error {
 		return func() error { r := good(); f(r); _, err := pc.Predict(ctx, r); return err }
@@ -67,7 +77,7 @@ func TestGRPCErrors(t *testing.T) {
 		}), codes.InvalidArgument, "input tensor alias not found in signature: x. Inputs expected to be in the set {features}."},
 		{"two inputs", with(func(r *tfpb.PredictRequest) { r.Inputs["extra"] = r.Inputs["features"] }), codes.InvalidArgument, "input size does not match signature: 2!=1"},
 		{"no inputs", with(func(r *tfpb.PredictRequest) { r.Inputs = nil }), codes.InvalidArgument, "Missing but required: {features}"},
-		{"wrong width", with(func(r *tfpb.PredictRequest) { r.Inputs["features"] = tensor.FloatTensor(2, 31, make([]float32, 62)) }),
+		{"wrong width", with(func(r *tfpb.PredictRequest) { r.Inputs["features"] = floatProto(2, 31, make([]float32, 62)) }),
 			codes.InvalidArgument, "Matrix size-incompatible: In[0]: [2,31], In[1]: [32,64]"},
 		{"rank 1", with(func(r *tfpb.PredictRequest) {
 			r.Inputs["features"] = &tfpb.TensorProto{Dtype: tfpb.DataType_DT_FLOAT, TensorShape: tensor.ShapeProto(32), FloatVal: make([]float32, 32)}
@@ -90,7 +100,7 @@ func TestGRPCErrors(t *testing.T) {
 		{"unknown output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"logits"} }), codes.InvalidArgument, "output tensor alias not found in signature: logits"},
 		{"duplicate output filter", with(func(r *tfpb.PredictRequest) { r.OutputFilter = []string{"score", "score"} }), codes.InvalidArgument, "duplicate output tensor alias: score"},
 		{"oversized message", with(func(r *tfpb.PredictRequest) {
-			r.Inputs["features"] = tensor.FloatTensor(10000, 32, make([]float32, 320000))
+			r.Inputs["features"] = floatProto(10000, 32, make([]float32, 320000))
 		}),
 			codes.ResourceExhausted, "larger than max"},
 		{"metadata without field", func() error {

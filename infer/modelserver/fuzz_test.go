@@ -6,6 +6,7 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 )
 
 // FuzzRESTBody: any request body gives a tensor or an error, never a panic,
@@ -15,19 +16,27 @@ func FuzzRESTBody(f *testing.F) {
 	for _, s := range []string{`[[1,2],[3,4]]`, `[{"features":[1]}]`, `[[[]]]`, `[1e999]`, `["x"]`, `{"features":[[1]]}`, `[[1],[1,2]]`, `[`} {
 		f.Add(s)
 	}
-	m := model.CTR(1)
+	for _, s := range []string{`[{"user_id": 1, "ad_ids": [1,2,3,4,5,6,7,8], "context": [], "query": {"b64": "eA=="}, "hour": 3}]`,
+		`{"user_id": [1], "query": ["a"], "hour": [1], "ad_ids": [[1]], "context": [[0.5]]}`} {
+		f.Add(s)
+	}
+	sigs := []*tfpb.SignatureDef{netSignature(model.CTR(1)), netSignature(model.Ads(1))}
 	f.Fuzz(func(t *testing.T, s string) {
-		for _, parse := range []func(*model.Model, json.RawMessage) (tensor.Tensor, error){parseInstances, parseColumnar} {
-			tn, err := parse(m, json.RawMessage(s))
-			if err != nil {
-				continue
-			}
-			n := int64(1)
-			for _, d := range tn.Shape {
-				n *= d
-			}
-			if int64(len(tn.Float32)) != n {
-				t.Fatalf("%q: %d values for shape %v", s, len(tn.Float32), tn.Shape)
+		for _, sd := range sigs {
+			for _, parse := range []func(*tfpb.SignatureDef, json.RawMessage) (map[string]*tensor.Tensor, error){parseInstances, parseColumnar} {
+				in, err := parse(sd, json.RawMessage(s))
+				if err != nil {
+					continue
+				}
+				for alias, tn := range in {
+					n := int64(1)
+					for _, d := range tn.Shape {
+						n *= d
+					}
+					if int64(tn.Len()) != n || tn.DType != sd.Inputs[alias].GetDtype() {
+						t.Fatalf("%q: %s %s has %d values for shape %v", s, alias, tn.DType, tn.Len(), tn.Shape)
+					}
+				}
 			}
 		}
 	})

@@ -42,41 +42,54 @@ func (g *grpcService) predict(ctx context.Context, req *tfpb.PredictRequest) (*t
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSignature(req.GetModelSpec().GetSignatureName()); err != nil {
+	sd, err := sv.ld.signature(req.GetModelSpec().GetSignatureName())
+	if err != nil {
 		return nil, err
 	}
 	names := make([]string, 0, len(req.GetInputs()))
 	for n := range req.GetInputs() {
 		names = append(names, n)
 	}
-	if err := checkInputs(sv.model, names); err != nil {
+	if err := sv.ld.checkInputs(sd, names); err != nil {
 		return nil, err
 	}
-	if err := checkOutputFilter(sv.model, req.GetOutputFilter()); err != nil {
+	if err := sv.ld.checkOutputFilter(sd, req.GetOutputFilter()); err != nil {
 		return nil, err
 	}
 	// A decoded tensor may hold no more values than a maximal message of
 	// float32s could carry (one float_val may "fill" any shape).
-	t, err := tensor.DecodeTensorMax(req.GetInputs()[sv.model.Input], int64(g.s.cfg.MaxMessageBytes/4))
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "tensor parsing error: %s", sv.model.Input)
+	in := make(map[string]*tensor.Tensor, len(names))
+	for _, n := range names {
+		t, err := tensor.DecodeTensorMax(req.GetInputs()[n], int64(g.s.cfg.MaxMessageBytes/4))
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "tensor parsing error: %s", n)
+		}
+		in[n] = &t
 	}
-	rows, err := checkTensor(sv.model, &t)
+	rows, err := sv.ld.checkTensors(sd, in)
 	if err != nil {
 		return nil, err
 	}
-	out, err := g.s.compute(ctx, sv, "Predict", t.Float32, rows)
+	out, err := g.s.predict(ctx, sv, "Predict", sd, in, rows, req.GetOutputFilter())
 	if err != nil {
 		return nil, err
 	}
-	return &tfpb.PredictResponse{
-		ModelSpec: &tfpb.ModelSpec{Name: sv.name, VersionChoice: &tfpb.ModelSpec_Version{Version: wrapperspb.Int64(sv.version)}, SignatureName: signatureName},
-		Outputs: map[string]*tfpb.TensorProto{sv.model.Output: {
-			Dtype:       tfpb.DataType_DT_FLOAT,
-			TensorShape: tensor.ShapeProto(int64(rows), int64(sv.model.OutputWidth())),
-			FloatVal:    out, // typed field, as TF answers by default
-		}},
-	}, nil
+	sig := req.GetModelSpec().GetSignatureName()
+	if sig == "" {
+		sig = signatureName
+	}
+	resp := &tfpb.PredictResponse{
+		ModelSpec: &tfpb.ModelSpec{Name: sv.name, VersionChoice: &tfpb.ModelSpec_Version{Version: wrapperspb.Int64(sv.version)}, SignatureName: sig},
+		Outputs:   make(map[string]*tfpb.TensorProto, len(out)),
+	}
+	for alias, t := range out {
+		tp := &tfpb.TensorProto{}
+		if err := tensor.EncodeTyped(tp, t); err != nil { // typed fields, as TF answers by default
+			return nil, status.Errorf(codes.Internal, "output %s: %v", alias, err)
+		}
+		resp.Outputs[alias] = tp
+	}
+	return resp, nil
 }
 
 func (g *grpcService) GetModelMetadata(_ context.Context, req *tfpb.GetModelMetadataRequest) (*tfpb.GetModelMetadataResponse, error) {
@@ -98,7 +111,7 @@ func (s *Server) metadata(req *tfpb.GetModelMetadataRequest) (*tfpb.GetModelMeta
 			return nil, status.Errorf(codes.InvalidArgument, "Metadata field %s is not supported", f)
 		}
 	}
-	defs, err := anypb.New(&tfpb.SignatureDefMap{SignatureDef: map[string]*tfpb.SignatureDef{signatureName: signature(sv.model)}})
+	defs, err := anypb.New(&tfpb.SignatureDefMap{SignatureDef: sv.ld.sigs})
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}

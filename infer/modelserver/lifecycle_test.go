@@ -54,7 +54,7 @@ func TestPollingNewAndRemovedVersions(t *testing.T) {
 		st := stateOf(t, c, "m")
 		return st[3] == "AVAILABLE" && st[1] == "END"
 	})
-	res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: "m", Input: "features", Rows: 1, Width: 32, Data: features(1)})
+	res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: "m", Inputs: floatBatch("features", 1, 32, features(1))})
 	if err != nil || res.Version != 3 {
 		t.Fatalf("latest after poll: %v %v", res, err)
 	}
@@ -100,7 +100,7 @@ func TestPollingNewAndRemovedVersions(t *testing.T) {
 		}
 	}
 	waitFor(t, "version 1 END", 3*poll+2*time.Second, func() bool { return stateOf(t, c, "m")[1] == "END" })
-	_, err = c.Predict(context.Background(), tfserving.PredictRequest{Model: "m", Input: "features", Rows: 1, Width: 32, Data: features(1)})
+	_, err = c.Predict(context.Background(), tfserving.PredictRequest{Model: "m", Inputs: floatBatch("features", 1, 32, features(1))})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("predict with no versions: %v", err)
 	}
@@ -124,7 +124,7 @@ func TestReloadConfigAndLabels(t *testing.T) {
 	c := dial(t, s)
 	ctx := context.Background()
 	predictVersion := func(target tfserving.Target) (int64, error) {
-		res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: target, Input: "features", Rows: 1, Width: 32, Data: features(1)})
+		res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: target, Inputs: floatBatch("features", 1, 32, features(1))})
 		if err != nil {
 			return 0, err
 		}
@@ -247,7 +247,7 @@ model_config_list {
 	if st := stateOf(t, c, "rel"); st[2] != "AVAILABLE" || len(st) != 1 {
 		t.Fatalf("relative base path: %v", st)
 	}
-	res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Label: "stable"}, Input: "features", Rows: 1, Width: 32, Data: features(1)})
+	res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Label: "stable"}, Inputs: floatBatch("features", 1, 32, features(1))})
 	if err != nil || res.Version != 1 {
 		t.Fatalf("label from config file: %v %v", res, err)
 	}
@@ -302,7 +302,7 @@ func TestBatchingMergesConcurrentRequests(t *testing.T) {
 			defer wg.Done()
 			x := features(2)
 			x[0] = float32(i) // each request distinct, to check results are not mixed up
-			res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 2, Width: 32, Data: x})
+			res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 2, 32, x)})
 			if err != nil {
 				errs <- err
 				return
@@ -336,7 +336,7 @@ func TestBatchingMergesConcurrentRequests(t *testing.T) {
 	t.Logf("%d requests ran in %v batches", n, batches)
 
 	// Oversized requests: TF's error unless splitting is on.
-	_, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 65, Width: 32, Data: features(65)})
+	_, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 65, 32, features(65))})
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "larger than maximum input batch size 64") {
 		t.Fatalf("oversized batch: %v", err)
 	}
@@ -346,7 +346,7 @@ func TestBatchingSplitsLargeRequests(t *testing.T) {
 	s := startServer(t, Config{EnableBatching: true, Batching: BatchingParameters{MaxBatchSize: 8, EnableLargeBatchSplitting: true}})
 	c := dial(t, s)
 	x := features(20)
-	res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 20, Width: 32, Data: x})
+	res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 20, 32, x)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,7 +424,7 @@ func TestAllowLabelsForUnavailableModels(t *testing.T) {
 		t.Fatalf("moving a label to a missing version: %v", err)
 	}
 	waitFor(t, "version 1 AVAILABLE", 5*time.Second, func() bool { return stateOf(t, c, model.Name)[1] == "AVAILABLE" })
-	res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Label: "next"}, Input: "features", Rows: 1, Width: 32, Data: features(1)})
+	res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Label: "next"}, Inputs: floatBatch("features", 1, 32, features(1))})
 	if err != nil || res.Version != 1 {
 		t.Fatalf("label next: %v %v", res, err)
 	}

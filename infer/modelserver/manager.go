@@ -29,7 +29,7 @@ type version struct {
 	num   int64
 	state State
 	err   *status.Status // load failure, shown with state END
-	model *model.Model   // set while AVAILABLE
+	ld    *loaded        // set while AVAILABLE
 	// loadedFrom identifies the file that failed to load (size+mtime), so
 	// a broken version is retried only when its file changes.
 	loadedFrom string
@@ -39,7 +39,7 @@ type version struct {
 type servable struct {
 	name    string
 	version int64
-	model   *model.Model
+	ld      *loaded
 }
 
 // routing is the lock-free lookup table of one model, rebuilt on every
@@ -518,7 +518,7 @@ func (mm *managedModel) poll(m *manager) {
 		mm.mu.Unlock()
 
 		start := time.Now()
-		mdl, lerr := model.Load(path)
+		ld, lerr := loadVersion(path)
 		m.metrics.loaded(path, lerr == nil, time.Since(start))
 
 		mm.mu.Lock()
@@ -531,8 +531,8 @@ func (mm *managedModel) poll(m *manager) {
 			ver.err = status.Newf(code, "load %s version %d from %s: %v", mm.name, v, path, lerr)
 			m.log.Error("model version failed to load", "model", mm.name, "version", v, "err", lerr)
 		} else {
-			ver.state, ver.model = tfpb.ModelVersionStatus_AVAILABLE, mdl
-			m.log.Info("model version available", "model", mm.name, "version", v, "params", mdl.Params())
+			ver.state, ver.ld = tfpb.ModelVersionStatus_AVAILABLE, ld
+			m.log.Info("model version available", "model", mm.name, "version", v, "params", ld.params(), "stand_in", ld.stand != nil)
 		}
 		mm.publish()
 		mm.mu.Unlock()
@@ -567,10 +567,10 @@ func (mm *managedModel) poll(m *manager) {
 }
 
 // unload takes a version through UNLOADING to END. In-flight requests keep
-// their *model.Model, so nothing they use is freed under them.
+// their *loaded, so nothing they use is freed under them.
 func (mm *managedModel) unload(m *manager, v *version) {
 	v.state = tfpb.ModelVersionStatus_UNLOADING
-	v.model = nil
+	v.ld = nil
 	v.state = tfpb.ModelVersionStatus_END
 	v.err = nil
 	m.log.Info("model version unloaded", "model", mm.name, "version", v.num)
@@ -586,7 +586,7 @@ func (mm *managedModel) publish() {
 		if v.state != tfpb.ModelVersionStatus_AVAILABLE || mm.removed {
 			continue
 		}
-		s := &servable{name: mm.name, version: n, model: v.model}
+		s := &servable{name: mm.name, version: n, ld: v.ld}
 		r.byVersion[n] = s
 		if r.latest == nil || n > r.latest.version {
 			r.latest = s
@@ -595,11 +595,37 @@ func (mm *managedModel) publish() {
 	mm.route.Store(r)
 }
 
-// fileStamp identifies a model file's content cheaply (size and mtime).
+// fileStamp identifies a version's file content cheaply (size and mtime).
 func fileStamp(dir string) string {
-	fi, err := os.Stat(filepath.Join(dir, model.FileName))
-	if err != nil {
-		return "missing"
+	for _, f := range []string{model.FileName, StandInFile} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return fmt.Sprintf("%s:%d@%d", f, fi.Size(), fi.ModTime().UnixNano())
+		}
 	}
-	return fmt.Sprintf("%d@%d", fi.Size(), fi.ModTime().UnixNano())
+	return "missing"
+}
+
+// loadVersion reads a version directory: a network (model.iom) or, when
+// there is none, a stand-in (StandInFile, a model's metadata JSON).
+func loadVersion(dir string) (*loaded, error) {
+	m, err := model.Load(dir)
+	if err == nil {
+		return loadedNet(m), nil
+	}
+	if !os.IsNotExist(err) {
+		return nil, err
+	}
+	p := filepath.Join(dir, StandInFile)
+	b, serr := os.ReadFile(p)
+	if serr != nil {
+		if os.IsNotExist(serr) {
+			return nil, err // neither file: report the model file, as before
+		}
+		return nil, serr
+	}
+	st, serr := parseStandIn(b)
+	if serr != nil {
+		return nil, fmt.Errorf("%s: %w", p, serr)
+	}
+	return st.loaded(), nil
 }

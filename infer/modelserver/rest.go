@@ -2,6 +2,7 @@ package modelserver
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,12 +11,10 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/pipeline"
@@ -259,27 +258,30 @@ func (s *Server) restMetadata(spec *tfpb.ModelSpec) ([]byte, error) {
 			for _, d := range ti.GetTensorShape().GetDim() {
 				sh.Dim = append(sh.Dim, dimJSON{Size: strconv.FormatInt(d.GetSize(), 10), Name: d.GetName()})
 			}
+			sh.UnknownRank = ti.GetTensorShape().GetUnknownRank()
 			out[alias] = infoJSON{DType: ti.GetDtype().String(), Shape: sh, Name: ti.GetName()}
 		}
 		return out
 	}
-	sig := signature(sv.model)
 	type sigJSON struct {
 		Inputs     map[string]infoJSON `json:"inputs"`
 		Outputs    map[string]infoJSON `json:"outputs"`
 		MethodName string              `json:"method_name"`
 	}
+	defs := map[string]sigJSON{}
+	for name, sd := range sv.ld.sigs {
+		defs[name] = sigJSON{Inputs: conv(sd.GetInputs()), Outputs: conv(sd.GetOutputs()), MethodName: sd.GetMethodName()}
+	}
 	out := map[string]any{
 		"model_spec": map[string]string{"name": sv.name, "signature_name": "", "version": strconv.FormatInt(sv.version, 10)},
-		"metadata": map[string]any{"signature_def": map[string]any{"signature_def": map[string]sigJSON{
-			signatureName: {Inputs: conv(sig.Inputs), Outputs: conv(sig.Outputs), MethodName: sig.MethodName},
-		}}},
+		"metadata":   map[string]any{"signature_def": map[string]any{"signature_def": defs}},
 	}
 	return json.MarshalIndent(out, "", " ")
 }
 
 // restPredict implements the row ("instances") and columnar ("inputs")
-// formats for our single-input float models.
+// formats for any signature: the dtype of every value comes from the
+// signature, as in TF.
 func (s *Server) restPredict(r *http.Request, spec *tfpb.ModelSpec, body []byte) ([]byte, error) {
 	var req map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -312,31 +314,31 @@ func (s *Server) restPredict(r *http.Request, spec *tfpb.ModelSpec, body []byte)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSignature(sigName); err != nil {
+	sd, err := sv.ld.signature(sigName)
+	if err != nil {
 		return nil, err
 	}
-	var t tensor.Tensor
+	var in map[string]*tensor.Tensor
 	if hasInstances {
-		t, err = parseInstances(sv.model, instances)
+		in, err = parseInstances(sd, instances)
 	} else {
-		t, err = parseColumnar(sv.model, inputs)
+		in, err = parseColumnar(sd, inputs)
 	}
 	if err != nil {
 		return nil, err
 	}
-	rows, err := checkTensor(sv.model, &t)
+	rows, err := sv.ld.checkTensors(sd, in)
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.compute(r.Context(), sv, "predict", t.Float32, rows)
+	out, err := s.predict(r.Context(), sv, "predict", sd, in, rows, nil)
 	if err != nil {
 		return nil, err
 	}
-	key := "predictions"
-	if !hasInstances {
-		key = "outputs"
+	if hasInstances {
+		return renderRows(out, rows), nil
 	}
-	return renderOutput(key, out, rows, sv.model.OutputWidth()), nil
+	return renderColumns(out), nil
 }
 
 func decodeAny(raw json.RawMessage) (any, error) {
@@ -349,71 +351,118 @@ func decodeAny(raw json.RawMessage) (any, error) {
 	return v, nil
 }
 
+// newInputs makes an empty tensor per signature input, of its dtype.
+func newInputs(sd *tfpb.SignatureDef) map[string]*tensor.Tensor {
+	in := make(map[string]*tensor.Tensor, len(sd.Inputs))
+	for alias, ti := range sd.Inputs {
+		in[alias] = &tensor.Tensor{DType: ti.GetDtype()}
+	}
+	return in
+}
+
+// isB64 reports TF's binary string form, {"b64": "..."}, which is a value,
+// not an object keyed by input alias.
+func isB64(v any) bool {
+	o, ok := v.(map[string]any)
+	if !ok || len(o) != 1 {
+		return false
+	}
+	_, ok = o["b64"].(string)
+	return ok
+}
+
 // parseInstances reads the row format: a non-empty list whose elements are
-// the input's value per row, or objects keyed by input alias.
-func parseInstances(m *model.Model, raw json.RawMessage) (tensor.Tensor, error) {
+// the only input's value per row, or objects keyed by input alias.
+func parseInstances(sd *tfpb.SignatureDef, raw json.RawMessage) (map[string]*tensor.Tensor, error) {
 	v, err := decodeAny(raw)
 	if err != nil {
-		return tensor.Tensor{}, err
+		return nil, err
 	}
 	list, ok := v.([]any)
 	if !ok || len(list) == 0 {
-		return tensor.Tensor{}, badRequest("Expecting 'instances' to be an list/array with non-zero length")
+		return nil, badRequest("Expecting 'instances' to be an list/array with non-zero length")
 	}
-	t := tensor.Tensor{DType: tfpb.DataType_DT_FLOAT, Float32: []float32{}}
-	var elemShape []int64
+	in := newInputs(sd)
+	aliases := keys(sd.Inputs)
+	shapes := map[string][]int64{}
 	for i, row := range list {
-		if obj, ok := row.(map[string]any); ok {
-			if err := checkObjectKeys(m, obj, "instances"); err != nil {
-				return t, err
+		obj, keyed := row.(map[string]any)
+		if keyed && len(aliases) == 1 && isB64(row) {
+			keyed = false
+		}
+		if !keyed && len(aliases) != 1 {
+			return nil, badRequest("Expecting object but got list at item %d of input list", i)
+		}
+		if keyed {
+			if err := checkObjectKeys(aliases, obj, "instances"); err != nil {
+				return nil, err
 			}
-			row = obj[m.Input]
 		}
-		var shape []int64
-		if t.Float32, shape, err = flatten(t.Float32, row, nil, 0); err != nil {
-			return t, err
-		}
-		if i == 0 {
-			elemShape = shape
-		} else if !slices.Equal(shape, elemShape) {
-			return t, badRequest("Expecting tensors in 'instances' to have the same shape: instance 0 has shape %s, instance %d has %s", shapeString(elemShape), i, shapeString(shape))
+		for _, alias := range aliases {
+			val := row
+			if keyed {
+				val = obj[alias]
+			}
+			t := in[alias]
+			shape, err := appendValue(t, val, 0)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				shapes[alias] = shape
+			} else if !slices.Equal(shape, shapes[alias]) {
+				return nil, badRequest("Expecting tensors in 'instances' to have the same shape: instance 0 has shape %s, instance %d has %s", shapeString(shapes[alias]), i, shapeString(shape))
+			}
 		}
 	}
-	t.Shape = append([]int64{int64(len(list))}, elemShape...)
-	return t, nil
+	for alias, t := range in {
+		t.Shape = append([]int64{int64(len(list))}, shapes[alias]...)
+	}
+	return in, nil
 }
 
 // parseColumnar reads the columnar format: the whole tensor as nested
-// lists, or an object keyed by input alias.
-func parseColumnar(m *model.Model, raw json.RawMessage) (tensor.Tensor, error) {
+// lists (one input), or an object keyed by input alias.
+func parseColumnar(sd *tfpb.SignatureDef, raw json.RawMessage) (map[string]*tensor.Tensor, error) {
 	v, err := decodeAny(raw)
 	if err != nil {
-		return tensor.Tensor{}, err
+		return nil, err
 	}
-	if obj, ok := v.(map[string]any); ok {
-		if err := checkObjectKeys(m, obj, "inputs"); err != nil {
-			return tensor.Tensor{}, err
+	aliases := keys(sd.Inputs)
+	in := newInputs(sd)
+	obj, keyed := v.(map[string]any)
+	if keyed && len(aliases) == 1 && isB64(v) {
+		keyed = false
+	}
+	if !keyed {
+		if len(aliases) != 1 {
+			return nil, badRequest("'inputs' must be an object keyed by input alias for a signature of %d inputs", len(aliases))
 		}
-		v = obj[m.Input]
+		obj = map[string]any{aliases[0]: v}
+	} else if err := checkObjectKeys(aliases, obj, "inputs"); err != nil {
+		return nil, err
 	}
-	t := tensor.Tensor{DType: tfpb.DataType_DT_FLOAT}
-	t.Float32, t.Shape, err = flatten(nil, v, nil, 0)
-	return t, err
+	for _, alias := range aliases {
+		t := in[alias]
+		if t.Shape, err = appendValue(t, obj[alias], 0); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
 }
 
-func checkObjectKeys(m *model.Model, obj map[string]any, where string) error {
-	if _, ok := obj[m.Input]; !ok {
-		return badRequest("Missing named input: %s in '%s' object.", m.Input, where)
+func checkObjectKeys(aliases []string, obj map[string]any, where string) error {
+	for _, a := range aliases {
+		if _, ok := obj[a]; !ok {
+			return badRequest("Missing named input: %s in '%s' object.", a, where)
+		}
 	}
-	if len(obj) != 1 {
-		keys := make([]string, 0, len(obj))
-		for k := range obj {
-			if k != m.Input {
-				keys = append(keys, k)
+	if len(obj) != len(aliases) {
+		for _, k := range keys(obj) {
+			if !slices.Contains(aliases, k) {
+				return badRequest("input tensor alias not found in signature: %s. Inputs expected to be in the set {%s}.", k, strings.Join(aliases, ","))
 			}
 		}
-		sort.Strings(keys)
-		return badRequest("input tensor alias not found in signature: %s. Inputs expected to be in the set {%s}.", keys[0], m.Input)
 	}
 	return nil
 }
@@ -421,47 +470,129 @@ func checkObjectKeys(m *model.Model, obj map[string]any, where string) error {
 // maxDepth bounds nesting so a hostile body cannot recurse deeply.
 const maxDepth = 32
 
-// flatten appends the numbers of a nested list to dst and returns its
-// shape; ragged lists and non-numbers are errors with TF's wording.
-func flatten(dst []float32, v any, shape []int64, depth int) ([]float32, []int64, error) {
+// appendValue appends the values of a nested list of t's dtype to t and
+// returns its shape; ragged lists and values of another type are errors
+// with TF's wording.
+func appendValue(t *tensor.Tensor, v any, depth int) ([]int64, error) {
 	if depth > maxDepth {
-		return dst, nil, badRequest("JSON value nested deeper than %d levels", maxDepth)
+		return nil, badRequest("JSON value nested deeper than %d levels", maxDepth)
 	}
-	switch x := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 32)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return dst, nil, badRequest("JSON Value: %s is not of expected type: float", x)
-		}
-		return append(dst, float32(f)), []int64{}, nil
-	case []any:
+	if x, ok := v.([]any); ok {
 		if len(x) == 0 {
-			return dst, []int64{0}, nil
+			return []int64{0}, nil
 		}
 		var inner []int64
 		for i, e := range x {
-			var sh []int64
-			var err error
-			if dst, sh, err = flatten(dst, e, nil, depth+1); err != nil {
-				return dst, nil, err
+			sh, err := appendValue(t, e, depth+1)
+			if err != nil {
+				return nil, err
 			}
 			if i == 0 {
 				inner = sh
 			} else if !slices.Equal(sh, inner) {
-				return dst, nil, badRequest("Expecting all values in a list to have the same shape: %s vs %s", shapeString(inner), shapeString(sh))
+				return nil, badRequest("Expecting all values in a list to have the same shape: %s vs %s", shapeString(inner), shapeString(sh))
 			}
 		}
-		return dst, append([]int64{int64(len(x))}, inner...), nil
-	case string:
-		return dst, nil, badRequest("JSON Value: \"%s\" Type: String is not of expected type: float", truncateString(x, 64))
-	case bool:
-		return dst, nil, badRequest("JSON Value: %t Type: Bool is not of expected type: float", x)
-	case nil:
-		return dst, nil, badRequest("JSON Value: null Type: Null is not of expected type: float")
-	case map[string]any:
-		return dst, nil, badRequest("JSON Value: {...} Type: Object is not of expected type: float")
+		return append([]int64{int64(len(x))}, inner...), nil
 	}
-	return dst, nil, badRequest("JSON Value of type %T is not of expected type: float", v)
+	return []int64{}, appendScalar(t, v)
+}
+
+// appendScalar appends one JSON value as t's dtype.
+func appendScalar(t *tensor.Tensor, v any) error {
+	want := dtypeName(t.DType)
+	mismatch := func() error {
+		switch x := v.(type) {
+		case string:
+			return badRequest("JSON Value: \"%s\" Type: String is not of expected type: %s", truncateString(x, 64), want)
+		case bool:
+			return badRequest("JSON Value: %t Type: Bool is not of expected type: %s", x, want)
+		case nil:
+			return badRequest("JSON Value: null Type: Null is not of expected type: %s", want)
+		case json.Number:
+			return badRequest("JSON Value: %s Type: Number is not of expected type: %s", x, want)
+		case map[string]any:
+			return badRequest("JSON Value: {...} Type: Object is not of expected type: %s", want)
+		}
+		return badRequest("JSON Value of type %T is not of expected type: %s", v, want)
+	}
+	switch t.DType {
+	case tfpb.DataType_DT_STRING:
+		switch x := v.(type) {
+		case string:
+			t.Strings = append(t.Strings, []byte(x))
+			return nil
+		case map[string]any:
+			if isB64(x) {
+				b, err := base64.StdEncoding.DecodeString(x["b64"].(string))
+				if err != nil {
+					return badRequest("Unable to base64 decode: %s", truncateString(x["b64"].(string), 64))
+				}
+				t.Strings = append(t.Strings, b)
+				return nil
+			}
+		}
+		return mismatch()
+	case tfpb.DataType_DT_BOOL:
+		if b, ok := v.(bool); ok {
+			t.Bool = append(t.Bool, b)
+			return nil
+		}
+		return mismatch()
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return mismatch()
+	}
+	switch t.DType {
+	case tfpb.DataType_DT_FLOAT, tfpb.DataType_DT_HALF, tfpb.DataType_DT_BFLOAT16:
+		f, err := strconv.ParseFloat(string(n), 32)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return mismatch()
+		}
+		t.Float32 = append(t.Float32, float32(f))
+	case tfpb.DataType_DT_DOUBLE:
+		f, err := strconv.ParseFloat(string(n), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return mismatch()
+		}
+		t.Float64 = append(t.Float64, f)
+	case tfpb.DataType_DT_UINT64:
+		u, err := strconv.ParseUint(string(n), 10, 64)
+		if err != nil {
+			return mismatch()
+		}
+		t.Uint64 = append(t.Uint64, u)
+	case tfpb.DataType_DT_INT8, tfpb.DataType_DT_INT16, tfpb.DataType_DT_INT32, tfpb.DataType_DT_INT64,
+		tfpb.DataType_DT_UINT8, tfpb.DataType_DT_UINT16, tfpb.DataType_DT_UINT32:
+		x, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil || !fitsInt(t.DType, x) {
+			return mismatch()
+		}
+		t.Int64 = append(t.Int64, x)
+	default:
+		return badRequest("inputs of %s cannot be written in JSON", t.DType)
+	}
+	return nil
+}
+
+// fitsInt is the range of an integer dtype.
+func fitsInt(d tfpb.DataType, x int64) bool {
+	switch d {
+	case tfpb.DataType_DT_INT8:
+		return x >= math.MinInt8 && x <= math.MaxInt8
+	case tfpb.DataType_DT_INT16:
+		return x >= math.MinInt16 && x <= math.MaxInt16
+	case tfpb.DataType_DT_INT32:
+		return x >= math.MinInt32 && x <= math.MaxInt32
+	case tfpb.DataType_DT_UINT8:
+		return x >= 0 && x <= math.MaxUint8
+	case tfpb.DataType_DT_UINT16:
+		return x >= 0 && x <= math.MaxUint16
+	case tfpb.DataType_DT_UINT32:
+		return x >= 0 && x <= math.MaxUint32
+	}
+	return true
 }
 
 func truncateString(s string, n int) string {
@@ -471,39 +602,58 @@ func truncateString(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// renderOutput writes {"predictions": [[v,...],...]} (or "outputs"); a
-// [N, 1] output is a list of one-element lists, like TF.
-func renderOutput(key string, out []float32, rows, width int) []byte {
-	b := make([]byte, 0, 32+rows*(width*12+4))
-	b = append(b, "{\n    \""...)
-	b = append(b, key...)
-	b = append(b, "\": ["...)
+// restJSON is how REST responses write tensors: NaN and infinities as
+// RapidJSON's tokens, "_bytes" outputs as base64, like TF.
+func restJSON(alias string) tensor.JSONOptions {
+	return tensor.JSONOptions{NonFiniteTokens: true, Binary: tensor.BinaryOutput(alias)}
+}
+
+// renderRows writes {"predictions": [...]}: per row the only output's value,
+// or an object keyed by output alias.
+func renderRows(out map[string]*tensor.Tensor, rows int) []byte {
+	aliases := keys(out)
+	b := make([]byte, 0, 64+rows*16*len(aliases))
+	b = append(b, "{\n    \"predictions\": ["...)
 	for r := range rows {
 		if r > 0 {
 			b = append(b, ", "...)
 		}
-		b = append(b, '[')
-		for j := range width {
-			if j > 0 {
+		if len(aliases) == 1 {
+			b = tensor.AppendRowJSON(b, out[aliases[0]], r, restJSON(aliases[0]))
+			continue
+		}
+		b = append(b, '{')
+		for i, a := range aliases {
+			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendFloat(b, out[r*width+j])
+			b = pipeline.AppendJSONString(b, a)
+			b = append(b, ": "...)
+			b = tensor.AppendRowJSON(b, out[a], r, restJSON(a))
 		}
-		b = append(b, ']')
+		b = append(b, '}')
 	}
 	return append(b, "]\n}\n"...)
 }
 
-// appendFloat writes the shortest float32 form; NaN and infinities as the
-// tokens TF (RapidJSON) writes.
-func appendFloat(b []byte, v float32) []byte {
-	switch f := float64(v); {
-	case math.IsNaN(f):
-		return append(b, "NaN"...)
-	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
-	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
+// renderColumns writes {"outputs": ...}: the only output's whole tensor, or
+// an object keyed by output alias.
+func renderColumns(out map[string]*tensor.Tensor) []byte {
+	aliases := keys(out)
+	b := append([]byte(nil), "{\n    \"outputs\": "...)
+	if len(aliases) == 1 {
+		b = tensor.AppendJSON(b, out[aliases[0]], restJSON(aliases[0]))
+	} else {
+		b = append(b, '{')
+		for i, a := range aliases {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = pipeline.AppendJSONString(b, a)
+			b = append(b, ": "...)
+			b = tensor.AppendJSON(b, out[a], restJSON(a))
+		}
+		b = append(b, '}')
 	}
-	return strconv.AppendFloat(b, float64(v), 'g', -1, 32)
+	return append(b, "\n}\n"...)
 }

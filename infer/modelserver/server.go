@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,58 +74,131 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 }
 
 // initialConfig is the config file, or one model from name + base path,
-// materialising the shipped my_model when no base path is given.
+// or every shipped model (materialised into the data dir) when neither is
+// given; then the stand-ins.
 func (s *Server) initialConfig() (*tfpb.ModelServerConfig, error) {
-	if s.cfg.ModelConfigFile != "" {
-		return ReadModelConfigFile(s.cfg.ModelConfigFile)
-	}
-	base := s.cfg.ModelBasePath
-	shipped := base == ""
-	if shipped {
-		root := s.cfg.DataDir
-		if root == "" {
-			d, err := os.MkdirTemp("", "inferops-models-")
-			if err != nil {
-				return nil, fmt.Errorf("temporary model directory: %v (set --data-dir)", err)
-			}
-			s.tempDir, root = d, d
-		} else {
-			root = filepath.Join(root, "models")
-		}
-		base = filepath.Join(root, model.Name)
-		if s.cfg.ModelName != model.Name {
-			return nil, fmt.Errorf("--model-name %q needs --model-base-path: only %s ships with inferops", s.cfg.ModelName, model.Name)
-		}
-		wrote, err := model.Materialize(base)
+	var list []*tfpb.ModelConfig
+	switch {
+	case s.cfg.ModelConfigFile != "":
+		cfg, err := ReadModelConfigFile(s.cfg.ModelConfigFile)
 		if err != nil {
-			return nil, fmt.Errorf("%v (check --data-dir permissions, or set --model-base-path)", err)
+			return nil, err
 		}
-		if wrote {
-			s.cfg.Logger.Info("wrote the shipped model", "model", model.Name, "base_path", base)
+		list = cfg.GetModelConfigList().GetConfig()
+	case s.cfg.ModelBasePath != "":
+		base := s.cfg.ModelBasePath
+		abs, err := filepath.Abs(base)
+		if err != nil {
+			return nil, fmt.Errorf("--model-base-path %q: %v", base, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("--model-base-path %q: %v (it must hold version directories like %s/1)", base, err, base)
+		}
+		// TF Serving's default policy: the latest version only, no labels.
+		list = []*tfpb.ModelConfig{{Name: s.cfg.ModelName, BasePath: abs, ModelPlatform: "tensorflow"}}
+	default:
+		if !slices.Contains(model.ShippedNames(), s.cfg.ModelName) {
+			return nil, fmt.Errorf("--model-name %q needs --model-base-path: only %s ship with inferops", s.cfg.ModelName, strings.Join(model.ShippedNames(), " and "))
+		}
+		root, err := s.root("models")
+		if err != nil {
+			return nil, err
+		}
+		for _, sh := range model.Shipped {
+			if s.standIn(sh.Name) {
+				continue // the operator's stand-in takes the name
+			}
+			base := filepath.Join(root, sh.Name)
+			wrote, err := model.Materialize(sh.Name, base)
+			if err != nil {
+				return nil, fmt.Errorf("%v (check --data-dir permissions, or set --model-base-path)", err)
+			}
+			if wrote {
+				s.cfg.Logger.Info("wrote the shipped model", "model", sh.Name, "base_path", base)
+			}
+			// The shipped models are served whole: both versions, labelled,
+			// so switching versions works out of the box.
+			list = append(list, &tfpb.ModelConfig{
+				Name: sh.Name, BasePath: base, ModelPlatform: "tensorflow",
+				ModelVersionPolicy: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{
+					PolicyChoice: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All_{
+						All: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All{},
+					},
+				},
+				VersionLabels: maps.Clone(model.Labels),
+			})
 		}
 	}
-	abs, err := filepath.Abs(base)
+	for _, st := range s.cfg.StandIns {
+		for _, mc := range list {
+			if mc.GetName() == st.Name {
+				return nil, fmt.Errorf("--stand-in %s=%s: the model config already serves %s (pick another name)", st.Name, st.File, st.Name)
+			}
+		}
+		mc, err := s.writeStandIn(st)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, mc)
+	}
+	return &tfpb.ModelServerConfig{Config: &tfpb.ModelServerConfig_ModelConfigList{ModelConfigList: &tfpb.ModelConfigList{Config: list}}}, nil
+}
+
+// standIn reports whether name is one of the configured stand-ins.
+func (s *Server) standIn(name string) bool {
+	for _, st := range s.cfg.StandIns {
+		if st.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// root is a directory for generated model files: <DataDir>/<sub>, or under
+// a temporary directory removed at Close when there is no data dir.
+func (s *Server) root(sub string) (string, error) {
+	if s.cfg.DataDir != "" {
+		return filepath.Join(s.cfg.DataDir, sub), nil
+	}
+	if s.tempDir == "" {
+		d, err := os.MkdirTemp("", "inferops-models-")
+		if err != nil {
+			return "", fmt.Errorf("temporary model directory: %v (set --data-dir)", err)
+		}
+		s.tempDir = d
+	}
+	return filepath.Join(s.tempDir, sub), nil
+}
+
+// writeStandIn checks a stand-in's metadata file and writes it as the one
+// version of the model NAME (the file's own version number, or 1), fresh on
+// every start so an edited file is what is served.
+func (s *Server) writeStandIn(st StandIn) (*tfpb.ModelConfig, error) {
+	b, err := os.ReadFile(st.File)
 	if err != nil {
-		return nil, fmt.Errorf("--model-base-path %q: %v", base, err)
+		return nil, fmt.Errorf("--stand-in %s=%s: %v", st.Name, st.File, err)
 	}
-	if _, err := os.Stat(abs); err != nil {
-		return nil, fmt.Errorf("--model-base-path %q: %v (it must hold version directories like %s/1)", base, err, base)
+	parsed, err := parseStandIn(b)
+	if err != nil {
+		return nil, fmt.Errorf("--stand-in %s=%s: %v", st.Name, st.File, err)
 	}
-	mc := &tfpb.ModelConfig{Name: s.cfg.ModelName, BasePath: abs, ModelPlatform: "tensorflow"}
-	if shipped {
-		// The shipped model is served whole: both versions, labelled, so
-		// switching versions works out of the box. A --model-base-path gets
-		// TF Serving's default (the latest version only, no labels).
-		mc.ModelVersionPolicy = &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{
-			PolicyChoice: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All_{
-				All: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy_All{},
-			},
-		}
-		mc.VersionLabels = maps.Clone(model.Labels)
+	root, err := s.root("stand-ins")
+	if err != nil {
+		return nil, err
 	}
-	return &tfpb.ModelServerConfig{Config: &tfpb.ModelServerConfig_ModelConfigList{ModelConfigList: &tfpb.ModelConfigList{
-		Config: []*tfpb.ModelConfig{mc},
-	}}}, nil
+	base := filepath.Join(root, st.Name)
+	if err := os.RemoveAll(base); err != nil {
+		return nil, fmt.Errorf("--stand-in %s: %v", st.Name, err)
+	}
+	v := parsed.version
+	if v == 0 {
+		v = 1
+	}
+	if err := model.WriteFile(filepath.Join(base, strconv.FormatInt(v, 10), StandInFile), b); err != nil {
+		return nil, fmt.Errorf("--stand-in %s: %v (check --data-dir permissions)", st.Name, err)
+	}
+	s.cfg.Logger.Info("serving a stand-in", "model", st.Name, "file", st.File, "version", v, "base_path", base)
+	return &tfpb.ModelConfig{Name: st.Name, BasePath: base, ModelPlatform: "tensorflow"}, nil
 }
 
 func (s *Server) listen() error {

@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
@@ -49,6 +52,11 @@ func dial(t testing.TB, s *Server) *tfserving.Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// floatBatch is one DT_FLOAT input of rows x width.
+func floatBatch(alias string, rows, width int, data []float32) map[string]*tensor.Tensor {
+	return map[string]*tensor.Tensor{alias: {DType: tfpb.DataType_DT_FLOAT, Shape: []int64{int64(rows), int64(width)}, Float32: data}}
 }
 
 // features is a deterministic batch of rows × 32 features.
@@ -101,10 +109,15 @@ func TestShippedModelOverGRPC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, width, out, err := md.DefaultInput()
-	if err != nil || in != "features" || width != 32 || out != "score" || md.Version != 2 {
-		t.Fatalf("DefaultInput = %q %d %q %v, version %d", in, width, out, err, md.Version)
+	sd, err := md.ServingDefault()
+	if err != nil || md.Version != 2 || md.StandIn() {
+		t.Fatalf("ServingDefault: %v, version %d, stand-in %v", err, md.Version, md.StandIn())
 	}
+	ins := sd.InputSpecs()
+	if len(ins) != 1 || ins[0].Name != "features" || ins[0].DType != tfpb.DataType_DT_FLOAT || !slices.Equal(ins[0].Shape, []int64{-1, 32}) {
+		t.Fatalf("inputs %v", ins)
+	}
+	in, width, out := ins[0].Name, int(ins[0].Shape[1]), "score"
 	if sig := md.Signatures["serving_default"]; sig.MethodName != "tensorflow/serving/predict" || sig.Outputs["score"].Shape[1] != 1 {
 		t.Fatalf("signature %+v", sig)
 	}
@@ -125,7 +138,7 @@ func TestShippedModelOverGRPC(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			x := features(tt.rows)
-			res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tt.target, Input: in, Rows: tt.rows, Width: width, Data: x})
+			res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tt.target, Inputs: floatBatch(in, tt.rows, width, x)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,7 +178,7 @@ func TestShippedModelOverGRPC(t *testing.T) {
 func shippedBasePath(t testing.TB) string {
 	t.Helper()
 	base := filepath.Join(t.TempDir(), model.Name)
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	return base
@@ -196,7 +209,7 @@ func TestGoldenScores(t *testing.T) {
 		2: {0.0942166, 0.23741673, 0.089072324, 0.13028196},
 	}
 	for v, want := range golden {
-		res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: v}, Input: "features", Rows: 4, Width: model.Width, Data: x})
+		res, err := c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: v}, Inputs: floatBatch("features", 4, model.Width, x)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +241,7 @@ func TestRestartSameAddress(t *testing.T) {
 	s := startServer(t, Config{DataDir: dir})
 	grpcAddr, restAddr := s.GRPCAddr(), s.RESTAddr()
 	c := dial(t, s)
-	pr := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: features(1)}
+	pr := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 1, model.Width, features(1))}
 	if _, err := c.Predict(context.Background(), pr); err != nil {
 		t.Fatal(err)
 	}

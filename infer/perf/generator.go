@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/pipeline"
 )
 
 // load is one timed sending phase (a run, or one step of --find-max): the
@@ -82,7 +83,7 @@ type outMsg struct {
 // generatorConfig is what a generator needs beyond the scenario.
 type generatorConfig struct {
 	Topic     string
-	Width     int // model input width (features per record)
+	Synth     *pipeline.Synth // writes the model's inputs
 	Producers int
 	Sarama    *sarama.Config // already tuned by tuneProducer
 	Brokers   []string
@@ -114,7 +115,7 @@ func tuneProducer(c *sarama.Config, payloadBytes int, compression sarama.Compres
 
 func newGenerator(sc Scenario, run string, cfg generatorConfig, ld *load) (*generator, error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x9e3779b97f4a7c15))
-	b := newPayloadBuilder(run, sc.PayloadBytes, cfg.Width, rng)
+	b := newPayloadBuilder(run, sc.PayloadBytes, cfg.Synth, rng)
 	if err := b.checkSize(rng); err != nil {
 		return nil, err
 	}

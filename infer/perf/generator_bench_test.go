@@ -55,7 +55,7 @@ func BenchmarkGenerator(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				ld := newLoad("bench", time.Now())
-				g, err := newGenerator(sc, "bench", generatorConfig{Topic: DefaultInput, Width: 32, Producers: bc.producers, Sarama: pc, Brokers: kcfg.Brokers}, ld)
+				g, err := newGenerator(sc, "bench", generatorConfig{Topic: DefaultInput, Synth: seedSynth(b, 32), Producers: bc.producers, Sarama: pc, Brokers: kcfg.Brokers}, ld)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -102,7 +102,7 @@ func BenchmarkHeadroom(b *testing.B) {
 		gsc := sc
 		gsc.Rate = 1e6
 		ld := newLoad("headroom", time.Now())
-		g, err := newGenerator(gsc, "headroom", generatorConfig{Topic: DefaultDLQ, Width: 32, Producers: ProducersFor(gsc.Rate), Sarama: pc, Brokers: kcfg.Brokers}, ld)
+		g, err := newGenerator(gsc, "headroom", generatorConfig{Topic: DefaultDLQ, Synth: seedSynth(b, 32), Producers: ProducersFor(gsc.Rate), Sarama: pc, Brokers: kcfg.Brokers}, ld)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func BenchmarkLoopback(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				run := fmt.Sprintf("loop%d", i)
 				ld := newLoad(run, time.Now())
-				g, err := newGenerator(sc, run, generatorConfig{Topic: DefaultOutput, Width: 32, Producers: ProducersFor(sc.Rate), Sarama: pc, Brokers: kcfg.Brokers}, ld)
+				g, err := newGenerator(sc, run, generatorConfig{Topic: DefaultOutput, Synth: seedSynth(b, 32), Producers: ProducersFor(sc.Rate), Sarama: pc, Brokers: kcfg.Brokers}, ld)
 				if err != nil {
 					b.Fatal(err)
 				}

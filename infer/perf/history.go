@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // HistoryFile is the history's name in the state dir.
@@ -113,8 +115,9 @@ const sameWithin = 0.02
 type Comparison struct {
 	PreviousRunID string    `json:"previous_run_id"`
 	PreviousAt    time.Time `json:"previous_at"`
-	// SameTarget is false when the two runs targeted different rates or
-	// sizes: then the figures differ by design, not by regression.
+	// SameTarget is false when the two runs targeted different rates,
+	// sizes or models: then the figures differ by design, not by
+	// regression.
 	SameTarget bool     `json:"same_target"`
 	Figures    []Change `json:"figures"`
 }
@@ -135,7 +138,8 @@ func Compare(prev, cur Result) Comparison {
 	c := Comparison{
 		PreviousRunID: prev.RunID,
 		PreviousAt:    prev.StartedAt,
-		SameTarget:    prev.TargetRate == cur.TargetRate && prev.PayloadBytes == cur.PayloadBytes && prev.Streams == cur.Streams,
+		SameTarget: prev.TargetRate == cur.TargetRate && prev.PayloadBytes == cur.PayloadBytes && prev.Streams == cur.Streams &&
+			modelOf(prev) == modelOf(cur),
 	}
 	add := func(name string, p, q float64, higherIsBetter bool) {
 		ch := Change{Name: name, Previous: p, Current: q, Verdict: Same}
@@ -166,6 +170,13 @@ func Compare(prev, cur Result) Comparison {
 		add("max_rate", prev.FindMax.MaxRate, cur.FindMax.MaxRate, true)
 	}
 	return c
+}
+
+func modelOf(r Result) string {
+	if r.Model == "" {
+		return pipeline.DefaultModel
+	}
+	return r.Model
 }
 
 // Figure returns the named change, if present.

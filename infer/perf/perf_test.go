@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/worker"
@@ -134,6 +135,23 @@ func TestHealthyPipelineLosesNothing(t *testing.T) {
 
 // With no worker consuming the input, every record is reported lost and the
 // run ends on its own (warm-up and drain are bounded).
+// The shipped ads model runs and reports like my_model: its records are
+// synthesized for its five typed inputs and every one comes back.
+func TestAdsModelRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the real pipeline")
+	}
+	kc := startTestBroker(t).ClientConfig()
+	tfs := startModelServer(t, 0)
+	res := runToEnd(t, Options{Scenario: smallScenario(300, 2*time.Second), Kafka: kc, TFServing: tfs, Model: model.AdsName, Workers: 2})
+	if res.Sent == 0 || res.Received != res.Sent || res.Lost != 0 || res.Errors != 0 || res.DeadLettered != 0 || res.TFQPS <= 0 {
+		t.Fatalf("ads_ctr: sent %d received %d lost %d errors %d dead-lettered %d tf qps %.0f", res.Sent, res.Received, res.Lost, res.Errors, res.DeadLettered, res.TFQPS)
+	}
+	if res.Model != model.AdsName {
+		t.Errorf("result names model %q", res.Model)
+	}
+}
+
 func TestAbsentWorkerReportsLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the real pipeline")
@@ -309,7 +327,7 @@ func TestUnreachablePipeline(t *testing.T) {
 	}{
 		{"kafka down", func(o *Options) { o.Kafka = cluster.Config{Brokers: []string{closed()}} }, "--brokers"},
 		{"tf serving down", func(o *Options) { o.TFServing, o.TFServingAddress = nil, closed() }, "--tfserving"},
-		{"no such topic", func(o *Options) { o.Input, o.NoWorker, o.Width = "no_such_topic", true, 32 }, "no_such_topic"},
+		{"no such topic", func(o *Options) { o.Input, o.NoWorker, o.Schema = "no_such_topic", true, seedSynth(t, 32).Schema() }, "no_such_topic"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{Scenario: smallScenario(10, time.Second), Kafka: kc, TFServing: tfs}
@@ -377,7 +395,7 @@ func TestDeadLetteredRecordsAreErrors(t *testing.T) {
 	}
 	kc := startTestBroker(t).ClientConfig()
 	tfs := startModelServer(t, 0)
-	res := runToEnd(t, Options{Scenario: smallScenario(50, time.Second), Kafka: kc, TFServing: tfs, Width: 16,
+	res := runToEnd(t, Options{Scenario: smallScenario(50, time.Second), Kafka: kc, TFServing: tfs, Schema: seedSynth(t, 16).Schema(),
 		WarmupTimeout: 30 * time.Second, DrainTimeout: 30 * time.Second})
 	if res.Sent == 0 || res.DeadLettered != res.Sent || res.Errors != res.Sent || res.Lost != res.Sent || res.Received != 0 || res.Pass {
 		t.Errorf("sent %d dead-lettered %d errors %d lost %d received %d pass %v; want every record dead-lettered and FAIL",

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/pipeline"
 )
 
 func TestScenarioDefaults(t *testing.T) {
@@ -75,7 +78,7 @@ func TestPayloadSizeAndShape(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, s := range Scenarios() {
 		t.Run(s.Name, func(t *testing.T) {
-			b := newPayloadBuilder("perf20261124T000000abcdef", s.PayloadBytes, 32, rng)
+			b := newPayloadBuilder("perf20261124T000000abcdef", s.PayloadBytes, seedSynth(t, 32), rng)
 			if err := b.checkSize(rng); err != nil {
 				t.Fatal(err)
 			}
@@ -106,10 +109,48 @@ func TestPayloadSizeAndShape(t *testing.T) {
 			}
 		})
 	}
-	b := newPayloadBuilder("r", 600, 512, rng)
+	b := newPayloadBuilder("r", 600, seedSynth(t, 512), rng)
 	if err := b.checkSize(rng); err == nil || !strings.Contains(err.Error(), "--payload-bytes") {
 		t.Errorf("600 bytes for 512 features: %v, want an error naming --payload-bytes", err)
 	}
+}
+
+// The ads model's records: five typed inputs, padded to the scenario's size.
+func TestPayloadForTypedInputs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	schema, err := pipeline.NewSchema([]pipeline.TensorSpec{
+		{Name: "user_id", DType: tfpb.DataType_DT_INT64, Shape: []int64{-1}},
+		{Name: "ad_ids", DType: tfpb.DataType_DT_INT64, Shape: []int64{-1, 8}},
+		{Name: "context", DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, 16}},
+		{Name: "query", DType: tfpb.DataType_DT_STRING, Shape: []int64{-1}},
+		{Name: "hour", DType: tfpb.DataType_DT_INT32, Shape: []int64{-1}},
+	}, pipeline.SchemaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newPayloadBuilder("perfx", 2048, pipeline.NewSynth(schema), rng)
+	if err := b.checkSize(rng); err != nil {
+		t.Fatal(err)
+	}
+	rec := b.build(nil, b.newStream(3, rng), 42, time.Now().UnixNano())
+	var v pipeline.Values
+	if len(rec) != 2048 || schema.Parse(rec, &v) != nil || string(v.ID) != `"perfx-42"` {
+		t.Fatalf("%d bytes, id %s: %s", len(rec), v.ID, rec)
+	}
+	clash, _ := pipeline.NewSchema([]pipeline.TensorSpec{{Name: "stream", DType: tfpb.DataType_DT_INT64, Shape: []int64{-1}}}, pipeline.SchemaOptions{})
+	if err := newPayloadBuilder("r", 2048, pipeline.NewSynth(clash), rng).checkSize(rng); err == nil || !strings.Contains(err.Error(), "--input-field stream=FIELD") {
+		t.Errorf("an input named like a perf field: %v", err)
+	}
+}
+
+// seedSynth writes my_model-shaped records of width features.
+func seedSynth(tb testing.TB, width int) *pipeline.Synth {
+	tb.Helper()
+	s, err := pipeline.NewSchema([]pipeline.TensorSpec{{Name: pipeline.FieldFeatures, DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, int64(width)}}}, pipeline.SchemaOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pipeline.NewSynth(s)
 }
 
 func TestResultID(t *testing.T) {

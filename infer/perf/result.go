@@ -14,6 +14,7 @@ import (
 type Result struct {
 	RunID        string    `json:"run_id"`
 	Scenario     string    `json:"scenario"`
+	Model        string    `json:"model"` // --model; "" in runs recorded before it was kept: my_model
 	StartedAt    time.Time `json:"started_at"`
 	Streams      int       `json:"streams"`
 	PayloadBytes int       `json:"payload_bytes"`
@@ -84,7 +85,7 @@ func (r *Run) measure(p *rig, sc Scenario, run string, ld *load, g *generator, s
 		Sent: ld.sent.Load(), Acked: ld.acked.Load(), Received: ld.received.Load(),
 		Duplicates: ld.duplicates.Load(), DeadLettered: ld.deadLettered.Load(),
 		Latency: ld.lat.summary(), SLOms: round3(float64(sc.SLO) / float64(time.Millisecond)),
-		Input: r.opts.Input, Output: r.opts.Output, Embedded: r.opts.Embedded,
+		Input: r.opts.Input, Output: r.opts.Output, Embedded: r.opts.Embedded, Model: r.opts.Model,
 	}
 	res.Errors = ld.failed.Load() + res.DeadLettered
 	res.HostLoad1, res.HostCPUs = loadAverage(), runtime.NumCPU()

@@ -78,7 +78,7 @@ type Options struct {
 	Scenario Scenario
 	Kafka    cluster.Config
 	// TFServing is the model server the perf worker calls (and asks for the
-	// feature width). When nil, TFServingAddress is dialled.
+	// signature). When nil, TFServingAddress is dialled.
 	TFServing        *tfserving.Client
 	TFServingAddress string
 	Model            string           // --model
@@ -98,9 +98,12 @@ type Options struct {
 	MaxBatch     int
 	BatchTimeout time.Duration
 
-	// Width is the number of features per record; 0 asks TF Serving for the
-	// model's input width.
-	Width int
+	// Schema is the record schema the generator writes for; nil builds it
+	// from the model's signature (TF Serving is asked) with Records.
+	Schema *pipeline.Schema
+	// Records say how records name the signature's inputs (--id-field,
+	// --input-field), for the generator and the perf worker alike.
+	Records pipeline.SchemaOptions
 	// Producers is how many sarama AsyncProducers the streams share. One
 	// batches best: at 10k msg/s on the embedded stack two producers (half
 	// batches each) raised p50 from ~11 to ~14 ms and p99 from 20-28 to
@@ -200,7 +203,7 @@ func (o Options) Validate() error {
 	if o.Input == o.Output {
 		errs = append(errs, fmt.Errorf("--topic %q is also the output topic: results would be read back as input (set --output)", o.Input))
 	}
-	if o.TFServing == nil && o.TFServingAddress == "" && (!o.NoWorker || o.Width == 0) {
+	if o.TFServing == nil && o.TFServingAddress == "" && (!o.NoWorker || o.Schema == nil) {
 		errs = append(errs, errors.New("no TF Serving to run the perf worker against (set --tfserving)"))
 	}
 	if _, err := compressionCodec(o.Compression); err != nil {
@@ -209,8 +212,8 @@ func (o Options) Validate() error {
 	if o.Producers < 1 || o.Producers > 64 {
 		errs = append(errs, fmt.Errorf("producers %d: want 1..64", o.Producers))
 	}
-	if o.Width < 0 {
-		errs = append(errs, fmt.Errorf("feature width %d: want 0 (ask the model) or more", o.Width))
+	if o.Records.ValueFormat == pipeline.ValueFormatRaw || (o.Schema != nil && o.Schema.Raw()) {
+		errs = append(errs, errors.New("--value-format raw: raw records carry no id, so perf cannot match results to what it sent; perf writes JSON records"))
 	}
 	if o.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("--drain-timeout %v: must not be negative", o.DrainTimeout))
@@ -378,7 +381,7 @@ type rig struct {
 	ownTFS    bool
 	pool      *worker.Pool
 	coll      *collector
-	width     int
+	synth     *pipeline.Synth
 	inputPart []int32
 }
 
@@ -440,18 +443,21 @@ func (r *Run) setup() (*rig, error) {
 		}
 		p.tfs, p.ownTFS = c, true
 	}
-	p.width = o.Width
-	if p.width == 0 {
+	schema := o.Schema
+	if schema == nil {
 		md, err := p.tfs.Metadata(ctx, o.Model, o.Target)
 		if err != nil {
-			return nil, fmt.Errorf("perf: learn the feature width of %s: %w", o.Model, err)
+			return nil, fmt.Errorf("perf: learn the signature of %s: %w", o.Model, err)
 		}
-		_, w, _, err := md.DefaultInput()
+		sig, err := md.ServingDefault()
 		if err != nil {
 			return nil, fmt.Errorf("perf: %w", err)
 		}
-		p.width = w
+		if schema, err = pipeline.NewSchema(sig.InputSpecs(), o.Records); err != nil {
+			return nil, fmt.Errorf("perf: model %s: %w", o.Model, err)
+		}
 	}
+	p.synth = pipeline.NewSynth(schema)
 	if o.Input == DefaultInput {
 		created, err := cluster.EnsureTopics(ctx, o.Kafka, PerfTopics())
 		if err != nil {
@@ -493,6 +499,7 @@ func (r *Run) setup() (*rig, error) {
 			Instance: worker.HostInstance() + "-perf-" + strconv.Itoa(os.Getpid()),
 			Model:    o.Model, Input: o.Input, Output: o.Output, DLQ: o.DLQ, Group: o.Group,
 			Workers: o.Workers, MaxBatch: o.MaxBatch, BatchTimeout: o.BatchTimeout, Target: o.Target,
+			IDField: o.Records.IDField, InputFields: o.Records.InputFields,
 		}, o.Logger.With("component", "perf-worker"))
 		if err != nil {
 			return nil, fmt.Errorf("perf worker: %w", err)
@@ -545,7 +552,7 @@ func (r *Run) warmup(p *rig, sc Scenario, run string) (warning string) {
 	}
 	defer sp.Close()
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	b := newPayloadBuilder(run+"w", sc.PayloadBytes, p.width, rng)
+	b := newPayloadBuilder(run+"w", sc.PayloadBytes, p.synth, rng)
 	s := b.newStream(0, rng)
 	answered := map[int32]bool{}
 	probes := map[int64]int32{}
@@ -577,7 +584,7 @@ func (r *Run) warmup(p *rig, sc Scenario, run string) (warning string) {
 				return ""
 			}
 			if n := ld.deadLettered.Load(); n > 0 {
-				return fmt.Sprintf("warm-up: the worker dead-lettered %d probes to %s: it rejects these records (does the model take %d features? see the DLQ's inferops-error header)", n, r.opts.DLQ, p.width)
+				return fmt.Sprintf("warm-up: the worker dead-lettered %d probes to %s: it rejects these records (does the model take %s? see the DLQ's inferops-error header)", n, r.opts.DLQ, p.synth.Schema().Describe())
 			}
 			if time.Now().After(deadline) {
 				return fmt.Sprintf("warm-up: %d of %d partitions of %s answered no probe within %v (is a worker consuming %s and writing to %s?)",
@@ -606,7 +613,7 @@ func (r *Run) runLoad(p *rig, sc Scenario, run string) (*Result, error) {
 	if err := r.ctx.Err(); err != nil {
 		return nil, fmt.Errorf("perf run cancelled during warm-up")
 	}
-	gcfg := generatorConfig{Topic: r.opts.Input, Width: p.width, Producers: r.opts.Producers, Sarama: p.prodCfg, Brokers: p.brokers}
+	gcfg := generatorConfig{Topic: r.opts.Input, Synth: p.synth, Producers: r.opts.Producers, Sarama: p.prodCfg, Brokers: p.brokers}
 	// Both generators connect before either sends, so the measured load
 	// follows the ramp without a gap.
 	var rampGen *generator

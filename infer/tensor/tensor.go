@@ -407,17 +407,3 @@ func halfToFloat(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }
-
-// FloatTensor encodes rows×width float32 values (row-major) as a DT_FLOAT
-// tensor in tensor_content, the compact form (4 bytes a value, no varints).
-func FloatTensor(rows, width int, data []float32) *tfpb.TensorProto {
-	b := make([]byte, 4*len(data))
-	for i, v := range data {
-		binary.LittleEndian.PutUint32(b[i*4:], math.Float32bits(v))
-	}
-	return &tfpb.TensorProto{
-		Dtype:         tfpb.DataType_DT_FLOAT,
-		TensorShape:   ShapeProto(int64(rows), int64(width)),
-		TensorContent: b,
-	}
-}

@@ -116,10 +116,125 @@ func TestTensorRows(t *testing.T) {
 	}
 }
 
-func TestFloatTensorRoundTrip(t *testing.T) {
-	data := []float32{1, -2.5, float32(math.Inf(1)), 0}
-	got, err := DecodeTensor(FloatTensor(2, 2, data))
-	if err != nil || !reflect.DeepEqual(got.Float32, data) || !reflect.DeepEqual(got.Shape, []int64{2, 2}) {
-		t.Fatalf("round trip = %+v, %v", got, err)
+func TestEncodeRoundTrip(t *testing.T) {
+	tests := []Tensor{
+		{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{2, 2}, Float32: []float32{1, -2.5, float32(math.Inf(1)), 0}},
+		{DType: tfpb.DataType_DT_DOUBLE, Shape: []int64{2}, Float64: []float64{0.1, -1e300}},
+		{DType: tfpb.DataType_DT_HALF, Shape: []int64{4}, Float32: []float32{1, -0.5, 65504, 6.1035156e-05}},
+		{DType: tfpb.DataType_DT_BFLOAT16, Shape: []int64{2}, Float32: []float32{1, -3.5}},
+		{DType: tfpb.DataType_DT_INT8, Shape: []int64{2}, Int64: []int64{-128, 127}},
+		{DType: tfpb.DataType_DT_INT16, Shape: []int64{1}, Int64: []int64{-30000}},
+		{DType: tfpb.DataType_DT_INT32, Shape: []int64{2, 1}, Int64: []int64{math.MinInt32, math.MaxInt32}},
+		{DType: tfpb.DataType_DT_INT64, Shape: []int64{2}, Int64: []int64{math.MinInt64, math.MaxInt64}},
+		{DType: tfpb.DataType_DT_UINT8, Shape: []int64{1}, Int64: []int64{255}},
+		{DType: tfpb.DataType_DT_UINT16, Shape: []int64{1}, Int64: []int64{65535}},
+		{DType: tfpb.DataType_DT_UINT32, Shape: []int64{1}, Int64: []int64{math.MaxUint32}},
+		{DType: tfpb.DataType_DT_UINT64, Shape: []int64{1}, Uint64: []uint64{math.MaxUint64}},
+		{DType: tfpb.DataType_DT_BOOL, Shape: []int64{3}, Bool: []bool{true, false, true}},
+		{DType: tfpb.DataType_DT_STRING, Shape: []int64{2}, Strings: [][]byte{[]byte("a"), {0xff, 0}}},
+		{DType: tfpb.DataType_DT_COMPLEX64, Shape: []int64{1}, Complex64: []complex64{complex(1, -2)}},
+		{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{0, 3}, Float32: []float32{}},
+	}
+	var buf []byte
+	for _, in := range tests {
+		var p tfpb.TensorProto
+		var err error
+		if buf, err = Encode(&p, &in, buf); err != nil {
+			t.Fatalf("%s: %v", in.DType, err)
+		}
+		if in.DType != tfpb.DataType_DT_STRING && len(p.TensorContent) != ContentBytes(&in) {
+			t.Errorf("%s: %d content bytes, ContentBytes says %d", in.DType, len(p.TensorContent), ContentBytes(&in))
+		}
+		got, err := DecodeTensor(&p)
+		if err != nil {
+			t.Fatalf("%s: decode: %v", in.DType, err)
+		}
+		var typed tfpb.TensorProto
+		if err := EncodeTyped(&typed, &in); err != nil {
+			t.Fatalf("%s: typed: %v", in.DType, err)
+		}
+		if len(typed.TensorContent) > 0 {
+			t.Errorf("%s: typed form used tensor_content", in.DType)
+		}
+		if back, err := DecodeTensor(&typed); err != nil || (in.Len() > 0 && !reflect.DeepEqual(back, got)) {
+			t.Errorf("%s: typed round trip\n got %+v (%v)\nwant %+v", in.DType, back, err, got)
+		}
+		if in.Len() == 0 { // an empty tensor decodes without a value slice
+			if got.Len() != 0 || !reflect.DeepEqual(got.Shape, in.Shape) {
+				t.Errorf("empty %s: %+v", in.DType, got)
+			}
+			continue
+		}
+		if !reflect.DeepEqual(got, in) {
+			t.Errorf("%s: round trip\n got %+v\nwant %+v", in.DType, got, in)
+		}
+	}
+	for _, bad := range []Tensor{
+		{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{2, 2}, Float32: []float32{1}},
+		{DType: tfpb.DataType_DT_INT64, Shape: []int64{1}, Float32: []float32{1}},
+		{DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1}, Float32: []float32{1}},
+		{DType: tfpb.DataType_DT_VARIANT, Shape: []int64{1}, Int64: []int64{1}},
+	} {
+		var p tfpb.TensorProto
+		if _, err := Encode(&p, &bad, nil); err == nil {
+			t.Errorf("encoded %+v", bad)
+		}
+	}
+}
+
+func TestHalfRounding(t *testing.T) {
+	for _, tt := range []struct {
+		in   float32
+		want uint16
+	}{
+		{1, 0x3c00}, {-2, 0xc000}, {65504, 0x7bff}, {65520, 0x7c00}, {1e-8, 0},
+		{5.9604645e-08, 0x0001}, {float32(math.Inf(-1)), 0xfc00},
+		{1 + 1.0/2048, 0x3c00}, // a tie rounds to even
+		{1 + 3.0/2048, 0x3c02},
+	} {
+		if got := floatToHalf(tt.in); got != tt.want {
+			t.Errorf("floatToHalf(%v) = %#04x, want %#04x", tt.in, got, tt.want)
+		}
+		if tt.want&0x7c00 != 0x7c00 && halfToFloat(tt.want) != tt.in && tt.in > 1e-7 && tt.in < 65504 && tt.in != 1+1.0/2048 && tt.in != 1+3.0/2048 {
+			t.Errorf("halfToFloat(%#04x) = %v, want %v", tt.want, halfToFloat(tt.want), tt.in)
+		}
+	}
+	if got := floatToHalf(float32(math.NaN())); got&0x7c00 != 0x7c00 || got&0x3ff == 0 {
+		t.Errorf("NaN became %#04x", got)
+	}
+}
+
+func TestAppendRowJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		t    Tensor
+		o    JSONOptions
+		rows []string
+		all  string
+	}{
+		{"[N,1] float, the seed's score", Tensor{Shape: []int64{2, 1}, Float32: []float32{0.7310586, float32(math.NaN())}}, JSONOptions{}, []string{`[0.7310586]`, `[null]`}, `[[0.7310586],[null]]`},
+		{"[N] scalar", Tensor{Shape: []int64{2}, Float64: []float64{0.1, math.Inf(-1)}}, JSONOptions{NonFiniteTokens: true}, []string{`0.1`, `-Infinity`}, `[0.1,-Infinity]`},
+		{"[N,2,2] int", Tensor{Shape: []int64{1, 2, 2}, Int64: []int64{1, 2, 3, -4}}, JSONOptions{}, []string{`[[1,2],[3,-4]]`}, `[[[1,2],[3,-4]]]`},
+		{"uint64", Tensor{Shape: []int64{1}, Uint64: []uint64{math.MaxUint64}}, JSONOptions{}, []string{`18446744073709551615`}, `[18446744073709551615]`},
+		{"bool", Tensor{Shape: []int64{1, 2}, Bool: []bool{true, false}}, JSONOptions{}, []string{`[true,false]`}, `[[true,false]]`},
+		{"strings", Tensor{Shape: []int64{3}, Strings: [][]byte{[]byte("a\"b\n"), {0xff}, {}}}, JSONOptions{}, []string{`"a\"b\u000a"`, `{"b64":"/w=="}`, `""`}, `["a\"b\u000a",{"b64":"/w=="},""]`},
+		{"binary alias", Tensor{Shape: []int64{1}, Strings: [][]byte{[]byte("ok")}}, JSONOptions{Binary: true}, []string{`{"b64":"b2s="}`}, `[{"b64":"b2s="}]`},
+		{"scalar tensor", Tensor{Shape: []int64{}, Int64: []int64{7}}, JSONOptions{}, []string{`7`}, `7`},
+		{"empty inner", Tensor{Shape: []int64{2, 0}, Float32: []float32{}}, JSONOptions{}, []string{`[]`, `[]`}, `[[],[]]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for r, want := range tt.rows {
+				if got := string(AppendRowJSON(nil, &tt.t, r, tt.o)); got != want {
+					t.Errorf("row %d = %s, want %s", r, got, want)
+				}
+			}
+			if got := string(AppendJSON(nil, &tt.t, tt.o)); got != tt.all {
+				t.Errorf("whole = %s, want %s", got, tt.all)
+			}
+		})
+	}
+	if !BinaryOutput("image_bytes") || BinaryOutput("label") {
+		t.Error("BinaryOutput: TF's rule is the _bytes suffix")
 	}
 }

@@ -2,9 +2,8 @@ package tfserving
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/pipeline"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
@@ -156,61 +156,59 @@ func (c *Client) Metadata(ctx context.Context, model string, t Target) (*Metadat
 	return md, nil
 }
 
-// DefaultInput is what the worker needs from serving_default: the alias of
-// its single float input shaped [-1, D], D, and its output alias (the only
-// one, or "score"/"scores" among several).
-func (m *Metadata) DefaultInput() (input string, width int, output string, err error) {
+// ServingDefault is the signature the worker, perf and doctor feed:
+// serving_default, or an error naming the signatures the model has.
+func (m *Metadata) ServingDefault() (Signature, error) {
 	sig, ok := m.Signatures[DefaultSignature]
 	if !ok {
 		names := make([]string, 0, len(m.Signatures))
 		for n := range m.Signatures {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return "", 0, "", fmt.Errorf("model %s v%d has no %s signature (it has %s): export it with one", m.Model, m.Version, DefaultSignature, strings.Join(names, ", "))
-	}
-	if len(sig.Inputs) != 1 {
-		return "", 0, "", fmt.Errorf("model %s v%d: %s has %d inputs; the worker feeds exactly one [-1, D] float input", m.Model, m.Version, DefaultSignature, len(sig.Inputs))
-	}
-	for alias, ti := range sig.Inputs {
-		if ti.DType != tfpb.DataType_DT_FLOAT {
-			return "", 0, "", fmt.Errorf("model %s v%d: input %q is %s; the worker sends DT_FLOAT", m.Model, m.Version, alias, ti.DType)
-		}
-		if len(ti.Shape) != 2 || ti.Shape[1] <= 0 {
-			return "", 0, "", fmt.Errorf("model %s v%d: input %q has shape %v; the worker needs [-1, D] with a known D", m.Model, m.Version, alias, ti.Shape)
-		}
-		input, width = alias, int(ti.Shape[1])
-	}
-	switch len(sig.Outputs) {
-	case 0:
-		return "", 0, "", fmt.Errorf("model %s v%d: %s has no outputs", m.Model, m.Version, DefaultSignature)
-	case 1:
-		for alias := range sig.Outputs {
-			output = alias
-		}
-	default:
-		for _, pref := range []string{"score", "scores", "output_0"} {
-			if _, ok := sig.Outputs[pref]; ok {
-				output = pref
-				break
+			if n != pipeline.StandInSignature {
+				names = append(names, n)
 			}
 		}
-		if output == "" {
-			return "", 0, "", fmt.Errorf("model %s v%d: %s has %d outputs and none is called score", m.Model, m.Version, DefaultSignature, len(sig.Outputs))
-		}
+		sort.Strings(names)
+		return Signature{}, fmt.Errorf("model %s v%d has no %s signature (it has %s): export it with one", m.Model, m.Version, DefaultSignature, strings.Join(names, ", "))
 	}
-	return input, width, output, nil
+	if len(sig.Inputs) == 0 || len(sig.Outputs) == 0 {
+		return Signature{}, fmt.Errorf("model %s v%d: %s has %d inputs and %d outputs; the worker needs at least one of each", m.Model, m.Version, DefaultSignature, len(sig.Inputs), len(sig.Outputs))
+	}
+	return sig, nil
 }
 
-// PredictRequest is a batch of Rows×Width float32 features for one input.
+// StandIn reports that the server marks this model as an inferops
+// stand-in (pipeline.StandInSignature): a signature copied from a real
+// model with made-up outputs, not the model itself.
+func (m *Metadata) StandIn() bool {
+	_, ok := m.Signatures[pipeline.StandInSignature]
+	return ok
+}
+
+// InputSpecs are the signature's inputs in the pipeline's terms, sorted by
+// alias.
+func (s Signature) InputSpecs() []pipeline.TensorSpec { return specs(s.Inputs) }
+
+// OutputSpecs are the signature's outputs, sorted by alias.
+func (s Signature) OutputSpecs() []pipeline.TensorSpec { return specs(s.Outputs) }
+
+func specs(m map[string]TensorInfo) []pipeline.TensorSpec {
+	out := make([]pipeline.TensorSpec, 0, len(m))
+	for alias, ti := range m {
+		out = append(out, pipeline.TensorSpec{Name: alias, DType: ti.DType, Shape: ti.Shape})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// PredictRequest is one batch: a tensor per signature input, the rows
+// along each tensor's first dimension.
 type PredictRequest struct {
 	Model     string
 	Target    Target
 	Signature string // empty: serving_default
-	Input     string // the input alias, e.g. from Metadata.DefaultInput
-	Rows      int
-	Width     int
-	Data      []float32 // row-major, len Rows*Width; sent as tensor_content
+	// Inputs are keyed by input alias. Fixed-size types travel as
+	// tensor_content, strings as string_val (tensor.Encode).
+	Inputs map[string]*tensor.Tensor
 	// OutputFilter limits the outputs computed (empty: all).
 	OutputFilter []string
 }
@@ -257,20 +255,27 @@ func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult,
 	}
 	bp := contentPool.Get().(*[]byte)
 	defer contentPool.Put(bp)
-	b := (*bp)[:0]
-	for _, v := range r.Data {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	size := 0
+	for _, t := range r.Inputs {
+		size += tensor.ContentBytes(t)
 	}
-	*bp = b
+	// One buffer for every input's content: sized first, so no append
+	// moves it while earlier inputs alias it.
+	b := slices.Grow((*bp)[:0], size)
 	req := &tfpb.PredictRequest{
-		ModelSpec: r.Target.Spec(r.Model, r.Signature),
-		Inputs: map[string]*tfpb.TensorProto{r.Input: {
-			Dtype:         tfpb.DataType_DT_FLOAT,
-			TensorShape:   tensor.ShapeProto(int64(r.Rows), int64(r.Width)),
-			TensorContent: b,
-		}},
+		ModelSpec:    r.Target.Spec(r.Model, r.Signature),
+		Inputs:       make(map[string]*tfpb.TensorProto, len(r.Inputs)),
 		OutputFilter: r.OutputFilter,
 	}
+	for alias, t := range r.Inputs {
+		tp := &tfpb.TensorProto{}
+		var err error
+		if b, err = tensor.Encode(tp, t, b); err != nil {
+			return nil, &RequestError{Addr: c.addr, Op: op, Err: fmt.Errorf("input %q: %v", alias, err)}
+		}
+		req.Inputs[alias] = tp
+	}
+	*bp = b
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	start := time.Now()
@@ -297,15 +302,21 @@ func (c *Client) Predict(ctx context.Context, r PredictRequest) (*PredictResult,
 }
 
 func (r *PredictRequest) check() error {
-	switch {
-	case r.Model == "":
+	if r.Model == "" {
 		return fmt.Errorf("no model name (set --model)")
-	case r.Input == "":
-		return fmt.Errorf("no input alias (learn it with Metadata(...).DefaultInput())")
-	case r.Rows <= 0 || r.Width <= 0:
-		return fmt.Errorf("batch is %d rows x %d values; both must be positive", r.Rows, r.Width)
-	case len(r.Data) != r.Rows*r.Width:
-		return fmt.Errorf("batch has %d values, %d rows x %d need %d", len(r.Data), r.Rows, r.Width, r.Rows*r.Width)
+	}
+	if len(r.Inputs) == 0 {
+		return fmt.Errorf("no inputs (learn the signature's with Metadata(...).ServingDefault())")
+	}
+	rows, first := int64(-1), ""
+	for alias, t := range r.Inputs {
+		if t == nil || len(t.Shape) == 0 || t.Shape[0] <= 0 {
+			return fmt.Errorf("input %q has no rows: each input's first dimension is the batch", alias)
+		}
+		if rows >= 0 && t.Shape[0] != rows {
+			return fmt.Errorf("input %q has %d rows, input %q has %d: every input needs the same batch", alias, t.Shape[0], first, rows)
+		}
+		rows, first = t.Shape[0], alias
 	}
 	return nil
 }

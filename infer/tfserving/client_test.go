@@ -11,6 +11,7 @@ import (
 
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
@@ -37,6 +38,11 @@ func dialT(t testing.TB, addr string) *tfserving.Client {
 	return c
 }
 
+// floatBatch is one DT_FLOAT input of rows x width.
+func floatBatch(alias string, rows, width int, data []float32) map[string]*tensor.Tensor {
+	return map[string]*tensor.Tensor{alias: {DType: tfpb.DataType_DT_FLOAT, Shape: []int64{int64(rows), int64(width)}, Float32: data}}
+}
+
 func TestClientAgainstServer(t *testing.T) {
 	s := startServer(t, modelserver.Config{})
 	c := dialT(t, s.GRPCAddr())
@@ -49,10 +55,15 @@ func TestClientAgainstServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, width, out, err := md.DefaultInput()
-	if err != nil || in != "features" || width != model.Width || out != "score" || md.Version != 2 || md.Model != model.Name {
-		t.Fatalf("DefaultInput = %q %d %q %v (version %d)", in, width, out, err, md.Version)
+	sd, err := md.ServingDefault()
+	if err != nil || md.Version != 2 || md.Model != model.Name || md.StandIn() {
+		t.Fatalf("ServingDefault: %v (version %d, stand-in %v)", err, md.Version, md.StandIn())
 	}
+	ins, outs := sd.InputSpecs(), sd.OutputSpecs()
+	if len(ins) != 1 || ins[0].String() != "features DT_FLOAT [-1,32]" || len(outs) != 1 || outs[0].String() != "score DT_FLOAT [-1,1]" {
+		t.Fatalf("signature %v -> %v", ins, outs)
+	}
+	in, width, out := ins[0].Name, model.Width, outs[0].Name
 
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -61,7 +72,7 @@ func TestClientAgainstServer(t *testing.T) {
 			defer wg.Done()
 			data := make([]float32, 2*width)
 			data[0] = float32(g)
-			res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Input: in, Rows: 2, Width: width, Data: data})
+			res, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch(in, 2, width, data)})
 			if err != nil {
 				t.Error(err)
 				return
@@ -96,7 +107,7 @@ func TestClientReload(t *testing.T) {
 	ctx := context.Background()
 	// Serve both shipped versions, then label them.
 	base := t.TempDir() + "/m"
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	mc := &tfpb.ModelConfig{Name: "m", BasePath: base, ModelVersionPolicy: &tfpb.FileSystemStoragePathSourceConfig_ServableVersionPolicy{
@@ -110,7 +121,7 @@ func TestClientReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	target, _ := tfserving.ParseTarget("stable")
-	res, err := c.Predict(ctx, tfserving.PredictRequest{Model: "m", Target: target, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)})
+	res, err := c.Predict(ctx, tfserving.PredictRequest{Model: "m", Target: target, Inputs: floatBatch("features", 1, model.Width, make([]float32, model.Width))})
 	if err != nil || res.Version != 1 {
 		t.Fatalf("label stable served by %v (%v)", res, err)
 	}
@@ -131,7 +142,7 @@ func TestClientErrors(t *testing.T) {
 	lis.Close()
 	down := dialT(t, dead)
 	ctx := context.Background()
-	good := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
+	good := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 1, model.Width, make([]float32, model.Width))}
 
 	tests := []struct {
 		name     string
@@ -159,9 +170,19 @@ func TestClientErrors(t *testing.T) {
 			return err
 		}, codes.InvalidArgument,
 			[]string{"Unrecognized servable version label: gold"}},
-		{"wrong input", func() error { r := good; r.Input = "x"; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
+		{"wrong input", func() error {
+			r := good
+			r.Inputs = floatBatch("x", 1, model.Width, make([]float32, model.Width))
+			_, err := c.Predict(ctx, r)
+			return err
+		}, codes.InvalidArgument,
 			[]string{"input tensor alias not found"}},
-		{"wrong width", func() error { r := good; r.Width, r.Rows = 8, 4; _, err := c.Predict(ctx, r); return err }, codes.InvalidArgument,
+		{"wrong width", func() error {
+			r := good
+			r.Inputs = floatBatch("features", 4, 8, make([]float32, 32))
+			_, err := c.Predict(ctx, r)
+			return err
+		}, codes.InvalidArgument,
 			[]string{"Matrix size-incompatible"}},
 		{"unknown signature", func() error { r := good; r.Signature = "x"; _, err := c.Predict(ctx, r); return err }, codes.FailedPrecondition,
 			[]string{`Serving signature key "x" not found.`, "check the signature name"}},
@@ -210,16 +231,20 @@ func TestClientRefusesMalformedRequest(t *testing.T) {
 	dead := lis.Addr().String()
 	lis.Close()
 	down := dialT(t, dead)
-	good := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
+	good := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 1, model.Width, make([]float32, model.Width))}
 	tests := []struct {
 		name string
 		mod  func(*tfserving.PredictRequest)
 		want string
 	}{
 		{"no model", func(r *tfserving.PredictRequest) { r.Model = "" }, "set --model"},
-		{"no input alias", func(r *tfserving.PredictRequest) { r.Input = "" }, "no input alias"},
-		{"no rows", func(r *tfserving.PredictRequest) { r.Rows, r.Data = 0, nil }, "0 rows x 32"},
-		{"data short of rows x width", func(r *tfserving.PredictRequest) { r.Rows = 3 }, "3 rows x 32 need 96"},
+		{"no inputs", func(r *tfserving.PredictRequest) { r.Inputs = nil }, "no inputs"},
+		{"no rows", func(r *tfserving.PredictRequest) { r.Inputs = floatBatch("features", 0, 32, nil) }, `input "features" has no rows`},
+		{"data short of rows x width", func(r *tfserving.PredictRequest) { r.Inputs = floatBatch("features", 3, 32, make([]float32, 32)) }, "holds 32 values, the shape needs 96"},
+		{"batches disagree", func(r *tfserving.PredictRequest) {
+			r.Inputs = floatBatch("features", 1, 32, make([]float32, 32))
+			r.Inputs["ids"] = &tensor.Tensor{DType: tfpb.DataType_DT_INT64, Shape: []int64{2}, Int64: []int64{1, 2}}
+		}, "every input needs the same batch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,7 +273,7 @@ func TestDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, err = c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)})
+	_, err = c.Predict(context.Background(), tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 1, model.Width, make([]float32, model.Width))})
 	if status.Code(err) != codes.DeadlineExceeded || !errors.Is(err, context.DeadlineExceeded) || !tfserving.Retryable(err) {
 		t.Fatalf("slow server: %v", err)
 	}
@@ -291,7 +316,7 @@ func TestReconnectAfterRestart(t *testing.T) {
 	s := startServer(t, modelserver.Config{DataDir: dir})
 	addr := s.GRPCAddr()
 	c := dialT(t, addr)
-	req := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}
+	req := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 1, model.Width, make([]float32, model.Width))}
 	if _, err := c.Predict(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func BenchmarkBalancerPolicy(b *testing.B) {
 func runParallel(b *testing.B, c *tfserving.Client, rows, inflight int) {
 	b.Helper()
 	ctx := context.Background()
-	req := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: rows, Width: model.Width, Data: make([]float32, rows*model.Width)}
+	req := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", rows, model.Width, make([]float32, rows*model.Width))}
 	for range 50 { // connections up, routes probed
 		if _, err := c.Predict(ctx, req); err != nil {
 			b.Fatal(err)
@@ -183,7 +183,7 @@ func BenchmarkBalancingOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		req := tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 1, Width: model.Width, Data: data}
+		req := tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 1, model.Width, data)}
 		if _, err := c.Predict(ctx, req); err != nil {
 			b.Fatal(err)
 		}

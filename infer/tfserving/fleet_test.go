@@ -75,7 +75,7 @@ func requests(t *testing.T, hs []*tfstest.Host) []float64 {
 }
 
 func row(target tfserving.Target) tfserving.PredictRequest {
-	return tfserving.PredictRequest{Model: model.Name, Target: target, Input: "features", Rows: 4, Width: model.Width, Data: make([]float32, 4*model.Width)}
+	return tfserving.PredictRequest{Model: model.Name, Target: target, Inputs: floatBatch("features", 4, model.Width, make([]float32, 4*model.Width))}
 }
 
 // load runs Predicts from g goroutines until stop is closed, retrying a
@@ -279,7 +279,7 @@ func TestFleetEjectsSlowHost(t *testing.T) {
 // NOT_FOUND, naming the host that said it.
 func TestFleetSkew(t *testing.T) {
 	base := filepath.Join(t.TempDir(), "my_model")
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {

@@ -29,11 +29,11 @@ func TestMetricsWatcherAgainstServer(t *testing.T) {
 	const n = 40
 	data := make([]float32, 8*model.Width)
 	for i := 0; i < n; i++ {
-		if _, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Input: "features", Rows: 8, Width: model.Width, Data: data}); err != nil {
+		if _, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Inputs: floatBatch("features", 8, model.Width, data)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, _ = c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: 99}, Input: "features", Rows: 1, Width: model.Width, Data: data[:model.Width]})
+	_, _ = c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: 99}, Inputs: floatBatch("features", 1, model.Width, data[:model.Width])})
 	w.Scrape(ctx)
 	v, err := w.View()
 	if err != nil {

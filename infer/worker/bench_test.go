@@ -41,8 +41,14 @@ func benchRecord(dst []byte, n, width, size int, rng *rand.Rand) []byte {
 	return append(dst, `"}`...)
 }
 
-// preload writes n 2 KB records to ai_input as fast as sarama allows.
+// preload writes n seed-shaped records of size bytes to ai_input as fast
+// as sarama allows.
 func (e *testEnv) preload(tb testing.TB, n, size int) {
+	e.preloadWith(tb, n, func(i int, rng *rand.Rand) []byte { return benchRecord(nil, i, e.width, size, rng) })
+}
+
+// preloadWith writes n records made by build.
+func (e *testEnv) preloadWith(tb testing.TB, n int, build func(i int, rng *rand.Rand) []byte) {
 	sc, err := e.kafka.Sarama()
 	if err != nil {
 		tb.Fatal(err)
@@ -69,7 +75,7 @@ func (e *testEnv) preload(tb testing.TB, n, size int) {
 	}()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < n; i++ {
-		v := benchRecord(nil, i, e.width, size, rng)
+		v := build(i, rng)
 		p.Input() <- &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder("b-" + strconv.Itoa(i)), Value: sarama.ByteEncoder(v)}
 	}
 	p.AsyncClose()

@@ -38,7 +38,15 @@ type Config struct {
 	BatchTimeout    time.Duration
 	MaxMessageBytes int              // --max-message-bytes: larger inputs go to the DLQ
 	Target          tfserving.Target // --target-version: zero = latest
-	PredictTimeout  time.Duration    // deadline of one Predict attempt
+	// How records name what the signature needs (pipeline.SchemaOptions):
+	// --id-field (default "id"), --input-field INPUT=FIELD, --value-format.
+	IDField     string
+	InputFields map[string]string
+	ValueFormat string
+	// OutputFilter limits the outputs results carry (--output-filter;
+	// Predict's output_filter); empty: every output of the signature.
+	OutputFilter   []string
+	PredictTimeout time.Duration // deadline of one Predict attempt
 	// Concurrency is how many Predicts each member keeps in flight, so the
 	// network round trip overlaps with the next batch being filled.
 	Concurrency int

@@ -7,15 +7,20 @@
 //
 // # The path of one record
 //
-//	ConsumeClaim (one goroutine per partition): parse + validate the JSON
+//	ConsumeClaim (one goroutine per partition): parse + validate the record
+//	  for the model's signature (pipeline.Schema, built at Start from
+//	  serving_default) into typed columns
 //	  -> bad record: DLQ message (original bytes, inferops-error/-source headers)
 //	  -> good record: member.in queue
 //	batcher (one per member): up to MaxBatch rows from all its partitions,
-//	  waiting at most BatchTimeout after the first
+//	  waiting at most BatchTimeout after the first; the batch is gathered
+//	  input by input along the batch dimension (records whose inner sizes
+//	  differ go in separate Predicts)
 //	predictors (Concurrency per member): Predict with retry, backoff+jitter and
 //	  a circuit breaker; an INVALID_ARGUMENT for a target the server confirms
 //	  is sound (metadata probe, tfs.go) splits the batch to find bad rows
-//	shared async producer (idempotent, acks=all, zstd): result or DLQ record
+//	shared async producer (idempotent, acks=all, zstd): result (every output
+//	  in TF Serving's REST row format) or DLQ record
 //	readSuccesses: ack -> partitionTracker marks the contiguous acked prefix
 //
 // # Why it cannot lose a record

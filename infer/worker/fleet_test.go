@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/infer/tfserving/tfstest"
 	"github.com/inferops/inferops/pipeline"
@@ -38,7 +39,9 @@ func TestPipelineFleetHostKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, e.width, _, _ = md.DefaultInput()
+	if sd, err := md.ServingDefault(); err == nil {
+		e.width = int(sd.Inputs[model.InputName].Shape[1])
+	}
 
 	in := newInput()
 	p := e.pool(Config{Workers: 2})

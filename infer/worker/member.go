@@ -310,16 +310,9 @@ func (m *member) handle(sess sarama.ConsumerGroupSession, tr *partitionTracker, 
 	it.redrives = redrivesOf(msg.Headers)
 	it.seq = tr.add(msg.Offset)
 	tr.begin()
-	if len(msg.Value) > p.cfg.MaxMessageBytes {
-		p.deadLetter(it, &pipeline.RecordError{Reason: pipeline.ReasonOversized, Detail: fmt.Sprintf("%d bytes > --max-message-bytes %d", len(msg.Value), p.cfg.MaxMessageBytes)})
+	if !p.parse(it) {
 		return true
 	}
-	rec, rerr := pipeline.ParseRecord(msg.Value, it.feats[:0], p.width)
-	if rerr != nil {
-		p.deadLetter(it, rerr)
-		return true
-	}
-	it.feats, it.id = rec.Features, rec.ID
 	select {
 	case m.in <- it:
 		return true

@@ -31,7 +31,7 @@ func startModel(t testing.TB) *modelEnv {
 	t.Helper()
 	dir := t.TempDir()
 	base := filepath.Join(dir, model.Name)
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "models.config")

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
@@ -30,10 +33,13 @@ type Pool struct {
 	producerCfg *sarama.Config
 
 	// Set by Start from the model signature.
-	inputName, outputName string
-	width                 int
-	modelJSON             []byte
-	partitions            int
+	schema     *pipeline.Schema
+	outputs    []string // in results, sorted; also Predict's output_filter
+	outputJSON [][]byte // the same, as JSON strings
+	binary     []bool   // outputs TF writes as {"b64": ...} (tensor.BinaryOutput)
+	standIn    bool     // the server marks the model as a stand-in
+	modelJSON  []byte
+	partitions int
 
 	target  atomic.Pointer[tfserving.Target]
 	breaker *breaker
@@ -86,12 +92,11 @@ type Pool struct {
 
 	// predictHook lets tests inject TF Serving's INVALID_ARGUMENT for chosen
 	// rows (the real model server accepts every finite row we validated).
-	predictHook  func(rows int, data []float32, width int) error
-	outputFilter []string
-	probes       targetProbes // who is to blame for a refused batch (tfs.go)
+	predictHook func(in map[string]*tensor.Tensor) error
+	probes      targetProbes // who is to blame for a refused batch (tfs.go)
 
 	itemPool sync.Pool
-	dataPool sync.Pool
+	batches  sync.Pool // *batch
 }
 
 type topicPartition struct {
@@ -271,11 +276,12 @@ func (p *Pool) Start(ctx context.Context) (err error) {
 	}
 	p.log.Info("worker pool started", "instance", p.cfg.Instance, "static_membership", p.static, "input", p.cfg.Input, "output", p.cfg.Output, "dlq", p.cfg.DLQ,
 		"group", p.cfg.Group, "workers", n, "partitions", p.partitions, "model", p.cfg.Model,
-		"input_name", p.inputName, "width", p.width, "target", p.Target().String())
+		"inputs", p.schema.Describe(), "outputs", strings.Join(p.outputs, ","), "stand_in", p.standIn, "target", p.Target().String())
 	return nil
 }
 
-// loadSignature reads the model's input alias, width and output alias.
+// loadSignature builds the record schema from the model's serving_default
+// inputs and picks the outputs results carry (--output-filter, or all).
 func (p *Pool) loadSignature(ctx context.Context, t tfserving.Target) error {
 	mctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -283,19 +289,56 @@ func (p *Pool) loadSignature(ctx context.Context, t tfserving.Target) error {
 	if err != nil {
 		return fmt.Errorf("read the signature of model %q (%s): %w", p.cfg.Model, t.String(), err)
 	}
-	in, width, out, err := md.DefaultInput()
+	sig, err := md.ServingDefault()
 	if err != nil {
 		return fmt.Errorf("model %q: %w", p.cfg.Model, err)
 	}
-	if width <= 0 {
-		return fmt.Errorf("model %q: input %q has no fixed width; the worker needs [-1, D] float inputs", p.cfg.Model, in)
+	schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{IDField: p.cfg.IDField, InputFields: p.cfg.InputFields, ValueFormat: p.cfg.ValueFormat})
+	if err != nil {
+		return fmt.Errorf("model %q v%d: %w", p.cfg.Model, md.Version, err)
+	}
+	outputs := p.cfg.OutputFilter
+	if len(outputs) == 0 {
+		for _, o := range sig.OutputSpecs() {
+			outputs = append(outputs, o.Name)
+		}
+	}
+	outputs = slices.Sorted(slices.Values(outputs))
+	for i, o := range outputs {
+		if _, ok := sig.Outputs[o]; !ok {
+			return fmt.Errorf("--output-filter %s: model %q v%d has no output %q (it has %s)", strings.Join(p.cfg.OutputFilter, ","), p.cfg.Model, md.Version, o, aliases(sig.Outputs))
+		}
+		if i > 0 && outputs[i-1] == o {
+			return fmt.Errorf("--output-filter names %q twice", o)
+		}
 	}
 	p.mu.Lock()
-	p.inputName, p.width, p.outputName = in, width, out
-	p.outputFilter = []string{out}
+	p.schema, p.outputs, p.standIn = schema, outputs, md.StandIn()
+	p.outputJSON, p.binary = make([][]byte, len(outputs)), make([]bool, len(outputs))
+	for i, o := range outputs {
+		p.outputJSON[i] = pipeline.AppendJSONString(nil, o)
+		p.binary[i] = tensor.BinaryOutput(o)
+	}
 	p.modelJSON = pipeline.AppendJSONString(nil, p.cfg.Model)
 	p.mu.Unlock()
 	return nil
+}
+
+// Signature is what the running pool validates records for and writes in
+// results: the inputs (with the fields they are read from), the outputs,
+// and whether the server says the model is a stand-in. Zero before Start.
+func (p *Pool) Signature() Signature {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.schema == nil {
+		return Signature{}
+	}
+	sg := Signature{Outputs: append([]string(nil), p.outputs...), StandIn: p.standIn, IDField: p.schema.IDField(), Raw: p.schema.Raw()}
+	for i := range p.schema.Len() {
+		spec, field, _ := p.schema.Input(i)
+		sg.Inputs = append(sg.Inputs, SignatureInput{TensorSpec: spec, Field: field})
+	}
+	return sg
 }
 
 // Config is the configuration the pool runs with, defaults filled in.
@@ -397,15 +440,13 @@ func (p *Pool) SetTarget(t tfserving.Target) {
 	if old == t {
 		return
 	}
-	if p.started.Load() && !p.closed.Load() && p.width > 0 {
+	if p.started.Load() && !p.closed.Load() && p.schema != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		md, err := p.tfs.Metadata(ctx, p.cfg.Model, t)
 		cancel()
 		if err == nil {
-			in, width, _, derr := md.DefaultInput()
-			if derr == nil && (width != p.width || in != p.inputName) {
-				p.event(pipeline.KindError, fmt.Sprintf("not switching to %s %s: it takes %d features as %q, the running worker validates records for %d as %q (restart the worker to serve it)",
-					p.cfg.Model, t, width, in, p.width, p.inputName))
+			if problem := p.signatureFault(md); problem != nil {
+				p.event(pipeline.KindError, fmt.Sprintf("not switching to %s %s: %v (restart the worker to serve it)", p.cfg.Model, t, problem))
 				return
 			}
 		}

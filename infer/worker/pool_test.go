@@ -22,6 +22,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
@@ -50,11 +51,11 @@ func newTestEnv(t testing.TB) *testEnv {
 	if err != nil {
 		t.Fatalf("metadata: %v", err)
 	}
-	_, w, _, err := md.DefaultInput()
+	sd, err := md.ServingDefault()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.width = int(w)
+	e.width = int(sd.Inputs[model.InputName].Shape[1])
 	return e
 }
 
@@ -571,7 +572,9 @@ func TestPipelineRejectedRowsSplitOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls atomic.Int64
-	p.predictHook = func(rows int, data []float32, width int) error {
+	p.predictHook = func(in map[string]*tensor.Tensor) error {
+		f := in[model.InputName]
+		rows, width, data := int(f.Shape[0]), int(f.Shape[1]), f.Float32
 		calls.Add(1)
 		for r := 0; r < rows; r++ {
 			if data[r*width] == 0.5 {
@@ -693,7 +696,7 @@ func TestUnknownLabelIsNotDeadLettered(t *testing.T) {
 // (every batch rejected and dead-lettered): the switch is refused.
 func TestSetTargetRefusesOtherInputWidth(t *testing.T) {
 	e := newTestEnv(t)
-	narrow, err := model.New(model.Input, model.Output, []model.Layer{{In: 8, Out: 1, Act: model.Sigmoid, W: make([]float32, 8), B: make([]float32, 1)}})
+	narrow, err := model.New([]model.Input{model.DenseInput(model.InputName, 8)}, []model.Output{{Name: model.OutputName, Width: 1}}, []model.Layer{{In: 8, Out: 1, Act: model.Sigmoid, W: make([]float32, 8), B: make([]float32, 1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -713,7 +716,7 @@ func TestSetTargetRefusesOtherInputWidth(t *testing.T) {
 	}
 	refused := false
 	for _, ev := range p.Events() {
-		refused = refused || (ev.Kind == pipeline.KindError && strings.Contains(ev.Message, "takes 8 features"))
+		refused = refused || (ev.Kind == pipeline.KindError && strings.Contains(ev.Message, `its input "features" is DT_FLOAT [-1,8]; records are validated for DT_FLOAT [-1,32]`))
 	}
 	if !refused {
 		t.Fatalf("no event explains the refusal: %v", p.Events())

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -26,11 +28,10 @@ type item struct {
 	partition int32
 	offset    int64
 	key       []byte
-	value     []byte // the original input bytes (the DLQ copies them)
-	redrives  []byte // HeaderRedrives of the input, carried onto its dead letter
-	id        []byte // raw JSON id token, aliases value
-	feats     []float32
-	ts        time.Time // record timestamp, for end-to-end latency
+	value     []byte          // the original input bytes (the DLQ copies them)
+	redrives  []byte          // HeaderRedrives of the input, carried onto its dead letter
+	vals      pipeline.Values // the record parsed for the schema; aliases value
+	ts        time.Time       // record timestamp, for end-to-end latency
 	dlq       bool
 	vc        *versionCounter // the version that served it (results only)
 
@@ -45,7 +46,7 @@ func (p *Pool) getItem() *item {
 	if v := p.itemPool.Get(); v != nil {
 		return v.(*item)
 	}
-	return &item{feats: make([]float32, 0, p.width)}
+	return &item{}
 }
 
 func (p *Pool) putItem(it *item) {
@@ -54,8 +55,24 @@ func (p *Pool) putItem(it *item) {
 		// the garbage collector have this one rather than reuse it.
 		return
 	}
-	*it = item{feats: it.feats[:0], out: it.out[:0], src: it.src[:0], ver: it.ver[:0]}
+	// The Values keep their columns for the next record, which Parse
+	// resets first; everything else starts afresh.
+	*it = item{vals: it.vals, out: it.out[:0], src: it.src[:0], ver: it.ver[:0]}
 	p.itemPool.Put(it)
+}
+
+// parse reads a consumed record for the schema; a refused one goes to the
+// DLQ (and parse reports false).
+func (p *Pool) parse(it *item) bool {
+	if len(it.value) > p.cfg.MaxMessageBytes {
+		p.deadLetter(it, &pipeline.RecordError{Reason: pipeline.ReasonOversized, Detail: fmt.Sprintf("%d bytes > --max-message-bytes %d", len(it.value), p.cfg.MaxMessageBytes)})
+		return false
+	}
+	if rerr := p.schema.Parse(it.value, &it.vals); rerr != nil {
+		p.deadLetter(it, rerr)
+		return false
+	}
+	return true
 }
 
 // send hands an item's message to the producer; the ack comes back through
@@ -124,13 +141,21 @@ func (p *Pool) process(m *member, batch []*item) {
 // target itself is sound (tfs.go), it splits the batch in halves to find the
 // bad rows, which go to the DLQ; the good ones are served.
 func (p *Pool) predictAndSend(m *member, rows []*item) {
-	width := p.width
-	buf := p.getData(len(rows) * width)
-	for i, it := range rows {
-		copy(buf[i*width:(i+1)*width], it.feats)
+	if p.schema.Decides() {
+		// Inputs whose inner sizes each record decides (a list of ids of
+		// any length) batch only with records of the same sizes.
+		for i := 1; i < len(rows); i++ {
+			if !rows[i].vals.SameShapes(&rows[0].vals) {
+				same, other := splitByShape(rows)
+				p.predictAndSend(m, same)
+				p.predictAndSend(m, other)
+				return
+			}
+		}
 	}
-	res, err := p.predictRetry(m.hard, len(rows), buf)
-	p.putData(buf)
+	b := p.gather(rows)
+	res, err := p.predictRetry(m.hard, len(rows), b.inputs)
+	p.batches.Put(b)
 	var rej *rejectedError
 	switch {
 	case err == nil:
@@ -158,14 +183,12 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	vc.count.Add(uint64(len(rows)))
 	vc.lat.record(res.latency)
 	p.metrics.versionRows.WithLabelValues(strconv.FormatInt(res.version, 10)).Add(float64(len(rows)))
-	ow := res.width
 	// Stamped here rather than by the producer so the end-to-end latency
 	// recorded at the ack is exactly the result's timestamp minus the
 	// input's (Kafka keeps milliseconds).
 	stamp := time.Now().Truncate(time.Millisecond)
 	for i, it := range rows {
-		preds := res.values[i*ow : (i+1)*ow]
-		it.out = pipeline.AppendResult(it.out[:0], it.id, it.topic, it.partition, it.offset, p.modelJSON, res.version, preds)
+		it.out = pipeline.AppendResult(it.out[:0], it.vals.ID, it.topic, it.partition, it.offset, p.modelJSON, res.version, res.outputs, i)
 		it.src = pipeline.AppendSource(it.src[:0], it.topic, it.partition, it.offset)
 		it.ver = strconv.AppendInt(it.ver[:0], res.version, 10)
 		it.hdrs[0] = sarama.RecordHeader{Key: hdrSource, Value: it.src}
@@ -179,17 +202,41 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	}
 }
 
+// splitByShape separates the records shaped like the first from the rest,
+// keeping their order.
+func splitByShape(rows []*item) (same, other []*item) {
+	for _, it := range rows {
+		if it.vals.SameShapes(&rows[0].vals) {
+			same = append(same, it)
+		} else {
+			other = append(other, it)
+		}
+	}
+	return same, other
+}
+
 var (
 	hdrSource  = []byte(pipeline.HeaderSource)
 	hdrVersion = []byte(pipeline.HeaderModelVersion)
 )
 
-// predictResult is one successful Predict: rows x width output values.
+// predictResult is one successful Predict: the outputs results carry, in
+// the order of the pool's output names, each row by row.
 type predictResult struct {
 	version int64
-	values  []float32
-	width   int
+	outputs []pipeline.Output
 	latency time.Duration
+}
+
+// resultRows writes an output's rows as results carry them: TF Serving's
+// row format, NaN as null so results stay JSON.
+type resultRows struct {
+	t   *tensor.Tensor
+	opt tensor.JSONOptions
+}
+
+func (r resultRows) AppendRowJSON(dst []byte, row int) []byte {
+	return tensor.AppendRowJSON(dst, r.t, row, r.opt)
 }
 
 // rejectedError is TF Serving's INVALID_ARGUMENT for rows of a sound target:
@@ -200,7 +247,7 @@ func (e *rejectedError) Error() string { return "rejected by the model: " + e.ms
 
 // predictRetry calls Predict until TF Serving answers, rejects the input, or
 // ctx ends. Failures back off with jitter and feed the circuit breaker.
-func (p *Pool) predictRetry(ctx context.Context, rows int, data []float32) (predictResult, error) {
+func (p *Pool) predictRetry(ctx context.Context, rows int, in map[string]*tensor.Tensor) (predictResult, error) {
 	for attempt := 0; ; attempt++ {
 		probe, err := p.breaker.acquire(ctx)
 		if err != nil {
@@ -209,7 +256,7 @@ func (p *Pool) predictRetry(ctx context.Context, rows int, data []float32) (pred
 		t := p.Target()
 		pctx, cancel := context.WithTimeout(ctx, p.cfg.PredictTimeout)
 		start := time.Now()
-		res, err := p.predictOnce(pctx, t, rows, data)
+		res, err := p.predictOnce(pctx, t, rows, in)
 		lat := time.Since(start)
 		cancel()
 		if err == nil {
@@ -248,13 +295,66 @@ func (p *Pool) predictRetry(ctx context.Context, rows int, data []float32) (pred
 	}
 }
 
-func (p *Pool) getData(n int) []float32 {
-	if v, ok := p.dataPool.Get().(*[]float32); ok && cap(*v) >= n {
-		return (*v)[:n]
-	}
-	return make([]float32, n)
+// batch is the Predict request of a micro-batch: one tensor per input,
+// gathered input by input along the batch dimension. Its buffers are
+// pooled; the strings alias the records, which outlive the Predict.
+type batch struct {
+	inputs map[string]*tensor.Tensor
+	cols   []tensor.Tensor // per schema input
 }
 
-func (p *Pool) putData(b []float32) {
-	p.dataPool.Put(&b)
+// gather builds the batch of rows (all of one shape) for the schema.
+func (p *Pool) gather(rows []*item) *batch {
+	s := p.schema
+	b, _ := p.batches.Get().(*batch)
+	if b == nil {
+		b = &batch{inputs: make(map[string]*tensor.Tensor, s.Len()), cols: make([]tensor.Tensor, s.Len())}
+		for i := range b.cols {
+			spec, _, _ := s.Input(i)
+			b.cols[i].DType = spec.DType
+			b.inputs[spec.Name] = &b.cols[i]
+		}
+	}
+	first := &rows[0].vals
+	for i := range b.cols {
+		t := &b.cols[i]
+		_, _, kind := s.Input(i)
+		t.Shape = append(append(t.Shape[:0], int64(len(rows))), first.Dims(i)...)
+		switch {
+		case kind == pipeline.KindFloat32:
+			t.Float32 = t.Float32[:0]
+			for _, it := range rows {
+				t.Float32 = append(t.Float32, it.vals.Float32s(i)...)
+			}
+		case kind == pipeline.KindFloat64:
+			t.Float64 = t.Float64[:0]
+			for _, it := range rows {
+				t.Float64 = append(t.Float64, it.vals.Float64s(i)...)
+			}
+		case kind == pipeline.KindInt64 && t.DType == tfpb.DataType_DT_UINT64:
+			t.Uint64 = t.Uint64[:0]
+			for _, it := range rows {
+				for _, x := range it.vals.Int64s(i) {
+					t.Uint64 = append(t.Uint64, uint64(x))
+				}
+			}
+		case kind == pipeline.KindInt64:
+			t.Int64 = t.Int64[:0]
+			for _, it := range rows {
+				t.Int64 = append(t.Int64, it.vals.Int64s(i)...)
+			}
+		case kind == pipeline.KindBool:
+			t.Bool = t.Bool[:0]
+			for _, it := range rows {
+				t.Bool = append(t.Bool, it.vals.Bools(i)...)
+			}
+		case kind == pipeline.KindString:
+			clear(t.Strings)
+			t.Strings = t.Strings[:0]
+			for _, it := range rows {
+				t.Strings = append(t.Strings, it.vals.Strings(i)...)
+			}
+		}
+	}
+	return b
 }

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/inferops/inferops/pipeline"
 )
 
 // LatencySummary is a latency distribution over the sliding window.
@@ -59,6 +61,21 @@ type Stats struct {
 	Workers    int
 	Lag        int64 // records read-able but not yet committed, over owned partitions
 	Versions   map[int64]VersionStats
+}
+
+// Signature is the model signature a running pool serves (Pool.Signature).
+type Signature struct {
+	Inputs  []SignatureInput // sorted by name
+	Outputs []string         // the outputs results carry, sorted
+	IDField string
+	Raw     bool // --value-format raw: the record is the one string input
+	StandIn bool // the model server marks the model as a stand-in
+}
+
+// SignatureInput is one input and the record field it is read from.
+type SignatureInput struct {
+	pipeline.TensorSpec
+	Field string
 }
 
 // ring is a bounded FIFO of the latest values.

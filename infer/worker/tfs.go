@@ -12,11 +12,12 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 )
 
-// predictOnce is one Predict of rows x p.width features.
+// predictOnce is one Predict of a batch of rows.
 //
 // A Predict refused as INVALID_ARGUMENT may be about the rows (bisect and
 // dead-letter them) or about the request as a whole: a label that does not
@@ -27,16 +28,15 @@ import (
 // server's, and differs between TF Serving versions and our embedded server.
 // The client's own checks are a *tfserving.RequestError with no gRPC code,
 // so they fall through to the outage path like any other non-row failure.
-func (p *Pool) predictOnce(ctx context.Context, t tfserving.Target, rows int, data []float32) (predictResult, error) {
+func (p *Pool) predictOnce(ctx context.Context, t tfserving.Target, rows int, in map[string]*tensor.Tensor) (predictResult, error) {
 	var res *tfserving.PredictResult
 	var err error
 	if p.predictHook != nil {
-		err = p.predictHook(rows, data, p.width)
+		err = p.predictHook(in)
 	}
 	if err == nil {
 		res, err = p.tfs.Predict(ctx, tfserving.PredictRequest{
-			Model: p.cfg.Model, Target: t, Input: p.inputName, Rows: rows, Width: p.width, Data: data,
-			OutputFilter: p.outputFilter,
+			Model: p.cfg.Model, Target: t, Inputs: in, OutputFilter: p.outputs,
 		})
 	}
 	if err != nil {
@@ -55,18 +55,18 @@ func (p *Pool) predictOnce(ctx context.Context, t tfserving.Target, rows int, da
 		}
 		return predictResult{}, err
 	}
-	out, ok := res.Outputs[p.outputName]
-	if !ok {
-		return predictResult{}, fmt.Errorf("model %s v%d returned no output %q", p.cfg.Model, res.Version, p.outputName)
+	pr := predictResult{version: res.Version, outputs: make([]pipeline.Output, len(p.outputs))}
+	for i, name := range p.outputs {
+		out, ok := res.Outputs[name]
+		if !ok {
+			return predictResult{}, fmt.Errorf("model %s v%d returned no output %q", p.cfg.Model, res.Version, name)
+		}
+		if len(out.Shape) == 0 || out.Shape[0] != int64(rows) {
+			return predictResult{}, fmt.Errorf("model %s v%d output %q has shape %v for %d rows: outputs must have the batch first", p.cfg.Model, res.Version, name, out.Shape, rows)
+		}
+		pr.outputs[i] = pipeline.Output{NameJSON: p.outputJSON[i], Rows: resultRows{t: &out, opt: tensor.JSONOptions{Binary: p.binary[i]}}}
 	}
-	vals, err := out.AsFloat32()
-	if err != nil {
-		return predictResult{}, fmt.Errorf("model %s v%d output %q: %v", p.cfg.Model, res.Version, p.outputName, err)
-	}
-	if len(vals) == 0 || len(vals)%rows != 0 {
-		return predictResult{}, fmt.Errorf("model %s v%d output %q has %d values for %d rows", p.cfg.Model, res.Version, p.outputName, len(vals), rows)
-	}
-	return predictResult{version: res.Version, values: vals, width: len(vals) / rows}, nil
+	return pr, nil
 }
 
 // targetError is a Predict refused because of what it was sent to, not
@@ -157,31 +157,35 @@ func (e *probeEntry) settled() bool {
 }
 
 // checkTarget asks TF Serving what t serves and compares its serving_default
-// with what the worker sends: one DT_FLOAT input p.inputName of [-1, p.width]
-// and the output p.outputName. Any failure to answer (unknown label:
-// INVALID_ARGUMENT, unknown version: NOT_FOUND, the server going away) is the
-// target's problem too.
+// with what the worker sends and reads (signatureFault). Any failure to
+// answer (unknown label: INVALID_ARGUMENT, unknown version: NOT_FOUND, the
+// server going away) is the target's problem too.
 func (p *Pool) checkTarget(ctx context.Context, t tfserving.Target) error {
 	md, err := p.tfs.Metadata(ctx, p.cfg.Model, t)
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("model %s v%d (%s) %s", md.Model, md.Version, t, tfserving.DefaultSignature)
+	if problem := p.signatureFault(md); problem != nil {
+		return fmt.Errorf("model %s v%d (%s) %s: %w", md.Model, md.Version, t, tfserving.DefaultSignature, problem)
+	}
+	return nil
+}
+
+// signatureFault says which input or output of md's serving_default is
+// not the one the running worker validates records for and writes
+// results from; nil when it serves them.
+func (p *Pool) signatureFault(md *tfserving.Metadata) error {
 	sig, ok := md.Signatures[tfserving.DefaultSignature]
 	if !ok {
-		return fmt.Errorf("%s does not exist", what)
+		return fmt.Errorf("there is no %s signature", tfserving.DefaultSignature)
 	}
-	in, ok := sig.Inputs[p.inputName]
-	switch {
-	case !ok || len(sig.Inputs) != 1:
-		return fmt.Errorf("%s takes inputs %s; the worker sends one, %q", what, aliases(sig.Inputs), p.inputName)
-	case in.DType != tfpb.DataType_DT_FLOAT:
-		return fmt.Errorf("%s input %q is %s; the worker sends DT_FLOAT", what, p.inputName, in.DType)
-	case len(in.Shape) != 2 || in.Shape[1] != int64(p.width):
-		return fmt.Errorf("%s input %q has shape %v; the worker validates records for [-1 %d]", what, p.inputName, in.Shape, p.width)
+	if err := p.schema.Diff(sig.InputSpecs()); err != nil {
+		return err
 	}
-	if _, ok := sig.Outputs[p.outputName]; !ok {
-		return fmt.Errorf("%s has outputs %s, not %q, which the worker asks for", what, aliases(sig.Outputs), p.outputName)
+	for _, o := range p.outputs {
+		if _, ok := sig.Outputs[o]; !ok {
+			return fmt.Errorf("it has outputs %s, not %q, which the worker writes in results", aliases(sig.Outputs), o)
+		}
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/inferops/inferops/infer/model"
+	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
@@ -100,7 +102,7 @@ func TestSignatureChangeWaitsForTheTarget(t *testing.T) {
 	e.produce(0, 100, 0, warm)
 	checkServed(t, e.collect(warm, 30*time.Second), warm, 2)
 
-	narrow, err := model.New(model.Input, model.Output, []model.Layer{{In: 8, Out: 1, Act: model.Sigmoid, W: make([]float32, 8), B: make([]float32, 1)}})
+	narrow, err := model.New([]model.Input{model.DenseInput(model.InputName, 8)}, []model.Output{{Name: model.OutputName, Width: 1}}, []model.Layer{{In: 8, Out: 1, Act: model.Sigmoid, W: make([]float32, 8), B: make([]float32, 1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestSignatureChangeWaitsForTheTarget(t *testing.T) {
 	in := newInput()
 	e.produce(100, 200, 0, in)
 	waitFor(t, "an event blaming version 3's signature", 20*time.Second, func() bool {
-		return eventWith(p, "v3", "the worker validates records for [-1 "+strconv.Itoa(e.width)+"]", "not the records")
+		return eventWith(p, "v3", "records are validated for DT_FLOAT [-1,"+strconv.Itoa(e.width)+"]", "not the records")
 	})
 	if s := p.Stats(); s.DLQ != 0 || s.Errors[pipeline.ReasonRejected] != 0 || s.Produced != 100 {
 		t.Fatalf("with a narrower latest: %d results (100 before), %d dead letters, errors %v", s.Produced, s.DLQ, s.Errors)
@@ -156,7 +158,9 @@ func TestRejectedRowsStillGoToDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	var refused atomic.Int64
-	p.predictHook = func(rows int, data []float32, width int) error {
+	p.predictHook = func(in map[string]*tensor.Tensor) error {
+		f := in[model.InputName]
+		rows, width, data := int(f.Shape[0]), int(f.Shape[1]), f.Float32
 		for r := range rows {
 			if data[r*width] == 0.5 {
 				refused.Add(1)
@@ -208,7 +212,8 @@ func TestRejectedRowsStillGoToDLQ(t *testing.T) {
 func TestMalformedRequestIsNotTheRows(t *testing.T) {
 	e := newTestEnv(t)
 	p := e.pool(Config{Workers: 1})
-	data := make([]float32, e.width) // one row's worth, sent as two rows
+	// One row's worth, sent as two rows.
+	data := map[string]*tensor.Tensor{model.InputName: {DType: tfpb.DataType_DT_FLOAT, Shape: []int64{2, int64(e.width)}, Float32: make([]float32, e.width)}}
 	_, err := p.predictOnce(context.Background(), p.Target(), 2, data)
 	var re *tfserving.RequestError
 	var rej *rejectedError
@@ -229,7 +234,7 @@ func TestMalformedRequestIsNotTheRows(t *testing.T) {
 	if calls := p.probes.calls.Load(); calls != 0 {
 		t.Fatalf("%d metadata probes for a request that was never sent", calls)
 	}
-	if !eventWith(p, "request not sent", "2 rows x "+strconv.Itoa(e.width)) {
+	if !eventWith(p, "request not sent", "holds "+strconv.Itoa(e.width)+" values, the shape needs "+strconv.Itoa(2*e.width)) {
 		t.Fatalf("no event explains the malformed request: %v", p.Events())
 	}
 }

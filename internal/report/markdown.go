@@ -99,6 +99,9 @@ func (r Report) Markdown() string {
 		if m.Address != "" {
 			fmt.Fprintf(&b, " at %s", code(m.Address))
 		}
+		if m.StandIn {
+			b.WriteString(" (a stand-in: the signature of a real model, outputs made up from the inputs)")
+		}
 		b.WriteString("\n\n")
 		if len(m.Versions) == 0 {
 			b.WriteString("No versions reported.\n\n")

@@ -40,6 +40,7 @@ type Input struct {
 
 	TFServingAddr string
 	Model         string
+	ModelStandIn  bool // the server marks the model as a stand-in (made-up outputs)
 	ModelVersions []tfserving.VersionStatus
 	ModelLatency  map[int64]tfserving.LatencySnapshot // by version
 	// Fleet is the client's view of every TF Serving host; nil: not known.
@@ -116,6 +117,7 @@ type Kafka struct {
 type Model struct {
 	Name     string         `json:"name"`
 	Address  string         `json:"address,omitempty"`
+	StandIn  bool           `json:"stand_in,omitempty"` // made up from a real model's signature: its outputs are not the model's
 	Versions []ModelVersion `json:"versions"`
 	// Hosts are the TF Serving hosts behind the address (several: a fleet)
 	// and Skew how they disagree (tfserving.FindSkew's messages).
@@ -272,7 +274,7 @@ func Build(in Input) Report {
 		r.Kafka = k
 	}
 	if in.Model != "" || len(in.ModelVersions) > 0 {
-		m := &Model{Name: red(in.Model), Address: red(in.TFServingAddr), Versions: []ModelVersion{}}
+		m := &Model{Name: red(in.Model), Address: red(in.TFServingAddr), StandIn: in.ModelStandIn, Versions: []ModelVersion{}}
 		for _, v := range in.ModelVersions {
 			mv := ModelVersion{Version: v.Version, State: red(v.State)}
 			if v.ErrorCode != "" && v.ErrorCode != "OK" {
@@ -426,7 +428,11 @@ func summarize(r Report) []string {
 		if len(vs) == 0 {
 			vs = []string{"no versions reported"}
 		}
-		out = append(out, fmt.Sprintf("Model %s: %s", m.Name, strings.Join(vs, "; ")))
+		standIn := ""
+		if m.StandIn {
+			standIn = " (a stand-in: its outputs are made up)"
+		}
+		out = append(out, fmt.Sprintf("Model %s%s: %s", m.Name, standIn, strings.Join(vs, "; ")))
 		if len(m.Hosts) > 1 {
 			up := 0
 			for _, h := range m.Hosts {

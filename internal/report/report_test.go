@@ -162,6 +162,19 @@ func TestContent(t *testing.T) {
 		t.Errorf("no rebalance line:\n%s", md)
 	}
 
+	// A stand-in says so in the summary, the section and the JSON.
+	in = moment()
+	in.ModelStandIn = true
+	sr := Build(in)
+	sjs, _ := sr.JSON()
+	if md := sr.Markdown(); !strings.Contains(md, "- Model my_model (a stand-in: its outputs are made up): v1 END") ||
+		!strings.Contains(md, "(a stand-in: the signature of a real model, outputs made up from the inputs)") || !strings.Contains(string(sjs), `"stand_in": true`) {
+		t.Errorf("a stand-in is not called one:\n%s\n%s", md, sjs)
+	}
+	if strings.Contains(string(js), "stand_in") {
+		t.Error("a real model reported as a stand-in")
+	}
+
 	empty := Build(Input{Time: t0})
 	if len(empty.Summary) != 1 || !strings.Contains(empty.Markdown(), "Nothing was known") {
 		t.Errorf("empty input: %v", empty.Summary)

@@ -113,6 +113,7 @@ type Adapter struct {
 	dlq    *cluster.DLQTail // the last tail read, for the report
 	parts  partsState
 	labels map[int64][]string
+	sigKey string // the versions the shown signature was read for
 	// hostEvents counts the TF Serving host events already in the log.
 	hostEvents int
 	pool       poolState

@@ -60,7 +60,7 @@ func freeReportName(dir string, t time.Time) (string, error) {
 func (a *Adapter) reportInput() report.Input {
 	in := report.Input{
 		Time: time.Now(), Version: a.cfg.Version, Source: "inferops console (e: export)",
-		TFServingAddr: a.cfg.TFServing, Model: a.cfg.Model,
+		TFServingAddr: a.cfg.TFServing, Model: a.cfg.Model, ModelStandIn: a.d.Models.StandIn,
 		Config: a.cfg.ReportConfig, Secrets: a.cfg.Secrets,
 	}
 	if a.cfg.TFS != nil {

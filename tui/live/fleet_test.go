@@ -11,6 +11,8 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/infer/tensor"
+	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
@@ -33,7 +35,7 @@ func TestFleetInTheConsole(t *testing.T) {
 	defer col.Close()
 	full := stacktest.Start(t, stack.Config{Models: &modelserver.Config{}}).Models
 	base := filepath.Join(t.TempDir(), "m")
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.RemoveAll(filepath.Join(base, "2")); err != nil {
@@ -45,8 +47,8 @@ func TestFleetInTheConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tfs.Close()
-	if _, err := tfs.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: 2}, Input: "features",
-		Rows: 1, Width: model.Width, Data: make([]float32, model.Width)}); err != nil {
+	if _, err := tfs.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: 2}, Inputs: map[string]*tensor.Tensor{
+		model.InputName: {DType: tfpb.DataType_DT_FLOAT, Shape: []int64{1, model.Width}, Float32: make([]float32, model.Width)}}}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := New(Config{Collector: col, TFS: tfs, Mode: "attached", Brokers: b.Addrs(), NoWorker: true, Model: model.Name,

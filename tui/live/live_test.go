@@ -8,6 +8,7 @@ import (
 
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
+	"github.com/inferops/inferops/infer/tfpb"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/pipeline/stack/stacktest"
@@ -46,7 +47,11 @@ func TestKafkaSide(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer col.Close()
-	gen, err := demo.Start(ctx, demo.Config{Kafka: b.ClientConfig(), Rate: 500, FeatureWidth: 32, NoBursts: true, HotKeyShare: 0.3})
+	schema, err := pipeline.NewSchema([]pipeline.TensorSpec{{Name: pipeline.FieldFeatures, DType: tfpb.DataType_DT_FLOAT, Shape: []int64{-1, 32}}}, pipeline.SchemaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, err := demo.Start(ctx, demo.Config{Kafka: b.ClientConfig(), Rate: 500, Schema: schema, NoBursts: true, HotKeyShare: 0.3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,10 +21,27 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	vs, err := c.ModelStatus(qctx, a.cfg.Model)
 	lat := c.Latency()
 	fl := c.Fleet()
+	// The signature is read again only when the versions change: latest
+	// may then be another version with another signature.
+	key := fmt.Sprint(vs)
+	a.mu.Lock()
+	stale := a.sigKey != key
+	a.mu.Unlock()
+	var md *tfserving.Metadata
+	if err == nil && stale {
+		if md, _ = c.Metadata(qctx, a.cfg.Model, tfserving.Target{}); md != nil {
+			a.mu.Lock()
+			a.sigKey = key
+			a.mu.Unlock()
+		}
+	}
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.fleetLocked(fl)
+	if md != nil {
+		a.showSignatureLocked(md)
+	}
 	if err != nil {
 		msg := err.Error()
 		if a.d.Models.Err != msg {
@@ -78,6 +95,31 @@ func (a *Adapter) modelsLoop(ctx context.Context) {
 	}
 	a.d.Models.Versions = out
 	a.d.Models.At = now
+}
+
+// showSignatureLocked puts the latest version's serving_default on the
+// models panel, with the record fields the worker reads its inputs from.
+func (a *Adapter) showSignatureLocked(md *tfserving.Metadata) {
+	a.d.Models.StandIn = md.StandIn()
+	a.d.Models.Inputs, a.d.Models.Outputs = nil, nil
+	sig, err := md.ServingDefault()
+	if err != nil {
+		return
+	}
+	fields := map[string]string{}
+	if a.cfg.Pool != nil {
+		for _, in := range a.cfg.Pool.Signature().Inputs {
+			if in.Field != in.Name {
+				fields[in.Name] = in.Field
+			}
+		}
+	}
+	for _, t := range sig.InputSpecs() {
+		a.d.Models.Inputs = append(a.d.Models.Inputs, tui.ModelTensor{Name: t.Name, DType: t.DType.String(), Shape: pipeline.FormatShape(t.Shape), Field: fields[t.Name]})
+	}
+	for _, t := range sig.OutputSpecs() {
+		a.d.Models.Outputs = append(a.d.Models.Outputs, tui.ModelTensor{Name: t.Name, DType: t.DType.String(), Shape: pipeline.FormatShape(t.Shape)})
+	}
 }
 
 // fleetLocked takes the client's view of the TF Serving hosts: the per-host

@@ -48,7 +48,7 @@ func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 	// Both shipped versions served (TF's default policy serves only the
 	// latest), with labels, as an operator doing a canary would run it.
 	base := filepath.Join(t.TempDir(), "my_model")
-	if _, err := model.Materialize(base); err != nil {
+	if _, err := model.Materialize(model.Name, base); err != nil {
 		t.Fatal(err)
 	}
 	mcf := filepath.Join(t.TempDir(), "models.config")
@@ -76,7 +76,11 @@ func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, width, _, err := md.DefaultInput()
+	sig, err := md.ServingDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +97,7 @@ func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 		defer cc()
 		_ = pool.Close(c)
 	})
-	gen, err := demo.Start(ctx, demo.Config{Kafka: kc, Rate: 200, FeatureWidth: width, NoBursts: true})
+	gen, err := demo.Start(ctx, demo.Config{Kafka: kc, Rate: 200, Schema: schema, NoBursts: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +210,10 @@ func TestVersionSwitchChangesServedVersion(t *testing.T) {
 	d := eventually(t, s.ad, "results from version 2", 30*time.Second, func(d tui.Data) bool { return d.Header.Served == 2 && len(d.Models.Versions) >= 2 })
 	if d.Models.Versions[0].Version != 1 {
 		t.Fatalf("models panel versions %+v, want 1 then 2", d.Models.Versions)
+	}
+	if d.Models.StandIn || len(d.Models.Inputs) != 1 || d.Models.Inputs[0] != (tui.ModelTensor{Name: "features", DType: "DT_FLOAT", Shape: "[-1,32]"}) ||
+		len(d.Models.Outputs) != 1 || d.Models.Outputs[0].Name != "score" {
+		t.Fatalf("models panel signature %+v -> %+v (stand-in %v)", d.Models.Inputs, d.Models.Outputs, d.Models.StandIn)
 	}
 	// The picker lists latest, then each version in order: down once is v1.
 	s.press(t, "v", "down", "enter")
