@@ -265,6 +265,8 @@ Each record goes back to the partition it came from when it goes back to its
 own topic, else by key. --dry-run prints every record it would send and
 sends nothing; on a terminal the command asks before sending (--yes does
 not ask) and shows progress: sent, rate, ETA. --json prints the summary.
+Every replay that sends is a fleet event (who, what, how many) on
+--fleet-topic, which every console of the --group shows.
 
 Times (--since, --until) are the dead letter's record time: RFC 3339
 (2024-05-01T10:00:00Z), local 2024-05-01 10:00, or now-2h.
