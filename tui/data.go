@@ -31,6 +31,7 @@ type Data struct {
 	Events  EventsData
 	DLQ     DLQData
 	Perf    PerfData
+	Ops     OpsData // operator actions: the running replay (operator.go)
 }
 
 // HeaderData is the worker/controller state the header shows.

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/x/term"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/infer/model"
 	"github.com/inferops/inferops/infer/perf"
@@ -205,7 +206,18 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 		}
 		stops = append(stops, func() { _ = gen.Close() })
 	}
-	ad, err := live.New(c.liveConfig(mode, dataDir, kc, tcfg.Address, col, dlq, gen, w, log))
+	// Replays and resets from the console are fleet events, and a reset
+	// can stop the whole fleet as --stop-fleet does.
+	fops := &fleetOps{kc: kc, topics: c.fleet.topics, group: c.group, input: c.input}
+	stops = append(stops, fops.close)
+	lc := c.liveConfig(mode, dataDir, kc, tcfg.Address, col, dlq, gen, w, log)
+	if !c.readOnly {
+		lc.Ops.Publish = fops.publish
+		lc.Ops.StopFleet = func(ctx context.Context, why string) (func(context.Context) error, error) {
+			return fops.stop(ctx, why, time.Minute, func(s string) { log.Info(s) })
+		}
+	}
+	ad, err := live.New(lc)
 	if err != nil {
 		return err
 	}
@@ -256,6 +268,7 @@ func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr
 		// state; the SASL password is cut out even if it leaks into an error.
 		ReportDir: filepath.Join(dataDir, "reports"), ReportConfig: c.f.reportConfig(),
 		Secrets: []string{kc.SASL.Password}, Version: version,
+		Ops: live.OpsConfig{Kafka: kc, By: fleet.Operator()}, // Publish, StopFleet: run
 	}
 	if mode == "embedded" && c.tfs.Address == "" && c.shippedModel() {
 		// GetModelStatus cannot report labels; the shipped model's are known.

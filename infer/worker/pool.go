@@ -172,8 +172,14 @@ const CommitInterval = 100 * time.Millisecond
 // auto.offset.reset=earliest, frequent commits. Each member adds its own
 // sticky strategy and instance id (member.run) so a scale step moves as few
 // partitions as possible and a restart takes its own back.
+//
+// It reads committed records only: `inferops dlq replay` writes to the input
+// in transactions, and the records of one it aborted (or that a killed
+// replay left open) must never be served; records of other producers are
+// not transactional and are served as before.
 func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Return.Errors = true
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = CommitInterval

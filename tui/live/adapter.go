@@ -42,6 +42,7 @@ type Config struct {
 	TFS       *tfserving.Client // nil: no model panel data
 	Pool      *worker.Pool      // nil: --no-worker / --read-only
 	Perf      *PerfRunner       // nil: perf runs unavailable
+	Ops       OpsConfig         // DLQ replays and offset resets (operator.go)
 	// Labels maps version -> labels when the operator knows them (TF
 	// Serving's GetModelStatus does not report labels).
 	Labels map[int64][]string
@@ -118,6 +119,7 @@ type Adapter struct {
 	pool       poolState
 	perf       perfState
 	advice     adviceState
+	ops        opsState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it
