@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.dat
 # Packages whose tests run with the race detector (everything with goroutines).
 RACE_PKGS ?= ./...
 
-.PHONY: all build run test test-deps bench lint fmt vet clean
+.PHONY: all build run test test-deps bench lint fmt vet clean fuzz chaos soak
 
 all: lint build test
 
@@ -37,6 +37,32 @@ test-deps:
 test: test-deps ## every test; -race on the concurrent packages
 	$(GO) vet ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+
+# Native Go fuzzing: every Fuzz* target in the module, one after the other
+# (go test allows one -fuzz target per run), FUZZTIME each. The seed corpora
+# under testdata/fuzz/ already run in `make test`; a crash the fuzzer finds
+# lands in testdata/fuzz/<Target>/ and becomes a regression test there.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$target ($$pkg, $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -parallel $${FUZZPARALLEL:-2} $$pkg; \
+	  done; \
+	done
+
+# The long fault scenarios of test/chaos on the built binary (more records
+# and crashes, a 60 s model server outage); prints the reliability table.
+chaos:
+	$(GO) test -count=1 -timeout 60m -v -run . ./test/chaos -args -long | grep -v '^=== RUN'
+
+# serve + a long-lived worker under demo traffic, with churn workers (1-4
+# members, other model versions, SIGTERM/SIGKILL) and perf runs in a loop;
+# prints RSS, threads, fds, goroutines and GC pause p99 at start, middle and
+# end, and fails when they grow past test/chaos/soak_test.go's bounds.
+DURATION ?= 30m
+soak:
+	$(GO) test -count=1 -timeout 0 -v -run '^TestSoak$$' ./test/chaos -args -soak $(DURATION) | grep -v '^=== RUN'
 
 bench: ## prints the benchmark figures
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m ./...

@@ -372,6 +372,11 @@ func (c *Collector) Refresh(ctx context.Context) (*Snapshot, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-c.sem }()
+	return c.refresh(ctx)
+}
+
+// refresh is Refresh with the semaphore held.
+func (c *Collector) refresh(ctx context.Context) (*Snapshot, error) {
 	if c.closed.Load() {
 		return nil, errors.New("collector is closed")
 	}

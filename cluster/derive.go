@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -491,4 +492,43 @@ func thousands(n int64) string {
 		b.WriteRune(c)
 	}
 	return b.String()
+}
+
+// ParsePartitionList reads the partitions an operator lists, the way
+// PartitionRanges writes them: "0,3,5-7". The result is sorted, without
+// repeats.
+func ParsePartitionList(s string) ([]int32, error) {
+	seen := map[int32]bool{}
+	var out []int32
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(f, "-")
+		a, err := strconv.ParseInt(strings.TrimSpace(lo), 10, 32)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("partition %q: want a number from 0, or a range such as 5-7", f)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.ParseInt(strings.TrimSpace(hi), 10, 32); err != nil || b < a {
+				return nil, fmt.Errorf("partition range %q: want low-high, e.g. 5-7", f)
+			}
+			if b-a >= 100_000 {
+				return nil, fmt.Errorf("partition range %q: more partitions than any topic has", f)
+			}
+		}
+		for p := a; p <= b; p++ {
+			if !seen[int32(p)] {
+				seen[int32(p)] = true
+				out = append(out, int32(p))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no partitions in %q: want e.g. 0,3,5-7", s)
+	}
+	slices.Sort(out)
+	return out, nil
 }

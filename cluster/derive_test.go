@@ -951,3 +951,37 @@ func TestPartitionRanges(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePartitionList(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want string
+		err  bool
+	}{
+		{in: "0", want: "0"}, {in: "3,0,5-7", want: "0,3,5-7"}, {in: " 1 , 1, 2-3 ", want: "1-3"},
+		{in: "", err: true}, {in: "-1", err: true}, {in: "7-5", err: true}, {in: "a", err: true}, {in: "0-99999999", err: true},
+	} {
+		got, err := ParsePartitionList(tt.in)
+		if (err != nil) != tt.err || (err == nil && PartitionRanges(got) != tt.want) {
+			t.Errorf("ParsePartitionList(%q) = %v, %v; want %s (error %v)", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// FuzzParsePartitionList: what it accepts, PartitionRanges writes back to
+// a list that parses to the same partitions.
+func FuzzParsePartitionList(f *testing.F) {
+	for _, s := range []string{"0", "0,3,5-7", "1-1", "2-", "-", ",,", "99999-100000", "0x1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := ParsePartitionList(s)
+		if err != nil {
+			return
+		}
+		again, err := ParsePartitionList(PartitionRanges(ps))
+		if err != nil || PartitionRanges(again) != PartitionRanges(ps) {
+			t.Fatalf("%q -> %v -> %q -> %v, %v", s, ps, PartitionRanges(ps), again, err)
+		}
+	})
+}

@@ -108,12 +108,10 @@ func (r *DLQReader) Close() error {
 // a deadline it gets the config's dial + request timeout.
 func (r *DLQReader) Tail(ctx context.Context, perPartition int) (*DLQTail, error) {
 	perPartition = min(max(perPartition, 1), MaxDLQTail)
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := r.lock(ctx); err != nil {
+		return nil, err
 	}
-	defer func() { <-r.sem }()
+	defer r.unlock()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, r.cfg.DialTimeout+r.cfg.RequestTimeout)
@@ -179,6 +177,18 @@ func (r *DLQReader) Tail(ctx context.Context, perPartition int) (*DLQTail, error
 	out.Reasons = countReasons(out.Records)
 	return out, nil
 }
+
+// lock waits for the call in flight (or ctx); unlock ends ours.
+func (r *DLQReader) lock(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *DLQReader) unlock() { <-r.sem }
 
 func (r *DLQReader) topicErr(err error) error {
 	if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {

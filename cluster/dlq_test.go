@@ -44,12 +44,12 @@ func TestDLQTail(t *testing.T) {
 	width := &pipeline.RecordError{Reason: pipeline.ReasonWrongWidth, Detail: "7 features, model wants 16"}
 	// Partition 0: 8 of the worker's, the first 4 trimmed away below.
 	for i := 0; i < 8; i++ {
-		send(0, `{"id":"a`, pipeline.DeadLetterHeaders(invalid, pipeline.DefaultInput, 3, int64(100+i), 8))
+		send(0, `{"id":"a`, pipeline.DeadLetterHeaders(invalid, pipeline.DefaultInput, 3, int64(100+i), 8, nil))
 	}
 	// Partition 1: 2 from a tool without headers, 1 of the worker's.
 	send(1, "no headers at all", nil)
 	send(1, strings.Repeat("x", 1000), nil)
-	send(1, `{"features":[1,2,3,4,5,6,7]}`, pipeline.DeadLetterHeaders(width, "ai_input/with/slashes", 7, 90312, 30))
+	send(1, `{"features":[1,2,3,4,5,6,7]}`, pipeline.DeadLetterHeaders(width, "ai_input/with/slashes", 7, 90312, 30, nil))
 	// Partition 2: a hostile writer: escape codes, invalid UTF-8, a huge
 	// reason, a source that does not parse.
 	send(2, "\x1b[31mred", []pipeline.Header{
@@ -198,7 +198,7 @@ func BenchmarkDLQTail(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hs := pipeline.DeadLetterHeaders(&pipeline.RecordError{Reason: pipeline.ReasonInvalidJSON}, pipeline.DefaultInput, 1, 2, 3)
+	hs := pipeline.DeadLetterHeaders(&pipeline.RecordError{Reason: pipeline.ReasonInvalidJSON}, pipeline.DefaultInput, 1, 2, 3, nil)
 	var msgs []*sarama.ProducerMessage
 	for i := 0; i < 30000; i++ {
 		m := &sarama.ProducerMessage{Topic: pipeline.DefaultDLQ, Partition: int32(i % 3), Value: sarama.StringEncoder(strings.Repeat("v", 2048))}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -120,8 +121,13 @@ func ReadOSRelease(root string) (OSRelease, error) {
 		return OSRelease{}, err
 	}
 	defer f.Close()
+	return parseOSRelease(f)
+}
+
+// parseOSRelease reads os-release's KEY=value lines (quotes optional).
+func parseOSRelease(rd io.Reader) (OSRelease, error) {
 	var r OSRelease
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(rd)
 	for sc.Scan() {
 		k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
 		if !ok || strings.HasPrefix(k, "#") {

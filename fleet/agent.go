@@ -96,6 +96,9 @@ type Agent struct {
 	ctl        Control
 	pool       *worker.Pool
 	flagPaused bool // whether the pool's own pause flag is set, as far as we set it
+	// controlSized: the pool runs a desired total's share, not its own
+	// --workers; a desired state that sets no total takes it back there.
+	controlSized bool
 
 	changed chan struct{}
 	publish chan struct{} // an applied change: publish now, not at the next tick
@@ -345,6 +348,7 @@ func (a *Agent) Run(pool *worker.Pool, plan Plan) {
 	a.mu.Lock()
 	a.pool = pool
 	a.flagPaused = plan.Paused
+	a.controlSized = plan.Workers >= 0
 	a.mu.Unlock()
 	a.wg.Add(2)
 	go a.publishLoop()
@@ -429,6 +433,24 @@ func (a *Agent) apply() {
 				errs = append(errs, err.Error())
 			}
 		}
+		a.mu.Lock()
+		a.controlSized = true
+		a.mu.Unlock()
+	} else if a.sizedByControl() {
+		// "No total" means each instance on its own --workers: the state
+		// an operator action (offsets reset --stop-fleet) restores after
+		// stopping the fleet.
+		var err error
+		if own := a.cfg.Worker.Workers; pool.Workers() != own {
+			if err = pool.ScaleTo(own); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+		if err == nil {
+			a.mu.Lock()
+			a.controlSized = false
+			a.mu.Unlock()
+		}
 	}
 	a.mu.Lock()
 	flagPaused := a.flagPaused
@@ -448,6 +470,12 @@ func (a *Agent) apply() {
 	a.mu.Unlock()
 	a.setControl(Control{Mode: ModeFollow, Seq: d.Seq, Offset: off, Share: share,
 		Note: strings.Join(notes, "; "), Error: config.Scrub(strings.Join(errs, "; "))})
+}
+
+func (a *Agent) sizedByControl() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.controlSized
 }
 
 func (a *Agent) setControl(c Control) {

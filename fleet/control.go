@@ -53,6 +53,11 @@ type Desired struct {
 	By     string    `json:"by"`               // user@host
 	At     time.Time `json:"at"`               // when it was written
 	Change string    `json:"change,omitempty"` // what this record changed, e.g. "target 2"
+
+	// Saved is the state an operator action stopped the fleet from
+	// (Controller.Stop), kept in the record until Restore writes it back:
+	// an action killed in between leaves it here for the next to restore.
+	Saved *Desired `json:"saved,omitempty"`
 }
 
 // DecodeDesired reads a control record's value. A record a newer inferops
@@ -128,6 +133,9 @@ func (d *Desired) Summary() string {
 	if d.Paused {
 		p = "paused"
 	}
+	if d.Saved != nil {
+		p += "; stopped by an operator action, to be restored to: " + d.Saved.Summary()
+	}
 	return w + ", " + t + ", " + p
 }
 
@@ -139,6 +147,9 @@ func (d *Desired) clone() *Desired {
 		c.Workers = &n
 	}
 	c.Shares = maps.Clone(d.Shares)
+	if d.Saved != nil {
+		c.Saved = d.Saved.clone()
+	}
 	return &c
 }
 

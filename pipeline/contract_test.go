@@ -45,7 +45,7 @@ func TestDeadLetterHeaders(t *testing.T) {
 		}
 		return "", false
 	}
-	hs := DeadLetterHeaders(&RecordError{Reason: ReasonWrongWidth, Detail: "2 features, the model wants 3"}, "ai_input", 7, 42, 100)
+	hs := DeadLetterHeaders(&RecordError{Reason: ReasonWrongWidth, Detail: "2 features, the model wants 3"}, "ai_input", 7, 42, 100, nil)
 	if v, _ := get(hs, HeaderError); v != ReasonWrongWidth {
 		t.Errorf("%s = %q", HeaderError, v)
 	}
@@ -58,10 +58,17 @@ func TestDeadLetterHeaders(t *testing.T) {
 	if _, ok := get(hs, HeaderTruncated); ok {
 		t.Errorf("a small record must not be marked truncated")
 	}
+	if _, ok := get(hs, HeaderRedrives); ok {
+		t.Errorf("a record never replayed must carry no redrive count")
+	}
+	hs = DeadLetterHeaders(&RecordError{Reason: ReasonWrongWidth}, "ai_input", 7, 42, 100, []byte("2"))
+	if v, _ := get(hs, HeaderRedrives); v != "2" {
+		t.Errorf("%s = %q, want the input's count carried over", HeaderRedrives, v)
+	}
 
 	big := make([]byte, DLQMaxValue+10)
 	over := &RecordError{Reason: ReasonOversized}
-	hs = DeadLetterHeaders(over, "ai_input", 0, 1, len(big))
+	hs = DeadLetterHeaders(over, "ai_input", 0, 1, len(big), nil)
 	if v, _ := get(hs, HeaderTruncated); v != "65546" {
 		t.Errorf("%s = %q, want the original size", HeaderTruncated, v)
 	}
@@ -150,6 +157,23 @@ func TestTopicsAreTheSeeds(t *testing.T) {
 		}
 		if s.Configs["retention.ms"] != "259200000" || s.Configs["max.message.bytes"] == "" {
 			t.Errorf("%s configs %v: want the seed's 72 h and a record size limit", s.Name, s.Configs)
+		}
+	}
+}
+
+func TestParseRedrives(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		n  int
+		ok bool
+	}{
+		{"0", 0, true}, {"3", 3, true}, {"007", 7, true}, {"1048576", 1 << 20, true},
+		{"", 0, false}, {"-1", 0, false}, {"+1", 0, false}, {"1.0", 0, false}, {" 1", 0, false},
+		{"1048577", 0, false}, {"99999999", 0, false}, {"x", 0, false},
+	} {
+		n, ok := ParseRedrives([]byte(tt.in))
+		if ok != tt.ok || (ok && n != tt.n) {
+			t.Errorf("ParseRedrives(%q) = %d %v, want %d %v", tt.in, n, ok, tt.n, tt.ok)
 		}
 	}
 }

@@ -81,3 +81,10 @@ type Event struct {
 	Level   Level     `json:"level"`
 	Message string    `json:"message"`
 }
+
+// Kinds of the operator's actions on Kafka: a DLQ replay, a consumer-offset
+// reset (from `inferops dlq replay`, `inferops offsets reset` or a console).
+const (
+	KindReplay  = "replay"
+	KindOffsets = "offsets"
+)

@@ -63,6 +63,24 @@ func FuzzParseRecord(f *testing.F) {
 	})
 }
 
+// FuzzParseRedrives: the redrive count is a header anyone may write; what it
+// accepts must be exactly a small decimal number.
+func FuzzParseRedrives(f *testing.F) {
+	for _, s := range []string{"0", "3", "1048576", "1048577", "-1", "", "１", "9999999", "12a"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, ok := ParseRedrives(b)
+		if !ok {
+			return
+		}
+		want, err := strconv.Atoi(string(b))
+		if err != nil || want != n || n < 0 || b[0] == '+' || b[0] == '-' {
+			t.Fatalf("ParseRedrives(%q) = %d, strconv says %d (%v)", b, n, want, err)
+		}
+	})
+}
+
 // FuzzSchemaParse: records for a typed schema are outside bytes too.
 // Whatever arrives, the parser must not panic and must refuse with a known
 // reason; what it accepts must be JSON whose every input encoding/json reads

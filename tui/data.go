@@ -32,6 +32,7 @@ type Data struct {
 	DLQ     DLQData
 	Perf    PerfData
 	Fleet   FleetData // every worker pool of the group (fleet.go)
+	Ops     OpsData   // operator actions: the running replay (operator.go)
 }
 
 // HeaderData is the worker/controller state the header shows.

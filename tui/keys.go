@@ -9,6 +9,7 @@ type KeyMap struct {
 	ScaleUp, ScaleDown key.Binding
 	Version, Perf      key.Binding
 	Pause, Export      key.Binding
+	Replay, Reset      key.Binding
 	Next, Prev         key.Binding
 	Up, Down           key.Binding
 	PageUp, PageDown   key.Binding
@@ -35,6 +36,8 @@ func DefaultKeyMap() KeyMap {
 		Perf:      b("p", "perf test", "p"),
 		Pause:     b("space", "pause/resume", "space"),
 		Export:    b("e", "export triage report", "e"),
+		Replay:    b("r", "replay DLQ reason group", "r"),
+		Reset:     b("o", "reset offsets of lag rows", "o"),
 		Next:      b("tab", "next panel", "tab"),
 		Prev:      b("shift+tab", "previous panel", "shift+tab"),
 		Up:        b("↑/k", "scroll up", "up", "k"),
@@ -65,7 +68,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 // FullHelp is the help overlay, one column per group.
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
-		{k.ScaleUp, k.ScaleDown, k.Pause, k.Version, k.Perf, k.Export, k.Slower, k.Faster},
+		{k.ScaleUp, k.ScaleDown, k.Pause, k.Version, k.Perf, k.Export, k.Replay, k.Reset, k.Slower, k.Faster},
 		{k.Next, k.Prev, k.Up, k.Down, k.PageUp, k.PageDown, k.Top},
 		{k.Sort, k.Reverse, k.Filter, k.Select, k.Back, k.Help, k.Quit},
 	}

@@ -58,6 +58,8 @@ const (
 	ovPicker
 	ovPerfMenu
 	ovConfirm
+	ovReplay // operator.go
+	ovReset
 )
 
 // pending is an action waiting for the y/n of a confirmation.
@@ -91,6 +93,7 @@ type Model struct {
 	pickIdx  int
 	picks    []pick
 	confirm  *pending
+	ops      opsState // the open replay or reset overlay
 	status   string
 	statusLv Level
 	statusAt time.Time
@@ -212,6 +215,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.opt.Backend != nil {
 			m.setData(m.opt.Backend.Snapshot())
 		}
+	case replayPlannedMsg, resetPlannedMsg:
+		m.onOpsMsg(msg)
+	case opsDoneMsg:
+		m.onOpsDone(msg)
+		return m.Update(actionMsg{what: msg.what, err: msg.err})
 	case tea.KeyPressMsg:
 		return m, m.key(msg)
 	}
@@ -253,6 +261,8 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case ovPicker, ovPerfMenu:
 		return m.menuKey(k)
+	case ovReplay, ovReset:
+		return m.opsKey(k)
 	}
 	if m.filtering {
 		return m.filterKey(k)
@@ -325,6 +335,10 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		m.ov, m.pickIdx = ovPerfMenu, 0
 	case key.Matches(k, ks.Export):
 		return m.export()
+	case key.Matches(k, ks.Replay):
+		return m.openReplay()
+	case key.Matches(k, ks.Reset):
+		return m.openReset()
 	case key.Matches(k, ks.Slower), key.Matches(k, ks.Faster):
 		step := 1
 		if key.Matches(k, ks.Slower) {
@@ -554,7 +568,7 @@ func (m *Model) rows(p panelID) int {
 	case pEvents:
 		return len(m.data.Events.Items)
 	case pDLQ:
-		return len(m.data.DLQ.Records)
+		return len(m.dlqGroups()) // the selection moves by reason group
 	case pWorkers:
 		if m.data.Fleet.Known {
 			return len(m.data.Fleet.Instances) // the cursor moves by instance

@@ -51,6 +51,8 @@ func (m *Model) drawOverlay(lines []string, w, h int) {
 			body = append(body, st.Dim.Render("no scenarios available"))
 		}
 		body = append(body, "", st.Dim.Render("runs on "+m.data.Input+".perf, not the production topic · enter run · esc close"))
+	case ovReplay, ovReset:
+		title, body = m.opsOverlay(w)
 	case ovConfirm:
 		title = "confirm"
 		body = []string{m.confirm.prompt, "", st.Key.Render("y") + " yes   " + st.Key.Render("n") + " no"}

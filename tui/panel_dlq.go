@@ -16,36 +16,35 @@ func (m *Model) dlqPanel(w, h int) []string {
 	if d.DLQ.Err != "" {
 		lines = append(lines, st.Err.Render(d.DLQ.Err))
 	}
-	// Groups in reason order, so a new dead letter changes its own group's
-	// lines and does not reshuffle the panel (every moved line is bytes
-	// over SSH).
-	type group struct {
-		reason string
-		recs   []DeadLetter
+	if l := m.replayLine(); l != "" {
+		lines = append(lines, l)
 	}
-	var groups []*group
-	idx := map[string]*group{}
-	for _, r := range recs {
-		g := idx[r.Reason]
-		if g == nil {
-			g = &group{reason: r.Reason}
-			idx[r.Reason] = g
-			groups = append(groups, g)
-		}
-		g.recs = append(g.recs, r)
-	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i].reason < groups[j].reason })
+	groups := m.dlqGroups()
 	// Unfocused: a fixed block per reason (its newest records). Focused:
-	// every record, scrollable, for reading what the producer sends.
+	// ↑/↓ pick a reason group, which shows every record it has (r replays
+	// it); the others show their count.
+	focused := m.focus == pDLQ
+	sel := min(m.scroll[pDLQ], len(groups)-1)
 	per := 1 << 30
-	if m.focus != pDLQ && len(groups) > 0 {
+	if !focused && len(groups) > 0 {
 		per = max((h-1)/len(groups)-1, 1)
 	}
 	var body []string
-	for _, g := range groups {
+	selAt := 0
+	for gi, g := range groups {
 		// Reason and source come from headers anyone may write: drawn
 		// through printable like the payload.
-		body = append(body, st.Err.Render("× "+itoa(len(g.recs)))+" "+st.Bold.Render(printable(g.reason)))
+		head := st.Err.Render("× "+itoa(len(g.recs))) + " " + st.Bold.Render(printable(g.reason))
+		if focused && gi == sel {
+			selAt = len(body)
+			head = st.Selected.Render("▸ ") + head + st.Dim.Render("  r replay")
+		} else if focused {
+			head = "  " + head
+		}
+		body = append(body, head)
+		if focused && gi != sel {
+			continue
+		}
 		for i, r := range g.recs {
 			if i >= per {
 				break
@@ -53,7 +52,10 @@ func (m *Model) dlqPanel(w, h int) []string {
 			body = append(body, "  "+st.Dim.Render(printable(r.Source))+" "+printable(r.Preview))
 		}
 	}
-	start := clampStart(m.scroll[pDLQ], len(body), h-1)
+	start := 0
+	if focused && selAt >= h-len(lines) {
+		start = selAt // keep the selected group's header in view
+	}
 	for i := start; i < len(body) && len(lines) < h; i++ {
 		lines = append(lines, body[i])
 	}
@@ -65,6 +67,11 @@ func (m *Model) dlqPanel(w, h int) []string {
 		lines = append(lines, st.Dim.Render("none read yet"))
 	}
 	return lines
+}
+
+// sortGroups orders the DLQ panel's groups by reason.
+func sortGroups(gs []*dlqGroup) {
+	sort.Slice(gs, func(i, j int) bool { return gs[i].reason < gs[j].reason })
 }
 
 // printable makes a payload preview safe to draw: control bytes would move

@@ -129,3 +129,79 @@ func (nopHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerG
 	}
 	return nil
 }
+
+// ReadCommitted reads every record of topic as the inference worker does
+// (read_committed: nothing of an aborted or open transaction), with
+// sarama's own consumer, up to the end each partition had when it was
+// called (a topic still written to is read that far), or until nothing
+// new arrives for idle (the end of a transaction is a marker, not a
+// record). sc is the client config (see VanishedMember).
+func ReadCommitted(t testing.TB, brokers []string, sc *sarama.Config, topic string, idle time.Duration) []*sarama.ConsumerMessage {
+	t.Helper()
+	c := *sc
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
+	client, err := sarama.NewClient(brokers, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	cons, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	parts, err := cons.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make(chan *sarama.ConsumerMessage, 256)
+	left := map[int32]int64{} // partition -> the last offset to read
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start, err := client.GetOffset(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end > start {
+			left[p] = end - 1
+		}
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				msgs <- m
+			}
+		}()
+	}
+	var out []*sarama.ConsumerMessage
+	for len(left) > 0 {
+		select {
+		case m := <-msgs:
+			if last, ok := left[m.Partition]; ok && m.Offset <= last {
+				out = append(out, m)
+			}
+			if last, ok := left[m.Partition]; ok && m.Offset >= last {
+				delete(left, m.Partition)
+			}
+		case <-time.After(idle):
+			return out
+		}
+	}
+	return out
+}
+
+// Header is the value of the header key on m, "" without one.
+func Header(m *sarama.ConsumerMessage, key string) string {
+	for _, h := range m.Headers {
+		if h != nil && string(h.Key) == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}

@@ -209,9 +209,11 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 	// After the pool: its agent has created the fleet topics, and the
 	// first view already has this console's own instance.
 	ctl, fleetErr := c.openFleet(ctx, kc, log)
-	if ctl != nil {
-		stops = append(stops, func() { _ = ctl.Close() })
-	}
+	// The console's one controller: the fleet view and keys, and the
+	// operator actions' fleet events and fleet stops (it opens its own
+	// only when this one could not be).
+	fops := &fleetOps{kc: kc, topics: c.fleet.topics, group: c.group, input: c.input, ctl: ctl}
+	stops = append(stops, fops.close)
 	restAddr := ""
 	if st != nil && st.Models != nil {
 		restAddr = st.Addrs.REST
@@ -230,6 +232,14 @@ func (c *consoleCmd) console(ctx context.Context, std stdio, dataDir string, log
 		lc.ServerMetrics = tfserving.NewMetricsWatcher(url, c.model, c.refresh, log.With("part", "tfserving-metrics"))
 	} else {
 		lc.ServerMetricsErr = "not read (set --tfserving-metrics to TF Serving's http://HOST:8501" + pipeline.TFServingMetricsPath + ")"
+	}
+	// Replays and resets from the console are fleet events, and a reset
+	// can stop the whole fleet as --stop-fleet does.
+	if !c.readOnly {
+		lc.Ops.Publish = fops.publish
+		lc.Ops.StopFleet = func(ctx context.Context, why string) (func(context.Context) error, error) {
+			return fops.stop(ctx, why, time.Minute, func(s string) { log.Info(s) })
+		}
 	}
 	ad, err := live.New(lc)
 	if err != nil {
@@ -309,6 +319,7 @@ func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr
 		// state; the SASL password is cut out even if it leaks into an error.
 		ReportDir: filepath.Join(dataDir, "reports"), ReportConfig: c.f.reportConfig(),
 		Secrets: []string{kc.SASL.Password}, Version: version,
+		Ops: live.OpsConfig{Kafka: kc, By: fleet.Operator()}, // Publish, StopFleet: run
 	}
 	if mode == "embedded" && c.tfs.Address == "" && c.shippedModel() {
 		// GetModelStatus cannot report labels; the shipped model's are known.

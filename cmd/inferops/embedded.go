@@ -128,20 +128,38 @@ func (e *embeddedFlags) stackConfig(dataDir string, log *slog.Logger) (stack.Con
 
 // parseSASLUsers reads user:password pairs from the flag and the file.
 func parseSASLUsers(list []string, file string) (map[string]string, error) {
-	type src struct{ where, entry string }
-	var entries []src
-	for _, e := range list {
-		entries = append(entries, src{"--kafka-sasl-user", e})
-	}
+	var content []byte
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("--kafka-sasl-users-file: %v", err)
 		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-				entries = append(entries, src{"--kafka-sasl-users-file " + file, line})
-			}
+		content = b
+	}
+	users, err := parseSASLUserLines(list, "--kafka-sasl-users-file "+file, content)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range users {
+		// Scrubbed from every log line and error from now on: the broker
+		// or a client error may quote what it was given.
+		config.RegisterSecret(p)
+	}
+	return users, nil
+}
+
+// parseSASLUserLines reads the --kafka-sasl-user entries, then the users
+// file's lines (blank lines and # comments skipped); where names the file
+// in errors, which never echo an entry: it may hold a password.
+func parseSASLUserLines(list []string, where string, file []byte) (map[string]string, error) {
+	type src struct{ where, entry string }
+	var entries []src
+	for _, e := range list {
+		entries = append(entries, src{"--kafka-sasl-user", e})
+	}
+	for _, line := range strings.Split(string(file), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			entries = append(entries, src{where, line})
 		}
 	}
 	if len(entries) == 0 {
@@ -151,13 +169,9 @@ func parseSASLUsers(list []string, file string) (map[string]string, error) {
 	for _, e := range entries {
 		u, p, ok := strings.Cut(e.entry, ":")
 		if !ok || u == "" || p == "" {
-			// Never echo the entry: it may hold a password.
 			return nil, fmt.Errorf("%s: want user:password entries", e.where)
 		}
 		users[u] = p
-		// Scrubbed from every log line and error from now on: the broker
-		// or a client error may quote what it was given.
-		config.RegisterSecret(p)
 	}
 	return users, nil
 }

@@ -32,6 +32,12 @@ type command struct {
 	name    string
 	summary string
 	setup   func() (*cmdFlags, runFunc)
+	// subs are the commands of a family (`inferops dlq list`), each with
+	// flags of its own, picked by the word after the name; each takes its
+	// own name as its only cmdFlags verb, so parse takes that word off.
+	// (A command whose verbs share one set of flags, `inferops fleet`,
+	// lists them as verbs instead.)
+	subs []command
 }
 
 // runFunc runs a command whose flags are parsed.
@@ -45,15 +51,17 @@ type stdio struct {
 
 // commands is every subcommand, in the order `inferops --help` lists them.
 var commands = []command{
-	{"config", "print the effective configuration and where each value came from", configCommand},
-	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand},
-	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand},
-	{"fleet", "every worker pool of the group on every host: status, scale N, target, pause, resume", fleetCommand},
-	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand},
-	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand},
-	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand},
-	{"version", "print the version and build information", versionCommand},
-	{"worker", "run the inference worker headless: Kafka -> TF Serving -> Kafka", workerCommand},
+	{"config", "print the effective configuration and where each value came from", configCommand, nil},
+	{"console", "the live pipeline console (default): lag, throughput, latency, models, workers, perf", consoleCommand, nil},
+	{"dlq", "the dead letters: list them by reason, show them, replay them to the input exactly once", nil, dlqCommands},
+	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand, nil},
+	{"fleet", "every worker pool of the group on every host: status, scale N, target, pause, resume", fleetCommand, nil},
+	{"offsets", "move a consumer group's offsets: to earliest, latest, a time, an offset or N back", nil, offsetsCommands},
+	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand, nil},
+	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand, nil},
+	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand, nil},
+	{"version", "print the version and build information", versionCommand, nil},
+	{"worker", "run the inference worker headless: Kafka -> TF Serving -> Kafka", workerCommand, nil},
 }
 
 // defaultCommand is what a bare `inferops` runs.
@@ -110,6 +118,13 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if len(cmd.subs) > 0 && len(args) > 0 {
+		for _, s := range cmd.subs {
+			if s.name == args[0] {
+				name += " " + s.name // "inferops dlq replay: ..."
+			}
+		}
+	}
 	fmt.Fprintf(stderr, "inferops %s: %s\n", name, config.Scrub(err.Error())) // no password in any error
 	return exitCode(err)
 }
@@ -139,12 +154,48 @@ func lookup(name string) (command, bool) {
 
 // execute builds the command's flags, parses args and runs it.
 func execute(ctx context.Context, c command, args []string, std stdio) error {
+	if c.subs != nil {
+		sub, err := pickSub(c, args, std)
+		if err != nil {
+			return err
+		}
+		c = sub
+	}
 	f, run := c.setup()
 	f.SetOutput(std.err)
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	return run(ctx, std)
+}
+
+// pickSub is the command of c's family that args name; --help or no
+// word lists them.
+func pickSub(c command, args []string, std stdio) (command, error) {
+	list := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: inferops %s <command> [flags]\n\nCommands:\n", c.name)
+		for _, s := range c.subs {
+			fmt.Fprintf(w, "  %-8s %s\n", s.name, s.summary)
+		}
+		fmt.Fprintf(w, "\nRun 'inferops %s <command> --help' for a command's flags.\n", c.name)
+	}
+	if len(args) > 0 && isHelp(args[0]) {
+		list(std.out)
+		return command{}, flag.ErrHelp
+	}
+	if len(args) > 0 {
+		for _, s := range c.subs {
+			if s.name == args[0] {
+				return s, nil
+			}
+		}
+	}
+	list(std.err)
+	names := make([]string, len(c.subs))
+	for i, s := range c.subs {
+		names[i] = s.name
+	}
+	return command{}, fmt.Errorf("%w: want 'inferops %s %s'", errUsage, c.name, strings.Join(names, "|"))
 }
 
 func usage(w io.Writer) {

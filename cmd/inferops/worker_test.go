@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -173,4 +174,20 @@ func metricValue(body, name string) int {
 		}
 	}
 	return -1
+}
+
+// --instance becomes a group.instance.id, which Kafka restricts; a bad one
+// is a usage error naming the flag, from the flag, the environment or the
+// config file alike, before anything connects.
+func TestWorkerInstanceValidated(t *testing.T) {
+	var out, errOut strings.Builder
+	err := runCmd(t.Context(), "worker", []string{"--instance", "web 3/a", "--brokers", "127.0.0.1:1", "--tfserving", "127.0.0.1:1"}, &out, &errOut)
+	if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--instance") {
+		t.Fatalf("worker --instance 'web 3/a': %v, want a usage error naming --instance", err)
+	}
+	t.Setenv("INFEROPS_INSTANCE", "ok-name")
+	err = runCmd(t.Context(), "worker", []string{"--brokers", "127.0.0.1:1", "--tfserving", "127.0.0.1:1"}, &out, &errOut)
+	if err == nil || errors.Is(err, errUsage) {
+		t.Fatalf("a good INFEROPS_INSTANCE must get past validation (and fail to connect): %v", err)
+	}
 }

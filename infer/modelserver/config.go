@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -171,24 +172,8 @@ func (c *Config) Validate() error {
 		}
 		c.Batching.apply(bp)
 	}
-	b := c.Batching
-	switch {
-	case b.MaxBatchSize < 1:
-		return fmt.Errorf("batching max_batch_size %d: must be at least 1", b.MaxBatchSize)
-	case b.BatchTimeout < 0:
-		return fmt.Errorf("batching batch_timeout_micros %v: must not be negative", b.BatchTimeout)
-	case b.MaxEnqueuedBatches < 1:
-		return fmt.Errorf("batching max_enqueued_batches %d: must be at least 1", b.MaxEnqueuedBatches)
-	case b.NumBatchThreads < 1:
-		return fmt.Errorf("batching num_batch_threads %d: must be at least 1", b.NumBatchThreads)
-	}
-	for i, s := range b.AllowedBatchSizes {
-		if s < 1 || (i > 0 && s <= b.AllowedBatchSizes[i-1]) {
-			return fmt.Errorf("batching allowed_batch_sizes %v: must be positive and increasing", b.AllowedBatchSizes)
-		}
-	}
-	if n := len(b.AllowedBatchSizes); n > 0 && b.AllowedBatchSizes[n-1] != b.MaxBatchSize {
-		return fmt.Errorf("batching allowed_batch_sizes %v: the last must equal max_batch_size %d", b.AllowedBatchSizes, b.MaxBatchSize)
+	if err := c.Batching.validate(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, st := range c.StandIns {
@@ -215,6 +200,56 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Upper bounds of the batching parameters: the queue is a channel of
+// max_enqueued_batches x max_batch_size tasks, made up front, and every
+// batch thread is a goroutine, so an unbounded value from a flag or a
+// parameters file was a panic (makechan: size out of range) or gigabytes
+// at start. TF Serving's own tuning guides stay far below them.
+const (
+	maxBatchRows      = 1 << 16
+	maxQueuedRows     = 1 << 20
+	maxBatchThreads   = 1024
+	maxBatchTimeout   = time.Minute
+	batchFlagsAndFile = "(--batching-* flags or --batching-parameters-file)"
+)
+
+// validate names the parameter (TF's name) to fix.
+func (b BatchingParameters) validate() error {
+	switch {
+	case b.MaxBatchSize < 1 || b.MaxBatchSize > maxBatchRows:
+		return fmt.Errorf("batching max_batch_size %d: want 1..%d %s", b.MaxBatchSize, maxBatchRows, batchFlagsAndFile)
+	case b.BatchTimeout < 0 || b.BatchTimeout > maxBatchTimeout:
+		return fmt.Errorf("batching batch_timeout_micros %d: want 0..%d %s", b.BatchTimeout.Microseconds(), maxBatchTimeout.Microseconds(), batchFlagsAndFile)
+	case b.MaxEnqueuedBatches < 1 || b.MaxEnqueuedBatches > maxQueuedRows:
+		return fmt.Errorf("batching max_enqueued_batches %d: want 1..%d %s", b.MaxEnqueuedBatches, maxQueuedRows, batchFlagsAndFile)
+	case b.MaxEnqueuedBatches*b.MaxBatchSize > maxQueuedRows:
+		return fmt.Errorf("batching max_enqueued_batches %d x max_batch_size %d: at most %d rows may queue %s", b.MaxEnqueuedBatches, b.MaxBatchSize, maxQueuedRows, batchFlagsAndFile)
+	case b.NumBatchThreads < 1 || b.NumBatchThreads > maxBatchThreads:
+		return fmt.Errorf("batching num_batch_threads %d: want 1..%d %s", b.NumBatchThreads, maxBatchThreads, batchFlagsAndFile)
+	}
+	for i, s := range b.AllowedBatchSizes {
+		if s < 1 || (i > 0 && s <= b.AllowedBatchSizes[i-1]) {
+			return fmt.Errorf("batching allowed_batch_sizes %v: must be positive and increasing", b.AllowedBatchSizes)
+		}
+	}
+	if n := len(b.AllowedBatchSizes); n > 0 && b.AllowedBatchSizes[n-1] != b.MaxBatchSize {
+		return fmt.Errorf("batching allowed_batch_sizes %v: the last must equal max_batch_size %d", b.AllowedBatchSizes, b.MaxBatchSize)
+	}
+	return nil
+}
+
+// clampInt turns a file's int64 into an int that validate refuses when it
+// was out of range, instead of one that wrapped into range.
+func clampInt(v int64) int {
+	switch {
+	case v > math.MaxInt32:
+		return math.MaxInt32
+	case v < math.MinInt32:
+		return math.MinInt32
+	}
+	return int(v)
+}
+
 // validModelName keeps a stand-in's name a single safe path element.
 func validModelName(n string) bool {
 	if n == "" || n[0] == '.' {
@@ -235,16 +270,19 @@ func isPortZero(addr string) bool {
 
 func (b *BatchingParameters) apply(p *tfpb.BatchingParameters) {
 	if p.MaxBatchSize != nil {
-		b.MaxBatchSize = int(p.MaxBatchSize.Value)
+		b.MaxBatchSize = clampInt(p.MaxBatchSize.Value)
 	}
 	if p.BatchTimeoutMicros != nil {
-		b.BatchTimeout = time.Duration(p.BatchTimeoutMicros.Value) * time.Microsecond
+		us := p.BatchTimeoutMicros.Value
+		// Saturate rather than overflow into a valid-looking timeout.
+		us = max(min(us, 2*maxBatchTimeout.Microseconds()), -1)
+		b.BatchTimeout = time.Duration(us) * time.Microsecond
 	}
 	if p.MaxEnqueuedBatches != nil {
-		b.MaxEnqueuedBatches = int(p.MaxEnqueuedBatches.Value)
+		b.MaxEnqueuedBatches = clampInt(p.MaxEnqueuedBatches.Value)
 	}
 	if p.NumBatchThreads != nil {
-		b.NumBatchThreads = int(p.NumBatchThreads.Value)
+		b.NumBatchThreads = clampInt(p.NumBatchThreads.Value)
 	}
 	if p.ThreadPoolName != nil {
 		b.ThreadPoolName = p.ThreadPoolName.Value
@@ -252,7 +290,7 @@ func (b *BatchingParameters) apply(p *tfpb.BatchingParameters) {
 	if len(p.AllowedBatchSizes) > 0 {
 		b.AllowedBatchSizes = b.AllowedBatchSizes[:0]
 		for _, s := range p.AllowedBatchSizes {
-			b.AllowedBatchSizes = append(b.AllowedBatchSizes, int(s))
+			b.AllowedBatchSizes = append(b.AllowedBatchSizes, clampInt(s))
 		}
 	}
 	if p.EnableLargeBatchSplitting != nil {
@@ -283,9 +321,18 @@ func ReadBatchingParametersFile(path string) (*tfpb.BatchingParameters, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--batching-parameters-file: %v", err)
 	}
+	p, err := ParseBatchingParameters(b)
+	if err != nil {
+		return nil, fmt.Errorf("--batching-parameters-file %s: %v", path, err)
+	}
+	return p, nil
+}
+
+// ParseBatchingParameters reads the contents of a batching parameters file.
+func ParseBatchingParameters(b []byte) (*tfpb.BatchingParameters, error) {
 	var p tfpb.BatchingParameters
 	if err := prototext.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("--batching-parameters-file %s: not a text-format BatchingParameters (e.g. max_batch_size { value: 64 }): %v", path, err)
+		return nil, fmt.Errorf("not a text-format BatchingParameters (e.g. max_batch_size { value: 64 }): %v", err)
 	}
 	return &p, nil
 }
@@ -297,14 +344,23 @@ func ReadModelConfigFile(path string) (*tfpb.ModelServerConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--model-config-file: %v", err)
 	}
+	cfg, err := ParseModelConfig(b, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("--model-config-file %s: %v", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseModelConfig reads the contents of a model config file whose relative
+// base paths are relative to dir.
+func ParseModelConfig(b []byte, dir string) (*tfpb.ModelServerConfig, error) {
 	var cfg tfpb.ModelServerConfig
 	if err := prototext.Unmarshal(b, &cfg); err != nil {
-		return nil, fmt.Errorf("--model-config-file %s: not a text-format ModelServerConfig (model_config_list { config { name: \"m\" base_path: \"/models/m\" } }): %v", path, err)
+		return nil, fmt.Errorf("not a text-format ModelServerConfig (model_config_list { config { name: \"m\" base_path: \"/models/m\" } }): %v", err)
 	}
 	if cfg.GetModelConfigList() == nil {
-		return nil, fmt.Errorf("--model-config-file %s: needs a model_config_list", path)
+		return nil, errors.New("needs a model_config_list")
 	}
-	dir := filepath.Dir(path)
 	for _, mc := range cfg.GetModelConfigList().GetConfig() {
 		if mc.BasePath != "" && !filepath.IsAbs(mc.BasePath) {
 			mc.BasePath = filepath.Join(dir, mc.BasePath)

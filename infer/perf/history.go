@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -56,7 +57,16 @@ func ReadHistory(path string) (runs []Result, skipped int, err error) {
 		return nil, 0, fmt.Errorf("perf history: %v", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	runs, skipped, err = readHistory(f)
+	if err != nil {
+		return runs, skipped, fmt.Errorf("perf history %s: %v", path, err)
+	}
+	return runs, skipped, nil
+}
+
+// readHistory reads the JSON lines of a history file.
+func readHistory(r io.Reader) (runs []Result, skipped int, err error) {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
 		if len(sc.Bytes()) == 0 {
@@ -69,10 +79,7 @@ func ReadHistory(path string) (runs []Result, skipped int, err error) {
 		}
 		runs = append(runs, r)
 	}
-	if err := sc.Err(); err != nil {
-		return runs, skipped, fmt.Errorf("perf history %s: %v", path, err)
-	}
-	return runs, skipped, nil
+	return runs, skipped, sc.Err()
 }
 
 // LastRuns returns the most recent run of each scenario in the history.

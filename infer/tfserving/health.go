@@ -24,7 +24,7 @@ const DefaultProbeInterval = time.Second
 // hosts for skew).
 var ProbeLabels = []string{"stable", "canary"}
 
-// Outlier ejection: a host whose Predict p99 over a stats window is over
+// Outlier ejection: a host whose Predict p99 over outlierWindows stats windows in a row is over
 // outlierRatio times the median of its peers' and outlierFloor above it is
 // ejected for ejectBase, doubling on each ejection in a row up to ejectMax.
 // The floor keeps sub-millisecond jitter on an idle loopback from reading
@@ -32,12 +32,17 @@ var ProbeLabels = []string{"stable", "canary"}
 const (
 	statsWindow     = 2 * time.Second
 	outlierMinCalls = 20
-	outlierRatio    = 3
-	outlierFloor    = 10 * time.Millisecond
-	ejectBase       = 15 * time.Second
-	ejectMax        = 5 * time.Minute
-	maxHostEvents   = 64
-	dnsRefresh      = 30 * time.Second
+	// outlierWindows is how many stats windows in a row a host must be an
+	// outlier before it is ejected: one slow second is a GC pause or a
+	// descheduled process (seen on a loaded 2-core box: a healthy host at
+	// 4x its peers' p99 for one window), a slow host stays slow.
+	outlierWindows = 3
+	outlierRatio   = 3
+	outlierFloor   = 10 * time.Millisecond
+	ejectBase      = 15 * time.Second
+	ejectMax       = 5 * time.Minute
+	maxHostEvents  = 64
+	dnsRefresh     = 30 * time.Second
 )
 
 // fleet is every host behind one Client: the host list (static or DNS),
@@ -424,10 +429,20 @@ func (f *fleet) rotate(now time.Time) {
 		}
 	}
 	limit := max(1, len(f.order)/3)
-	for _, h := range outliers(cands) {
+	slow := outliers(cands)
+	for _, a := range f.order {
+		if h := f.hosts[a]; !slices.Contains(slow, h) {
+			h.slowWindows = 0
+		}
+	}
+	for _, h := range slow {
+		if h.slowWindows++; h.slowWindows < outlierWindows {
+			continue
+		}
 		if ejected >= limit || up <= 1 {
 			break
 		}
+		h.slowWindows = 0
 		if now.Sub(h.lastEjected) > 2*ejectMax {
 			h.ejections = 0
 		}

@@ -172,6 +172,7 @@ type host struct {
 	peerP99      time.Duration // the peers' median p99 when last judged an outlier
 	ejections    int           // consecutive ejections, for the growing ejection time
 	lastEjected  time.Time
+	slowWindows  int    // consecutive stats windows as a latency outlier
 	state        string // as of the latest evaluation, to raise events on change
 }
 

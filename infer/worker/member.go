@@ -307,6 +307,7 @@ func (m *member) handle(sess sarama.ConsumerGroupSession, tr *partitionTracker, 
 	it.m, it.tr = m, tr
 	it.topic, it.partition, it.offset = msg.Topic, msg.Partition, msg.Offset
 	it.key, it.value, it.ts = msg.Key, msg.Value, msg.Timestamp
+	it.redrives = redrivesOf(msg.Headers)
 	it.seq = tr.add(msg.Offset)
 	tr.begin()
 	if !p.parse(it) {
@@ -425,4 +426,15 @@ func (m *member) stats() (MemberStats, int64) {
 	st.InRate, st.OutRate, st.AvgBatch = m.inRate, m.outRate, m.avgB
 	m.rateMu.Unlock()
 	return st, lag
+}
+
+// redrivesOf is the record's HeaderRedrives value, nil when it has none
+// (every record the producers write; only `inferops dlq replay` sets it).
+func redrivesOf(hs []*sarama.RecordHeader) []byte {
+	for _, h := range hs {
+		if h != nil && string(h.Key) == pipeline.HeaderRedrives {
+			return h.Value
+		}
+	}
+	return nil
 }

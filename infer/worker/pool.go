@@ -148,10 +148,16 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 	}
 	t := cfg.Target
 	p.target.Store(&t)
-	p.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second)
+	p.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, maxBreakerCooldown)
 	p.breaker.OnChange = p.breakerChanged
 	return p, nil
 }
+
+// maxBreakerCooldown caps how long the open breaker waits between probes,
+// and so how long results wait after TF Serving is back: a 30 s cap made
+// the chaos test's 60 s outage cost up to 30 s more. A probe is one
+// GetModelMetadata, nothing a struggling server notices every 5 s.
+const maxBreakerCooldown = 5 * time.Second
 
 // CommitInterval is how often each member commits the offsets whose results
 // Kafka acked. Everything answered since the last commit is answered again
@@ -166,8 +172,14 @@ const CommitInterval = 100 * time.Millisecond
 // auto.offset.reset=earliest, frequent commits. Each member adds its own
 // sticky strategy and instance id (member.run) so a scale step moves as few
 // partitions as possible and a restart takes its own back.
+//
+// It reads committed records only: `inferops dlq replay` writes to the input
+// in transactions, and the records of one it aborted (or that a killed
+// replay left open) must never be served; records of other producers are
+// not transactional and are served as before.
 func tuneConsumer(c *sarama.Config) {
 	c.Consumer.Return.Errors = true
+	c.Consumer.IsolationLevel = sarama.ReadCommitted
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Offsets.AutoCommit.Enable = true
 	c.Consumer.Offsets.AutoCommit.Interval = CommitInterval

@@ -170,7 +170,8 @@ type outcome struct {
 	dlq      map[string]int   // key -> times seen in the DLQ
 	versions map[string]int64 // key -> model_version of the last result
 	reasons  map[string]string
-	dlqSize  map[string]int // key -> bytes of the DLQ value
+	redrives map[string]string // key -> HeaderRedrives of its dead letter
+	dlqSize  map[string]int    // key -> bytes of the DLQ value
 }
 
 // collect reads ai_output and ai_input.dlq from the start until every key of
@@ -186,7 +187,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 		e.t.Fatal(err)
 	}
 	defer c.Close()
-	o := outcome{out: map[string]int{}, dlq: map[string]int{}, versions: map[string]int64{}, reasons: map[string]string{}, dlqSize: map[string]int{}}
+	o := outcome{out: map[string]int{}, dlq: map[string]int{}, versions: map[string]int64{}, reasons: map[string]string{}, redrives: map[string]string{}, dlqSize: map[string]int{}}
 	var mu sync.Mutex
 	missing := func() int {
 		n := 0
@@ -239,6 +240,7 @@ func (e *testEnv) collect(in *input, timeout time.Duration) outcome {
 						} else {
 							o.dlq[k]++
 							o.reasons[k] = header(m, pipeline.HeaderError)
+							o.redrives[k] = header(m, pipeline.HeaderRedrives)
 							o.dlqSize[k] = len(m.Value)
 							if !strings.HasPrefix(header(m, pipeline.HeaderSource), pipeline.DefaultInput+"/") {
 								e.t.Errorf("DLQ record %s without a source header", k)

@@ -29,6 +29,7 @@ type item struct {
 	offset    int64
 	key       []byte
 	value     []byte          // the original input bytes (the DLQ copies them)
+	redrives  []byte          // HeaderRedrives of the input, carried onto its dead letter
 	vals      pipeline.Values // the record parsed for the schema; aliases value
 	ts        time.Time       // record timestamp, for end-to-end latency
 	dlq       bool
@@ -84,7 +85,7 @@ func (p *Pool) send(it *item) {
 
 // deadLetter sends the original record to the DLQ with the reason.
 func (p *Pool) deadLetter(it *item, rerr *pipeline.RecordError) {
-	hs := pipeline.DeadLetterHeaders(rerr, it.topic, it.partition, it.offset, len(it.value))
+	hs := pipeline.DeadLetterHeaders(rerr, it.topic, it.partition, it.offset, len(it.value), it.redrives)
 	headers := make([]sarama.RecordHeader, len(hs))
 	for i, h := range hs {
 		headers[i] = sarama.RecordHeader{Key: h.Key, Value: h.Value}

@@ -56,6 +56,7 @@ type Config struct {
 	ServerMetrics    *tfserving.MetricsWatcher
 	ServerMetricsErr string
 	Perf             *PerfRunner // nil: perf runs unavailable
+	Ops              OpsConfig   // DLQ replays and offset resets (operator.go)
 	// Labels maps version -> labels when the operator knows them (TF
 	// Serving's GetModelStatus does not report labels).
 	Labels map[int64][]string
@@ -136,6 +137,7 @@ type Adapter struct {
 	fleetVersions map[int64]versionTraffic
 	perf          perfState
 	advice        adviceState
+	ops           opsState
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it

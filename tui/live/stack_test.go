@@ -117,6 +117,7 @@ func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 		Interval: 300 * time.Millisecond, Labels: map[int64][]string{1: {"stable"}, 2: {"canary"}},
 		ReportDir: filepath.Join(t.TempDir(), "reports"), Secrets: []string{plantedSecret}, Version: "test",
 		ReportConfig: []report.Setting{{Key: "kafka.sasl.user", Value: "ops", Source: "flag"}},
+		Ops:          OpsConfig{Kafka: kc, By: "tester@host"},
 		Perf: &PerfRunner{Duration: 3 * time.Second, Rate: 1000, Base: perf.Options{Kafka: kc, TFServing: tfs, Model: "my_model",
 			Embedded: true, Workers: 1, HistoryPath: t.TempDir() + "/perf-history.jsonl"}}})
 	if err != nil {

@@ -124,7 +124,7 @@ func TestConsoleDLQReadsTheTopic(t *testing.T) {
 	bad := &pipeline.RecordError{Reason: pipeline.ReasonWrongWidth, Detail: "7 features, model wants 16"}
 	for i := 0; i < 5; i++ {
 		m := &sarama.ProducerMessage{Topic: pipeline.DefaultDLQ, Value: sarama.StringEncoder(`{"features":[1,2,3,4,5,6,7]}`)}
-		for _, h := range pipeline.DeadLetterHeaders(bad, pipeline.DefaultInput, 4, int64(1000+i), 28) {
+		for _, h := range pipeline.DeadLetterHeaders(bad, pipeline.DefaultInput, 4, int64(1000+i), 28, nil) {
 			m.Headers = append(m.Headers, sarama.RecordHeader{Key: h.Key, Value: h.Value})
 		}
 		if _, _, err := prod.SendMessage(m); err != nil {

@@ -7,6 +7,7 @@ package stacktest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,6 +66,21 @@ var (
 	binPath string
 )
 
+// Build builds cmd/inferops into dir, for a TestMain that runs the binary
+// from many tests (test/chaos); Binary is the per-test way.
+func Build(dir string) (string, error) {
+	path := filepath.Join(dir, "inferops")
+	// The go that runs this test, else the one on PATH.
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	if out, err := exec.Command(goBin, "build", "-o", path, "github.com/inferops/inferops/cmd/inferops").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build inferops: %v\n%s", err, out)
+	}
+	return path, nil
+}
+
 // Binary builds cmd/inferops for tests that run it as separate processes
 // (real signals, exit codes, SIGKILL). The binary lives in a t.TempDir()
 // (nothing outside it is written), so it is rebuilt, a link from the build
@@ -78,14 +94,9 @@ func Binary(t testing.TB) string {
 			return binPath
 		}
 	}
-	path := filepath.Join(t.TempDir(), "inferops")
-	// The go that runs this test, else the one on PATH.
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	if out, err := exec.Command(goBin, "build", "-o", path, "github.com/inferops/inferops/cmd/inferops").CombinedOutput(); err != nil {
-		t.Fatalf("build inferops: %v\n%s", err, out)
+	path, err := Build(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
 	}
 	binPath = path
 	return path
