@@ -8,6 +8,7 @@ package tui
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -182,11 +183,11 @@ func (m *Model) instanceRow(cols []column, keep []bool, in *Instance, cursor boo
 	ctl, ctlSt := "-", st.Dim
 	switch in.Control {
 	case "applied":
-		ctl, ctlSt = "ok "+strconvU(in.Seq), st.Header
+		ctl, ctlSt = "ok "+strconv.FormatUint(in.Seq, 10), st.Header
 	case "pending":
-		ctl, ctlSt = "wait "+strconvU(in.Seq), st.Warn
+		ctl, ctlSt = "wait "+strconv.FormatUint(in.Seq, 10), st.Warn
 	case "failed":
-		ctl, ctlSt = "fail "+strconvU(in.Seq), st.Err
+		ctl, ctlSt = "fail "+strconv.FormatUint(in.Seq, 10), st.Err
 	case "pinned":
 		ctl = "pinned"
 	}
@@ -233,7 +234,6 @@ func (m *Model) memberRow(cols []column, keep []bool, name string, mb Member, di
 	return tableRow(cols, keep, cells, nil)
 }
 
-func strconvU(v uint64) string { return fmt.Sprint(v) }
 
 // ago is how long a lost instance has been silent: "8s ago", "3m ago".
 func ago(d time.Duration) string {

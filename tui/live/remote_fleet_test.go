@@ -113,7 +113,7 @@ func TestNoWorkerConsoleOverRemoteFleet(t *testing.T) {
 	metrics := tfserving.NewMetricsWatcher("http://"+st.Addrs.REST+pipeline.TFServingMetricsPath, pipeline.DefaultModel, 300*time.Millisecond, nil)
 	ad, err := New(Config{Collector: col, TFS: tfs, Fleet: ctl, ServerMetrics: metrics, Mode: "attached", Brokers: []string{st.Addrs.Kafka},
 		NoWorker: true, Input: pipeline.DefaultInput, Output: pipeline.DefaultOutput, DLQ: pipeline.DefaultDLQ, Group: pipeline.DefaultGroup,
-		Model: pipeline.DefaultModel, TFServing: st.Addrs.GRPC, Interval: 300 * time.Millisecond})
+		Model: pipeline.DefaultModel, TFServing: st.Addrs.GRPC, Interval: 300 * time.Millisecond, ReportDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +196,21 @@ func TestNoWorkerConsoleOverRemoteFleet(t *testing.T) {
 	}
 	if ev := events(d); !strings.Contains(ev, "sre@console-test: scale to 5 workers (seq 1)") || strings.Count(ev, "instances applied scale to 5 workers") != 1 {
 		t.Errorf("events: want the change and one acknowledgement:\n%s", ev)
+	}
+
+	// e: the triage report has the fleet section, every instance in it.
+	mdPath, _, err := ad.ExportReport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := os.ReadFile(mdPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Fleet: group `tf_serving_group`", "web-1", "web-2", "5 workers"} {
+		if !strings.Contains(string(rep), want) {
+			t.Errorf("the report lacks %q:\n%s", want, rep)
+		}
 	}
 
 	// v, version 1, y: the fleet's traffic moves to version 1.
