@@ -234,7 +234,6 @@ func (m *Model) memberRow(cols []column, keep []bool, name string, mb Member, di
 	return tableRow(cols, keep, cells, nil)
 }
 
-
 // ago is how long a lost instance has been silent: "8s ago", "3m ago".
 func ago(d time.Duration) string {
 	switch {
