@@ -30,8 +30,8 @@ func DefaultKeyMap() KeyMap {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
 	}
 	return KeyMap{
-		ScaleUp:   b("+", "add a worker", "+", "="),
-		ScaleDown: b("-", "remove a worker", "-", "_"),
+		ScaleUp:   b("+", "add a fleet worker", "+", "="),
+		ScaleDown: b("-", "remove a fleet worker", "-", "_"),
 		Version:   b("v", "pick model version", "v"),
 		Perf:      b("p", "perf test", "p"),
 		Pause:     b("space", "pause/resume", "space"),

@@ -389,7 +389,7 @@ func (m *Model) footer(w int) string {
 // shortDesc keeps the footer inside 80 columns.
 func shortDesc(s string) string {
 	switch s {
-	case "add a worker":
+	case "add a fleet worker":
 		return "scale"
 	case "pick model version":
 		return "version"
