@@ -42,6 +42,11 @@ type Pool struct {
 	partitions int
 
 	target  atomic.Pointer[tfserving.Target]
+	split   atomic.Pointer[splitState] // a rollout's split, nil when none (split.go)
+	// shadowSem bounds the shadow Predicts in flight; shadowWG waits for
+	// them at Close.
+	shadowSem chan struct{}
+	shadowWG  sync.WaitGroup
 	breaker *breaker
 	backoff backoff
 
@@ -148,6 +153,7 @@ func NewPool(kafka cluster.Config, tfs *tfserving.Client, cfg Config, log *slog.
 	}
 	t := cfg.Target
 	p.target.Store(&t)
+	p.shadowSem = make(chan struct{}, maxShadowInFlight)
 	p.breaker = newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, maxBreakerCooldown)
 	p.breaker.OnChange = p.breakerChanged
 	return p, nil
@@ -603,6 +609,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	p.cancel()
+	p.shadowWG.Wait() // shadow Predicts end with the pool's context
 	p.producer.AsyncClose()
 	done := make(chan struct{})
 	go func() { p.prodWG.Wait(); close(done) }()
@@ -698,6 +705,9 @@ func (p *Pool) acked(it *item) {
 			d := it.msg.Timestamp.Sub(it.ts)
 			p.e2eLat.record(d)
 			it.vc.e2e.record(d)
+			if it.side != nil {
+				it.side.e2e.record(d)
+			}
 			p.metrics.e2e.Observe(d.Seconds())
 		}
 	}
@@ -773,6 +783,7 @@ func (p *Pool) tick() {
 				v.e2e.rotate()
 			}
 			p.verMu.Unlock()
+			p.rotateSplit()
 			secs := now.Sub(last).Seconds()
 			last = now
 			p.mu.Lock()
@@ -842,6 +853,7 @@ func (p *Pool) Stats() Stats {
 		Target:     p.Target().String(),
 		Versions:   map[int64]VersionStats{},
 		Instance:   p.cfg.Instance,
+		Rollout:    p.rolloutStats(),
 	}
 	p.errMu.Lock()
 	for k, v := range p.errs {

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/infer/tensor"
 	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -34,6 +35,7 @@ type item struct {
 	ts        time.Time       // record timestamp, for end-to-end latency
 	dlq       bool
 	vc        *versionCounter // the version that served it (results only)
+	side      *sideWindow     // its rollout side, nil without a rollout
 
 	produceAttempts int // failed produces so far, for the retry backoff
 
@@ -99,6 +101,9 @@ func (p *Pool) deadLetter(it *item, rerr *pipeline.RecordError) {
 	}
 	it.dlq = true
 	p.countError(rerr.Reason)
+	if it.side != nil && rerr.Reason == pipeline.ReasonRejected {
+		it.side.count(func(s *sideSlice) { s.dlq++ })
+	}
 	p.recent.add(pipeline.DeadLetter{Time: time.Now(), Reason: rerr.Reason, Detail: rerr.Detail, Topic: it.topic, Partition: it.partition, Offset: it.offset,
 		Preview: append([]byte(nil), it.value[:min(len(it.value), pipeline.PreviewBytes)]...)})
 	if onceASecond(&p.lastDLQEvent) {
@@ -133,28 +138,34 @@ func (p *Pool) process(m *member, batch []*item) {
 	if len(live) == 0 {
 		return
 	}
-	p.predictAndSend(m, live)
+	if st := p.split.Load(); st != nil {
+		p.splitAndSend(m, st, live)
+		return
+	}
+	p.predictRows(m, live, p.Target(), nil, nil)
 }
 
-// predictAndSend predicts rows and produces results. When TF Serving
-// rejects the batch as INVALID_ARGUMENT and a metadata probe confirms the
-// target itself is sound (tfs.go), it splits the batch in halves to find the
-// bad rows, which go to the DLQ; the good ones are served.
-func (p *Pool) predictAndSend(m *member, rows []*item) {
+// predictRows predicts rows on target t and produces results; side is
+// their rollout side (nil without a rollout) and sh the rows of them to
+// shadow. When TF Serving rejects the batch as INVALID_ARGUMENT and a
+// metadata probe confirms the target itself is sound (tfs.go), it splits
+// the batch in halves to find the bad rows, which go to the DLQ; the good
+// ones are served.
+func (p *Pool) predictRows(m *member, rows []*item, t tfserving.Target, side *sideWindow, sh *shadowJob) {
 	if p.schema.Decides() {
 		// Inputs whose inner sizes each record decides (a list of ids of
 		// any length) batch only with records of the same sizes.
 		for i := 1; i < len(rows); i++ {
 			if !rows[i].vals.SameShapes(&rows[0].vals) {
 				same, other := splitByShape(rows)
-				p.predictAndSend(m, same)
-				p.predictAndSend(m, other)
+				p.predictRows(m, same, t, side, nil)
+				p.predictRows(m, other, t, side, nil)
 				return
 			}
 		}
 	}
 	b := p.gather(rows)
-	res, err := p.predictRetry(m.hard, len(rows), b.inputs)
+	res, err := p.predictRetry(m.hard, t, side, len(rows), b.inputs)
 	p.batches.Put(b)
 	var rej *rejectedError
 	switch {
@@ -165,8 +176,8 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 			return
 		}
 		half := len(rows) / 2
-		p.predictAndSend(m, rows[:half])
-		p.predictAndSend(m, rows[half:])
+		p.predictRows(m, rows[:half], t, side, nil)
+		p.predictRows(m, rows[half:], t, side, nil)
 		return
 	default:
 		// The member is stopping and gave up waiting for TF Serving: hand
@@ -183,6 +194,12 @@ func (p *Pool) predictAndSend(m *member, rows []*item) {
 	vc.count.Add(uint64(len(rows)))
 	vc.lat.record(res.latency)
 	p.metrics.versionRows.WithLabelValues(strconv.FormatInt(res.version, 10)).Add(float64(len(rows)))
+	if side != nil {
+		p.recordSide(side, res, len(rows))
+		if sh != nil {
+			p.shadow(sh, rows, res)
+		}
+	}
 	// Stamped here rather than by the producer so the end-to-end latency
 	// recorded at the ack is exactly the result's timestamp minus the
 	// input's (Kafka keeps milliseconds).
@@ -225,6 +242,7 @@ var (
 type predictResult struct {
 	version int64
 	outputs []pipeline.Output
+	tensors []*tensor.Tensor // the same outputs' tensors
 	latency time.Duration
 }
 
@@ -245,20 +263,38 @@ type rejectedError struct{ msg string }
 
 func (e *rejectedError) Error() string { return "rejected by the model: " + e.msg }
 
-// predictRetry calls Predict until TF Serving answers, rejects the input, or
-// ctx ends. Failures back off with jitter and feed the circuit breaker.
-func (p *Pool) predictRetry(ctx context.Context, rows int, in map[string]*tensor.Tensor) (predictResult, error) {
+// predictRetry calls Predict on t until TF Serving answers, rejects the
+// input, or ctx ends. Failures back off with jitter and feed the circuit
+// breaker; a rollout candidate's do not (side counts them for the
+// rollout's error gate instead): a failing candidate is the rollout's to
+// judge, not an outage of TF Serving.
+func (p *Pool) predictRetry(ctx context.Context, t tfserving.Target, side *sideWindow, rows int, in map[string]*tensor.Tensor) (predictResult, error) {
+	candidate := false
+	if st := p.split.Load(); st != nil && side == st.cand {
+		candidate = true
+	}
 	for attempt := 0; ; attempt++ {
 		probe, err := p.breaker.acquire(ctx)
 		if err != nil {
 			return predictResult{}, err
 		}
-		t := p.Target()
+		if side == nil {
+			t = p.Target() // a switch while retrying takes effect
+		}
 		pctx, cancel := context.WithTimeout(ctx, p.cfg.PredictTimeout)
 		start := time.Now()
 		res, err := p.predictOnce(pctx, t, rows, in)
 		lat := time.Since(start)
 		cancel()
+		if side != nil {
+			side.count(func(s *sideSlice) {
+				s.calls++
+				var rej *rejectedError
+				if err != nil && !errors.As(err, &rej) && ctx.Err() == nil {
+					s.errors++
+				}
+			})
+		}
 		if err == nil {
 			p.breaker.success(probe)
 			res.latency = lat
@@ -278,7 +314,7 @@ func (p *Pool) predictRetry(ctx context.Context, rows int, in map[string]*tensor
 		// With several TF Serving hosts one failing is not an outage: the
 		// client already steers the retry to another. Only a client with
 		// no healthy host left (always so with one host) feeds the breaker.
-		if p.tfs.Healthy() > 0 {
+		if p.tfs.Healthy() > 0 || candidate {
 			p.breaker.release(probe)
 		} else {
 			p.breaker.failure(probe)

@@ -61,6 +61,7 @@ type Stats struct {
 	Workers    int
 	Lag        int64 // records read-able but not yet committed, over owned partitions
 	Versions   map[int64]VersionStats
+	Rollout    *RolloutStats // the rollout the pool applies, nil when none
 }
 
 // Signature is the model signature a running pool serves (Pool.Signature).

@@ -55,7 +55,7 @@ func (p *Pool) predictOnce(ctx context.Context, t tfserving.Target, rows int, in
 		}
 		return predictResult{}, err
 	}
-	pr := predictResult{version: res.Version, outputs: make([]pipeline.Output, len(p.outputs))}
+	pr := predictResult{version: res.Version, outputs: make([]pipeline.Output, len(p.outputs)), tensors: make([]*tensor.Tensor, len(p.outputs))}
 	for i, name := range p.outputs {
 		out, ok := res.Outputs[name]
 		if !ok {
@@ -65,6 +65,7 @@ func (p *Pool) predictOnce(ctx context.Context, t tfserving.Target, rows int, in
 			return predictResult{}, fmt.Errorf("model %s v%d output %q has shape %v for %d rows: outputs must have the batch first", p.cfg.Model, res.Version, name, out.Shape, rows)
 		}
 		pr.outputs[i] = pipeline.Output{NameJSON: p.outputJSON[i], Rows: resultRows{t: &out, opt: tensor.JSONOptions{Binary: p.binary[i]}}}
+		pr.tensors[i] = &out
 	}
 	return pr, nil
 }

@@ -223,7 +223,7 @@ func TestMalformedRequestIsNotTheRows(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 	defer cancel()
-	_, err = p.predictRetry(ctx, 2, data)
+	_, err = p.predictRetry(ctx, p.Target(), nil, 2, data)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("predictRetry = %v; want it to retry until the deadline", err)
 	}
