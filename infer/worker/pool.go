@@ -41,14 +41,14 @@ type Pool struct {
 	modelJSON  []byte
 	partitions int
 
-	target  atomic.Pointer[tfserving.Target]
-	split   atomic.Pointer[splitState] // a rollout's split, nil when none (split.go)
+	target atomic.Pointer[tfserving.Target]
+	split  atomic.Pointer[splitState] // a rollout's split, nil when none (split.go)
 	// shadowSem bounds the shadow Predicts in flight; shadowWG waits for
 	// them at Close.
 	shadowSem chan struct{}
 	shadowWG  sync.WaitGroup
-	breaker *breaker
-	backoff backoff
+	breaker   *breaker
+	backoff   backoff
 
 	ctx      context.Context // the pool's lifetime; ends at Close
 	cancel   context.CancelFunc
