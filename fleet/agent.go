@@ -410,7 +410,19 @@ func (a *Agent) apply() {
 		return
 	}
 	var errs, notes []string
-	if d.Target != "" {
+	split, err := d.Rollout.Split()
+	switch {
+	case err != nil:
+		errs = append(errs, err.Error())
+	case split != nil:
+		// The split sets the target to its baseline first.
+		if err := pool.SetSplit(split); err != nil {
+			errs = append(errs, fmt.Sprintf("rollout %s refused: %v", split.ID, err))
+		}
+	case pool.CurrentSplit() != nil:
+		_ = pool.SetSplit(nil)
+	}
+	if d.Target != "" && split == nil {
 		if t, err := tfserving.ParseTarget(d.Target); err == nil && pool.Target() != t {
 			pool.SetTarget(t)
 			if pool.Target() != t {

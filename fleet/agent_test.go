@@ -104,7 +104,7 @@ func TestFleetFollowsControl(t *testing.T) {
 }
 
 // TestNewerControlRecordIsNotApplied: a record a newer inferops marks as
-// needing its schema (compat 2) is read, not applied, and the instance
+// needing its schema (compat 3) is read, not applied, and the instance
 // says why; unknown fields of a compatible one are ignored.
 func TestNewerControlRecordIsNotApplied(t *testing.T) {
 	e := newEnv(t)
@@ -124,14 +124,14 @@ func TestNewerControlRecordIsNotApplied(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(`{"v":2,"compat":2,"group":"tf_serving_group","seq":1,"workers":1,"paused":true,"by":"new@host","at":"2026-01-01T00:00:00Z","rollout":{"candidate":3}}`)
+	send(`{"v":3,"compat":3,"group":"tf_serving_group","seq":1,"workers":1,"paused":true,"by":"new@host","at":"2026-01-01T00:00:00Z","mirror":{"to":3}}`)
 	waitFor(t, "the refusal in the instance's control state", 15*time.Second, func() bool {
 		return strings.Contains(in.agent.Control().Error, "needs a newer inferops")
 	})
 	if in.pool.Paused() || in.pool.Workers() != 2 {
 		t.Errorf("an incompatible record was applied: paused %v, workers %d", in.pool.Paused(), in.pool.Workers())
 	}
-	send(`{"v":2,"group":"tf_serving_group","seq":2,"workers":1,"by":"new@host","at":"2026-01-01T00:00:01Z","rollout":{"candidate":3}}`)
+	send(`{"v":3,"group":"tf_serving_group","seq":2,"workers":1,"by":"new@host","at":"2026-01-01T00:00:01Z","mirror":{"to":3}}`)
 	waitFor(t, "the compatible record applied", 15*time.Second, func() bool {
 		c := in.agent.Control()
 		return c.Seq == 2 && c.Error == "" && in.pool.Workers() == 1

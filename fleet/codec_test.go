@@ -124,7 +124,7 @@ func TestAssign(t *testing.T) {
 func TestDesiredCompatibility(t *testing.T) {
 	// A newer writer's record: unknown fields are ignored, and Compat says
 	// whether an old reader may apply it.
-	newer := `{"v":3,"compat":1,"group":"g","seq":4,"workers":6,"target":"2","by":"a@b","at":"2026-01-01T00:00:00Z","rollout":{"candidate":3,"share":0.1}}`
+	newer := `{"v":3,"compat":1,"group":"g","seq":4,"workers":6,"target":"2","by":"a@b","at":"2026-01-01T00:00:00Z","mirror":{"to":3,"share":0.1}}`
 	d, err := DecodeDesired([]byte(newer))
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +132,7 @@ func TestDesiredCompatibility(t *testing.T) {
 	if d.Applicable() != nil || *d.Workers != 6 || d.Target != "2" {
 		t.Errorf("a compatible newer record: %+v, %v", d, d.Applicable())
 	}
-	d, err = DecodeDesired([]byte(strings.Replace(newer, `"compat":1`, `"compat":2`, 1)))
+	d, err = DecodeDesired([]byte(strings.Replace(newer, `"compat":1`, `"compat":3`, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

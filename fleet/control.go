@@ -16,7 +16,7 @@ import (
 
 // ControlSchema is the desired-state format this inferops writes and the
 // newest it can apply.
-const ControlSchema = 1
+const ControlSchema = RolloutSchema
 
 // maxWorkers bounds a desired total: far above any partition count a
 // group can use, low enough that a typo is refused.
@@ -58,6 +58,11 @@ type Desired struct {
 	// (Controller.Stop), kept in the record until Restore writes it back:
 	// an action killed in between leaves it here for the next to restore.
 	Saved *Desired `json:"saved,omitempty"`
+
+	// Rollout is a gradual rollout of a new target (schema 2), nil when
+	// none was ever started; an ended one stays for `rollout status`
+	// until the next starts.
+	Rollout *Rollout `json:"rollout,omitempty"`
 }
 
 // DecodeDesired reads a control record's value. A record a newer inferops
@@ -102,6 +107,11 @@ func (d *Desired) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if d.Rollout != nil {
+		if err := d.Rollout.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -136,6 +146,13 @@ func (d *Desired) Summary() string {
 	if d.Saved != nil {
 		p += "; stopped by an operator action, to be restored to: " + d.Saved.Summary()
 	}
+	if r := d.Rollout; r.Active() {
+		t += fmt.Sprintf(" (rollout %s: %.4g%% to %s", r.ID, r.Share, r.Candidate)
+		if r.Shadow > 0 {
+			t += fmt.Sprintf(", shadow %.4g%%", r.Shadow)
+		}
+		t += ")"
+	}
 	return w + ", " + t + ", " + p
 }
 
@@ -150,6 +167,7 @@ func (d *Desired) clone() *Desired {
 	if d.Saved != nil {
 		c.Saved = d.Saved.clone()
 	}
+	c.Rollout = d.Rollout.clone()
 	return &c
 }
 

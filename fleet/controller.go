@@ -280,6 +280,10 @@ func (c *Controller) update(ctx context.Context, change func(d *Desired, partiti
 		return Change{}, err
 	}
 	d.V = ControlSchema
+	d.Compat = 0
+	if d.Rollout.Active() {
+		d.Compat = RolloutSchema // an older instance cannot split: it must refuse, not ignore
+	}
 	d.Seq++
 	d.By, d.At, d.Change = c.cfg.Who, time.Now().UTC(), desc
 	if err := d.Validate(); err != nil {

@@ -70,6 +70,7 @@ type Reader struct {
 	mu      sync.Mutex
 	insts   map[string]*entry
 	desired map[string]desiredAt
+	beats   map[string]*DriverBeat // by group: rollout drivers' latest heartbeats
 	events  []pipeline.Event
 	updated chan struct{} // closed and replaced on every change
 	bad     int           // records that could not be decoded
@@ -114,7 +115,7 @@ func OpenReader(ctx context.Context, cfg ReaderConfig) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reader{cfg: cfg, log: cfg.Logger, client: client, insts: map[string]*entry{}, desired: map[string]desiredAt{}, updated: make(chan struct{})}
+	r := &Reader{cfg: cfg, log: cfg.Logger, client: client, insts: map[string]*entry{}, desired: map[string]desiredAt{}, beats: map[string]*DriverBeat{}, updated: make(chan struct{})}
 	for _, t := range []string{cfg.Topics.Fleet, cfg.Topics.Control} {
 		if _, err := client.Partitions(t); err != nil {
 			_ = client.Close()
@@ -196,6 +197,23 @@ func (r *Reader) onFleet(rec record) {
 	recv := time.Now()
 	if !rec.Live && rec.Time.Before(recv) {
 		recv = rec.Time // catching up: it was heard then, not now
+	}
+	if strings.HasPrefix(key, rolloutPrefix) {
+		if rec.Value == nil {
+			return
+		}
+		b, err := DecodeDriverBeat(rec.Value)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if err != nil || rolloutPrefix+b.Group != key {
+			r.bad++
+			return
+		}
+		if cur := r.beats[b.Group]; cur == nil || !b.Time.Before(cur.Time) {
+			r.beats[b.Group] = b
+			r.changedLocked()
+		}
+		return
 	}
 	if strings.HasPrefix(key, eventPrefix) {
 		if rec.Value == nil {
@@ -283,6 +301,9 @@ type View struct {
 	Versions []VersionView
 	Events   []pipeline.Event // oldest first
 	Bad      int              // records on the fleet topics that could not be read
+	// Rollout is the group's rollout (desired, merged over the instances
+	// applying it, its driver's heartbeat); nil when it has none.
+	Rollout *RolloutView
 }
 
 // InstanceView is one instance as the fleet sees it.
@@ -359,6 +380,9 @@ func (r *Reader) viewAt(now time.Time) View {
 	maps.Copy(desired, r.desired)
 	v := buildView(now, r.cfg.Group, desired, obs, slices.Clone(r.events))
 	v.Bad = r.bad
+	if r.cfg.Group != "" {
+		v.Rollout = rolloutView(&v, r.beats[r.cfg.Group])
+	}
 	return v
 }
 
@@ -381,7 +405,11 @@ func ViewOf(now time.Time, group string, d *Desired, desiredOffset int64, snaps 
 		obs = append(obs, observed{snap: s, recv: s.Time})
 	}
 	sort.Slice(obs, func(i, j int) bool { return obs[i].snap.Instance < obs[j].snap.Instance })
-	return buildView(now, group, desired, obs, events)
+	v := buildView(now, group, desired, obs, events)
+	if group != "" {
+		v.Rollout = rolloutView(&v, nil)
+	}
+	return v
 }
 
 func buildView(now time.Time, group string, desired map[string]desiredAt, obs []observed, events []pipeline.Event) View {

@@ -85,6 +85,10 @@ type Snapshot struct {
 	// TFServing is this instance's client view of each TF Serving host it
 	// calls (--tfserving with several hosts or a dns:/// name).
 	TFServing []TFHost `json:"tfserving_hosts,omitempty"`
+
+	// Rollout is this instance's part of the group's rollout: both sides'
+	// windows, nil when it applies none.
+	Rollout *RolloutSnap `json:"rollout,omitempty"`
 }
 
 // TFHost is one TF Serving host as an instance's client sees it.
@@ -191,6 +195,7 @@ func NewSnapshot(id Identity, interval time.Duration, cfg worker.Config, partiti
 		AvgBatch: st.AvgBatch, Consumed: st.Consumed, Produced: st.Produced, DLQTotal: st.DLQ,
 		Retries: st.Retries, Duplicates: st.Duplicates, Lag: st.Lag, Breaker: st.Breaker, Paused: st.Paused,
 		Predict: HistOf(st.Predict.Hist), EndToEnd: HistOf(st.EndToEnd.Hist),
+		Rollout: rolloutSnapOf(st.Rollout),
 	}
 	s.Control.Note, s.Control.Error = config.Scrub(s.Control.Note), config.Scrub(s.Control.Error)
 	for k, v := range st.Errors {
