@@ -72,6 +72,10 @@ type RolloutPlan struct {
 	Warmup           int     `json:"warmup"` // input records sent to the candidate before any traffic
 }
 
+// ShadowOnly reports a plan of one step at 0%: the candidate only
+// shadows, held until an operator promotes or aborts it.
+func (p RolloutPlan) ShadowOnly() bool { return len(p.Steps) == 1 && p.Steps[0] == 0 }
+
 // Hold is the plan's hold per step.
 func (p RolloutPlan) Hold() time.Duration { return time.Duration(p.HoldMs) * time.Millisecond }
 
@@ -104,6 +108,9 @@ func (r *Rollout) Validate() error {
 		errs = append(errs, fmt.Errorf("rollout plan has %d steps, want 1..100", len(r.Plan.Steps)))
 	}
 	for i, s := range r.Plan.Steps {
+		if r.Plan.ShadowOnly() {
+			break
+		}
 		if !(s > 0 && s <= 100) || (i > 0 && s <= r.Plan.Steps[i-1]) {
 			errs = append(errs, fmt.Errorf("rollout steps %v: want ascending percentages in (0, 100]", r.Plan.Steps))
 			break
@@ -113,6 +120,15 @@ func (r *Rollout) Validate() error {
 		errs = append(errs, fmt.Errorf("rollout step %d of %d", r.Step, len(r.Plan.Steps)))
 	}
 	return errors.Join(errs...)
+}
+
+// Applied is the share and shadow (percent) instances apply in r's phase:
+// during the warm-up every record is mirrored and none served.
+func (r *Rollout) Applied() (share, shadow float64) {
+	if r.Phase == RolloutWarming {
+		return 0, 100
+	}
+	return r.Share, r.Shadow
 }
 
 // Split is what an instance applies for r (nil when r is not active).
@@ -128,7 +144,10 @@ func (r *Rollout) Split() (*worker.Split, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &worker.Split{ID: r.ID, Baseline: b, Candidate: c, Share: r.Share / 100, Shadow: r.Shadow / 100}, nil
+	// During the warm-up every instance mirrors its records to the
+	// candidate (within the shadow's in-flight bound) before it serves any.
+	share, shadow := r.Applied()
+	return &worker.Split{ID: r.ID, Baseline: b, Candidate: c, Share: share / 100, Shadow: shadow / 100}, nil
 }
 
 func (r *Rollout) clone() *Rollout {
@@ -150,6 +169,7 @@ type Side struct {
 	Errors   uint64                   `json:"errors,omitempty"`
 	DLQ      uint64                   `json:"dlq,omitempty"`
 	Skipped  uint64                   `json:"skipped,omitempty"`
+	FirstMs  float64                  `json:"first_ms,omitempty"` // its first Predict (the largest over instances when merged)
 	Predict  Hist                     `json:"predict"`
 	EndToEnd Hist                     `json:"e2e"`
 	Outputs  map[string]pipeline.Dist `json:"outputs,omitempty"`
@@ -183,6 +203,7 @@ type RolloutSnap struct {
 
 func sideOf(s worker.SideStats) Side {
 	out := Side{Target: s.Target, Version: s.Version, Rows: s.Rows, Calls: s.Calls, Errors: s.Errors, DLQ: s.DLQ, Skipped: s.Skipped,
+		FirstMs: float64(s.First.Microseconds()) / 1000,
 		Predict: HistOf(s.Predict.Hist), EndToEnd: HistOf(s.EndToEnd.Hist), Outputs: s.Outputs}
 	for name, d := range s.Diff {
 		if out.Diff == nil {
@@ -219,6 +240,7 @@ func (s *Side) merge(o Side) {
 	s.Errors += o.Errors
 	s.DLQ += o.DLQ
 	s.Skipped += o.Skipped
+	s.FirstMs = max(s.FirstMs, o.FirstMs)
 	s.Predict = Merge(s.Predict, o.Predict)
 	s.EndToEnd = Merge(s.EndToEnd, o.EndToEnd)
 	for name, d := range o.Outputs {
@@ -291,13 +313,14 @@ func rolloutView(v *View, beat *DriverBeat) *RolloutView {
 	if r == nil {
 		return rv
 	}
+	share, shadow := r.Applied()
 	for _, i := range v.Instances {
 		if !i.Live() || i.Control.Mode != ModeFollow {
 			continue
 		}
 		s := i.Rollout
 		switch {
-		case r.Active() && (s == nil || s.ID != r.ID || math.Abs(s.Share-r.Share) > 1e-9 || math.Abs(s.Shadow-r.Shadow) > 1e-9):
+		case r.Active() && (s == nil || s.ID != r.ID || math.Abs(s.Share-share) > 1e-6 || math.Abs(s.Shadow-shadow) > 1e-6):
 			at := "no split"
 			if s != nil {
 				at = fmt.Sprintf("at %.4g%%", s.Share)

@@ -36,6 +36,9 @@ type Options struct {
 	MaxPSI           float64
 	MinSamples       int
 	Warmup           int
+	// ShadowOnly: no record is served by the candidate; Shadow of the
+	// baseline's records are compared until promote or abort.
+	ShadowOnly bool
 }
 
 // DefaultOptions are the defaults above.
@@ -49,7 +52,13 @@ func DefaultOptions() Options {
 func (o Options) Plan() (fleet.RolloutPlan, error) {
 	steps, err := ParseSteps(o.Steps)
 	var errs []error
-	if err != nil {
+	switch {
+	case o.ShadowOnly:
+		steps = []float64{0}
+		if !(o.Shadow > 0) {
+			errs = append(errs, fmt.Errorf("--shadow-only needs --shadow PCT > 0 (the share of records to mirror)"))
+		}
+	case err != nil:
 		errs = append(errs, err)
 	}
 	if o.Hold < time.Second || o.Hold > 24*time.Hour {

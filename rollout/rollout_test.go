@@ -1,0 +1,148 @@
+package rollout
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/inferops/inferops/fleet"
+	"github.com/inferops/inferops/infer/modelserver"
+	"github.com/inferops/inferops/infer/tfserving"
+)
+
+// testOptions is a short plan whose gates judge on the test's traffic.
+func testOptions() Options {
+	o := DefaultOptions()
+	o.Hold = 6 * time.Second
+	o.MinSamples = 40
+	o.Warmup = 20
+	o.LatencySlack = 40 * time.Millisecond // -race on a small shared machine
+	// v1 and v2 are different networks (PSI ~0.13 on thousands of rows);
+	// the few dozen rows of a 1% step add sampling noise of about 9/n.
+	o.MaxPSI = 1
+	return o
+}
+
+// A healthy candidate goes 1 -> 10 -> 50 -> 100 percent and is promoted;
+// at each step the share of results it served, read from the output
+// topic, is within 2 points of the plan.
+func TestRolloutHealthyIsPromoted(t *testing.T) {
+	e := newEnv(t, modelserver.Config{})
+	e.instance("web-1", 2, tfserving.Target{Version: 1})
+	e.instance("web-2", 2, tfserving.Target{Version: 1})
+	res := e.results()
+	e.traffic(1000)
+	c := e.controller()
+	waitFor(t, "both instances live", 20*time.Second, func() bool { return c.View().Totals.Live == 2 })
+
+	st := &steps{began: map[int]time.Time{}}
+	d := NewDriver(DriverConfig{Controller: c, TFServing: e.tfs, Logger: testLog(), Progress: st.progress})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := d.Start(ctx, "2", testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.State != fleet.RolloutPromoted {
+		t.Fatalf("healthy rollout ended %s: %s", out.State, out.Reason)
+	}
+	end := time.Now()
+	plan := []float64{1, 10, 50, 100}
+	st.mu.Lock()
+	began := st.began
+	st.mu.Unlock()
+	if len(began) != len(plan) {
+		t.Fatalf("saw steps %v, want %d", began, len(plan))
+	}
+	for i, want := range plan {
+		from := began[i].Add(time.Second) // instances apply within ~100 ms; windows settle
+		to := end
+		if i+1 < len(plan) {
+			to = began[i+1]
+		}
+		got, n := res.share(from, to, 2)
+		t.Logf("step %d (%v%%): %.2f%% of %d results from v2", i+1, want, got*100, n)
+		if n < 1000 {
+			t.Fatalf("step %d: only %d results to measure the share on", i+1, n)
+		}
+		if math.Abs(got*100-want) > 2 {
+			t.Errorf("step %d: candidate served %.2f%% of results, plan %v%%", i+1, got*100, want)
+		}
+	}
+	// Promoted: the desired target is the candidate, every record to v2.
+	v := c.View()
+	if v.Desired.Target != "2" || v.Rollout.Rollout.Phase != fleet.RolloutPromoted {
+		t.Fatalf("after promotion: desired %+v", v.Desired)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if got, n := res.share(time.Now().Add(-time.Second), time.Now(), 2); n > 0 && got < 1 {
+		t.Fatalf("after promotion %.3f of %d results from v2", got, n)
+	}
+	if s := StatusOf(v); s.State != StatePromoted {
+		t.Errorf("status after promotion %s: %s", s.State, s.Summary)
+	}
+	// The warm-up ran before any record was served by v2.
+	var warmed bool
+	for _, ev := range v.Events {
+		if strings.Contains(ev.Message, "warm: first request") {
+			warmed = true
+		}
+	}
+	if !warmed {
+		t.Errorf("no warm-up event among the fleet events: %v", v.Events)
+	}
+}
+
+// Shadow only: only the baseline writes results, and the comparison of
+// the two versions' outputs is reported.
+func TestRolloutShadowOnly(t *testing.T) {
+	e := newEnv(t, modelserver.Config{})
+	e.instance("web-1", 2, tfserving.Target{Version: 1})
+	res := e.results()
+	e.traffic(500)
+	c := e.controller()
+	waitFor(t, "the instance live", 20*time.Second, func() bool { return c.View().Totals.Live == 1 })
+	o := testOptions()
+	o.ShadowOnly, o.Shadow, o.Warmup = true, 20, 0
+	d := NewDriver(DriverConfig{Controller: c, TFServing: e.tfs, Logger: testLog()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Result, 1)
+	go func() {
+		r, _ := d.Start(ctx, "2", o)
+		done <- r
+	}()
+	started := time.Now()
+	var cmp *Comparison
+	waitFor(t, "shadow comparisons", 30*time.Second, func() bool {
+		s := StatusOf(c.View())
+		if s.Comparison == nil || s.Comparison.Shadow == nil || len(s.Comparison.Shadow.Outputs) == 0 || s.Comparison.Shadow.Outputs[0].N < 100 {
+			return false
+		}
+		cmp = s.Comparison
+		return true
+	})
+	sh := cmp.Shadow.Outputs[0]
+	if sh.MaxAbsDiff == nil || *sh.MaxAbsDiff <= 0 || *sh.MeanAbsDiff <= 0 || sh.PSI == nil {
+		t.Fatalf("shadow comparison %+v: v1 and v2 differ, the difference must show", sh)
+	}
+	t.Logf("shadow: %d values, max |diff| %.4f, mean %.4f, PSI %.3f; baseline %.1f rows/s", sh.N, *sh.MaxAbsDiff, *sh.MeanAbsDiff, *sh.PSI, cmp.Baseline.RowRate)
+	if _, err := Abort(context.Background(), c, "test over"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	cancel()
+	if r.State != fleet.RolloutAborted {
+		t.Fatalf("driver ended %+v after abort", r)
+	}
+	rows := res.since(started)
+	if len(rows) < 1000 {
+		t.Fatalf("only %d results while shadowing", len(rows))
+	}
+	for _, x := range rows {
+		if x.version != 1 {
+			t.Fatalf("a result from v%d while v2 only shadowed", x.version)
+		}
+	}
+}
