@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/inferops/inferops/infer/tfpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,15 +29,20 @@ type Fault struct {
 	// Latency is added to every Predict of the version, after its batch
 	// ran (a cancelled or timed-out call stops waiting).
 	Latency time.Duration
-	// Errors is the fraction (0..1] of Predict calls that fail with
-	// UNAVAILABLE (REST 503) after their latency. Which calls fail is
-	// pseudo-random but fixed by the spec: the same spec fails the same
-	// call numbers on every run, so a test's count is exact.
+	// Errors is the fraction (0..1] of Predict calls that fail, after
+	// their latency, with Code. Which calls fail is pseudo-random but fixed
+	// by the spec: the same spec fails the same call numbers on every run,
+	// so a test's count is exact.
 	Errors float64
+	// Code is the failed calls' status (code=internal); zero is
+	// UNAVAILABLE (REST 503). Clients retry UNAVAILABLE (ours up to 3
+	// attempts), so a caller sees about Errors^3 of its calls fail; a code
+	// no one retries, e.g. INTERNAL (REST 500), shows every failure.
+	Code codes.Code
 }
 
 // faultForm is the form every --fault error teaches.
-const faultForm = "want MODEL/VERSION:KEY=VALUE[,KEY=VALUE] with VERSION a number or * (every version) and keys latency (a duration, e.g. latency=50ms) and errors (a percentage, e.g. errors=5%), e.g. --fault my_model/2:latency=50ms,errors=5%"
+const faultForm = "want MODEL/VERSION:KEY=VALUE[,KEY=VALUE] with VERSION a number or * (every version) and keys latency (a duration, e.g. latency=50ms), errors (a percentage, e.g. errors=5%) and code (the failures' gRPC code, default unavailable, e.g. code=internal), e.g. --fault my_model/2:latency=50ms,errors=5%"
 
 // maxFaultLatency bounds latency=: past a minute every client has timed
 // out long ago (REST's own write timeout is 30 s).
@@ -91,6 +97,12 @@ func ParseFault(spec string) (Fault, error) {
 				return bad("errors=%s is not a percentage, e.g. errors=5%%", val)
 			}
 			f.Errors = p / 100
+		case "code":
+			c, ok := tfpb.Code_value[strings.ToUpper(val)]
+			if !ok || c == 0 {
+				return bad("code=%s is not a gRPC error code, e.g. code=unavailable or code=internal", val)
+			}
+			f.Code = codes.Code(c)
 		default:
 			return bad("unknown key %q", key)
 		}
@@ -115,6 +127,10 @@ func (f Fault) validate() error {
 		return fmt.Errorf("errors=%s: want 0%% to 100%%", percent(f.Errors))
 	case f.Latency == 0 && f.Errors == 0:
 		return errors.New("does nothing: give latency=50ms and/or errors=5%")
+	case f.Code != 0 && f.Errors == 0:
+		return fmt.Errorf("code=%s needs errors=, e.g. errors=5%%,code=%[1]s", f.codeName())
+	case f.Code > codes.Unauthenticated:
+		return fmt.Errorf("code %d is not a gRPC error code", uint32(f.Code))
 	}
 	return nil
 }
@@ -132,7 +148,21 @@ func (f Fault) String() string {
 	if f.Errors > 0 {
 		kv = append(kv, "errors="+percent(f.Errors))
 	}
+	if f.Code != 0 && f.Code != codes.Unavailable {
+		kv = append(kv, "code="+f.codeName())
+	}
 	return f.Model + "/" + ver + ":" + strings.Join(kv, ",")
+}
+
+// codeName is the code as code= takes it: internal, resource_exhausted.
+func (f Fault) codeName() string { return strings.ToLower(tfpb.Code(f.failCode()).String()) }
+
+// failCode is the status of a failed call.
+func (f Fault) failCode() codes.Code {
+	if f.Code == codes.OK {
+		return codes.Unavailable
+	}
+	return f.Code
 }
 
 func percent(frac float64) string { return strconv.FormatFloat(frac*100, 'g', 10, 64) + "%" }
@@ -206,7 +236,7 @@ func (fs faults) apply(ctx context.Context, m *metrics, model string, version in
 		}
 		if f.Errors > 0 && f.fails(f.calls.Add(1)) {
 			m.injected(model, version, "error")
-			return status.Errorf(codes.Unavailable, "injected fault: %s v%d fails %s of Predict calls on purpose (inferops serve --fault %s)", model, version, percent(f.Errors), f.spec)
+			return status.Errorf(f.failCode(), "injected fault: %s v%d fails %s of Predict calls on purpose (inferops serve --fault %s)", model, version, percent(f.Errors), f.spec)
 		}
 	}
 	return nil

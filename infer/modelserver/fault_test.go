@@ -26,6 +26,8 @@ func TestParseFault(t *testing.T) {
 		{"my_model/2:latency=50ms,errors=5%", Fault{Model: "my_model", Version: 2, Latency: 50 * time.Millisecond, Errors: 0.05}},
 		{"ads_ctr/*:errors=100%", Fault{Model: "ads_ctr", Errors: 1}},
 		{"my_model/1: errors=0.5% , latency=1s", Fault{Model: "my_model", Version: 1, Latency: time.Second, Errors: 0.005}},
+		{"my_model/2:errors=5%,code=internal", Fault{Model: "my_model", Version: 2, Errors: 0.05, Code: codes.Internal}},
+		{"my_model/2:errors=5%,code=RESOURCE_EXHAUSTED", Fault{Model: "my_model", Version: 2, Errors: 0.05, Code: codes.ResourceExhausted}},
 	}
 	for _, tt := range good {
 		f, err := ParseFault(tt.spec)
@@ -53,6 +55,9 @@ func TestParseFault(t *testing.T) {
 		{"my_model/2:latency", `"latency" is not KEY=VALUE`},
 		{"my_model/2:", `"" is not KEY=VALUE`},
 		{"my_model/2:latency=0s", "does nothing"},
+		{"my_model/2:errors=5%,code=ok", "code=ok is not a gRPC error code"},
+		{"my_model/2:errors=5%,code=broken", "code=broken is not a gRPC error code"},
+		{"my_model/2:latency=5ms,code=internal", "code=internal needs errors="},
 		{"my model/2:latency=5ms", "a model name is letters"},
 	}
 	for _, tt := range bad {
@@ -253,4 +258,42 @@ func TestFaultCallsSpread(t *testing.T) {
 	if fails < 4800 || fails > 5200 || pairs == 0 {
 		t.Errorf("%d of 100000 fail, %d right after another: want about 5000 and some in a row", fails, pairs)
 	}
+}
+
+// code= picks the failures' status: INTERNAL is 500 on REST, and our
+// client, which retries UNAVAILABLE (3 attempts), shows every INTERNAL
+// failure but hides most UNAVAILABLE ones.
+func TestFaultCode(t *testing.T) {
+	s := startServer(t, Config{Faults: []Fault{
+		{Model: model.Name, Version: 1, Errors: 0.2},
+		{Model: model.Name, Version: 2, Errors: 0.2, Code: codes.Internal},
+	}})
+	c := dial(t, s)
+	ctx := context.Background()
+	const n = 500
+	failed := map[int64]int{}
+	for _, v := range []int64{1, 2} {
+		for range n {
+			_, err := c.Predict(ctx, tfserving.PredictRequest{Model: model.Name, Target: tfserving.Target{Version: v}, Inputs: floatBatch("features", 1, 32, features(1))})
+			if err != nil {
+				failed[v]++
+			}
+		}
+	}
+	t.Logf("errors=20%% through the client's retries: UNAVAILABLE %d, INTERNAL %d of %d", failed[1], failed[2], n)
+	if share := float64(failed[2]) / n; math.Abs(share-0.2) > 0.05 || failed[1] > failed[2]/4 {
+		t.Errorf("client saw %d UNAVAILABLE and %d INTERNAL failures of %d each: want about 1%% and 20%%", failed[1], failed[2], n)
+	}
+	url := "http://" + s.RESTAddr() + "/v1/models/my_model/versions/2:predict"
+	body := `{"instances": [` + jsonFloats(features(1)) + `]}`
+	for range 100 {
+		code, resp, _ := httpDo(t, "POST", url, body, nil)
+		if code == 500 && strings.Contains(resp, "--fault my_model/2:errors=20%,code=internal") {
+			return
+		}
+		if code != 200 {
+			t.Fatalf("REST v2: %d %s", code, resp)
+		}
+	}
+	t.Error("no REST call of 100 got the injected 500")
 }
