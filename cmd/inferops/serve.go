@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline/stack"
 )
@@ -18,11 +19,24 @@ needs when you have no cluster: a Kafka-protocol broker (topics ai_input,
 ai_output, ai_input.dlq), then the TF-Serving-compatible model server.
 --broker=false or --model-server=false runs either alone. State persists
 under --data-dir unless --ephemeral. Prints one "ready" line with every
-address, then runs until SIGINT or SIGTERM.`
+address, then runs until SIGINT or SIGTERM.
+
+Drills: --fault MODEL/VERSION:KEY=VALUE[,KEY=VALUE] makes one version of a
+model misbehave on purpose, to rehearse a bad rollout and to see the
+rollout gates catch it. latency=50ms adds 50 ms to every Predict of that
+version; errors=5% fails 5% of them with UNAVAILABLE (REST 503) and a
+message saying the fault is injected; code=internal fails them with
+INTERNAL (REST 500) instead, which clients do not retry (inferops retries
+UNAVAILABLE up to 3 times, so it sees about errors^3 of those fail).
+VERSION * is every version; repeat --fault for several. Status and
+metadata still say AVAILABLE, as they do for a real slow model. For
+example, a slow and flaky candidate v2:
+  inferops serve --fault my_model/2:latency=50ms,errors=5%,code=internal`
 
 // serveCmd is `inferops serve`.
 type serveCmd struct {
 	embedded *embeddedFlags
+	faults   repeatedFlag // --fault MODEL/VERSION:KEY=VALUE,...
 	log      *logging.Options
 }
 
@@ -35,13 +49,42 @@ func serveCommand() (*cmdFlags, runFunc) {
 		// --kafka-sasl-user password quoted in an error.
 		log: addLogFlags(f, logging.Options{Format: "json"}),
 	}
+	f.Var(&c.faults, "fault", "MODEL/VERSION:latency=50ms,errors=5%: make that version of the embedded model server slow and/or failing on purpose, for rollout drills (VERSION * = every version); repeatable")
+	f.commandLineOnly("a fault is a drill, given on the command line of the serve it breaks, never left behind in a config file or the environment", "fault")
 	return f, c.run
+}
+
+// repeatedFlag is a flag given once per value, each kept whole: unlike
+// commaList, a --fault spec has commas of its own.
+type repeatedFlag []string
+
+func (r *repeatedFlag) String() string {
+	if r == nil {
+		return ""
+	}
+	return strings.Join(*r, " ")
+}
+
+func (r *repeatedFlag) Set(v string) error {
+	*r = append(*r, v)
+	return nil
 }
 
 func (c *serveCmd) run(ctx context.Context, std stdio) error {
 	e := c.embedded
 	if !e.broker && !e.models {
 		return fmt.Errorf("%w: every part is switched off (--broker=false --model-server=false): nothing to serve", errUsage)
+	}
+	if len(c.faults) > 0 && !e.models {
+		return fmt.Errorf("%w: --fault needs the embedded model server (drop --model-server=false)", errUsage)
+	}
+	e.modelsCfg.Faults = nil
+	for _, spec := range c.faults {
+		f, err := modelserver.ParseFault(spec)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		e.modelsCfg.Faults = append(e.modelsCfg.Faults, f)
 	}
 	dataDir := e.dataDir
 	if !e.ephemeral {

@@ -62,6 +62,9 @@ type Config struct {
 	// InjectLatency is added to every Predict before it runs: a fault
 	// injection knob for perf tests and demos of a slow model.
 	InjectLatency time.Duration
+	// Faults make single model versions slow or failing on purpose
+	// (--fault, repeatable), for rollout drills; see Fault.
+	Faults []Fault
 	// MaxMessageBytes bounds one request (gRPC message or REST body).
 	MaxMessageBytes int
 	// AllowVersionLabelsForUnavailableModels is TF's flag of that name:
@@ -187,6 +190,9 @@ func (c *Config) Validate() error {
 	}
 	if c.InjectLatency < 0 {
 		return fmt.Errorf("--inject-latency %v: must not be negative", c.InjectLatency)
+	}
+	if err := validateFaults(c.Faults); err != nil {
+		return err
 	}
 	if c.MaxMessageBytes < 1024 {
 		return fmt.Errorf("max message size %d: must be at least 1024 bytes", c.MaxMessageBytes)

@@ -29,6 +29,10 @@ type metrics struct {
 	inputBatch     prometheus.Histogram
 	processedBatch prometheus.Histogram
 	padding        *prometheus.HistogramVec // execution_batch_size
+
+	// injectedFaults exists only with --fault: a scrape of a drill shows
+	// what was injected, and a production page never has it.
+	injectedFaults *prometheus.CounterVec // model_name, version, kind
 }
 
 // latencyBuckets are TF's request latency buckets: 10·1.8^k µs, 33 of them.
@@ -122,6 +126,19 @@ func (m *metrics) request(modelName, api, entrypoint string, code codes.Code, d 
 
 func (m *metrics) runtime(modelName, api string, d time.Duration) {
 	m.runtimeLatency.WithLabelValues(modelName, api, "inferops").Observe(micros(d))
+}
+
+// countFaults adds the injected-faults counter (a server with --fault).
+func (m *metrics) countFaults() {
+	m.injectedFaults = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: ":tensorflow:serving:inferops_injected_faults_total", Help: "Predict calls slowed (kind=latency) or failed (kind=error) on purpose by inferops serve --fault.",
+	}, []string{"model_name", "version", "kind"})
+	m.reg.MustRegister(m.injectedFaults)
+}
+
+// injected counts one fault applied to a Predict of model version.
+func (m *metrics) injected(model string, version int64, kind string) {
+	m.injectedFaults.WithLabelValues(model, strconv.FormatInt(version, 10), kind).Inc()
 }
 
 // submitted counts one request entering the batcher (TF's wrapped run).

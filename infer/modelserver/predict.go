@@ -203,19 +203,14 @@ func shapeString(s []int64) string {
 	return "[" + strings.Join(parts, ",") + "]"
 }
 
-// predict runs checked inputs through a servable: the fault-injection
+// predict runs checked inputs through a servable: the --inject-latency
 // delay, then the network (via the batcher when batching is on) or the
-// stand-in. It returns the outputs asked for (every output when outputs
+// stand-in, then the version's --fault (after the run, so a slow version's
+// batch still ran: what a slow model looks like). It returns the outputs asked for (every output when outputs
 // is empty).
 func (s *Server) predict(ctx context.Context, sv *servable, api string, sd *tfpb.SignatureDef, in map[string]*tensor.Tensor, rows int, outputs []string) (map[string]*tensor.Tensor, error) {
-	if s.cfg.InjectLatency > 0 {
-		t := time.NewTimer(s.cfg.InjectLatency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
+	if err := pause(ctx, s.cfg.InjectLatency); err != nil {
+		return nil, err
 	}
 	if len(outputs) == 0 {
 		outputs = sv.ld.names[sd].outputs
@@ -232,6 +227,11 @@ func (s *Server) predict(ctx context.Context, sv *servable, api string, sd *tfpb
 		return nil, err
 	}
 	s.metrics.runtime(sv.name, api, time.Since(start))
+	if len(s.faults) > 0 {
+		if err := s.faults.apply(ctx, s.metrics, sv.name, sv.version); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 

@@ -30,6 +30,7 @@ type Server struct {
 	models  *manager
 	metrics *metrics
 	batcher *batcher
+	faults  faults
 
 	grpcLis, restLis net.Listener
 	grpc             *grpc.Server
@@ -48,7 +49,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics(cfg.EnableBatching), serveErr: make(chan error, 2)}
+	s := &Server{cfg: cfg, metrics: newMetrics(cfg.EnableBatching), faults: newFaults(cfg.Faults), serveErr: make(chan error, 2)}
+	if len(s.faults) > 0 {
+		s.metrics.countFaults()
+	}
 	modelCfg, err := s.initialConfig()
 	if err != nil {
 		s.cleanup()
@@ -63,6 +67,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.cleanup()
 		return nil, err
 	}
+	if err := s.checkFaults(); err != nil {
+		s.cleanup()
+		return nil, err
+	}
 	if cfg.EnableBatching {
 		s.batcher = newBatcher(cfg.Batching, s.metrics)
 	}
@@ -71,6 +79,25 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// checkFaults refuses a fault for a model that is not served (a typo would
+// make a drill pass for the wrong reason), then warns that this server
+// misbehaves on purpose.
+func (s *Server) checkFaults() error {
+	if len(s.faults) == 0 {
+		return nil
+	}
+	for _, f := range s.faults {
+		if s.models.get(f.Model) == nil {
+			s.models.mu.RLock()
+			served := slices.Sorted(maps.Keys(s.models.models))
+			s.models.mu.RUnlock()
+			return fmt.Errorf("--fault %s: no model %q is served (served: %s)", f.spec, f.Model, strings.Join(served, ", "))
+		}
+	}
+	s.cfg.Logger.Warn("injecting faults on purpose: Predict of these versions is slowed or failed (--fault)", "faults", strings.Join(s.faults.specs(), " "))
+	return nil
 }
 
 // initialConfig is the config file, or one model from name + base path,
