@@ -282,6 +282,7 @@ type RolloutView struct {
 	Shadowed  *Side         // merged, when shadowing
 	Driver    *DriverBeat   // the driver's latest heartbeat, nil when none was heard
 	DriverAge time.Duration // since that heartbeat
+	sinceStep time.Duration // since the rollout's step (or phase) began
 }
 
 // DriverLost reports whether an active rollout's driver has stopped
@@ -292,7 +293,8 @@ func (v *RolloutView) DriverLost() bool {
 		return false
 	}
 	if v.Driver == nil || v.Driver.ID != v.ID {
-		return true
+		// A driver that just started (or resumed) has not beaten yet.
+		return v.sinceStep > 3*DriverBeatInterval
 	}
 	return v.DriverAge > 3*DriverBeatInterval
 }
@@ -313,6 +315,7 @@ func rolloutView(v *View, beat *DriverBeat) *RolloutView {
 	if r == nil {
 		return rv
 	}
+	rv.sinceStep = v.Time.Sub(r.StepAt)
 	share, shadow := r.Applied()
 	for _, i := range v.Instances {
 		if !i.Live() || i.Control.Mode != ModeFollow {

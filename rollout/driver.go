@@ -275,7 +275,7 @@ func endNow(ctx context.Context, c *fleet.Controller, phase, reason string) (fle
 // promoted) and publishes it as an event every console shows.
 func (d *Driver) end(ctx context.Context, id, phase, reason string, gate *Gate) (Result, error) {
 	c := d.cfg.Controller
-	_, err := c.UpdateRollout(ctx, func(cur *fleet.Rollout) (*fleet.Rollout, string, error) {
+	ch, err := c.UpdateRollout(ctx, func(cur *fleet.Rollout) (*fleet.Rollout, string, error) {
 		if cur == nil || cur.ID != id || !cur.Active() {
 			return nil, "", fmt.Errorf("rollout %s already ended", id)
 		}
@@ -291,6 +291,11 @@ func (d *Driver) end(ctx context.Context, id, phase, reason string, gate *Gate) 
 	if err != nil {
 		return res, err
 	}
+	// Until every instance serves the outcome (10 s at most: a lost
+	// instance applies it when it comes back).
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, _ = c.Wait(wctx, ch, nil)
+	cancel()
 	lvl := pipeline.Info
 	if phase != fleet.RolloutPromoted {
 		lvl = pipeline.Warn

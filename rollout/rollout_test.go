@@ -146,3 +146,62 @@ func TestRolloutShadowOnly(t *testing.T) {
 		}
 	}
 }
+
+// A candidate made slow or failing on purpose (serve --fault) is rolled
+// back automatically at the first step, with the breached gate named,
+// and every record goes back to the baseline.
+func TestRolloutBadCandidateIsRolledBack(t *testing.T) {
+	for _, tc := range []struct {
+		name, fault, gate string
+	}{
+		{"latency", "my_model/2:latency=150ms", GateLatency},
+		{"errors", "my_model/2:errors=5%,code=internal", GateErrors},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := modelserver.ParseFault(tc.fault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := newEnv(t, modelserver.Config{Faults: []modelserver.Fault{f}})
+			e.instance("web-1", 2, tfserving.Target{Version: 1})
+			res := e.results()
+			e.traffic(1000)
+			c := e.controller()
+			waitFor(t, "the instance live", 20*time.Second, func() bool { return c.View().Totals.Live == 1 })
+			o := testOptions()
+			o.Hold, o.Warmup = 30*time.Second, 0
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			start := time.Now()
+			out, err := NewDriver(DriverConfig{Controller: c, TFServing: e.tfs, Logger: testLog()}).Start(ctx, "2", o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			if out.State != fleet.RolloutRolledBack || out.Gate == nil || out.Gate.Name != tc.gate {
+				t.Fatalf("rollout of a candidate with %s ended %+v, want rolled back on gate %s", tc.fault, out, tc.gate)
+			}
+			v := c.View()
+			r := v.Rollout.Rollout
+			if r.Step != 0 || v.Desired.Target != "1" || !strings.Contains(r.Reason, "gate "+tc.gate+" breached") {
+				t.Fatalf("rolled back at step %d, target %q, reason %q: want the first step, back to 1, the gate named", r.Step, v.Desired.Target, r.Reason)
+			}
+			t.Logf("%s: rolled back after %.1f s: %s", tc.name, took.Seconds(), r.Reason)
+			waitFor(t, "a fleet event naming the rollback and its gate", 5*time.Second, func() bool {
+				for _, ev := range c.View().Events {
+					if strings.Contains(ev.Message, "rolled back") && strings.Contains(ev.Message, "gate "+tc.gate) {
+						return true
+					}
+				}
+				return false
+			})
+			if s := StatusOf(v); s.State != StateRolled || !strings.Contains(s.Summary, tc.gate) {
+				t.Errorf("status %s: %s", s.State, s.Summary)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			if got, n := res.share(time.Now().Add(-time.Second), time.Now(), 2); n == 0 || got > 0 {
+				t.Fatalf("after the rollback %.3f of %d results still from v2", got, n)
+			}
+		})
+	}
+}

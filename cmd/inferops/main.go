@@ -57,6 +57,7 @@ var commands = []command{
 	{"doctor", "check the host, Kafka and TF Serving against the seed's tuning", doctorCommand, nil},
 	{"fleet", "every worker pool of the group on every host: status, scale N, target, pause, resume", fleetCommand, nil},
 	{"offsets", "move a consumer group's offsets: to earliest, latest, a time, an offset or N back", nil, offsetsCommands},
+	{"rollout", "move the fleet to a model version gradually: canary by key, shadow, SLO gates, automatic rollback", rolloutCommand, nil},
 	{"perf", "run the seed's perf scenarios (small/medium/high) and report throughput, latency percentiles and SLO verdicts", perfCommand, nil},
 	{"serve", "run the embedded Kafka broker and model server in the foreground", serveCommand, nil},
 	{"status", "print one snapshot of the pipeline: Kafka lag per partition, group members, health", statusCommand, nil},
