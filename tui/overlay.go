@@ -41,7 +41,20 @@ func (m *Model) drawOverlay(lines []string, w, h int) {
 		for i, p := range m.picks {
 			body = append(body, m.pickLine(i, p.label))
 		}
-		body = append(body, "", st.Dim.Render("↑/↓ choose · enter apply live · esc close"))
+		hint := "↑/↓ choose · enter apply live · esc close"
+		if _, ok := m.roller(); ok && m.data.Fleet.Known {
+			hint = "↑/↓ choose · enter next: switch now or roll out · esc close"
+		}
+		body = append(body, "", st.Dim.Render(hint))
+	case ovMode:
+		title = m.data.Model + " to " + m.mode.label
+		for i, l := range m.modeLines() {
+			body = append(body, m.pickLine(i, l))
+		}
+		if r := &m.data.Rollout; r.Active() {
+			body = append(body, "", st.Warn.Render("rollout "+r.ID+" to "+r.Candidate+" is active: promote or abort it first"))
+		}
+		body = append(body, "", st.Dim.Render("↑/↓ choose · enter then y/n · esc close"))
 	case ovPerfMenu:
 		title = "perf scenario"
 		for i, s := range m.data.Perf.Scenarios {
