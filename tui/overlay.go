@@ -47,10 +47,8 @@ func (m *Model) drawOverlay(lines []string, w, h int) {
 		}
 		body = append(body, "", st.Dim.Render(hint))
 	case ovMode:
-		title = m.data.Model + " to " + m.mode.label
-		for i, l := range m.modeLines() {
-			body = append(body, m.pickLine(i, l))
-		}
+		title = "move " + m.data.Model + " to " + targetLabel(m.mode.spec)
+		body = append(body, m.modeLines(w)...)
 		if r := &m.data.Rollout; r.Active() {
 			body = append(body, "", st.Warn.Render("rollout "+r.ID+" to "+r.Candidate+" is active: promote or abort it first"))
 		}

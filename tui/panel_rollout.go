@@ -28,57 +28,124 @@ func (m *Model) rolloutInfo() string {
 
 func (m *Model) rolloutPanel(w, h int) []string {
 	r, st := &m.data.Rollout, m.st
-	var lines []string
+	var ls plines
 	if r.Err != "" {
-		lines = append(lines, st.Err.Render(r.Err))
+		ls.add(0, st.Err.Render(r.Err))
 	}
-	lines = append(lines, m.rolloutHead()...)
-	lines = append(lines, "plan "+m.planLine()+st.Dim.Render(" · hold "+holdStr(r.Hold)+" · shadow "+pctf(r.Shadow)))
+	ls.add(0, m.rolloutHead(w)...)
+	ls.add(0, "plan "+m.planLine()+st.Dim.Render(" · hold "+holdStr(r.Hold)+" · shadow "+pctf(r.Shadow)))
 	if r.Active() {
-		lines = append(lines, m.stepLine(w))
+		ls.add(0, m.stepLine(w))
+		if r.State != RolloutHolding {
+			ls.add(1, m.driverLine())
+		}
 		if len(r.Pending) > 0 {
-			lines = append(lines, st.Warn.Render("not at the step yet: "+strings.Join(r.Pending, ", ")))
+			ls.add(1, st.Warn.Render("not at the step yet: "+strings.Join(r.Pending, ", ")))
 		}
 	}
-	lines = append(lines, m.gateLines(w)...)
+	m.gateLines(&ls, w)
 	if c := r.Comparison; c != nil {
-		lines = append(lines, m.comparisonLines(c, w)...)
-		lines = append(lines, m.outputLines(c, w)...)
+		m.comparisonLines(&ls, c, w)
+		m.outputLines(&ls, c, w)
 	}
 	if !r.Active() && r.Advice != "" {
-		lines = append(lines, st.Dim.Render("next: "+r.Advice))
+		ls.add(1, st.Dim.Render("next: "+r.Advice))
 	}
-	if len(lines) > h {
-		lines = lines[:h]
+	return ls.fit(h)
+}
+
+// plines are a panel's lines with how much each matters: a short panel
+// drops the least important first (the last of them first), so the state,
+// the plan, the gates and both sides' latency survive any size.
+type plines struct {
+	s    []string
+	prio []int
+	head []bool // a table's column heads: they go with the table's last row
+}
+
+func (p *plines) add(prio int, lines ...string) {
+	for _, l := range lines {
+		p.s = append(p.s, l)
+		p.prio = append(p.prio, prio)
+		p.head = append(p.head, false)
 	}
-	return lines
+}
+
+// addHead adds a table's column heads.
+func (p *plines) addHead(prio int, line string) {
+	p.add(prio, line)
+	p.head[len(p.head)-1] = true
+}
+
+func (p *plines) drop(i int) {
+	p.s = append(p.s[:i], p.s[i+1:]...)
+	p.prio = append(p.prio[:i], p.prio[i+1:]...)
+	p.head = append(p.head[:i], p.head[i+1:]...)
+}
+
+func (p *plines) fit(h int) []string {
+	for len(p.s) > h {
+		worst := 0
+		for i, pr := range p.prio {
+			if pr >= p.prio[worst] {
+				worst = i
+			}
+		}
+		if p.prio[worst] == 0 {
+			return p.s[:max(h, 0)]
+		}
+		p.drop(worst)
+		// Heads left without a row go too.
+		for i := len(p.s) - 1; i >= 0; i-- {
+			if p.head[i] && (i == len(p.s)-1 || p.head[i+1]) {
+				p.drop(i)
+			}
+		}
+	}
+	return p.s
+}
+
+// driverLine is who drives the rollout and what it says it is doing.
+func (m *Model) driverLine() string {
+	r, st := &m.data.Rollout, m.st
+	alive := st.OK.Render("alive")
+	if !r.DriverAlive {
+		alive = st.Warn.Render("not heard yet")
+	}
+	s := "driver " + orDash(r.Driver) + " " + alive
+	if r.Message != "" {
+		s += st.Dim.Render(" · " + r.Message)
+	}
+	return s
 }
 
 // rolloutHead is the state in one line, or two when the rollout holds: a
 // lost driver is what the operator must act on.
-func (m *Model) rolloutHead() []string {
+func (m *Model) rolloutHead(w int) []string {
 	r, st := &m.data.Rollout, m.st
 	move := r.Baseline + " → " + r.Candidate
+	wrap := func(s Paint, text string) []string {
+		var out []string
+		for _, l := range wrapWords(text, w) {
+			out = append(out, s.Render(l))
+		}
+		return out
+	}
 	switch r.State {
 	case RolloutHolding:
 		heard := "never heard"
 		if r.DriverAge > 0 {
-			heard = "last heard " + ago(r.DriverAge) + " ago"
+			heard = "last heard " + ago(r.DriverAge)
 		}
-		return []string{
-			st.Err.Render("HOLDING at " + pctf(r.Share) + " (" + move + "): driver " + orDash(r.Driver) + " lost, " + heard),
-			st.Err.Render("nothing advances: C resumes it from this console, A aborts to " + r.Baseline),
-		}
+		out := []string{st.Err.Render("HOLDING at " + pctf(r.Share) + " (" + move + "): its driver is lost")}
+		out = append(out, wrap(st.Err, "driver "+orDash(r.Driver)+", "+heard)...)
+		return append(out, wrap(st.Err, "nothing advances: C resumes it from this console, A aborts to "+r.Baseline)...)
 	case RolloutWarming, RolloutCanary:
 		what := "step " + stepOf(r) + " · " + pctf(r.Share) + " of records"
 		if r.State == RolloutWarming {
 			what = "warming " + r.Candidate + " up, no records yet"
 		}
-		driver := st.OK.Render("alive")
-		if !r.DriverAlive {
-			driver = st.Warn.Render("not heard yet")
-		}
-		return []string{st.Bold.Render(strings.ToUpper(r.State)+" "+move) + " · " + what + st.Dim.Render(" · driver "+orDash(r.Driver)+" ") + driver}
+		return []string{st.Bold.Render(strings.ToUpper(r.State)+" "+move) + " · " + what}
 	case RolloutPromoted:
 		return []string{st.OK.Render("PROMOTED " + r.Candidate + " (was " + r.Baseline + ")")}
 	}
@@ -87,11 +154,11 @@ func (m *Model) rolloutHead() []string {
 	if r.State == RolloutAborted {
 		s = st.Warn
 	}
-	line := word + " " + move + " at " + pctf(lastStep(r))
+	out := []string{s.Render(word+" "+move+" at "+pctf(lastStep(r))) + st.Dim.Render(" · every record to "+r.Baseline)}
 	if r.Reason != "" {
-		line += ": " + r.Reason
+		out = append(out, wrap(s, r.Reason)...)
 	}
-	return []string{s.Render(line) + st.Dim.Render(" · every record to "+r.Baseline)}
+	return out
 }
 
 // planLine is the steps with the current one marked and the ones done
@@ -131,30 +198,27 @@ func (m *Model) stepLine(w int) string {
 	if r.PassingFor > 0 {
 		s += " · gates pass " + holdStr(r.PassingFor)
 	}
-	s += st.Dim.Render(" · " + plural(r.Instances, "instance"))
-	if r.Message != "" {
-		s += st.Dim.Render(" · " + r.Message)
-	}
-	return s
+	return s + st.Dim.Render(" · "+plural(r.Instances, "instance")+" at it")
 }
 
 // gateLines are the gates, each with its state and live value, then its
 // limit when it passes or why it waits or breached.
-func (m *Model) gateLines(w int) []string {
+func (m *Model) gateLines(ls *plines, w int) {
 	r, st := &m.data.Rollout, m.st
 	if len(r.Gates) == 0 {
 		if r.Active() {
-			return []string{st.Dim.Render("gates: not judged yet")}
+			ls.add(0, st.Dim.Render("gates: not judged yet"))
 		}
-		return nil
+		return
 	}
-	cols := []column{{"gate", 7, 0, false}, {"state", 6, 0, false}, {"value", 16, 0, false}, {"limit or why", max(w-32, 8), 1, false}}
+	vw := max(16, (w-15)/2)
+	cols := []column{{"gate", 7, 0, false}, {"state", 6, 0, false}, {"value", vw, 0, false}, {"limit or why", max(w-16-vw, 8), 1, false}}
 	keep := fitColumns(cols, w)
 	by := ""
 	if r.GatesBy != "" {
 		by = " (judged by " + r.GatesBy + ")"
 	}
-	lines := []string{st.ColumnHead.Render(fit(tableRow(cols, keep, []string{"gate", "state", "value", "limit or why" + by}, nil), w))}
+	ls.addHead(3, st.ColumnHead.Render(fit(tableRow(cols, keep, []string{"gate", "state", "value", "limit or why" + by}, nil), w)))
 	for _, g := range r.Gates {
 		s := st.Dim
 		switch g.State {
@@ -167,15 +231,14 @@ func (m *Model) gateLines(w int) []string {
 		if g.State != GatePass && g.Detail != "" {
 			why = g.Detail
 		}
-		lines = append(lines, tableRow(cols, keep, []string{g.Name, strings.ToUpper(g.State), g.Value, why},
+		ls.add(0, tableRow(cols, keep, []string{g.Name, strings.ToUpper(g.State), g.Value, why},
 			[]func(string) string{nil, sty(s), sty(s), sty(st.Dim)}))
 	}
-	return lines
 }
 
 // comparisonLines are baseline, candidate and shadow side by side over the
 // fleet's last 10 s.
-func (m *Model) comparisonLines(c *RolloutComparison, w int) []string {
+func (m *Model) comparisonLines(ls *plines, c *RolloutComparison, w int) {
 	st := m.st
 	cols := []column{{"", 9, 0, false}, {"ver", 4, 0, true}, {"rows/s", 6, 1, true}, {"p50", 6, 4, true}, {"p95", 6, 3, true},
 		{"p99", 6, 0, true}, {"e2e p99", 7, 2, true}, {"err", 6, 0, true}, {"dlq", 6, 2, true}}
@@ -185,28 +248,27 @@ func (m *Model) comparisonLines(c *RolloutComparison, w int) []string {
 		heads[i] = col.head
 	}
 	heads[0] = "predict"
-	lines := []string{st.ColumnHead.Render(tableRow(cols, keep, heads, nil))}
-	row := func(name string, s *RolloutSide) {
+	ls.addHead(1, st.ColumnHead.Render(tableRow(cols, keep, heads, nil)))
+	row := func(prio int, name string, s *RolloutSide) {
 		ver := "-"
 		if s.Version > 0 {
 			ver = "v" + strconv.FormatInt(s.Version, 10)
 		}
-		lines = append(lines, tableRow(cols, keep, []string{name, ver, num(s.RowRate), dur(s.Predict.P50), dur(s.Predict.P95),
+		ls.add(prio, tableRow(cols, keep, []string{name, ver, num(s.RowRate), dur(s.Predict.P50), dur(s.Predict.P95),
 			dur(s.Predict.P99), dur(s.E2EP99), rate(s.ErrorRate), rate(s.DLQRate)},
 			[]func(string) string{nil, nil, nil, sty(st.P50), sty(st.P95), sty(st.P99), nil, nil, nil}))
 	}
-	row("baseline", &c.Baseline)
-	row("candidate", &c.Candidate)
+	row(0, "baseline", &c.Baseline)
+	row(0, "candidate", &c.Candidate)
 	if c.Shadow != nil {
-		row("shadow", c.Shadow)
+		row(1, "shadow", c.Shadow)
 	}
-	return lines
 }
 
 // outputLines are each numeric output's distribution per side, with the
 // candidate's and the shadow's shift (PSI) against the baseline and the
 // shadow's differences.
-func (m *Model) outputLines(c *RolloutComparison, w int) []string {
+func (m *Model) outputLines(ls *plines, c *RolloutComparison, w int) {
 	st := m.st
 	cols := []column{{"output", 9, 0, false}, {"side", 5, 0, false}, {"n", 6, 3, true}, {"mean", 7, 1, true}, {"p50", 7, 4, true},
 		{"p90", 7, 5, true}, {"p99", 7, 2, true}, {"PSI", 6, 0, true}, {"|diff| max/mean", 15, 1, true}}
@@ -218,10 +280,11 @@ func (m *Model) outputLines(c *RolloutComparison, w int) []string {
 	type side struct {
 		name string
 		s    *RolloutSide
+		prio int // the candidate's shift matters most
 	}
-	sides := []side{{"base", &c.Baseline}, {"cand", &c.Candidate}}
+	sides := []side{{"base", &c.Baseline, 2}, {"cand", &c.Candidate, 1}}
 	if c.Shadow != nil {
-		sides = append(sides, side{"shadw", c.Shadow})
+		sides = append(sides, side{"shadw", c.Shadow, 2})
 	}
 	var names []string
 	seen := map[string]bool{}
@@ -234,9 +297,9 @@ func (m *Model) outputLines(c *RolloutComparison, w int) []string {
 		}
 	}
 	if len(names) == 0 {
-		return nil
+		return
 	}
-	lines := []string{st.ColumnHead.Render(tableRow(cols, keep, heads, nil))}
+	ls.addHead(1, st.ColumnHead.Render(tableRow(cols, keep, heads, nil)))
 	for _, name := range names {
 		for _, sd := range sides {
 			for _, o := range sd.s.Outputs {
@@ -254,12 +317,11 @@ func (m *Model) outputLines(c *RolloutComparison, w int) []string {
 						ps = sty(st.Warn)
 					}
 				}
-				lines = append(lines, tableRow(cols, keep, []string{name, sd.name, num(float64(o.N)), g4(o.Mean), g4(o.P50), g4(o.P90), g4(o.P99), psi, diff},
+				ls.add(sd.prio, tableRow(cols, keep, []string{name, sd.name, num(float64(o.N)), g4(o.Mean), g4(o.P50), g4(o.P90), g4(o.P99), psi, diff},
 					[]func(string) string{nil, sty(st.Dim), nil, nil, nil, nil, nil, ps, nil}))
 			}
 		}
 	}
-	return lines
 }
 
 func stepOf(r *RolloutData) string {

@@ -144,14 +144,18 @@ func (m *Model) openMode(p pick) {
 	m.ov, m.pickIdx = ovMode, 0
 }
 
-// modeLines are the mode menu's two choices.
-func (m *Model) modeLines() []string {
-	r := &m.data.Rollout
-	plan := r.DefaultPlan
+// modeLines are the mode menu's two choices, the plan the second starts
+// under it, wrapped to the overlay.
+func (m *Model) modeLines(w int) []string {
+	lines := []string{m.pickLine(0, "switch now: every instance at once"), m.pickLine(1, "roll out gradually, gated, with automatic rollback")}
+	plan := m.data.Rollout.DefaultPlan
 	if plan == "" {
-		plan = "the default plan"
+		return lines
 	}
-	return []string{"switch now: every instance at once", "roll out gradually: " + plan}
+	for _, l := range wrapWords(plan, max(w-12, 30)) {
+		lines = append(lines, m.st.Dim.Render("    "+l))
+	}
+	return lines
 }
 
 func (m *Model) modeKey(k tea.KeyPressMsg) tea.Cmd {
