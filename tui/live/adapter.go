@@ -143,6 +143,7 @@ type Adapter struct {
 	perf          perfState
 	advice        adviceState
 	ops           opsState
+	roll          rollState // the rollout this console drives (rollout_driver.go)
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it

@@ -11,6 +11,15 @@ import (
 	"github.com/inferops/inferops/tui"
 )
 
+// rollState is the rollout this console drives, if any: one driver
+// goroutine, owned by the adapter and ended with Run's context. Ending it
+// leaves the fleet holding its step (the engine's design: nothing advances
+// unobserved) until someone resumes or aborts it.
+type rollState struct {
+	id      string        // the rollout driven, once seen in the desired state
+	running chan struct{} // closed when the driver returns; nil: none runs
+}
+
 // rolloutOptions is the plan "roll out gradually" starts: the config's,
 // else the engine's defaults.
 func (a *Adapter) rolloutOptions() rollout.Options {
