@@ -243,10 +243,7 @@ func (m *Model) comparisonLines(ls *plines, c *RolloutComparison, w int) {
 	cols := []column{{"", 9, 0, false}, {"ver", 4, 0, true}, {"rows/s", 6, 1, true}, {"p50", 6, 4, true}, {"p95", 6, 3, true},
 		{"p99", 6, 0, true}, {"e2e p99", 7, 2, true}, {"err", 6, 0, true}, {"dlq", 6, 2, true}}
 	keep := fitColumns(cols, w)
-	heads := make([]string, len(cols))
-	for i, col := range cols {
-		heads[i] = col.head
-	}
+	heads := columnHeads(cols)
 	heads[0] = "predict"
 	ls.addHead(1, st.ColumnHead.Render(tableRow(cols, keep, heads, nil)))
 	row := func(prio int, name string, s *RolloutSide) {
@@ -273,10 +270,7 @@ func (m *Model) outputLines(ls *plines, c *RolloutComparison, w int) {
 	cols := []column{{"output", 9, 0, false}, {"side", 5, 0, false}, {"n", 6, 3, true}, {"mean", 7, 1, true}, {"p50", 7, 4, true},
 		{"p90", 7, 5, true}, {"p99", 7, 2, true}, {"PSI", 6, 0, true}, {"|diff| max/mean", 15, 1, true}}
 	keep := fitColumns(cols, w)
-	heads := make([]string, len(cols))
-	for i, col := range cols {
-		heads[i] = col.head
-	}
+	heads := columnHeads(cols)
 	type side struct {
 		name string
 		s    *RolloutSide

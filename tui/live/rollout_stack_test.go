@@ -111,18 +111,7 @@ func rolloutConsole(t *testing.T) *consoleStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tfs.Close() })
-	md, err := tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := md.ServingDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := servingSchema(t, ctx, tfs, pipeline.DefaultModel)
 
 	// The instance, as the console's own pool or `inferops worker` runs.
 	wcfg := worker.Config{Instance: "web-1", Workers: 2, DrainTimeout: 3 * time.Second, Target: tfserving.Target{Version: 1}}
