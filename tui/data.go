@@ -31,8 +31,9 @@ type Data struct {
 	Events  EventsData
 	DLQ     DLQData
 	Perf    PerfData
-	Fleet   FleetData // every worker pool of the group (fleet.go)
-	Ops     OpsData   // operator actions: the running replay (operator.go)
+	Fleet   FleetData   // every worker pool of the group (fleet.go)
+	Ops     OpsData     // operator actions: the running replay (operator.go)
+	Rollout RolloutData // the group's gradual rollout (rollout.go)
 }
 
 // HeaderData is the worker/controller state the header shows.

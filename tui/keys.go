@@ -10,6 +10,9 @@ type KeyMap struct {
 	Version, Perf      key.Binding
 	Pause, Export      key.Binding
 	Replay, Reset      key.Binding
+	Rollout            key.Binding // focus the rollout panel
+	Promote, Abort     key.Binding // while the rollout panel has the focus
+	Resume             key.Binding
 	Next, Prev         key.Binding
 	Up, Down           key.Binding
 	PageUp, PageDown   key.Binding
@@ -38,6 +41,10 @@ func DefaultKeyMap() KeyMap {
 		Export:    b("e", "export triage report", "e"),
 		Replay:    b("r", "replay DLQ reason group", "r"),
 		Reset:     b("o", "reset offsets of lag rows", "o"),
+		Rollout:   b("R", "rollout panel", "R"),
+		Promote:   b("P", "rollout: promote now", "P"),
+		Abort:     b("A", "rollout: abort", "A"),
+		Resume:    b("C", "rollout: resume if held", "C"),
 		Next:      b("tab", "next panel", "tab"),
 		Prev:      b("shift+tab", "previous panel", "shift+tab"),
 		Up:        b("↑/k", "scroll up", "up", "k"),
@@ -69,6 +76,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.ScaleUp, k.ScaleDown, k.Pause, k.Version, k.Perf, k.Export, k.Replay, k.Reset, k.Slower, k.Faster},
+		{k.Rollout, k.Promote, k.Abort, k.Resume},
 		{k.Next, k.Prev, k.Up, k.Down, k.PageUp, k.PageDown, k.Top},
 		{k.Sort, k.Reverse, k.Filter, k.Select, k.Back, k.Help, k.Quit},
 	}

@@ -16,10 +16,11 @@ const (
 	pEvents
 	pDLQ
 	pPerf
+	pRollout // only while there is a rollout (rollout.go)
 	numPanels
 )
 
-var panelNames = [numPanels]string{"lag", "throughput", "tf serving", "models", "workers", "events", "dlq", "perf"}
+var panelNames = [numPanels]string{"lag", "throughput", "tf serving", "models", "workers", "events", "dlq", "perf", "rollout"}
 
 // Minimum usable size: below it the console says so instead of drawing a
 // garbled screen.
@@ -56,16 +57,24 @@ type layout struct {
 // lines: 2, or 3 with a notice, which the body gives up a line for. With
 // a fleet of several instances, the large screen gives the workers panel
 // (an instance and its members per group of rows) the tall slot beside
-// the lag table, and throughput moves to the middle band.
-func computeLayout(w, h, header int, fleet bool) layout {
+// the lag table, and throughput moves to the middle band. While there is a
+// rollout its panel joins the top right slot, the widest after the lag
+// table's, which its comparison needs.
+func computeLayout(w, h, header int, fleet, rollout bool) layout {
 	body := h - header - 1 // and the footer
 	pct := func(n, p int) int { return n * p / 100 }
+	ro := func(ps ...panelID) []panelID {
+		if rollout {
+			return append(ps, pRollout)
+		}
+		return ps
+	}
 	switch {
 	case w >= 120 && h >= 36 && fleet:
 		r1 := pct(body, 42)
 		r2 := pct(body, 30)
 		return layout{name: "large-fleet", header: header, bands: []band{
-			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pWorkers, pPerf}}}},
+			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: ro(pWorkers, pPerf)}}},
 			{h: r2, slots: []slot{{w: pct(w, 35), panels: []panelID{pLatency}}, {w: pct(w, 30), panels: []panelID{pModels}}, {w: w - pct(w, 35) - pct(w, 30), panels: []panelID{pFlow}}}},
 			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
@@ -75,21 +84,22 @@ func computeLayout(w, h, header int, fleet bool) layout {
 		return layout{name: "large", header: header, bands: []band{
 			// Perf results share the tallest slot with throughput: a results
 			// table needs more rows than the bottom band has.
-			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: []panelID{pFlow, pPerf}}}},
+			{h: r1, slots: []slot{{w: w / 2, panels: []panelID{pLag}}, {w: w - w/2, panels: ro(pFlow, pPerf)}}},
 			{h: r2, slots: []slot{{w: pct(w, 35), panels: []panelID{pLatency}}, {w: pct(w, 30), panels: []panelID{pModels}}, {w: w - pct(w, 35) - pct(w, 30), panels: []panelID{pWorkers}}}},
 			{h: body - r1 - r2, slots: []slot{{w: w / 2, panels: []panelID{pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
 	case w >= 100 && h >= 28:
 		r1 := pct(body, 55)
 		return layout{name: "medium", header: header, bands: []band{
-			{h: r1, slots: []slot{{w: pct(w, 55), panels: []panelID{pLag}}, {w: w - pct(w, 55), panels: []panelID{pFlow, pLatency, pModels, pPerf}}}},
+			{h: r1, slots: []slot{{w: pct(w, 55), panels: []panelID{pLag}}, {w: w - pct(w, 55), panels: ro(pFlow, pLatency, pModels, pPerf)}}},
 			{h: body - r1, slots: []slot{{w: w / 2, panels: []panelID{pWorkers, pEvents}}, {w: w - w/2, panels: []panelID{pDLQ}}}},
 		}}
 	}
 	all := make([]panelID, 0, numPanels)
-	for p := panelID(0); p < numPanels; p++ {
+	for p := panelID(0); p < pRollout; p++ {
 		all = append(all, p)
 	}
+	all = ro(all...)
 	return layout{name: "small", header: header, tabs: true, bands: []band{{h: body - 1, slots: []slot{{w: w, panels: all}}}}}
 }
 

@@ -60,6 +60,7 @@ const (
 	ovConfirm
 	ovReplay // operator.go
 	ovReset
+	ovMode // rollout.go: switch now or roll out gradually
 )
 
 // pending is an action waiting for the y/n of a confirmation.
@@ -92,6 +93,8 @@ type Model struct {
 	ov       overlay
 	pickIdx  int
 	picks    []pick
+	mode     pick   // the version the mode menu is for
+	rollID   string // the rollout last seen, to bring its panel forward once
 	confirm  *pending
 	ops      opsState // the open replay or reset overlay
 	status   string
@@ -180,6 +183,17 @@ func (m *Model) setData(d Data) {
 			}
 		}
 	}
+	switch r := &d.Rollout; {
+	case !r.Exists():
+		if m.focus == pRollout {
+			m.focus = pLag
+		}
+	case r.ID != m.rollID:
+		// A new rollout comes to the front of its slot once; after that
+		// the operator's own choice of panel stands.
+		m.rollID = r.ID
+		m.activate(pRollout)
+	}
 	m.resort()
 	m.dirty = true
 }
@@ -263,9 +277,16 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return m.menuKey(k)
 	case ovReplay, ovReset:
 		return m.opsKey(k)
+	case ovMode:
+		return m.modeKey(k)
 	}
 	if m.filtering {
 		return m.filterKey(k)
+	}
+	if m.focus == pRollout {
+		if cmd, ok := m.rolloutKey(k); ok {
+			return cmd
+		}
 	}
 	ks := m.keys
 	switch {
@@ -274,11 +295,15 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(k, ks.Help):
 		m.ov = ovHelp
 	case key.Matches(k, ks.Next):
-		m.focus = (m.focus + 1) % numPanels
-		m.activate(m.focus)
+		m.cycle(1)
 	case key.Matches(k, ks.Prev):
-		m.focus = (m.focus + numPanels - 1) % numPanels
-		m.activate(m.focus)
+		m.cycle(numPanels - 1)
+	case key.Matches(k, ks.Rollout):
+		if !m.rolloutShown() {
+			m.setStatus(Warn, "no rollout: start one from the version menu (v, a version, roll out gradually)")
+			return nil
+		}
+		m.focusOn(pRollout)
 	case key.Matches(k, ks.Up):
 		m.scrollBy(-1)
 	case key.Matches(k, ks.Down):
@@ -356,6 +381,16 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// cycle moves the focus by step panels in tab order, past the rollout
+// panel while there is no rollout.
+func (m *Model) cycle(step panelID) {
+	m.focus = (m.focus + step) % numPanels
+	if m.focus == pRollout && !m.rolloutShown() {
+		m.focus = (m.focus + step) % numPanels
+	}
+	m.activate(m.focus)
 }
 
 // focusOn moves focus to p and brings its slot to the front.
@@ -512,6 +547,10 @@ func (m *Model) menuKey(k tea.KeyPressMsg) tea.Cmd {
 		if m.ov == ovPicker {
 			p := m.picks[m.pickIdx]
 			m.ov = ovNone
+			if _, ok := m.roller(); ok && m.data.Fleet.Known {
+				m.openMode(p)
+				return nil
+			}
 			return m.ask(m.targetPrompt(p.label), true, m.targetCmd(p.spec))
 		}
 		sc := m.data.Perf.Scenarios[m.pickIdx]

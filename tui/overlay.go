@@ -41,7 +41,18 @@ func (m *Model) drawOverlay(lines []string, w, h int) {
 		for i, p := range m.picks {
 			body = append(body, m.pickLine(i, p.label))
 		}
-		body = append(body, "", st.Dim.Render("↑/↓ choose · enter apply live · esc close"))
+		hint := "↑/↓ choose · enter apply live · esc close"
+		if _, ok := m.roller(); ok && m.data.Fleet.Known {
+			hint = "↑/↓ choose · enter next: switch now or roll out · esc close"
+		}
+		body = append(body, "", st.Dim.Render(hint))
+	case ovMode:
+		title = "move " + m.data.Model + " to " + targetLabel(m.mode.spec)
+		body = append(body, m.modeLines(w)...)
+		if r := &m.data.Rollout; r.Active() {
+			body = append(body, "", st.Warn.Render("rollout "+r.ID+" to "+r.Candidate+" is active: promote or abort it first"))
+		}
+		body = append(body, "", st.Dim.Render("↑/↓ choose · enter then y/n · esc close"))
 	case ovPerfMenu:
 		title = "perf scenario"
 		for i, s := range m.data.Perf.Scenarios {

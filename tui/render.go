@@ -17,7 +17,7 @@ func (m *Model) Render() string {
 	}
 	hdr := m.header(w)
 	// One instance (the embedded default) keeps the usual layout.
-	lay := computeLayout(w, h, len(hdr), m.data.Fleet.Known && len(m.data.Fleet.Instances) > 1)
+	lay := computeLayout(w, h, len(hdr), m.data.Fleet.Known && len(m.data.Fleet.Instances) > 1, m.rolloutShown())
 	lines := make([]string, 0, h)
 	lines = append(lines, hdr...)
 	if lay.tabs {
@@ -105,6 +105,8 @@ func (m *Model) renderPanel(p panelID, w, h int) []string {
 		content, info = m.dlqPanel(cw, ch), d.DLQTopic+" · "+age(d.Now, d.DLQ.At)
 	case pPerf:
 		content, info = m.perfPanel(cw, ch), ""
+	case pRollout:
+		content, info = m.rolloutPanel(cw, ch), m.rolloutInfo()
 	}
 	return box(m.st, panelNames[p], info, p == m.focus, w, h, content)
 }
@@ -209,6 +211,7 @@ func (m *Model) header(w int) []string {
 		{modelSeg, 0},
 		{workers, 0},
 		{"breaker " + st.status(breaker).Render(breaker), 3},
+		{rolloutSeg(st, &d.Rollout), rolloutPrio(&d.Rollout)},
 		{readOnlySeg(st, d.ReadOnly), 0},
 		{st.Dim.Render(d.Now.Format("15:04:05")), 2},
 	}
@@ -347,6 +350,9 @@ func lagStr(l int64) string {
 func (m *Model) tabBar(w int) string {
 	var b strings.Builder
 	for p := panelID(0); p < numPanels; p++ {
+		if p == pRollout && !m.rolloutShown() {
+			continue
+		}
 		name := panelNames[p]
 		if p == m.focus {
 			b.WriteString(m.st.Selected.Render(" " + name + " "))

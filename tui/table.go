@@ -40,6 +40,15 @@ func fitColumns(cols []column, w int) []bool {
 	}
 }
 
+// columnHeads are the columns' heads, as a row's cells.
+func columnHeads(cols []column) []string {
+	heads := make([]string, len(cols))
+	for i, c := range cols {
+		heads[i] = c.head
+	}
+	return heads
+}
+
 // sty adapts a style to a cell formatter.
 func sty(s Paint) func(string) string { return func(x string) string { return s.Render(x) } }
 

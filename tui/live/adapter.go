@@ -22,6 +22,7 @@ import (
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/report"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/rollout"
 	"github.com/inferops/inferops/tui"
 )
 
@@ -57,6 +58,10 @@ type Config struct {
 	ServerMetricsErr string
 	Perf             *PerfRunner // nil: perf runs unavailable
 	Ops              OpsConfig   // DLQ replays and offset resets (operator.go)
+	// Rollout is the plan the version menu's "roll out gradually" starts
+	// (rollout.go); zero Steps: rollout.DefaultOptions(). A rollout needs
+	// Fleet, and TFS to warm the candidate up.
+	Rollout rollout.Options
 	// Labels maps version -> labels when the operator knows them (TF
 	// Serving's GetModelStatus does not report labels).
 	Labels map[int64][]string
@@ -138,6 +143,7 @@ type Adapter struct {
 	perf          perfState
 	advice        adviceState
 	ops           opsState
+	roll          rollState // the rollout this console drives (rollout_driver.go)
 
 	wg     sync.WaitGroup
 	runCtx context.Context // Run's context: background work (perf runs) ends with it

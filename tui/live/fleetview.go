@@ -179,6 +179,7 @@ func (a *Adapter) applyFleetLocked(v fleet.View) {
 	}
 	a.d.Models.Versions = vs
 	a.setServedLocked(best, now)
+	a.rolloutLocked(v)
 
 	a.fleetEventsLocked(v.Events)
 }

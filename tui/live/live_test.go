@@ -9,11 +9,31 @@ import (
 	"github.com/inferops/inferops/cluster"
 	"github.com/inferops/inferops/infer/demo"
 	"github.com/inferops/inferops/infer/tfpb"
+	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/pipeline/stack/stacktest"
 	"github.com/inferops/inferops/tui"
 )
+
+// servingSchema is the record schema of model's serving signature, as
+// the worker and the demo build it.
+func servingSchema(t *testing.T, ctx context.Context, tfs *tfserving.Client, model string) *pipeline.Schema {
+	t.Helper()
+	md, err := tfs.Metadata(ctx, model, tfserving.Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := md.ServingDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return schema
+}
 
 // eventually polls the adapter until ok holds or the deadline passes.
 func eventually(t *testing.T, a *Adapter, what string, within time.Duration, ok func(tui.Data) bool) tui.Data {

@@ -70,18 +70,7 @@ func TestNoWorkerConsoleOverRemoteFleet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tfs.Close()
-	md, err := tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := md.ServingDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := servingSchema(t, ctx, tfs, pipeline.DefaultModel)
 	gen, err := demo.Start(ctx, demo.Config{Kafka: kc, Rate: 300, Schema: schema, NoBursts: true})
 	if err != nil {
 		t.Fatal(err)

@@ -72,18 +72,7 @@ func startStackMode(t *testing.T, workers int, mode string) *consoleStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tfs.Close() })
-	md, err := tfs.Metadata(ctx, "my_model", tfserving.Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := md.ServingDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema, err := pipeline.NewSchema(sig.InputSpecs(), pipeline.SchemaOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := servingSchema(t, ctx, tfs, "my_model")
 	kc := b.ClientConfig()
 	pool, err := worker.NewPool(kc, tfs, worker.Config{Workers: workers}, nil)
 	if err != nil {
