@@ -68,6 +68,10 @@ type SideStats struct {
 	Errors  uint64 // failed Predict attempts
 	DLQ     uint64 // rows the model rejected (dead-lettered)
 	Skipped uint64 // shadow: sampled rows not sent because the shadow budget was in use
+	// First is the latency of the side's first Predict since the rollout
+	// was applied here: a version's first requests after it loads are
+	// the slow ones (what the warm-up is for). 0 before any.
+	First time.Duration
 	// Predict and end-to-end latency of the side's rows (a shadow has no
 	// end-to-end: nothing is written).
 	Predict  LatencySummary
@@ -260,6 +264,7 @@ type sideSlice struct {
 type sideWindow struct {
 	target       tfserving.Target
 	version      atomic.Int64
+	first        atomic.Int64 // ns of the first successful Predict
 	predict, e2e *window
 
 	mu     sync.Mutex
@@ -297,7 +302,7 @@ func (w *sideWindow) count(f func(s *sideSlice)) {
 }
 
 func (w *sideWindow) stats(outputs []string) SideStats {
-	st := SideStats{Target: w.target.String(), Version: w.version.Load(), Predict: w.predict.summary(), EndToEnd: w.e2e.summary()}
+	st := SideStats{Target: w.target.String(), Version: w.version.Load(), First: time.Duration(w.first.Load()), Predict: w.predict.summary(), EndToEnd: w.e2e.summary()}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for i := range w.slices {
@@ -396,6 +401,7 @@ type shadowJob struct {
 // version, latency, and every numeric output's values.
 func (p *Pool) recordSide(w *sideWindow, res predictResult, rows int) {
 	w.version.Store(res.version)
+	w.first.CompareAndSwap(0, int64(max(res.latency, 1)))
 	w.predict.recordN(res.latency, rows)
 	w.count(func(s *sideSlice) {
 		s.rows += uint64(rows)
@@ -503,6 +509,7 @@ func (p *Pool) shadow(job *shadowJob, batchRows []*item, res predictResult) {
 			return
 		}
 		w.version.Store(cres.version)
+		w.first.CompareAndSwap(0, int64(max(lat, 1)))
 		w.predict.recordN(lat, n)
 		w.count(func(s *sideSlice) {
 			s.rows += uint64(n)

@@ -125,8 +125,10 @@ func TestSplitShadow(t *testing.T) {
 	if sh.Rows+sh.Skipped > 2000 || sh.Rows+sh.Skipped < 500 {
 		t.Fatalf("shadow sampled %d+%d of 2000 records at 50%%", sh.Rows, sh.Skipped)
 	}
-	if _, ok := pipeline.PSI(p.Stats().Rollout.Baseline.Outputs[p.outputs[0]], sh.Outputs[p.outputs[0]]); !ok {
+	if psi, ok := pipeline.PSI(p.Stats().Rollout.Baseline.Outputs[p.outputs[0]], sh.Outputs[p.outputs[0]]); !ok {
 		t.Fatal("no PSI between baseline and shadow")
+	} else {
+		t.Logf("v1 vs v2 on %d shadowed rows: max |diff| %.4f, mean %.4f, PSI %.3f", sh.Rows, d.Max, d.Mean(), psi)
 	}
 }
 
