@@ -1,8 +1,3 @@
-//go:build rolloutdriver
-
-// Until the rollout driver lands on main this file builds only with
-// -tags rolloutdriver (the lead removes the tag on merge).
-
 package live
 
 import (

@@ -1,5 +1,3 @@
-//go:build rolloutdriver
-
 package live
 
 import (
