@@ -205,3 +205,32 @@ func Header(m *sarama.ConsumerMessage, key string) string {
 	}
 	return ""
 }
+
+// Commit commits offsets (partition -> offset) of topic for group as a
+// "simple" commit, generation -1, without joining the group: a group with
+// offsets and no live member, as a worker that stopped leaves it.
+func Commit(t testing.TB, brokers []string, sc *sarama.Config, group, topic string, offsets map[int32]int64) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	for p, o := range offsets {
+		req.AddBlock(topic, p, o, 0, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, e := range resp.Errors[topic] {
+		if !errors.Is(e, sarama.ErrNoError) {
+			t.Fatalf("commit p%d: %v", p, e)
+		}
+	}
+}
