@@ -32,22 +32,13 @@ func produceAndCommit(t *testing.T, cfg cluster.Config, topic string, partitions
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msgs []*sarama.ProducerMessage
 	for part := 0; part < partitions; part++ {
 		for i := 0; i < n; i++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(part), Value: sarama.StringEncoder(strings.Repeat("v", size))})
 		}
 	}
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
+	clustertest.Produce(t, cfg.Brokers, sc, msgs)
 	if group == "" {
 		return
 	}

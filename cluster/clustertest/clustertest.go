@@ -206,6 +206,23 @@ func Header(m *sarama.ConsumerMessage, key string) string {
 	return ""
 }
 
+// Produce writes msgs, each to the partition it names, and waits for every
+// ack. sc is left as it is (the producer works on a copy).
+func Produce(t testing.TB, brokers []string, sc *sarama.Config, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	psc := *sc
+	psc.Producer.Return.Successes = true
+	psc.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(brokers, &psc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Commit commits offsets (partition -> offset) of topic for group as a
 // "simple" commit, generation -1, without joining the group: a group with
 // offsets and no live member, as a worker that stopped leaves it.

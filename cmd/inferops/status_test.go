@@ -35,22 +35,13 @@ func statusBroker(t *testing.T) (*cluster.Broker, map[int32]int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msgs []*sarama.ProducerMessage
 	for p := int32(0); p < 12; p++ {
 		for i := 0; i < 10+int(p); i++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: p, Value: sarama.StringEncoder("x")})
 		}
 	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close()
+	clustertest.Produce(t, cfg.Brokers, sc, msgs)
 
 	committed := map[int32]int64{}
 	for p := int32(0); p < 11; p++ {

@@ -36,23 +36,13 @@ func truthBroker(t *testing.T, perPart int, done ...int32) (*cluster.Broker, *sa
 	if err != nil {
 		t.Fatal(err)
 	}
-	psc := *sc
-	psc.Producer.Return.Successes = true
-	psc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(b.Addrs(), &psc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msgs []*sarama.ProducerMessage
 	for p := int32(0); p < pipeline.InputPartitions; p++ {
 		for i := 0; i < perPart; i++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: p, Value: sarama.StringEncoder(`{"id":"x","features":[1]}`)})
 		}
 	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close()
+	clustertest.Produce(t, b.Addrs(), sc, msgs)
 	if len(done) == 0 {
 		return b, sc
 	}
