@@ -676,17 +676,26 @@ func isCoordinatorErr(err error) bool {
 
 // describeGroupsVersion mirrors sarama's own admin client.
 func describeGroupsVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_4_0_0):
-		return 5
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		return 3
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 2
-	case v.IsAtLeast(sarama.V1_1_0_0):
-		return 1
+	return requestVersion(v, 0, []versionSince{
+		{sarama.V2_4_0_0, 5}, {sarama.V2_3_0_0, 3}, {sarama.V2_0_0_0, 2}, {sarama.V1_1_0_0, 1},
+	})
+}
+
+// versionSince is a request version a Kafka version and later accept.
+type versionSince struct {
+	kafka   sarama.KafkaVersion
+	request int16
+}
+
+// requestVersion is the request version of the first entry (newest first)
+// that v is at least, else oldest.
+func requestVersion(v sarama.KafkaVersion, oldest int16, newestFirst []versionSince) int16 {
+	for _, e := range newestFirst {
+		if v.IsAtLeast(e.kafka) {
+			return e.request
+		}
 	}
-	return 0
+	return oldest
 }
 
 // membersOf lists the group's members with the partitions of topic each
@@ -803,33 +812,29 @@ func recordTime(blk *sarama.FetchResponseBlock, offset int64) (time.Time, bool) 
 			if rb.FirstOffset+r.OffsetDelta < offset {
 				continue
 			}
-			if rb.LogAppendTime {
-				return rb.MaxTimestamp, true
-			}
-			return rb.FirstTimestamp.Add(r.TimestampDelta), true
+			return batchRecordTime(rb, r), true
 		}
 	}
 	return time.Time{}, false
 }
 
+// batchRecordTime is rec's timestamp: the broker's append time when the
+// topic uses LogAppendTime (the batch then carries it as MaxTimestamp),
+// else the producer's, stored as a delta from the batch's first.
+func batchRecordTime(rb *sarama.RecordBatch, rec *sarama.Record) time.Time {
+	if rb.LogAppendTime {
+		return rb.MaxTimestamp
+	}
+	return rb.FirstTimestamp.Add(rec.TimestampDelta)
+}
+
 // fetchVersion mirrors sarama's consumer; kfake and every broker we support
 // accept v4 or later.
 func fetchVersion(v sarama.KafkaVersion) int16 {
-	switch {
-	case v.IsAtLeast(sarama.V2_7_0_0):
-		return 12
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		return 11
-	case v.IsAtLeast(sarama.V2_1_0_0):
-		return 10
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		return 8
-	case v.IsAtLeast(sarama.V1_1_0_0):
-		return 7
-	case v.IsAtLeast(sarama.V1_0_0_0):
-		return 6
-	}
-	return 5
+	return requestVersion(v, 5, []versionSince{
+		{sarama.V2_7_0_0, 12}, {sarama.V2_3_0_0, 11}, {sarama.V2_1_0_0, 10},
+		{sarama.V2_0_0_0, 8}, {sarama.V1_1_0_0, 7}, {sarama.V1_0_0_0, 6},
+	})
 }
 
 // joinErrs is errors.Join on one line: these end up in a terminal status

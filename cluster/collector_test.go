@@ -49,28 +49,7 @@ func commit(t testing.TB, cfg Config, group, topic string, offsets map[int32]int
 	if err != nil {
 		t.Fatal(err)
 	}
-	client, err := sarama.NewClient(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	coord, err := client.Coordinator(group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
-	for p, o := range offsets {
-		req.AddBlock(topic, p, o, 0, "")
-	}
-	resp, err := coord.CommitOffset(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, e := range resp.Errors[topic] {
-		if !errors.Is(e, sarama.ErrNoError) {
-			t.Fatalf("commit p%d: %v", p, e)
-		}
-	}
+	clustertest.Commit(t, cfg.Brokers, sc, group, topic, offsets)
 }
 
 func newTestCollector(t testing.TB, cfg Config, topic, group string, opts ...CollectorOption) *Collector {

@@ -308,10 +308,7 @@ func deadLettersIn(blk *sarama.FetchResponseBlock, from, until int64) ([]pipelin
 			if off < from || off >= until {
 				continue
 			}
-			ts := rb.FirstTimestamp.Add(rec.TimestampDelta)
-			if rb.LogAppendTime {
-				ts = rb.MaxTimestamp
-			}
+			ts := batchRecordTime(rb, rec)
 			out = append(out, deadLetterOf(ts, rec.Value, rec.Headers))
 			next = max(next, off+1)
 		}

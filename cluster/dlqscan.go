@@ -263,10 +263,7 @@ func eachRecord(blk *sarama.FetchResponseBlock, p int32, from, to int64, fn func
 			if off < next || off >= to {
 				continue
 			}
-			ts := rb.FirstTimestamp.Add(rec.TimestampDelta)
-			if rb.LogAppendTime {
-				ts = rb.MaxTimestamp
-			}
+			ts := batchRecordTime(rb, rec)
 			if err := fn(dlqRecordOf(p, off, ts, rec.Key, rec.Value, rec.Headers)); err != nil {
 				return next, err
 			}

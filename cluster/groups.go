@@ -87,15 +87,9 @@ func (c *Collector) listGroups(reqs *atomic.Int64) ([]string, error) {
 		go func() {
 			defer wg.Done()
 			_ = b.Open(c.client.Config()) // a no-op when connected
-			req := &sarama.ListGroupsRequest{}
-			switch {
-			case version.IsAtLeast(sarama.V2_4_0_0):
-				req.Version = 3
-			case version.IsAtLeast(sarama.V2_0_0_0):
-				req.Version = 2
-			case version.IsAtLeast(sarama.V0_11_0_0):
-				req.Version = 1
-			}
+			req := &sarama.ListGroupsRequest{Version: requestVersion(version, 0, []versionSince{
+				{sarama.V2_4_0_0, 3}, {sarama.V2_0_0_0, 2}, {sarama.V0_11_0_0, 1},
+			})}
 			reqs.Add(1)
 			resp, err := b.ListGroups(req)
 			if err == nil && !errors.Is(resp.Err, sarama.ErrNoError) {

@@ -205,6 +205,8 @@ func brokerList(e pipeline.Evidence) string {
 	return strings.Join(e.Brokers, ",")
 }
 
+func groupName(e pipeline.Evidence) string { return addrOr(e.Group, pipeline.DefaultGroup) }
+
 func topicName(e pipeline.Evidence) string {
 	if e.Topic == "" {
 		return pipeline.DefaultInput
@@ -348,42 +350,43 @@ func addrOr(a, def string) string {
 	return a
 }
 
-func ruleBurrowStop(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
-	if !strings.EqualFold(e.BurrowStatus, "STOP") {
-		return Advice{}, false
+// burrowRule is the rule for one Burrow status that is always critical:
+// when the group's status is status, advice says what it means and the fix.
+func burrowRule(status string, advice func(e pipeline.Evidence) Advice) func(pipeline.Evidence, Thresholds) (Advice, bool) {
+	return func(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
+		if !strings.EqualFold(e.BurrowStatus, status) {
+			return Advice{}, false
+		}
+		a := advice(e)
+		a.Severity = SeverityCritical
+		return a, true
 	}
+}
+
+var ruleBurrowStop = burrowRule("STOP", func(e pipeline.Evidence) Advice {
 	return Advice{
-		Severity: SeverityCritical,
 		Title:    "consumer group stopped committing (Burrow STOP)",
-		Evidence: fmt.Sprintf("group %s has records waiting and no commit within the window (or none ever); %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
+		Evidence: fmt.Sprintf("group %s has records waiting and no commit within the window (or none ever); %d members", groupName(e), e.Members),
 		Fix:      "the workers are gone or wedged: check they run (press + to start one, or restart 'inferops worker'), then the worker log",
-	}, true
-}
-
-func ruleBurrowStall(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
-	if !strings.EqualFold(e.BurrowStatus, "STALL") {
-		return Advice{}, false
 	}
+})
+
+var ruleBurrowStall = burrowRule("STALL", func(e pipeline.Evidence) Advice {
 	return Advice{
-		Severity: SeverityCritical,
 		Title:    "consumer stuck: offsets not moving while lag remains (Burrow STALL)",
-		Evidence: fmt.Sprintf("group %s commits the same offsets every sample; %d members", addrOr(e.Group, pipeline.DefaultGroup), e.Members),
+		Evidence: fmt.Sprintf("group %s commits the same offsets every sample; %d members", groupName(e), e.Members),
 		Fix:      "a worker is blocked, usually on Predict: check the breaker and TF Serving latency, then restart the stuck worker (- then +)",
-	}, true
-}
-
-func ruleGroupNotFound(e pipeline.Evidence, _ Thresholds) (Advice, bool) {
-	if !strings.EqualFold(e.BurrowStatus, "NOTFOUND") {
-		return Advice{}, false
 	}
+})
+
+var ruleGroupNotFound = burrowRule("NOTFOUND", func(e pipeline.Evidence) Advice {
 	return Advice{
-		Severity: SeverityCritical,
 		Title:    "consumer group does not exist: nothing is being judged",
-		Evidence: fmt.Sprintf("group %s has no members and no committed offset on %s", addrOr(e.Group, pipeline.DefaultGroup), topicName(e)),
+		Evidence: fmt.Sprintf("group %s has no members and no committed offset on %s", groupName(e), topicName(e)),
 		Fix: fmt.Sprintf("check --group against the workers' group (kafka-consumer-groups.sh --bootstrap-server %s --list); "+
 			"if it is right, no worker has ever consumed %s: start them (inferops worker)", brokerList(e), topicName(e)),
-	}, true
-}
+	}
+})
 
 // ruleRebalanceStuck explains a rebalance that lasts: during one nobody
 // consumes, and the usual cause is a member that died without leaving.
@@ -399,7 +402,7 @@ func ruleRebalanceStuck(e pipeline.Evidence, t Thresholds) (Advice, bool) {
 	if e.RebalanceAtLeast {
 		dur = "at least " + dur
 	}
-	ev := fmt.Sprintf("group %s in %s for %s", addrOr(e.Group, pipeline.DefaultGroup), state, dur)
+	ev := fmt.Sprintf("group %s in %s for %s", groupName(e), state, dur)
 	if len(e.RebalanceAwaited) > 0 {
 		ev += "; waiting for " + strings.Join(e.RebalanceAwaited, ", ")
 	}

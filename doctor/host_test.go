@@ -94,6 +94,39 @@ func find(t *testing.T, cs []Check, id string) Check {
 	return Check{}
 }
 
+// wantChecks asserts each named check's status and that its Seen and Fix
+// contain the given words (nil maps ask nothing), then logs the report when
+// the test has failed.
+func wantChecks(t *testing.T, cs []Check, status map[string]Status, seen, fix map[string]string) {
+	t.Helper()
+	for id, want := range status {
+		if c := find(t, cs, id); c.Status != want {
+			t.Errorf("%s: %s (seen %q), want %s", id, c.Status, c.Seen, want)
+		}
+	}
+	for id, s := range seen {
+		if c := find(t, cs, id); !strings.Contains(c.Seen, s) {
+			t.Errorf("%s: seen %q lacks %q", id, c.Seen, s)
+		}
+	}
+	for id, s := range fix {
+		if c := find(t, cs, id); !strings.Contains(c.Fix, s) {
+			t.Errorf("%s: fix %q lacks %q", id, c.Fix, s)
+		}
+	}
+	logReportIfFailed(t, cs)
+}
+
+// logReportIfFailed logs the checks as doctor prints them, for a failed test.
+func logReportIfFailed(t *testing.T, cs []Check) {
+	t.Helper()
+	if t.Failed() {
+		var b strings.Builder
+		NewReport(cs).WriteText(&b, false)
+		t.Log("\n" + b.String())
+	}
+}
+
 func TestCheckHostTunedRHEL8AllPass(t *testing.T) {
 	cs := CheckHost(fakeRoot(t, tunedHost()))
 	if len(cs) != len(Sysctls)+4 {

@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/cluster/clustertest"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
 	"github.com/inferops/inferops/pipeline/stack/stacktest"
@@ -32,47 +32,21 @@ func produceAndCommit(t *testing.T, cfg cluster.Config, topic string, partitions
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msgs []*sarama.ProducerMessage
 	for part := 0; part < partitions; part++ {
 		for i := 0; i < n; i++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Partition: int32(part), Value: sarama.StringEncoder(strings.Repeat("v", size))})
 		}
 	}
-	if err := p.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	p.Close()
+	clustertest.Produce(t, cfg.Brokers, sc, msgs)
 	if group == "" {
 		return
 	}
-	client, err := sarama.NewClient(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	coord, err := client.Coordinator(group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	offsets := map[int32]int64{}
 	for part := 0; part < partitions; part++ {
-		req.AddBlock(topic, int32(part), commitAt, 0, "")
+		offsets[int32(part)] = commitAt
 	}
-	resp, err := coord.CommitOffset(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for part, e := range resp.Errors[topic] {
-		if !errors.Is(e, sarama.ErrNoError) {
-			t.Fatalf("commit p%d: %v", part, e)
-		}
-	}
+	clustertest.Commit(t, cfg.Brokers, sc, group, topic, offsets)
 }
 
 func TestCheckKafkaEmbedded(t *testing.T) {
@@ -128,27 +102,7 @@ func TestCheckKafkaEmbedded(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), o.SectionTimeout)
 			defer cancel()
 			cs := CheckKafka(ctx, o)
-			for id, want := range tc.want {
-				c := find(t, cs, id)
-				if c.Status != want {
-					t.Errorf("%s: %s (seen %q), want %s", id, c.Status, c.Seen, want)
-				}
-			}
-			for id, s := range tc.seen {
-				if c := find(t, cs, id); !strings.Contains(c.Seen, s) {
-					t.Errorf("%s: seen %q lacks %q", id, c.Seen, s)
-				}
-			}
-			for id, s := range tc.fix {
-				if c := find(t, cs, id); !strings.Contains(c.Fix, s) {
-					t.Errorf("%s: fix %q lacks %q", id, c.Fix, s)
-				}
-			}
-			if t.Failed() {
-				var b strings.Builder
-				NewReport(cs).WriteText(&b, false)
-				t.Log("\n" + b.String())
-			}
+			wantChecks(t, cs, tc.want, tc.seen, tc.fix)
 		})
 	}
 }

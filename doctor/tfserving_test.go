@@ -128,29 +128,10 @@ func TestCheckTFServingEmbedded(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), o.SectionTimeout)
 			defer cancel()
 			cs := CheckTFServing(ctx, o)
-			for id, want := range tc.want {
-				if c := find(t, cs, id); c.Status != want {
-					t.Errorf("%s: %s (seen %q), want %s", id, c.Status, c.Seen, want)
-				}
-			}
 			if p := find(t, cs, "tfserving.predict"); tc.slow && p.Status != Warn && p.Status != Fail {
 				t.Errorf("slow model: probe %s %q, want WARN or FAIL", p.Status, p.Seen)
 			}
-			for id, s := range tc.seen {
-				if c := find(t, cs, id); !strings.Contains(c.Seen, s) {
-					t.Errorf("%s: seen %q lacks %q", id, c.Seen, s)
-				}
-			}
-			for id, s := range tc.fix {
-				if c := find(t, cs, id); !strings.Contains(c.Fix, s) {
-					t.Errorf("%s: fix %q lacks %q", id, c.Fix, s)
-				}
-			}
-			if t.Failed() {
-				var b strings.Builder
-				NewReport(cs).WriteText(&b, false)
-				t.Log("\n" + b.String())
-			}
+			wantChecks(t, cs, tc.want, tc.seen, tc.fix)
 		})
 	}
 }
@@ -230,11 +211,7 @@ func TestCheckTFServingFleet(t *testing.T) {
 					t.Errorf("skew check does not name %s: seen %q, fix %q", addrs[i], sk.Seen, sk.Fix)
 				}
 			}
-			if t.Failed() {
-				var b strings.Builder
-				NewReport(cs).WriteText(&b, false)
-				t.Log("\n" + b.String())
-			}
+			logReportIfFailed(t, cs)
 		})
 	}
 }

@@ -205,3 +205,49 @@ func Header(m *sarama.ConsumerMessage, key string) string {
 	}
 	return ""
 }
+
+// Produce writes msgs, each to the partition it names, and waits for every
+// ack. sc is left as it is (the producer works on a copy).
+func Produce(t testing.TB, brokers []string, sc *sarama.Config, msgs []*sarama.ProducerMessage) {
+	t.Helper()
+	psc := *sc
+	psc.Producer.Return.Successes = true
+	psc.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(brokers, &psc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	if err := prod.SendMessages(msgs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Commit commits offsets (partition -> offset) of topic for group as a
+// "simple" commit, generation -1, without joining the group: a group with
+// offsets and no live member, as a worker that stopped leaves it.
+func Commit(t testing.TB, brokers []string, sc *sarama.Config, group, topic string, offsets map[int32]int64) {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	coord, err := client.Coordinator(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: group, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	for p, o := range offsets {
+		req.AddBlock(topic, p, o, 0, "")
+	}
+	resp, err := coord.CommitOffset(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, e := range resp.Errors[topic] {
+		if !errors.Is(e, sarama.ErrNoError) {
+			t.Fatalf("commit p%d: %v", p, e)
+		}
+	}
+}

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/inferops/inferops/infer/tfserving"
 )
@@ -20,34 +17,11 @@ import (
 // installed, from python3-requests; then our gRPC client.
 func TestServeModelServer(t *testing.T) {
 	bin := inferopsBinary(t)
-	cmd := serveProcess(t, bin, "--ephemeral", "--broker=false", "--enable-batching")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lineCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lineCh <- sc.Text()
-		}
-		close(lineCh)
-	}()
-	var f map[string]string
-	select {
-	case line := <-lineCh:
-		f = readyFields(line)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no ready line; stderr:\n%s", stderr.String())
-	}
+	line, stop := serveReadyLine(t, bin, nil, "--ephemeral", "--broker=false", "--enable-batching")
+	f := readyFields(line)
 	if f["grpc"] == "" || f["rest"] == "" || f["kafka"] != "" {
-		t.Fatalf("ready fields %v; stderr:\n%s", f, stderr.String())
+		stderr, _ := stop()
+		t.Fatalf("ready fields %v; stderr:\n%s", f, stderr)
 	}
 
 	features := "[" + strings.TrimSuffix(strings.Repeat("0.25, ", 32), ", ") + "]"
@@ -90,18 +64,8 @@ print(r.status_code, r.json()["predictions"][0][0])`
 		t.Fatalf("status over gRPC: %v %v", st, err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not stop on SIGTERM")
+	if stderr, err := stop(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr)
 	}
 }
 

@@ -229,39 +229,12 @@ func testServeBrokerOff(t *testing.T, bin string) {
 		t.Fatalf("--broker=false --model-server=false: %v\n%s", err, out)
 	}
 	// The model server still runs: the ready line names it but no kafka=.
-	cmd := serveProcess(t, bin, "--ephemeral", "--broker=false")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	line, stop := serveReadyLine(t, bin, nil, "--ephemeral", "--broker=false")
+	if f := readyFields(line); f == nil || f["kafka"] != "" || len(f) < 2 {
+		t.Errorf("--broker=false ready line %q: want other parts and no kafka=", line)
 	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lineCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		if sc.Scan() {
-			lineCh <- sc.Text()
-		}
-		close(lineCh)
-	}()
-	select {
-	case line := <-lineCh:
-		f := readyFields(line)
-		if f == nil || f["kafka"] != "" || len(f) < 2 {
-			t.Errorf("--broker=false ready line %q: want other parts and no kafka=", line)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no ready line; stderr:\n%s", stderr.String())
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	if stderr, err := stop(); err != nil {
+		t.Errorf("exit after SIGTERM: %v\n%s", err, stderr)
 	}
 }
 
@@ -345,6 +318,21 @@ func startServe(t *testing.T, bin string, env []string, args ...string) map[stri
 // the process's stderr.
 func startServeStop(t *testing.T, bin string, env []string, args ...string) (map[string]string, func() string) {
 	t.Helper()
+	line, stop := serveReadyLine(t, bin, env, args...)
+	stopped := func() string { stderr, _ := stop(); return stderr }
+	f := readyFields(line)
+	if f == nil || f["kafka"] == "" {
+		t.Fatalf("serve %v: ready line %q; stderr:\n%s", args, line, stopped())
+	}
+	return f, stopped
+}
+
+// serveReadyLine starts `inferops serve` with the given flags and
+// environment and returns its first stdout line (the ready line, unjudged)
+// and stop: SIGTERM, wait, and the process's stderr with the wait's error.
+// The process is stopped at cleanup.
+func serveReadyLine(t *testing.T, bin string, env []string, args ...string) (string, func() (string, error)) {
+	t.Helper()
 	cmd := serveProcess(t, bin, args...)
 	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
@@ -356,13 +344,16 @@ func startServeStop(t *testing.T, bin string, env []string, args ...string) (map
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var once sync.Once
-	stop := func() string {
+	var (
+		once    sync.Once
+		waitErr error
+	)
+	stop := func() (string, error) {
 		once.Do(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
+			waitErr = cmd.Wait()
 		})
-		return stderr.String()
+		return stderr.String(), waitErr
 	}
 	t.Cleanup(func() { stop() })
 	lineCh := make(chan string, 1)
@@ -376,15 +367,11 @@ func startServeStop(t *testing.T, bin string, env []string, args ...string) (map
 	}()
 	select {
 	case line := <-lineCh:
-		f := readyFields(line)
-		if f == nil || f["kafka"] == "" {
-			t.Fatalf("serve %v: ready line %q; stderr:\n%s", args, line, stderr.String())
-		}
-		return f, stop
+		return line, stop
 	case <-time.After(60 * time.Second):
 		t.Fatalf("serve %v: no ready line; stderr:\n%s", args, stderr.String())
 	}
-	return nil, stop
+	return "", stop
 }
 
 // syncBuffer is a bytes.Buffer that a process may write while a test reads.

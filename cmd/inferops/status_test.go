@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/inferops/inferops/cluster"
+	"github.com/inferops/inferops/cluster/clustertest"
 	"github.com/inferops/inferops/doctor"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
@@ -35,47 +35,19 @@ func statusBroker(t *testing.T) (*cluster.Broker, map[int32]int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc.Producer.Return.Successes = true
-	sc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msgs []*sarama.ProducerMessage
 	for p := int32(0); p < 12; p++ {
 		for i := 0; i < 10+int(p); i++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: p, Value: sarama.StringEncoder("x")})
 		}
 	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close()
+	clustertest.Produce(t, cfg.Brokers, sc, msgs)
 
-	client, err := sarama.NewClient(cfg.Brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	coord, err := client.Coordinator(pipeline.DefaultGroup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: pipeline.DefaultGroup, ConsumerGroupGeneration: -1, RetentionTime: -1}
 	committed := map[int32]int64{}
 	for p := int32(0); p < 11; p++ {
 		committed[p] = int64(p)
-		req.AddBlock(pipeline.DefaultInput, p, int64(p), 0, "")
 	}
-	resp, err := coord.CommitOffset(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, e := range resp.Errors[pipeline.DefaultInput] {
-		if !errors.Is(e, sarama.ErrNoError) {
-			t.Fatalf("commit p%d: %v", p, e)
-		}
-	}
+	clustertest.Commit(t, cfg.Brokers, sc, pipeline.DefaultGroup, pipeline.DefaultInput, committed)
 	return b, committed
 }
 

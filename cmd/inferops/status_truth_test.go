@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -37,48 +36,21 @@ func truthBroker(t *testing.T, perPart int, done ...int32) (*cluster.Broker, *sa
 	if err != nil {
 		t.Fatal(err)
 	}
-	psc := *sc
-	psc.Producer.Return.Successes = true
-	psc.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(b.Addrs(), &psc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msgs []*sarama.ProducerMessage
 	for p := int32(0); p < pipeline.InputPartitions; p++ {
 		for i := 0; i < perPart; i++ {
 			msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Partition: p, Value: sarama.StringEncoder(`{"id":"x","features":[1]}`)})
 		}
 	}
-	if err := prod.SendMessages(msgs); err != nil {
-		t.Fatal(err)
-	}
-	prod.Close()
+	clustertest.Produce(t, b.Addrs(), sc, msgs)
 	if len(done) == 0 {
 		return b, sc
 	}
-	client, err := sarama.NewClient(b.Addrs(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	coord, err := client.Coordinator(pipeline.DefaultGroup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &sarama.OffsetCommitRequest{Version: 2, ConsumerGroup: pipeline.DefaultGroup, ConsumerGroupGeneration: -1, RetentionTime: -1}
+	offsets := map[int32]int64{}
 	for _, p := range done {
-		req.AddBlock(pipeline.DefaultInput, p, int64(perPart), 0, "")
+		offsets[p] = int64(perPart)
 	}
-	resp, err := coord.CommitOffset(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, e := range resp.Errors[pipeline.DefaultInput] {
-		if !errors.Is(e, sarama.ErrNoError) {
-			t.Fatalf("commit p%d: %v", p, e)
-		}
-	}
+	clustertest.Commit(t, b.Addrs(), sc, pipeline.DefaultGroup, pipeline.DefaultInput, offsets)
 	return b, sc
 }
 
