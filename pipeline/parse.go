@@ -417,12 +417,52 @@ func (in *schemaInput) outOfRange() *RecordError {
 // plain decimals with a mantissa below 2^53 and at most 22 fraction digits
 // divide two exact doubles, which IEEE rounds correctly.
 func parseFloat64(s []byte) (float64, bool) {
-	if f, ok := fastDecimal[float64](s); ok {
+	if f, ok := fastFloat64(s); ok {
 		return f, true
 	}
 	f, err := strconv.ParseFloat(string(s), 64)
 	if err != nil || math.IsInf(f, 0) {
 		return 0, false
+	}
+	return f, true
+}
+
+var pow10f64 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+func fastFloat64(s []byte) (float64, bool) {
+	i := 0
+	neg := false
+	if len(s) > 0 && s[0] == '-' {
+		neg = true
+		i++
+	}
+	var mant uint64
+	frac := 0
+	seenDot := false
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			if mant >= 1<<53 {
+				return 0, false
+			}
+			if seenDot {
+				frac++
+			}
+		case c == '.' && !seenDot:
+			seenDot = true
+		default:
+			return 0, false
+		}
+	}
+	if frac >= len(pow10f64) {
+		return 0, false
+	}
+	f := float64(mant) / pow10f64[frac]
+	if neg {
+		f = -f
 	}
 	return f, true
 }

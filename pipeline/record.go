@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"unsafe"
 )
 
 // RecordError is why one input record cannot be served. Reason is the stable
@@ -428,7 +427,7 @@ func (p *jsonScanner) features(dst []float32) ([]float32, *RecordError) {
 // strconv.ParseFloat(s, 32). Plain decimals with a small mantissa (the common
 // case: "0.1234567", "-3.5", "42") take an exact fast path.
 func parseFloat32(s []byte) (float32, error) {
-	if v, ok := fastDecimal[float32](s); ok {
+	if v, ok := fastFloat(s); ok {
 		return v, nil
 	}
 	f, err := strconv.ParseFloat(string(s), 32)
@@ -438,22 +437,14 @@ func parseFloat32(s []byte) (float32, error) {
 	return float32(f), nil
 }
 
-// pow10 holds the powers of ten that are exact doubles (5^22 < 2^53).
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
-	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+// pow10 holds powers of ten that are exact in float32 (5^10 < 2^24).
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10}
 
-// fastDecimal handles [-]digits[.digits] without exponent when mantissa and
-// 10^frac are both exact in F: below 2^24 with at most 10 fraction digits for
-// float32 (5^10 < 2^24), below 2^53 with at most 22 for float64. One IEEE
-// division then rounds correctly; for float32 the float64 quotient rounded to
-// float32 is correctly rounded too (53 >= 2*24+2, so double rounding cannot
-// bite). The limits are constants in each instantiation: the parser's hot loop.
-func fastDecimal[F float32 | float64](s []byte) (F, bool) {
-	mantLimit, maxFrac := uint64(1<<53), 22
-	var zero F
-	if unsafe.Sizeof(zero) == 4 {
-		mantLimit, maxFrac = 1<<24, 10
-	}
+// fastFloat handles [-]digits[.digits] without exponent when the mantissa is
+// below 2^24 and there are at most 10 fraction digits. Then mantissa and 10^frac
+// are both exact float32 values, and a float64 division rounded to float32 is
+// correctly rounded (53 >= 2*24+2, so double rounding cannot bite).
+func fastFloat(s []byte) (float32, bool) {
 	i := 0
 	neg := false
 	if len(s) > 0 && s[0] == '-' {
@@ -468,7 +459,7 @@ func fastDecimal[F float32 | float64](s []byte) (F, bool) {
 		switch {
 		case c >= '0' && c <= '9':
 			mant = mant*10 + uint64(c-'0')
-			if mant >= mantLimit {
+			if mant >= 1<<24 {
 				return 0, false
 			}
 			if seenDot {
@@ -480,12 +471,12 @@ func fastDecimal[F float32 | float64](s []byte) (F, bool) {
 			return 0, false
 		}
 	}
-	if frac > maxFrac {
+	if frac >= len(pow10) {
 		return 0, false
 	}
 	f := float64(mant) / pow10[frac]
 	if neg {
 		f = -f
 	}
-	return F(f), true
+	return float32(f), true
 }
