@@ -65,6 +65,8 @@ func FuzzDecodeSnapshot(f *testing.F) {
 func FuzzDecodeDesired(f *testing.F) {
 	f.Add([]byte(`{"v":1,"group":"g","seq":3,"workers":9,"shares":{"a":2},"target":"label:stable","paused":true,"by":"x@y","at":"2026-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"v":2,"compat":2,"group":"g","rollout":{}}`))
+	r, _ := json.Marshal(&Desired{V: 2, Compat: 2, Group: "g", Seq: 4, Target: "1", Rollout: testRollout(RolloutCanary), By: "x@y", At: time.Unix(1e9, 0).UTC()})
+	f.Add(r)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		d, err := DecodeDesired(b)
 		if err != nil {

@@ -61,6 +61,9 @@ func latencyGate(p fleet.RolloutPlan, cand, ref fleet.Side) Gate {
 	if int(n) < p.MinSamples {
 		g.Value = fmt.Sprintf("p99 %s", fmtMs(msOf(cand.Predict)))
 		g.Detail = fmt.Sprintf("%d of %d candidate rows in the window", n, p.MinSamples)
+		if n > 0 && int(n)*3 < p.MinSamples {
+			g.Detail += " (light traffic for this share: a larger first step or a lower --min-samples lets it be judged)"
+		}
 		if n == 0 {
 			g.Value = "p99 -"
 		}

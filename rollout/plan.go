@@ -48,6 +48,12 @@ func DefaultOptions() Options {
 		MinSamples: DefaultMinSamples, Warmup: DefaultWarmup}
 }
 
+// Validate checks the options (Plan's errors, naming the flags).
+func (o Options) Validate() error {
+	_, err := o.Plan()
+	return err
+}
+
 // Plan checks the options and returns the plan the desired state carries.
 func (o Options) Plan() (fleet.RolloutPlan, error) {
 	steps, err := ParseSteps(o.Steps)

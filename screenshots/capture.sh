@@ -38,6 +38,8 @@ done
 # Perf runs short and at a rate a laptop absorbs, twice, so the table shows
 # the comparison with the previous run.
 if grep -q -- "--perf-duration" <<<"$help"; then args+=(--perf-duration 10s --perf-rate "${PERF_RATE:-2000}"); fi
+# The rollout capture: steps the demo's traffic can judge within a minute.
+if grep -q -- "--rollout-steps" <<<"$help"; then args+=(--rollout-steps 10,50,100 --rollout-hold 2m --rollout-min-samples 50); fi
 
 tmux -L "$sock" -f /dev/null new-session -d -x "$COLS" -y "$ROWS" "$BIN ${args[*]}; echo \$? >$work/exit; sleep 600"
 tmux -L "$sock" set-option -g status off >/dev/null
@@ -131,6 +133,31 @@ if "$BIN" worker --help 2>&1 | grep -q -- "--instance"; then
   for pid in "${workers[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${workers[@]}"; do wait "$pid" 2>/dev/null || true; done
   workers=()
+fi
+
+# The rollout panel: v -> version 2 -> roll out gradually -> y, then the
+# first step held with its gates judged on the demo's traffic.
+if grep -q -- "--rollout-steps" <<<"$help"; then
+  tmux -L "$sock" send-keys v
+  waitfor "target version for" 10
+  for _ in $(seq 8); do
+    grep -q "▸ version 2" <<<"$(plain)" && break
+    tmux -L "$sock" send-keys Down
+    sleep 0.5
+  done
+  tmux -L "$sock" send-keys Enter
+  waitfor "roll out gradually" 10
+  tmux -L "$sock" send-keys Down
+  sleep 0.5
+  tmux -L "$sock" send-keys Enter
+  waitfor "y yes" 10
+  tmux -L "$sock" send-keys y
+  waitfor "rollout v2" 60
+  waitfor "latency +PASS" 120
+  sleep 5
+  render rollout
+  "$BIN" rollout abort --config= --brokers "${brokers:-127.0.0.1:9092}" >/dev/null 2>&1 || true
+  sleep 2
 fi
 
 # q drains the worker and stops everything; it must exit cleanly.

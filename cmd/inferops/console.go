@@ -24,6 +24,7 @@ import (
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
+	"github.com/inferops/inferops/rollout"
 	"github.com/inferops/inferops/tui"
 	"github.com/inferops/inferops/tui/live"
 )
@@ -65,6 +66,10 @@ type consoleCmd struct {
 	perfDur  time.Duration
 	perfRate float64
 	metrics  string // --tfserving-metrics
+	// The plan the version menu's "roll out gradually" starts.
+	rollSteps   string
+	rollHold    time.Duration
+	rollSamples int
 }
 
 func consoleCommand() (*cmdFlags, runFunc) {
@@ -83,6 +88,10 @@ func consoleCommand() (*cmdFlags, runFunc) {
 	f.DurationVar(&c.slo, "slo", 50*time.Millisecond, "end-to-end p99 the console flags as a breach")
 	f.DurationVar(&c.perfDur, "perf-duration", 0, "how long a perf run started with p sends; 0 = the scenario's own (30s)")
 	f.Float64Var(&c.perfRate, "perf-rate", 0, "target msg/s of a perf run started with p; 0 = the scenario's (the seed's 55,000/45,000/32,000)")
+	f.StringVar(&c.rollSteps, "rollout-steps", rollout.DefaultSteps, "the plan v's \"roll out gradually\" starts: percent of records per step (see inferops rollout --help)")
+	f.DurationVar(&c.rollHold, "rollout-hold", rollout.DefaultHold, "how long that rollout holds each step")
+	f.IntVar(&c.rollSamples, "rollout-min-samples", rollout.DefaultMinSamples, "candidate rows in the 10 s window before its gates judge (light traffic needs fewer, or a larger first step)")
+	f.commandLineOnly("a rollout plan is an operator's choice at the console, never a config file's", "rollout-steps", "rollout-hold", "rollout-min-samples")
 	return f, c.run
 }
 
@@ -99,6 +108,8 @@ func (c *consoleCmd) validate() error {
 		return fmt.Errorf("--perf-rate %.0f: want 0 (the scenario's) or more", c.perfRate)
 	case c.perfDur < 0 || c.perfDur > time.Hour:
 		return fmt.Errorf("--perf-duration %s: want 0 (the scenario's) up to 1h", c.perfDur)
+	case c.rolloutOptions().Validate() != nil:
+		return fmt.Errorf("the console's rollout plan (--rollout-steps, --rollout-hold, --rollout-min-samples): %v", c.rolloutOptions().Validate())
 	case len(c.kafka.Brokers) > 0 && c.tfs.Address == "" && !c.noWorker:
 		return errors.New("--brokers without --tfserving: give the TF Serving address the worker should call (or --no-worker to only watch)")
 	case len(c.kafka.Brokers) == 0 && !c.embedded.broker:
@@ -319,7 +330,8 @@ func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr
 		// state; the SASL password is cut out even if it leaks into an error.
 		ReportDir: filepath.Join(dataDir, "reports"), ReportConfig: c.f.reportConfig(),
 		Secrets: []string{kc.SASL.Password}, Version: version,
-		Ops: live.OpsConfig{Kafka: kc, By: fleet.Operator()}, // Publish, StopFleet: run
+		Ops:     live.OpsConfig{Kafka: kc, By: fleet.Operator()}, // Publish, StopFleet: run
+		Rollout: c.rolloutOptions(),
 	}
 	if mode == "embedded" && c.tfs.Address == "" && c.shippedModel() {
 		// GetModelStatus cannot report labels; the shipped model's are known.
@@ -337,6 +349,14 @@ func (c *consoleCmd) liveConfig(mode, dataDir string, kc cluster.Config, tfsAddr
 		}}
 	}
 	return lc
+}
+
+// rolloutOptions is the console's rollout plan: the defaults with the
+// --rollout-* flags.
+func (c *consoleCmd) rolloutOptions() rollout.Options {
+	o := rollout.DefaultOptions()
+	o.Steps, o.Hold, o.MinSamples = c.rollSteps, c.rollHold, c.rollSamples
+	return o
 }
 
 // shippedModel reports whether the embedded model server serves the shipped

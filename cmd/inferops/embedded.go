@@ -23,6 +23,7 @@ import (
 type embeddedFlags struct {
 	dataDir   string
 	ephemeral bool
+	faults    repeatedFlag // --fault MODEL/VERSION:KEY=VALUE,... (drills)
 
 	broker    bool
 	brokerCfg cluster.BrokerConfig
@@ -69,6 +70,8 @@ func addEmbeddedFlags(f *cmdFlags) *embeddedFlags {
 	f.Int64Var(&e.batchMicros, "batching-timeout-micros", pipeline.DefaultBatchTimeout.Microseconds(), "server-side batching: longest wait to fill a batch (batch_timeout_micros)")
 	f.IntVar(&m.Batching.MaxEnqueuedBatches, "batching-max-enqueued-batches", 10, "server-side batching: queued batches before requests get UNAVAILABLE")
 	f.IntVar(&m.Batching.NumBatchThreads, "batching-num-batch-threads", 0, "server-side batching: batches run in parallel; 0 = number of CPUs")
+	f.Var(&e.faults, "fault", "MODEL/VERSION:latency=50ms,errors=5%: make that version of the embedded model server slow and/or failing on purpose, for rollout drills (VERSION * = every version); repeatable")
+	f.commandLineOnly("a fault is a drill, given on the command line of the serve (or embedded console) it breaks, never left behind in a config file or the environment", "fault")
 	f.BoolVar(&m.AllowVersionLabelsForUnavailableModels, "allow-version-labels-for-unavailable-models", false, "let new version labels point at versions not yet AVAILABLE (TF Serving's flag of that name)")
 	f.DurationVar(&m.InjectLatency, "inject-latency", 0, "fault injection: extra delay added to every Predict (e.g. 50ms)")
 	f.StringVar(&m.TLS.CertFile, "grpc-tls-cert-file", "", "PEM certificate: the model server's gRPC and REST listeners use TLS")
@@ -91,8 +94,19 @@ func (e *embeddedFlags) stackConfig(dataDir string, log *slog.Logger) (stack.Con
 		}
 		sc.Broker = &b
 	}
+	if len(e.faults) > 0 && !e.models {
+		return stack.Config{}, fmt.Errorf("%w: --fault needs the embedded model server (drop --model-server=false)", errUsage)
+	}
 	if e.models {
 		m := e.modelsCfg
+		m.Faults = nil
+		for _, spec := range e.faults {
+			f, err := modelserver.ParseFault(spec)
+			if err != nil {
+				return stack.Config{}, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			m.Faults = append(m.Faults, f)
+		}
 		if e.batchMicros < 0 {
 			return stack.Config{}, fmt.Errorf("%w: --batching-timeout-micros %d is negative", errUsage, e.batchMicros)
 		}

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/inferops/inferops/infer/modelserver"
 	"github.com/inferops/inferops/internal/logging"
 	"github.com/inferops/inferops/pipeline/stack"
 )
@@ -36,7 +35,6 @@ example, a slow and flaky candidate v2:
 // serveCmd is `inferops serve`.
 type serveCmd struct {
 	embedded *embeddedFlags
-	faults   repeatedFlag // --fault MODEL/VERSION:KEY=VALUE,...
 	log      *logging.Options
 }
 
@@ -49,8 +47,6 @@ func serveCommand() (*cmdFlags, runFunc) {
 		// --kafka-sasl-user password quoted in an error.
 		log: addLogFlags(f, logging.Options{Format: "json"}),
 	}
-	f.Var(&c.faults, "fault", "MODEL/VERSION:latency=50ms,errors=5%: make that version of the embedded model server slow and/or failing on purpose, for rollout drills (VERSION * = every version); repeatable")
-	f.commandLineOnly("a fault is a drill, given on the command line of the serve it breaks, never left behind in a config file or the environment", "fault")
 	return f, c.run
 }
 
@@ -74,17 +70,6 @@ func (c *serveCmd) run(ctx context.Context, std stdio) error {
 	e := c.embedded
 	if !e.broker && !e.models {
 		return fmt.Errorf("%w: every part is switched off (--broker=false --model-server=false): nothing to serve", errUsage)
-	}
-	if len(c.faults) > 0 && !e.models {
-		return fmt.Errorf("%w: --fault needs the embedded model server (drop --model-server=false)", errUsage)
-	}
-	e.modelsCfg.Faults = nil
-	for _, spec := range c.faults {
-		f, err := modelserver.ParseFault(spec)
-		if err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
-		}
-		e.modelsCfg.Faults = append(e.modelsCfg.Faults, f)
 	}
 	dataDir := e.dataDir
 	if !e.ephemeral {
