@@ -84,6 +84,17 @@ func (m *Model) fleetTotal() int {
 	return n
 }
 
+// anyFollowing reports whether the view holds a live instance that follows
+// control.
+func (m *Model) anyFollowing() bool {
+	for _, i := range m.data.Fleet.Instances {
+		if i.State != "lost" && i.Control != "pinned" {
+			return true
+		}
+	}
+	return false
+}
+
 // fleetDone turns a fleet call's outcome into the status line: the
 // acknowledgement, or what was asked and why it failed.
 func fleetDone(what, ack string, err error, scale bool) actionMsg {
@@ -122,6 +133,12 @@ func (m *Model) scaleFleet(fb Fleet, delta int) tea.Cmd {
 			ack, err := fb.ScaleInstance(ctx, inst.Name, n)
 			return fleetDone(what, ack, err, true)
 		})
+	}
+	if f.DesiredWorkers < 0 && m.scaleTo < 0 && !m.anyFollowing() {
+		// No total asked yet and no instance heard: a total counted from
+		// nothing would be 0, and + would scale a running fleet to 1.
+		m.setStatus(Warn, "cannot scale yet: no instance of the fleet has published its workers (a second)")
+		return nil
 	}
 	base := m.fleetTotal()
 	if m.scaleTo >= 0 {
