@@ -184,8 +184,26 @@ const psiFloor = 1e-4
 // conventionally a significant shift, below 0.1 none. ok is false when
 // either side is empty.
 func PSI(base, cur Dist) (psi float64, ok bool) {
+	psi, _, ok = PSIGroups(base, cur)
+	return psi, ok
+}
+
+// PSINoise is the PSI two samples of one distribution show on average,
+// from sampling alone: PSI is close to a chi-square statistic over N, so
+// its expectation is about (groups-1) * (1/nBase + 1/nCur). With 50
+// candidate values over 10 groups that is 0.18, as much as a real shift
+// of note: a gate must allow for it.
+func PSINoise(groups int, nBase, nCur uint64) float64 {
+	if groups < 2 || nBase == 0 || nCur == 0 {
+		return 0
+	}
+	return float64(groups-1) * (1/float64(nBase) + 1/float64(nCur))
+}
+
+// PSIGroups is PSI and the number of groups it compared.
+func PSIGroups(base, cur Dist) (psi float64, groups int, ok bool) {
 	if base.N == 0 || cur.N == 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	// Group boundaries: the last bin of each base decile.
 	idx := base.sortedBins()
@@ -203,7 +221,7 @@ func PSI(base, cur Dist) (psi float64, ok bool) {
 	}
 	// cuts are ascending; group g holds bins <= cuts[g] (and > cuts[g-1]);
 	// the last group everything above.
-	groups := len(cuts) + 1
+	groups = len(cuts) + 1
 	b, c := make([]float64, groups), make([]float64, groups)
 	group := func(i int32) int { return sort.Search(len(cuts), func(g int) bool { return i <= cuts[g] }) }
 	for i, n := range base.Bins {
@@ -217,7 +235,7 @@ func PSI(base, cur Dist) (psi float64, ok bool) {
 		cp := max(c[g]/float64(cur.N), psiFloor)
 		psi += (cp - bp) * math.Log(cp/bp)
 	}
-	return psi, true
+	return psi, groups, true
 }
 
 // distWire is Dist on the wire: bins as [index, count] pairs in index

@@ -338,7 +338,10 @@ func (d *Driver) run(ctx context.Context, id string) (Result, error) {
 		if r.Step != step {
 			step, passing = r.Step, time.Time{}
 		}
-		if int(rv.Baseline.Predict.Count()) >= r.Plan.MinSamples {
+		// The reference baseline: the current one while it still serves a
+		// real share (at 100% its window only drains, and its last few
+		// rows say little).
+		if r.Share < 100 && int(rv.Baseline.Predict.Count()) >= r.Plan.MinSamples {
 			ref, refStep = rv.Baseline, r.Step
 		}
 		ds := DriverStatus{RefFromStep: refStep}
@@ -362,7 +365,7 @@ func (d *Driver) run(ctx context.Context, id string) (Result, error) {
 				next = d.advance(ctx, id, r, ds.Message)
 			case v.Time.Sub(warmAt) > warmupTimeout(r.Plan.Hold()):
 				g := Gate{Name: GateWarmup, State: GateBreach, Value: fmt.Sprintf("p99 %.1f ms over %d records", w.P99Ms, w.Records), Limit: fmt.Sprintf("warm within %s", warmupTimeout(r.Plan.Hold())),
-					Detail: "the candidate never warmed up"}
+					Detail: fmt.Sprintf("the candidate never warmed up: mirrored records answered at p99 %.1f ms (first %.1f ms), warm is under %.1f ms", w.P99Ms, w.FirstMs, w.LimitMs)}
 				next = d.rollback(ctx, id, r, g)
 			default:
 				ds.Message = "warming up: " + w.String()
@@ -394,15 +397,20 @@ func (d *Driver) run(ctx context.Context, id string) (Result, error) {
 			}
 		}
 		d.beat(ctx, id, ds)
+		if d.cfg.Progress != nil {
+			st := StatusOf(v)
+			st.Driving, st.Gates, st.GatesBy = &ds, ds.Gates, "driver"
+			if ds.Message != "" && r.Active() {
+				st.Summary = fmt.Sprintf("rollout %s %s -> %s: %s", r.ID, r.Baseline, r.Candidate, ds.Message)
+			}
+			d.cfg.Progress(st)
+		}
 		if next != nil {
 			res, done, err := next()
 			if done || err != nil {
 				return res, err
 			}
 			step, passing = -2, time.Time{}
-		}
-		if d.cfg.Progress != nil {
-			d.cfg.Progress(StatusOf(c.View()))
 		}
 	}
 }

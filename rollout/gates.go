@@ -41,6 +41,17 @@ func (g Gate) String() string {
 	return s
 }
 
+// PSI on a few hundred values is mostly sampling noise, which is also
+// skewed upward: the gate needs psiMinValues on each side (or MinSamples
+// if larger), and allows twice the noise's expectation (about its mean
+// plus two standard deviations for ten groups) on top of MaxPSI, because
+// it looks every second and one noisy look must not roll back a sound
+// model.
+const (
+	psiMinValues   = 500
+	psiNoiseFactor = 2
+)
+
 // minCalls is the Predicts of the candidate before its error rate is
 // judged: fewer say little, and at a 1% step calls come slowly.
 const minCalls = 20
@@ -123,21 +134,26 @@ func rowRate(n, of uint64) float64 {
 
 func psiGate(p fleet.RolloutPlan, cand, ref fleet.Side) Gate {
 	g := Gate{Name: GatePSI, State: GateWait, Limit: fmt.Sprintf("< %.2f", p.MaxPSI), Value: "-"}
-	worst, worstName, judged := 0.0, "", 0
+	// Each output is judged against the limit plus the PSI its sample
+	// sizes show from noise alone (pipeline.PSINoise), so a small window
+	// is not a shift; the worst is the one furthest over (or nearest).
+	worst, worstName, worstNoise, worstExcess, judged := 0.0, "", 0.0, math.Inf(-1), 0
 	var waiting []string
-	for name, c := range cand.Outputs {
-		b := ref.Outputs[name]
-		if int(c.N) < p.MinSamples || int(b.N) < p.MinSamples {
-			waiting = append(waiting, fmt.Sprintf("%s %d/%d candidate, %d/%d baseline values", name, c.N, p.MinSamples, b.N, p.MinSamples))
+	need := max(p.MinSamples, psiMinValues)
+	for _, name := range sortedKeys(cand.Outputs) {
+		c, b := cand.Outputs[name], ref.Outputs[name]
+		if int(c.N) < need || int(b.N) < need {
+			waiting = append(waiting, fmt.Sprintf("%s %d/%d candidate, %d/%d baseline values", name, c.N, need, b.N, need))
 			continue
 		}
-		v, ok := pipeline.PSI(b, c)
+		v, groups, ok := pipeline.PSIGroups(b, c)
 		if !ok {
 			continue
 		}
 		judged++
-		if v > worst || worstName == "" {
-			worst, worstName = v, name
+		noise := psiNoiseFactor * pipeline.PSINoise(groups, b.N, c.N)
+		if ex := v - noise - p.MaxPSI; ex > worstExcess {
+			worst, worstName, worstNoise, worstExcess = v, name, noise, ex
 		}
 	}
 	if judged == 0 {
@@ -149,8 +165,9 @@ func psiGate(p fleet.RolloutPlan, cand, ref fleet.Side) Gate {
 		return g
 	}
 	g.Value = fmt.Sprintf("%.3f (%s)", worst, worstName)
+	g.Limit = fmt.Sprintf("< %.2f + %.3f sampling noise", p.MaxPSI, worstNoise)
 	g.State = GatePass
-	if worst >= p.MaxPSI {
+	if worstExcess >= 0 {
 		g.State = GateBreach
 		g.Detail = fmt.Sprintf("output %s shifted: PSI %.3f against the baseline", worstName, worst)
 	}

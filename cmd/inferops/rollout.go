@@ -196,16 +196,23 @@ func (c *rolloutCmd) run(ctx context.Context, std stdio) error {
 		}
 		defer tfs.Close()
 	}
-	last := ""
+	// Progress: a line when the phase, the step or a gate's state changes,
+	// else every 10 s (the summary's clock changes every second).
+	var lastKey string
+	var lastAt time.Time
 	d := rollout.NewDriver(rollout.DriverConfig{Controller: ctl, TFServing: tfs, Model: c.model, Logger: log, Progress: func(s rollout.Status) {
-		if c.asJSON {
+		if c.asJSON || s.Rollout == nil {
 			return
 		}
-		line := s.Summary
-		if line != last {
-			fmt.Fprintf(std.out, "%s %s\n", time.Now().Format("15:04:05"), line)
-			last = line
+		key := fmt.Sprintf("%s %d %v", s.State, s.Rollout.Step, len(s.Pending))
+		for _, g := range s.Gates {
+			key += " " + g.Name + "=" + g.State
 		}
+		if key == lastKey && time.Since(lastAt) < 10*time.Second {
+			return
+		}
+		lastKey, lastAt = key, time.Now()
+		fmt.Fprintf(std.out, "%s %s\n", time.Now().Format("15:04:05"), s.Summary)
 	}})
 	if c.dryRun {
 		return c.dryRunStart(std, ctl)
@@ -237,7 +244,7 @@ func (c *rolloutCmd) run(ctx context.Context, std stdio) error {
 	case rollout.StateHolding:
 		return &exitError{code: exitNotRun, err: fmt.Errorf("stopped driving rollout %s: the fleet holds its step; inferops rollout resume, or abort", res.ID)}
 	default:
-		return &exitError{code: exitFailed, err: fmt.Errorf("rollout %s %s: %s", res.ID, strings.ReplaceAll(res.State, "_", " "), res.Reason)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("rollout %s %s (see above, or inferops rollout status)", res.ID, strings.ReplaceAll(res.State, "_", " "))}
 	}
 }
 

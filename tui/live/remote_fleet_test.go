@@ -202,8 +202,13 @@ func TestNoWorkerConsoleOverRemoteFleet(t *testing.T) {
 		}
 	}
 
-	// v, version 1, y: the fleet's traffic moves to version 1.
+	// v, version 1, switch now, y: the fleet's traffic moves to version 1
+	// (the second step offers "switch now" first, "roll out gradually"
+	// below it).
 	s.press(t, "v", "down", "enter")
+	if scr := ansi.Strip(s.model.View().Content); strings.Contains(scr, "roll out gradually") {
+		s.press(t, "enter")
+	}
 	if scr := ansi.Strip(s.model.View().Content); !strings.Contains(scr, "switch every instance of group tf_serving_group to my_model version 1") {
 		t.Fatalf("v did not ask first:\n%s", scr)
 	}
