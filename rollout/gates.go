@@ -41,14 +41,14 @@ func (g Gate) String() string {
 	return s
 }
 
-// PSI on a few hundred values is mostly sampling noise, which is also
+// PSI on a few dozen values is mostly sampling noise, which is also
 // skewed upward: the gate needs psiMinValues on each side (or MinSamples
 // if larger), and allows twice the noise's expectation (about its mean
 // plus two standard deviations for ten groups) on top of MaxPSI, because
 // it looks every second and one noisy look must not roll back a sound
 // model.
 const (
-	psiMinValues   = 500
+	psiMinValues   = 200
 	psiNoiseFactor = 2
 )
 

@@ -76,10 +76,12 @@ type SideStats struct {
 	// end-to-end: nothing is written).
 	Predict  LatencySummary
 	EndToEnd LatencySummary
-	// Outputs is every numeric output's distribution, by output name.
+	// Outputs is every numeric output's distribution, by output name,
+	// since the split's share last changed (the rollout's step): PSI wants
+	// every value of the step, not the last 10 s of a small share.
 	Outputs map[string]pipeline.Dist
 	// Diff is, for a shadow, |candidate - baseline| per output over the
-	// compared elements.
+	// elements compared since the step began.
 	Diff map[string]Diff
 }
 
@@ -151,6 +153,11 @@ func (p *Pool) SetSplit(s *Split) error {
 	st := &splitState{Split: *s, salt: hashString(s.ID), cut: fraction(s.Share), shadowCut: fraction(s.Shadow)}
 	if cur != nil && cur.ID == s.ID && cur.Candidate == s.Candidate {
 		st.base, st.cand, st.shadowW = cur.base, cur.cand, cur.shadowW
+		if cur.Share != s.Share || cur.Shadow != s.Shadow {
+			for _, w := range []*sideWindow{st.base, st.cand, st.shadowW} {
+				w.newStep()
+			}
+		}
 	} else {
 		st.base, st.cand, st.shadowW = newSideWindow(s.Baseline, len(p.outputs)), newSideWindow(s.Candidate, len(p.outputs)), newSideWindow(s.Candidate, len(p.outputs))
 	}
@@ -256,8 +263,6 @@ func (st *splitState) route(it *item) (toCandidate, sampled bool) {
 // sideSlice is one second of a side's counters.
 type sideSlice struct {
 	rows, calls, errors, dlq, skipped uint64
-	outs                              []pipeline.Dist
-	diff                              []Diff
 }
 
 // sideWindow is a side's sliding window, rotated with the latency windows.
@@ -270,15 +275,22 @@ type sideWindow struct {
 	mu     sync.Mutex
 	slices [windowSlices]sideSlice
 	cur    int
+	// The step's output values and shadow differences (newStep resets).
+	outs []pipeline.Dist
+	diff []Diff
 }
 
 func newSideWindow(t tfserving.Target, outputs int) *sideWindow {
-	w := &sideWindow{target: t, predict: newWindow(), e2e: newWindow()}
-	for i := range w.slices {
-		w.slices[i].outs = make([]pipeline.Dist, outputs)
-		w.slices[i].diff = make([]Diff, outputs)
+	return &sideWindow{target: t, predict: newWindow(), e2e: newWindow(), outs: make([]pipeline.Dist, outputs), diff: make([]Diff, outputs)}
+}
+
+// newStep forgets the previous step's output values.
+func (w *sideWindow) newStep() {
+	w.mu.Lock()
+	for i := range w.outs {
+		w.outs[i], w.diff[i] = pipeline.Dist{}, Diff{}
 	}
-	return w
+	w.mu.Unlock()
 }
 
 func (w *sideWindow) rotate() {
@@ -288,16 +300,19 @@ func (w *sideWindow) rotate() {
 	w.cur = (w.cur + 1) % len(w.slices)
 	s := &w.slices[w.cur]
 	s.rows, s.calls, s.errors, s.dlq, s.skipped = 0, 0, 0, 0, 0
-	for i := range s.outs {
-		s.outs[i] = pipeline.Dist{}
-		s.diff[i] = Diff{}
-	}
 	w.mu.Unlock()
 }
 
 func (w *sideWindow) count(f func(s *sideSlice)) {
 	w.mu.Lock()
 	f(&w.slices[w.cur])
+	w.mu.Unlock()
+}
+
+// record counts into the current slice and the step's values at once.
+func (w *sideWindow) record(f func(s *sideSlice, outs []pipeline.Dist, diff []Diff)) {
+	w.mu.Lock()
+	f(&w.slices[w.cur], w.outs, w.diff)
 	w.mu.Unlock()
 }
 
@@ -312,30 +327,24 @@ func (w *sideWindow) stats(outputs []string) SideStats {
 		st.Errors += s.errors
 		st.DLQ += s.dlq
 		st.Skipped += s.skipped
-		for j, d := range s.outs {
-			if d.N == 0 && d.NonFinite == 0 {
-				continue
-			}
-			if st.Outputs == nil {
-				st.Outputs = map[string]pipeline.Dist{}
-			}
-			m := st.Outputs[outputs[j]]
-			m.Merge(d)
-			st.Outputs[outputs[j]] = m
+	}
+	for j, d := range w.outs {
+		if d.N == 0 && d.NonFinite == 0 {
+			continue
 		}
-		for j, d := range s.diff {
-			if d.N == 0 {
-				continue
-			}
-			if st.Diff == nil {
-				st.Diff = map[string]Diff{}
-			}
-			m := st.Diff[outputs[j]]
-			m.N += d.N
-			m.Sum += d.Sum
-			m.Max = max(m.Max, d.Max)
-			st.Diff[outputs[j]] = m
+		if st.Outputs == nil {
+			st.Outputs = map[string]pipeline.Dist{}
 		}
+		st.Outputs[outputs[j]] = d.Clone()
+	}
+	for j, d := range w.diff {
+		if d.N == 0 {
+			continue
+		}
+		if st.Diff == nil {
+			st.Diff = map[string]Diff{}
+		}
+		st.Diff[outputs[j]] = d
 	}
 	return st
 }
@@ -403,13 +412,13 @@ func (p *Pool) recordSide(w *sideWindow, res predictResult, rows int) {
 	w.version.Store(res.version)
 	w.first.CompareAndSwap(0, int64(max(res.latency, 1)))
 	w.predict.recordN(res.latency, rows)
-	w.count(func(s *sideSlice) {
+	w.record(func(s *sideSlice, outs []pipeline.Dist, _ []Diff) {
 		s.rows += uint64(rows)
 		for i, t := range res.tensors {
-			if t == nil {
+			if t == nil || i >= len(outs) {
 				continue
 			}
-			eachNumber(t, func(x float64) { s.outs[i].Add(x) })
+			eachNumber(t, func(x float64) { outs[i].Add(x) })
 		}
 	})
 }
@@ -511,21 +520,21 @@ func (p *Pool) shadow(job *shadowJob, batchRows []*item, res predictResult) {
 		w.version.Store(cres.version)
 		w.first.CompareAndSwap(0, int64(max(lat, 1)))
 		w.predict.recordN(lat, n)
-		w.count(func(s *sideSlice) {
+		w.record(func(s *sideSlice, outs []pipeline.Dist, diff []Diff) {
 			s.rows += uint64(n)
 			for i, t := range cres.tensors {
-				if t == nil || i >= len(base) {
+				if t == nil || i >= len(base) || i >= len(outs) {
 					continue
 				}
 				k := 0
 				eachNumber(t, func(x float64) {
-					s.outs[i].Add(x)
+					outs[i].Add(x)
 					if k < len(base[i]) {
 						d := math.Abs(x - base[i][k])
 						if !math.IsNaN(d) {
-							s.diff[i].N++
-							s.diff[i].Sum += d
-							s.diff[i].Max = max(s.diff[i].Max, d)
+							diff[i].N++
+							diff[i].Sum += d
+							diff[i].Max = max(diff[i].Max, d)
 						}
 					}
 					k++
