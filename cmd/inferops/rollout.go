@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
@@ -124,14 +122,9 @@ func (c *rolloutCmd) run(ctx context.Context, std stdio) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	kc := *c.kafka
-	embedded := len(kc.Brokers) == 0
-	if embedded {
-		kc.Brokers = []string{pipeline.DefaultKafkaAddr}
-	}
-	kc.SetDefaults()
-	if err := kc.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+	kc, embedded, err := clientKafka(c.kafka)
+	if err != nil {
+		return err
 	}
 	readOnly := ""
 	switch {
@@ -140,13 +133,8 @@ func (c *rolloutCmd) run(ctx context.Context, std stdio) error {
 	case verb == "status":
 		readOnly = "rollout status only reads"
 	}
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	ctl, err := fleet.Open(octx, fleet.ControllerConfig{Kafka: kc, Topics: c.fleet.topics, Group: c.group, Input: c.input, ReadOnly: readOnly, DryRun: c.dryRun})
-	cancel()
+	ctl, err := openFleet(ctx, kc, embedded, fleet.ControllerConfig{Topics: c.fleet.topics, Group: c.group, Input: c.input, ReadOnly: readOnly, DryRun: c.dryRun})
 	if err != nil {
-		if embedded && errors.Is(err, syscall.ECONNREFUSED) {
-			err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve`, or pass --brokers", pipeline.DefaultKafkaAddr)
-		}
 		return err
 	}
 	defer ctl.Close()

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/inferops/inferops/cluster"
@@ -198,4 +201,34 @@ func (r *recordFlags) schemaOptions() (pipeline.SchemaOptions, error) {
 		o.InputFields[in] = field
 	}
 	return o, nil
+}
+
+// clientKafka is the Kafka config a client command uses: the flags, or the
+// embedded broker's default address when --brokers is empty (embedded
+// says which), checked.
+func clientKafka(flags *cluster.Config) (kc cluster.Config, embedded bool, err error) {
+	kc = *flags
+	embedded = len(kc.Brokers) == 0
+	if embedded {
+		kc.Brokers = []string{pipeline.DefaultKafkaAddr}
+	}
+	kc.SetDefaults()
+	if err := kc.Validate(); err != nil {
+		return kc, embedded, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return kc, embedded, nil
+}
+
+// openFleet opens the group's fleet controller for `inferops fleet` and
+// `inferops rollout`, saying how to start a broker when the embedded
+// default has none.
+func openFleet(ctx context.Context, kc cluster.Config, embedded bool, cfg fleet.ControllerConfig) (*fleet.Controller, error) {
+	cfg.Kafka = kc
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ctl, err := fleet.Open(octx, cfg)
+	if err != nil && embedded && errors.Is(err, syscall.ECONNREFUSED) {
+		err = fmt.Errorf("no embedded broker at %s: start it with `inferops serve`, or pass --brokers", pipeline.DefaultKafkaAddr)
+	}
+	return ctl, err
 }
