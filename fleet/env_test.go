@@ -31,23 +31,8 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &modelserver.Config{RESTAddr: "-"}})
-	tfs, err := tfserving.Dial(tfserving.Config{Address: st.Addrs.GRPC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tfs.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	md, err := tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := md.ServingDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := int(sig.InputSpecs()[0].Shape[1])
-	return &env{t: t, st: st, kafka: st.Kafka(), tfs: tfs, width: w}
+	tfs, width := stacktest.Client(t, st)
+	return &env{t: t, st: st, kafka: st.Kafka(), tfs: tfs, width: width}
 }
 
 func testLog() *slog.Logger {
@@ -149,24 +134,11 @@ func (e *env) produce(prefix string, n int) {
 	msgs := make([]*sarama.ProducerMessage, 0, n)
 	for i := 0; i < n; i++ {
 		id := prefix + strconv.Itoa(i)
-		msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(inputRecord(id, i, e.width))})
+		msgs = append(msgs, &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(stacktest.SeedRecord(id, i, e.width))})
 	}
 	if err := prod.SendMessages(msgs); err != nil {
 		e.t.Fatal(err)
 	}
-}
-
-func inputRecord(id string, n, width int) []byte {
-	b := []byte(`{"id":"` + id + `","features":[`)
-	x := uint32(n*2654435761 + 7)
-	for j := 0; j < width; j++ {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		x = x*1664525 + 1013904223
-		b = strconv.AppendFloat(b, float64(x>>8)/float64(1<<24), 'f', 6, 32)
-	}
-	return append(b, "]}"...)
 }
 
 func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {

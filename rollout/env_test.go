@@ -35,22 +35,8 @@ func newEnv(t *testing.T, models modelserver.Config) *env {
 	t.Helper()
 	models.RESTAddr = "-"
 	st := stacktest.Start(t, stack.Config{Broker: &cluster.BrokerConfig{}, Models: &models})
-	tfs, err := tfserving.Dial(tfserving.Config{Address: st.Addrs.GRPC})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tfs.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	md, err := tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, err := md.ServingDefault()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, kafka: st.Kafka(), tfs: tfs, width: int(sig.InputSpecs()[0].Shape[1])}
+	tfs, width := stacktest.Client(t, st)
+	return &env{t: t, kafka: st.Kafka(), tfs: tfs, width: width}
 }
 
 func testLog() *slog.Logger {
@@ -141,25 +127,12 @@ func (e *env) traffic(rate int) {
 				due := int(now.Sub(start).Seconds() * float64(rate))
 				for ; sent < due; sent++ {
 					id := "u" + strconv.Itoa(sent)
-					prod.Input() <- &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(record(id, sent, e.width))}
+					prod.Input() <- &sarama.ProducerMessage{Topic: pipeline.DefaultInput, Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(stacktest.SeedRecord(id, sent, e.width))}
 				}
 			}
 		}
 	}()
 	e.t.Cleanup(func() { close(done); wg.Wait() })
-}
-
-func record(id string, n, width int) []byte {
-	b := []byte(`{"id":"` + id + `","features":[`)
-	x := uint32(n*2654435761 + 7)
-	for j := 0; j < width; j++ {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		x = x*1664525 + 1013904223
-		b = strconv.AppendFloat(b, float64(x>>8)/float64(1<<24), 'f', 6, 32)
-	}
-	return append(b, "]}"...)
 }
 
 // results follows the output topic: every result's time and version.

@@ -151,18 +151,8 @@ func (e *testEnv) produce(start, n, badEvery int, in *input) {
 	flush()
 }
 
-func goodRecord(id string, n, width int) []byte {
-	b := []byte(`{"id":"` + id + `","features":[`)
-	x := uint32(n*2654435761 + 7)
-	for j := 0; j < width; j++ {
-		if j > 0 {
-			b = append(b, ',')
-		}
-		x = x*1664525 + 1013904223
-		b = strconv.AppendFloat(b, float64(x>>8)/float64(1<<24), 'f', 6, 32)
-	}
-	return append(b, "]}"...)
-}
+// goodRecord is the seed's record for id, its features made from n.
+func goodRecord(id string, n, width int) []byte { return stacktest.SeedRecord(id, n, width) }
 
 // outcome is what reached ai_output and the DLQ, by key.
 type outcome struct {

@@ -12,10 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/inferops/inferops/infer/tfserving"
+	"github.com/inferops/inferops/pipeline"
 	"github.com/inferops/inferops/pipeline/stack"
 )
 
@@ -100,4 +103,42 @@ func Binary(t testing.TB) string {
 	}
 	binPath = path
 	return path
+}
+
+// SeedRecord is the seed's input record {"id": id, "features": [...]} with
+// width features made deterministically from n (the same n, the same
+// features), for tests that check results record by record.
+func SeedRecord(id string, n, width int) []byte {
+	b := []byte(`{"id":"` + id + `","features":[`)
+	x := uint32(n*2654435761 + 7)
+	for j := 0; j < width; j++ {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		x = x*1664525 + 1013904223
+		b = strconv.AppendFloat(b, float64(x>>8)/float64(1<<24), 'f', 6, 32)
+	}
+	return append(b, "]}"...)
+}
+
+// Client dials the stack's model server for t (closed at cleanup) and
+// returns it with the width of the default model's features input.
+func Client(t testing.TB, s *stack.Stack) (*tfserving.Client, int) {
+	t.Helper()
+	tfs, err := tfserving.Dial(tfserving.Config{Address: s.Addrs.GRPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tfs.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	md, err := tfs.Metadata(ctx, pipeline.DefaultModel, tfserving.Target{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := md.ServingDefault()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tfs, int(sig.InputSpecs()[0].Shape[1])
 }
