@@ -353,9 +353,15 @@ func (c *Controller) Publish(ctx context.Context, ev pipeline.Event) error {
 	b = config.ScrubJSON(b)
 	host, _ := os.Hostname()
 	key := eventPrefix + host + "-" + strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(ev.Time.UnixNano(), 10) + "-" + strconv.FormatUint(c.seq.Add(1), 10)
+	return c.send(ctx, &sarama.ProducerMessage{Topic: c.cfg.Topics.Fleet, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(b), Timestamp: ev.Time})
+}
+
+// send writes one record, giving up (the record may still arrive) when
+// ctx ends first.
+func (c *Controller) send(ctx context.Context, m *sarama.ProducerMessage) error {
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := c.prod.SendMessage(&sarama.ProducerMessage{Topic: c.cfg.Topics.Fleet, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(b), Timestamp: ev.Time})
+		_, _, err := c.prod.SendMessage(m)
 		done <- err
 	}()
 	select {

@@ -393,17 +393,7 @@ func (c *Controller) Beat(ctx context.Context, b DriverBeat) error {
 		return err
 	}
 	v = config.ScrubJSON(v)
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := c.prod.SendMessage(&sarama.ProducerMessage{Topic: c.cfg.Topics.Fleet, Key: sarama.StringEncoder(rolloutPrefix + c.cfg.Group), Value: sarama.ByteEncoder(v), Timestamp: b.Time})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return c.send(ctx, &sarama.ProducerMessage{Topic: c.cfg.Topics.Fleet, Key: sarama.StringEncoder(rolloutPrefix + c.cfg.Group), Value: sarama.ByteEncoder(v), Timestamp: b.Time})
 }
 
 // UpdateRollout writes the group's desired state with its rollout as fn

@@ -95,6 +95,9 @@ func (d *Driver) Start(ctx context.Context, to string, opts Options) (Result, er
 	if err := d.checkLoaded(ctx, cand); err != nil {
 		return Result{}, err
 	}
+	if base, err = d.resolve(ctx, base, cand); err != nil {
+		return Result{}, err
+	}
 	now := time.Now().UTC()
 	r := &fleet.Rollout{ID: "r" + now.Format("20060102-150405"), Baseline: base.String(), Candidate: cand.String(),
 		Phase: fleet.RolloutWarming, Step: -1, Shadow: opts.Shadow, Plan: plan, Driver: d.who, Started: now, StepAt: now}
@@ -161,6 +164,33 @@ func contains(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// resolve pins a baseline of "latest" to the version it is now (a version
+// loaded during the rollout would otherwise become the baseline under it)
+// and refuses a candidate that is the baseline under another name. Without
+// a TF Serving client the targets are taken as given.
+func (d *Driver) resolve(ctx context.Context, base, cand tfserving.Target) (tfserving.Target, error) {
+	if d.cfg.TFServing == nil {
+		return base, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	bm, err := d.cfg.TFServing.Metadata(cctx, d.cfg.Model, base)
+	if err != nil {
+		return base, fmt.Errorf("the fleet's target %s of %s: %w", base, d.cfg.Model, err)
+	}
+	cm, err := d.cfg.TFServing.Metadata(cctx, d.cfg.Model, cand)
+	if err != nil {
+		return base, fmt.Errorf("candidate %s of %s: %w", cand, d.cfg.Model, err)
+	}
+	if bm.Version == cm.Version {
+		return base, fmt.Errorf("the fleet's target %s is version %d, and so is %s: nothing to roll out (roll out another version, or set the fleet's target first with inferops fleet target)", base, bm.Version, cand)
+	}
+	if base == (tfserving.Target{}) {
+		base = tfserving.Target{Version: bm.Version}
+	}
+	return base, nil
 }
 
 // checkLoaded refuses a candidate version that some TF Serving host does

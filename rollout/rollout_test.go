@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -204,4 +205,46 @@ func TestRolloutBadCandidateIsRolledBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Refusals before anything is written: a candidate that is the fleet's
+// version under another name, a second rollout, a resume of nothing.
+func TestRolloutRefusals(t *testing.T) {
+	e := newEnv(t, modelserver.Config{})
+	e.instance("web-1", 1, tfserving.Target{}) // latest: version 2
+	c := e.controller()
+	waitFor(t, "the instance live", 20*time.Second, func() bool { return c.View().Totals.Live == 1 })
+	d := NewDriver(DriverConfig{Controller: c, TFServing: e.tfs, Logger: testLog()})
+	ctx := context.Background()
+	if _, err := d.Start(ctx, "2", testOptions()); err == nil || !strings.Contains(err.Error(), "is version 2, and so is 2") {
+		t.Fatalf("latest -> 2 when latest is 2: %v", err)
+	}
+	if _, err := d.Start(ctx, "7", testOptions()); err == nil || !strings.Contains(err.Error(), "not AVAILABLE") {
+		t.Fatalf("a version no host has: %v", err)
+	}
+	if _, err := d.Resume(ctx); err == nil || !strings.Contains(err.Error(), "no rollout in progress") {
+		t.Fatalf("resume without a rollout: %v", err)
+	}
+	if _, err := Abort(ctx, c, ""); err == nil {
+		t.Fatal("abort without a rollout")
+	}
+	if c.View().Desired != nil {
+		t.Fatalf("a refusal wrote the desired state: %+v", c.View().Desired)
+	}
+	// From latest to 1: the baseline is pinned to the version latest is.
+	o := testOptions()
+	o.ShadowOnly, o.Shadow, o.Warmup = true, 10, 0
+	rctx, cancel := context.WithCancel(ctx)
+	go func() { _, _ = d.Start(rctx, "1", o) }()
+	waitFor(t, "the rollout written", 20*time.Second, func() bool {
+		v := c.View()
+		return v.Rollout != nil && v.Rollout.Rollout != nil
+	})
+	if r := c.View().Rollout.Rollout; r.Baseline != "2" || r.Candidate != "1" {
+		t.Fatalf("rollout from latest: baseline %q candidate %q, want 2 and 1", r.Baseline, r.Candidate)
+	}
+	if _, err := d.Start(ctx, "1", o); !errors.Is(err, ErrInProgress) {
+		t.Fatalf("a second rollout: %v", err)
+	}
+	cancel()
 }

@@ -98,18 +98,11 @@ func (c *fleetCmd) run(ctx context.Context, std stdio) error {
 	case c.timeout <= 0:
 		return fmt.Errorf("%w: --timeout %v: want a positive duration", errUsage, c.timeout)
 	}
-	kc, embedded, err := clientKafka(c.kafka)
-	if err != nil {
-		return err
+	readsOnly := ""
+	if verb == "status" {
+		readsOnly = "fleet status only reads"
 	}
-	readOnly := ""
-	switch {
-	case c.readOnly:
-		readOnly = "--read-only"
-	case verb == "status":
-		readOnly = "fleet status only reads"
-	}
-	ctl, err := openFleet(ctx, kc, embedded, fleet.ControllerConfig{Topics: c.fleet.topics, Group: c.group, Input: c.input, ReadOnly: readOnly, DryRun: c.dryRun})
+	ctl, embedded, err := openFleet(ctx, c.kafka, c.readOnly, readsOnly, fleet.ControllerConfig{Topics: c.fleet.topics, Group: c.group, Input: c.input, DryRun: c.dryRun})
 	if err != nil {
 		return err
 	}

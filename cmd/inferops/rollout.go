@@ -122,18 +122,11 @@ func (c *rolloutCmd) run(ctx context.Context, std stdio) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 	}
-	kc, embedded, err := clientKafka(c.kafka)
-	if err != nil {
-		return err
+	readsOnly := ""
+	if verb == "status" {
+		readsOnly = "rollout status only reads"
 	}
-	readOnly := ""
-	switch {
-	case c.readOnly:
-		readOnly = "--read-only"
-	case verb == "status":
-		readOnly = "rollout status only reads"
-	}
-	ctl, err := openFleet(ctx, kc, embedded, fleet.ControllerConfig{Topics: c.fleet.topics, Group: c.group, Input: c.input, ReadOnly: readOnly, DryRun: c.dryRun})
+	ctl, embedded, err := openFleet(ctx, c.kafka, c.readOnly, readsOnly, fleet.ControllerConfig{Topics: c.fleet.topics, Group: c.group, Input: c.input, DryRun: c.dryRun})
 	if err != nil {
 		return err
 	}
@@ -142,7 +135,7 @@ func (c *rolloutCmd) run(ctx context.Context, std stdio) error {
 		return c.status(ctx, std, ctl)
 	}
 	if c.readOnly {
-		return fmt.Errorf("%w: %v (%s): the rollout is not changed", errUsage, fleet.ErrReadOnly, readOnly)
+		return fmt.Errorf("%w: %v (--read-only): the rollout is not changed", errUsage, fleet.ErrReadOnly)
 	}
 	switch verb {
 	case "promote", "abort":

@@ -220,9 +220,25 @@ func clientKafka(flags *cluster.Config) (kc cluster.Config, embedded bool, err e
 }
 
 // openFleet opens the group's fleet controller for `inferops fleet` and
-// `inferops rollout`, saying how to start a broker when the embedded
-// default has none.
-func openFleet(ctx context.Context, kc cluster.Config, embedded bool, cfg fleet.ControllerConfig) (*fleet.Controller, error) {
+// `inferops rollout` over the --brokers flags, saying how to start a broker
+// when the embedded default has none. The controller is read-only with
+// --read-only, or when readsOnly names why the command only reads.
+func openFleet(ctx context.Context, flags *cluster.Config, readOnly bool, readsOnly string, cfg fleet.ControllerConfig) (*fleet.Controller, bool, error) {
+	kc, embedded, err := clientKafka(flags)
+	if err != nil {
+		return nil, embedded, err
+	}
+	switch {
+	case readOnly:
+		cfg.ReadOnly = "--read-only"
+	case readsOnly != "":
+		cfg.ReadOnly = readsOnly
+	}
+	ctl, err := openController(ctx, kc, embedded, cfg)
+	return ctl, embedded, err
+}
+
+func openController(ctx context.Context, kc cluster.Config, embedded bool, cfg fleet.ControllerConfig) (*fleet.Controller, error) {
 	cfg.Kafka = kc
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

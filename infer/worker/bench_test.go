@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -127,9 +128,42 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
+// BenchmarkDrainRollout is BenchmarkDrain with a rollout's split applied
+// (50% of records to v2 by key, a 5% shadow, per-side windows and output
+// distributions) against the same drain without one, alternating on one
+// preloaded topic so both see the same machine: what a rollout costs the
+// worker per record.
+func BenchmarkDrainRollout(b *testing.B) {
+	n := benchEnvInt("WORKER_BENCH_RECORDS", 100_000)
+	e := newTestEnv(b)
+	e.preload(b, n, 2048)
+	split := &Split{ID: "bench", Baseline: tfserving.Target{Version: 1}, Candidate: tfserving.Target{Version: 2}, Share: 0.5, Shadow: 0.05}
+	var rates, cpus [2][]float64
+	for i := 0; b.Loop(); i++ {
+		for k, sp := range []*Split{nil, split} {
+			rate, cpu := e.drainWith(b, n, "bench-r"+strconv.Itoa(i)+"-"+strconv.Itoa(k), sp)
+			rates[k], cpus[k] = append(rates[k], rate), append(cpus[k], cpu)
+		}
+		b.Logf("drain %d: no rollout %.0f msg/s %.1f cpu-us/msg; split 50%% + shadow 5%% %.0f msg/s %.1f cpu-us/msg", i+1, rates[0][i], cpus[0][i], rates[1][i], cpus[1][i])
+	}
+	b.ReportMetric(median(rates[0]), "msg/s")
+	b.ReportMetric(median(cpus[0]), "cpu-us/msg")
+	b.ReportMetric(median(rates[1]), "split-msg/s")
+	b.ReportMetric(median(cpus[1]), "split-cpu-us/msg")
+}
+
 // drain runs a pool on a fresh group until n results are acked.
 func (e *testEnv) drain(tb testing.TB, n int, group string) (msgPerSec, cpuUsPerMsg float64) {
-	p, err := NewPool(e.kafka, e.tfs, Config{Group: group, Workers: benchEnvInt("WORKER_BENCH_WORKERS", pipeline.DefaultWorkers)}, testLogger(tb))
+	return e.drainWith(tb, n, group, nil)
+}
+
+// drainWith is drain with a rollout's split applied from the start.
+func (e *testEnv) drainWith(tb testing.TB, n int, group string, split *Split) (msgPerSec, cpuUsPerMsg float64) {
+	target := tfserving.Target{}
+	if split != nil {
+		target = split.Baseline
+	}
+	p, err := NewPool(e.kafka, e.tfs, Config{Group: group, Target: target, Workers: benchEnvInt("WORKER_BENCH_WORKERS", pipeline.DefaultWorkers)}, testLogger(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -149,6 +183,11 @@ func (e *testEnv) drain(tb testing.TB, n int, group string) (msgPerSec, cpuUsPer
 	}
 	if err := p.Start(ctx); err != nil {
 		tb.Fatal(err)
+	}
+	if split != nil {
+		if err := p.SetSplit(split); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	deadline := time.Now().Add(10 * time.Minute)
 	var first time.Time
