@@ -155,3 +155,33 @@ func FuzzDistJSON(f *testing.F) {
 		_, _ = PSI(d, again)
 	})
 }
+
+// BenchmarkDistAdd is the per-value cost a rollout adds to each numeric
+// output element the worker writes.
+func BenchmarkDistAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	xs := make([]float64, 4096)
+	for i := range xs {
+		xs[i] = r.Float64()
+	}
+	var d Dist
+	i := 0
+	for b.Loop() {
+		d.Add(xs[i&4095])
+		i++
+	}
+}
+
+// BenchmarkPSI compares two fleet-merged distributions of 100k values, as
+// the driver does every second per output.
+func BenchmarkPSI(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var x, y Dist
+	for range 100_000 {
+		x.Add(r.NormFloat64()*0.1 + 0.3)
+		y.Add(r.NormFloat64()*0.1 + 0.31)
+	}
+	for b.Loop() {
+		_, _ = PSI(x, y)
+	}
+}

@@ -163,3 +163,17 @@ func TestSplitValidate(t *testing.T) {
 		t.Fatalf("share %.4f of keys for a 10%% split", float64(n)/100000)
 	}
 }
+
+// BenchmarkRoute is the per-record cost of choosing a record's side.
+func BenchmarkRoute(b *testing.B) {
+	st := &splitState{Split: Split{ID: "r"}, salt: hashString("r"), cut: fraction(0.1), shadowCut: fraction(0.05)}
+	its := make([]*item, 1024)
+	for i := range its {
+		its[i] = &item{key: []byte("user-" + strconv.Itoa(i*7919))}
+	}
+	i := 0
+	for b.Loop() {
+		_, _ = st.route(its[i&1023])
+		i++
+	}
+}
