@@ -15,6 +15,7 @@ import (
 	"github.com/inferops/inferops/fleet"
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/rollout"
 )
 
 const fleetHelp = `Shows and steers every worker pool of a group, wherever it runs, through
@@ -199,8 +200,9 @@ func printChange(std stdio, ch fleet.Change, dryRun bool) {
 // status prints the fleet, with TF Serving's own view when its metrics are
 // readable.
 func (c *fleetCmd) status(ctx context.Context, std stdio, ctl *fleet.Controller, embedded bool) error {
-	st := ctl.View().Status()
-	out := fleetStatusOutput{Status: st}
+	v := ctl.View()
+	st := v.Status()
+	out := fleetStatusOutput{Status: st, Rollout: rolloutOf(v)}
 	if url := serverMetricsURL(c.metricsURL, embedded, pipeline.DefaultRESTAddr); url != "" {
 		out.TFServing = serverView(ctx, url, c.model)
 	}
@@ -213,6 +215,9 @@ func (c *fleetCmd) status(ctx context.Context, std stdio, ctl *fleet.Controller,
 	if s := out.TFServing; s != nil {
 		printServerView(std, s)
 	}
+	if ro := out.Rollout; ro != nil {
+		fmt.Fprintf(std.out, "\nrollout: %s (inferops rollout status for the gates and the comparison)\n", ro.Summary)
+	}
 	return nil
 }
 
@@ -220,6 +225,17 @@ func (c *fleetCmd) status(ctx context.Context, std stdio, ctl *fleet.Controller,
 type fleetStatusOutput struct {
 	fleet.Status
 	TFServing *serverStatus `json:"tfserving_server,omitempty"`
+	// Rollout is the group's rollout, when it has (or had) one.
+	Rollout *rollout.Status `json:"rollout,omitempty"`
+}
+
+// rolloutOf is v's rollout status, nil when the group never had one.
+func rolloutOf(v fleet.View) *rollout.Status {
+	if v.Rollout == nil || v.Rollout.Rollout == nil {
+		return nil
+	}
+	s := rollout.StatusOf(v)
+	return &s
 }
 
 // serverStatus is TF Serving's own view of the model over one interval, or

@@ -164,6 +164,9 @@ func (c *statusCmd) run(ctx context.Context, std stdio) error {
 			if fl.TFServing != nil {
 				printServerView(std, fl.TFServing)
 			}
+			if fl.Rollout != nil {
+				fmt.Fprintf(std.out, "\nrollout: %s\n", fl.Rollout.Summary)
+			}
 		case fleetUnknown:
 			fmt.Fprintf(std.out, "\nfleet: unknown: %s\n", fl.Error)
 		}
@@ -192,7 +195,8 @@ func (c *statusCmd) collectFleet(ctx context.Context, kc cluster.Config, embedde
 		return fleetUnknown{Error: err.Error()}
 	}
 	defer r.Close()
-	out := &fleetStatusOutput{Status: r.View().Status()}
+	v := r.View()
+	out := &fleetStatusOutput{Status: v.Status(), Rollout: rolloutOf(v)}
 	if url := serverMetricsURL(c.metricsURL, embedded, pipeline.DefaultRESTAddr); url != "" {
 		out.TFServing = serverView(ctx, url, c.model.model)
 	}

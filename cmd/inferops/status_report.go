@@ -32,6 +32,7 @@ func statusReportInput(r *statusReport, first *cluster.Snapshot, brokers []strin
 	}
 	if f, ok := r.Fleet.(*fleetStatusOutput); ok && f != nil {
 		in.WorkerFleet = &f.Status
+		in.Rollout = f.Rollout
 	}
 	in.Advice = doctor.Advise(ev)
 	for _, err := range errs {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"github.com/inferops/inferops/fleet"
+	"github.com/inferops/inferops/rollout"
 
 	"fmt"
 	"strings"
@@ -177,6 +178,9 @@ func (r Report) Markdown() string {
 	if f := r.Fleet; f != nil {
 		writeFleet(&b, f)
 	}
+	if ro := r.Rollout; ro != nil {
+		writeRollout(&b, ro)
+	}
 
 	if len(r.Events) > 0 {
 		b.WriteString("## Recent events\n\n")
@@ -289,6 +293,52 @@ func ints[T int32 | int64](p []T) string {
 		s[i] = fmt.Sprint(v)
 	}
 	return strings.Join(s, ",")
+}
+
+// writeRollout is the rollout section: the plan, where it stands, the
+// gates as judged and the comparison.
+func writeRollout(b *strings.Builder, s *rollout.Status) {
+	r := s.Rollout
+	fmt.Fprintf(b, "## Rollout %s: %s -> %s (%s)\n\n%s\n\n", code(r.ID), code(r.Baseline), code(r.Candidate), strings.ToUpper(s.State), inline(s.Summary))
+	steps := make([]string, len(r.Plan.Steps))
+	for i, p := range r.Plan.Steps {
+		steps[i] = fmt.Sprintf("%g%%", p)
+		if i == r.Step {
+			steps[i] = "**" + steps[i] + "**"
+		}
+	}
+	fmt.Fprintf(b, "Plan: %s, hold %s each, shadow %g%%; started %s by %s; driver alive: %v.\n\n", strings.Join(steps, " -> "), r.Plan.Hold(), r.Shadow,
+		r.Started.UTC().Format("2006-01-02 15:04:05 UTC"), inline(r.Driver), s.DriverAlive)
+	if len(s.Gates) > 0 {
+		t := table{head: []string{"gate", "state", "value", "limit", "detail"}}
+		for _, g := range s.Gates {
+			t.add(g.Name, strings.ToUpper(g.State), g.Value, g.Limit, g.Detail)
+		}
+		fmt.Fprintf(b, "Gates (judged by %s):\n\n%s\n", s.GatesBy, t.String())
+	}
+	if c := s.Comparison; c != nil {
+		t := table{head: []string{"side", "target", "version", "rows/s", "predict p50/p95/p99 ms", "e2e p99 ms", "error rate", "DLQ rate"}}
+		rate := func(p *float64) string {
+			if p == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f%%", *p*100)
+		}
+		for _, sd := range []struct {
+			name string
+			s    *rollout.SideSummary
+		}{{"baseline", &c.Baseline}, {"candidate", &c.Candidate}, {"shadow", c.Shadow}} {
+			if sd.s == nil {
+				continue
+			}
+			t.add(sd.name, sd.s.Target, fmt.Sprint(sd.s.Version), num(sd.s.RowRate), fmt.Sprintf("%.2f/%.2f/%.2f", sd.s.Predict.P50ms, sd.s.Predict.P95ms, sd.s.Predict.P99ms),
+				num(sd.s.EndToEnd.P99ms), rate(sd.s.ErrorRate), rate(sd.s.DLQRate))
+		}
+		fmt.Fprintf(b, "Comparison (last 10 s; outputs over the step):\n\n%s\n", t.String())
+	}
+	if s.Advice != "" {
+		fmt.Fprintf(b, "Next: %s\n\n", inline(s.Advice))
+	}
 }
 
 // writeFleet is the fleet section: every worker pool of the group.

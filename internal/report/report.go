@@ -26,6 +26,7 @@ import (
 	"github.com/inferops/inferops/infer/worker"
 	"github.com/inferops/inferops/internal/config"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/rollout"
 )
 
 // Input is what the caller knows at the moment of the report. Nil and empty
@@ -50,8 +51,11 @@ type Input struct {
 	// WorkerFleet is every worker pool of the group as the fleet topic
 	// tells it (package fleet); nil: not known.
 	WorkerFleet *fleet.Status
-	Events      []pipeline.Event      // oldest first; the newest MaxEvents are kept
-	DLQ         []pipeline.DeadLetter // oldest first; payloads are never copied
+	// Rollout is the group's rollout (package rollout); nil: none, or not
+	// known.
+	Rollout *rollout.Status
+	Events  []pipeline.Event      // oldest first; the newest MaxEvents are kept
+	DLQ     []pipeline.DeadLetter // oldest first; payloads are never copied
 
 	Advice []doctor.Advice
 	Config []Setting
@@ -85,6 +89,7 @@ type Report struct {
 	Model       *Model          `json:"model,omitempty"`
 	Workers     *Workers        `json:"workers,omitempty"`
 	Fleet       *fleet.Status   `json:"fleet,omitempty"`
+	Rollout     *rollout.Status `json:"rollout,omitempty"`
 	Advice      []doctor.Advice `json:"advice,omitempty"`
 	Events      []Event         `json:"events,omitempty"`
 	DLQ         []DLQ           `json:"dlq,omitempty"`
@@ -315,6 +320,9 @@ func Build(in Input) Report {
 	if f := in.WorkerFleet; f != nil {
 		r.Fleet = redactFleet(*f, red)
 	}
+	if ro := in.Rollout; ro != nil && ro.Rollout != nil {
+		r.Rollout = redactRollout(*ro, red)
+	}
 	for _, a := range in.Advice {
 		a.Rule, a.Title, a.Evidence, a.Fix = red(a.Rule), red(a.Title), red(a.Evidence), red(a.Fix)
 		r.Advice = append(r.Advice, a)
@@ -350,6 +358,42 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func latency(l worker.LatencySummary) Latency {
 	return Latency{Count: l.Count, P50ms: ms(l.P50), P95ms: ms(l.P95), P99ms: ms(l.P99), MaxMs: ms(l.Max)}
+}
+
+// redactRollout copies a rollout status with every free-text field
+// redacted.
+func redactRollout(s rollout.Status, red func(string) string) *rollout.Status {
+	s.Summary, s.Advice, s.Driver = red(s.Summary), red(s.Advice), red(s.Driver)
+	if s.Rollout != nil {
+		r := *s.Rollout
+		r.Driver, r.Reason = red(r.Driver), red(r.Reason)
+		s.Rollout = &r
+	}
+	gates := make([]rollout.Gate, 0, len(s.Gates))
+	for _, g := range s.Gates {
+		g.Value, g.Limit, g.Detail = red(g.Value), red(g.Limit), red(g.Detail)
+		gates = append(gates, g)
+	}
+	s.Gates = gates
+	if s.Driving != nil {
+		d := *s.Driving
+		d.Message, d.Gates = red(d.Message), nil // the gates are above
+		s.Driving = &d
+	}
+	s.Instances = redactAll(s.Instances, red)
+	s.Pending = redactAll(s.Pending, red)
+	return &s
+}
+
+func redactAll(ss []string, red func(string) string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, v := range ss {
+		out[i] = red(v)
+	}
+	return out
 }
 
 // redactFleet copies a fleet status with every free-text field redacted.
@@ -469,6 +513,9 @@ func summarize(r Report) []string {
 			line += fmt.Sprintf(" (%d/%d applied)", t.Applied, t.Following)
 		}
 		out = append(out, line)
+	}
+	if ro := r.Rollout; ro != nil {
+		out = append(out, "Rollout: "+ro.Summary)
 	}
 	if len(r.Advice) > 0 {
 		crit := 0

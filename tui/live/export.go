@@ -10,6 +10,7 @@ import (
 
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/internal/report"
+	"github.com/inferops/inferops/rollout"
 	"github.com/inferops/inferops/pipeline"
 )
 
@@ -69,8 +70,13 @@ func (a *Adapter) reportInput() report.Input {
 		in.Fleet = &fl
 	}
 	if c := a.cfg.Fleet; c != nil {
-		st := c.View().Status() // the reader's merge: no Kafka round trip
+		v := c.View() // the reader's merge: no Kafka round trip
+		st := v.Status()
 		in.WorkerFleet = &st
+		if v.Rollout != nil && v.Rollout.Rollout != nil {
+			ro := rollout.StatusOf(v)
+			in.Rollout = &ro
+		}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
