@@ -10,8 +10,8 @@ import (
 
 	"github.com/inferops/inferops/infer/tfserving"
 	"github.com/inferops/inferops/internal/report"
-	"github.com/inferops/inferops/rollout"
 	"github.com/inferops/inferops/pipeline"
+	"github.com/inferops/inferops/rollout"
 )
 
 // ExportReport implements tui.Backend: it writes the triage report of this
