@@ -44,9 +44,12 @@ the gate is named in the event every console shows):
   latency  candidate Predict p99 <= --slo and <= baseline p99 x (1 + --latency-tolerance) + --latency-slack
   errors   failed Predicts and rejected rows <= the baseline's + --max-error-increase
   psi      every numeric output's population stability index vs the baseline < --max-psi
-None is judged before --min-samples candidate rows are in the 10 s window
-(it waits instead). At 100% the baseline serves nothing: the gates compare
-with the baseline as last measured.
+Latency and errors are judged on the last 10 s, PSI on every value of the
+step. None is judged before --min-samples candidate rows are in (it waits
+instead); PSI's limit allows for the noise of small samples. Light traffic
+at a 1% step may wait for long: use a larger first step or --min-samples.
+At 100% the baseline serves nothing: the gates compare with the baseline as
+last measured. A baseline of latest is pinned to its version at the start.
 
 The plan and step live in the group's desired state on --control-topic, so
 every instance on every host follows one plan; instances of an older
