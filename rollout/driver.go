@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,7 +145,7 @@ func baselineOf(v fleet.View) (tfserving.Target, error) {
 			continue
 		}
 		following++
-		if !contains(targets, i.Target) {
+		if !slices.Contains(targets, i.Target) {
 			targets = append(targets, i.Target)
 		}
 	}
@@ -155,15 +156,6 @@ func baselineOf(v fleet.View) (tfserving.Target, error) {
 		return tfserving.Target{}, fmt.Errorf("the instances of %s serve different targets (%s): set one first with inferops fleet target VERSION", v.Group, strings.Join(targets, ", "))
 	}
 	return tfserving.ParseTarget(targets[0])
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // resolve pins a baseline of "latest" to the version it is now (a version
@@ -205,7 +197,7 @@ func (d *Driver) checkLoaded(ctx context.Context, cand tfserving.Target) error {
 	f := d.cfg.TFServing.Probe(cctx)
 	var missing []string
 	for _, h := range f.Hosts {
-		if !contains64(h.Available(), cand.Version) {
+		if !slices.Contains(h.Available(), cand.Version) {
 			missing = append(missing, h.Addr)
 		}
 	}
@@ -213,15 +205,6 @@ func (d *Driver) checkLoaded(ctx context.Context, cand tfserving.Target) error {
 		return fmt.Errorf("version %d of %s is not AVAILABLE on %s: load it there first (model_version_policy; inferops status shows what each host serves)", cand.Version, d.cfg.Model, strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-func contains64(vs []int64, v int64) bool {
-	for _, x := range vs {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // awaitApplied waits until every live following instance applied a

@@ -137,29 +137,26 @@ fi
 
 # The rollout panel: v -> version 2 -> roll out gradually -> y, then the
 # first step held with its gates judged on the demo's traffic.
-if grep -q -- "--rollout-steps" <<<"$help"; then
-  # The fleet serves latest (v2): switch it to v1 first, so v2 is new.
+# pickversion N: v, the cursor down to "version N", enter.
+pickversion() {
   tmux -L "$sock" send-keys v
   waitfor "target version for" 10
   for _ in $(seq 8); do
-    grep -q "▸ version 1" <<<"$(plain)" && break
+    grep -q "▸ version $1" <<<"$(plain)" && break
     tmux -L "$sock" send-keys Down
     sleep 0.5
   done
   tmux -L "$sock" send-keys Enter
+}
+if grep -q -- "--rollout-steps" <<<"$help"; then
+  # The fleet serves latest (v2): switch it to v1 first, so v2 is new.
+  pickversion 1
   sleep 1
   if grep -q "switch now" <<<"$(plain)"; then tmux -L "$sock" send-keys Enter; sleep 1; fi
   if grep -q "y yes" <<<"$(plain)"; then tmux -L "$sock" send-keys y; fi
   waitfor "1→v1" 60
   sleep 12
-  tmux -L "$sock" send-keys v
-  waitfor "target version for" 10
-  for _ in $(seq 8); do
-    grep -q "▸ version 2" <<<"$(plain)" && break
-    tmux -L "$sock" send-keys Down
-    sleep 0.5
-  done
-  tmux -L "$sock" send-keys Enter
+  pickversion 2
   waitfor "roll out gradually" 10
   tmux -L "$sock" send-keys Down
   sleep 0.5
